@@ -1,0 +1,166 @@
+"""Settings, all from the environment (and `.env` when present).
+
+The names DB_HOST .. DB_PASSWORD and BACKUP_ROOT are the original backup
+script's; keep them.
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env")
+
+SECRET_KEY = env.str("SECRET_KEY", default="")
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
+
+if not SECRET_KEY:
+    # A stable key per installation, kept beside the console's own database.
+    _key_file = VAR_DIR / "secret_key"
+    if not _key_file.exists():
+        import secrets
+
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        _key_file.write_text(secrets.token_urlsafe(50))
+        _key_file.chmod(0o600)
+    SECRET_KEY = _key_file.read_text().strip()
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_q",
+    "backups_app",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "backupconsole.urls"
+WSGI_APPLICATION = "backupconsole.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# The console's own database: SQLite under ./var unless DATABASE_URL says
+# otherwise. Several worker processes write to it, hence WAL, IMMEDIATE
+# transactions (no lock upgrade deadlocks) and a generous busy timeout.
+DATABASES = {
+    "default": env.db_url(
+        "DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'console.sqlite3'}"
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 30,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="ja")
+LANGUAGES = [("ja", "日本語"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "backups_app" / "locale"]
+TIME_ZONE = env.str("TIME_ZONE", default="Asia/Tokyo")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+LOGIN_URL = "admin:login"
+
+# --- The default backup target (the original script's variables) ---------
+DB_HOST = env.str("DB_HOST", default="localhost")
+DB_PORT = env.int("DB_PORT", default=5432)
+DB_NAME = env.str("DB_NAME", default="trading_system")
+DB_USER = env.str("DB_USER", default="postgres")
+# DB_PASSWORD is read from the environment at dump time, by name, and never
+# copied into settings, records or logs.
+
+# --- Backups ---------------------------------------------------------------
+BACKUP_ROOT = Path(env.str("BACKUP_ROOT", default=str(BASE_DIR / "backups"))).resolve()
+# Extra directory searched first for pg_dump / pg_restore / psql.
+PG_BIN_DIR = env.str("PG_BIN_DIR", default="")
+# Use only the programs in PG_BIN_DIR (no PATH or system folders).
+PG_BIN_DIR_ONLY = env.bool("PG_BIN_DIR_ONLY", default=False)
+# pg_dump's own default (gzip level 6) is slow on real data; level 1 is
+# several times faster for a file only a little larger.
+BACKUP_CUSTOM_COMPRESSION = env.str("BACKUP_CUSTOM_COMPRESSION", default="gzip:1")
+# Plain SQL dumps are compressed by an external program: "gzip" (.sql.gz,
+# level 1) or "zstd" (.sql.zst, level 3).
+BACKUP_SQL_COMPRESSION = env.str("BACKUP_SQL_COMPRESSION", default="gzip")
+BACKUP_PREFLIGHT = env.bool("BACKUP_PREFLIGHT", default=True)
+BACKUP_KEEP_DAYS = env.int("BACKUP_KEEP_DAYS", default=30)
+
+# --- Jobs (django-q2) -------------------------------------------------------
+JOB_TIMEOUT = env.int("JOB_TIMEOUT", default=6 * 3600)
+JOB_HEARTBEAT_SECONDS = env.int("JOB_HEARTBEAT_SECONDS", default=10)
+JOB_LOST_AFTER_SECONDS = env.int("JOB_LOST_AFTER_SECONDS", default=120)
+JOB_LOCK_WAIT_SECONDS = env.int("JOB_LOCK_WAIT_SECONDS", default=2 * 3600)
+REDIS_URL = env.str("REDIS_URL", default="")
+
+Q_CLUSTER = {
+    "name": "backupconsole",
+    "workers": env.int("Q_WORKERS", default=2),
+    "timeout": JOB_TIMEOUT,
+    # Larger than timeout, so a long dump is never handed to a second worker.
+    "retry": JOB_TIMEOUT + 600,
+    # A failed backup is recorded as failed and not tried again by the queue.
+    "max_attempts": 1,
+    "ack_failures": True,
+    "catch_up": False,
+    "save_limit": 1000,
+    "poll": 0.5,
+    "label": "Django Q2",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "backups_app": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    },
+}

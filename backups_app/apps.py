@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class BackupsAppConfig(AppConfig):
+    name = "backups_app"
+    verbose_name = _("Backups")
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from backups_app import checks  # noqa: F401  (registers system checks)

@@ -1,0 +1,34 @@
+"""System checks: misconfiguration is reported at start, in one clear line."""
+
+import os
+import shutil
+from pathlib import Path
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+
+
+@register(Tags.compatibility, deploy=False)
+def backup_settings(app_configs, **kwargs):
+    from backups_app.services import binaries
+
+    problems = []
+    root = Path(settings.BACKUP_ROOT)
+    existing = next((p for p in [root, *root.parents] if p.exists()), None)
+    if existing is None or not os.access(existing, os.W_OK | os.X_OK) or (existing.exists() and not existing.is_dir()):
+        problems.append(Error(f"BACKUP_ROOT {root} is not a writable directory", id="backups.E001",
+                              hint="Create it or set BACKUP_ROOT to a folder this user can write."))
+    if not binaries.candidates("pg_dump"):
+        problems.append(Error("no usable pg_dump found (PG_BIN_DIR, PATH, /usr/lib/postgresql/*/bin)",
+                              id="backups.E002", hint="Install the PostgreSQL client tools."))
+    if settings.BACKUP_SQL_COMPRESSION not in ("gzip", "zstd"):
+        problems.append(Error(f"BACKUP_SQL_COMPRESSION must be gzip or zstd, not {settings.BACKUP_SQL_COMPRESSION!r}",
+                              id="backups.E003"))
+    elif not shutil.which(settings.BACKUP_SQL_COMPRESSION):
+        problems.append(Warning(f"{settings.BACKUP_SQL_COMPRESSION} is not installed: SQL backups will fail",
+                                id="backups.W001"))
+    q = settings.Q_CLUSTER
+    if q.get("retry", 0) <= q.get("timeout", 0):
+        problems.append(Error("Q_CLUSTER retry must be larger than timeout, or long jobs run twice",
+                              id="backups.E004"))
+    return problems

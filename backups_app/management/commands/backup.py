@@ -1,0 +1,87 @@
+"""`manage.py backup`: the original backup script's command line, kept exactly."""
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+from humanize import naturalsize
+
+from backups_app import selectors
+from backups_app.models import BackupFormat, BackupType
+from backups_app.services import dump, retention
+from backups_app.services.targets import UnknownTarget, get_target
+
+TYPES = [t.value for t in BackupType]
+
+
+class Command(BaseCommand):
+    help = "Create, list or clean up backups of a database target."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--type", choices=TYPES, help="backup type (default manual; all for --list/--cleanup)")
+        parser.add_argument("--format", choices=["custom", "sql"], default=BackupFormat.CUSTOM)
+        parser.add_argument("--target", default=None, help="target name (backup: default, the DB_* target; list/cleanup: all)")
+        action = parser.add_mutually_exclusive_group()
+        action.add_argument("--list", action="store_true", help="list backups, newest first")
+        action.add_argument("--cleanup", action="store_true", help="delete backups older than --keep-days")
+        parser.add_argument("--json", action="store_true", help="with --list: print JSON")
+        parser.add_argument("--keep-days", type=int, default=None, help="with --cleanup: days to keep (default 30)")
+        parser.add_argument("--dry-run", action="store_true", help="with --cleanup: only say what would go")
+
+    def handle(self, *args, **opts):
+        try:
+            if opts["list"]:
+                return self.list(opts)
+            if opts["cleanup"]:
+                return self.cleanup(opts)
+            return self.create(opts)
+        except UnknownTarget as exc:
+            raise CommandError(str(exc)) from None
+
+    def create(self, opts):
+        target = get_target(opts["target"] or "default")
+        record = dump.backup_create(
+            target=target, backup_type=opts["type"] or BackupType.MANUAL, fmt=opts["format"],
+            started_by="command line",
+        )
+        record = dump.backup_execute(record_id=record.pk)
+        if record.status != "succeeded":
+            raise CommandError(f"backup #{record.pk} failed: {record.error}")
+        size = naturalsize(record.size_bytes, binary=True)
+        return f"{record.absolute_path} {size} in {record.duration_seconds:.1f}s"
+
+    def list(self, opts):
+        target = get_target(opts["target"]) if opts["target"] else None
+        records = selectors.backups_list(target=target, backup_type=opts["type"])
+        if opts["json"]:
+            self.stdout.write(json.dumps([selectors.backup_as_dict(r) for r in records], indent=2))
+            return
+        rows = [("ID", "TARGET", "TYPE", "FORMAT", "SIZE", "CREATED", "STATUS", "PATH")]
+        for r in records:
+            size = naturalsize(r.size_bytes, binary=True) if r.size_bytes is not None else "-"
+            created = timezone.localtime(r.created_at).strftime("%Y-%m-%d %H:%M:%S")
+            rows.append((str(r.pk), r.target.name, r.backup_type, r.format, size, created, r.status,
+                         str(r.absolute_path or "-")))
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+        for row in rows:
+            self.stdout.write("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
+        self.stdout.write(f"{len(rows) - 1} backups")
+
+    def cleanup(self, opts):
+        keep_days = opts["keep_days"] if opts["keep_days"] is not None else 30
+        if keep_days < 1:
+            raise CommandError("--keep-days must be at least 1")
+        target = get_target(opts["target"]) if opts["target"] else None
+        fates = retention.plan(
+            retention.candidates_for(target=target, backup_type=opts["type"]),
+            retention.Rules(keep_days=keep_days), timezone.now(),
+        )
+        doomed = [f for f in fates if f.delete]
+        if opts["dry_run"]:
+            for f in sorted(fates, key=lambda f: f.id):
+                self.stdout.write(f"#{f.id}: {'would be ' if f.delete else ''}{f.reason}")
+            return f"Would delete {len(doomed)} backups (dry run)"
+        pruned = retention.prune(fates=fates, reason_prefix="--cleanup: ")
+        for r in pruned:
+            self.stdout.write(f"deleted #{r.pk} {r.path}")
+        return f"Deleted {len(pruned)} backups"

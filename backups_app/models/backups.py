@@ -1,0 +1,100 @@
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class BackupType(models.TextChoices):
+    MANUAL = "manual", _("manual")
+    DAILY = "daily", _("daily")
+    WEEKLY = "weekly", _("weekly")
+    MONTHLY = "monthly", _("monthly")
+
+
+class BackupFormat(models.TextChoices):
+    CUSTOM = "custom", _("custom (compressed, pg_restore)")
+    SQL = "sql", _("plain SQL (compressed)")
+    DIRECTORY = "directory", _("directory")
+
+
+class BackupStatus(models.TextChoices):
+    QUEUED = "queued", _("queued")
+    RUNNING = "running", _("running")
+    SUCCEEDED = "succeeded", _("succeeded")
+    FAILED = "failed", _("failed")
+    PRUNED = "pruned", _("pruned")
+
+
+class BackupRecord(models.Model):
+    """One backup attempt and, when it succeeded, the file it produced."""
+
+    target = models.ForeignKey(
+        "backups_app.DatabaseTarget", on_delete=models.PROTECT, related_name="backups",
+        verbose_name=_("target"),
+    )
+    backup_type = models.CharField(_("type"), max_length=10, choices=BackupType.choices)
+    format = models.CharField(_("format"), max_length=10, choices=BackupFormat.choices)
+    status = models.CharField(
+        _("status"), max_length=10, choices=BackupStatus.choices, default=BackupStatus.QUEUED,
+        db_index=True,
+    )
+    path = models.CharField(_("file"), max_length=500, blank=True, help_text=_("Relative to BACKUP_ROOT."))
+    size_bytes = models.BigIntegerField(_("size (bytes)"), null=True, blank=True)
+    sha256 = models.CharField(_("SHA-256"), max_length=64, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    duration_seconds = models.FloatField(_("duration (s)"), null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
+    bytes_written = models.BigIntegerField(_("bytes written"), default=0)
+    pg_dump_version = models.CharField(_("pg_dump version"), max_length=100, blank=True)
+    server_version = models.CharField(_("server version"), max_length=100, blank=True)
+    compression = models.CharField(_("compression"), max_length=30, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    started_by = models.CharField(
+        _("started by"), max_length=150, blank=True, help_text=_("User, schedule or command line.")
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+", verbose_name=_("requested by"),
+    )
+    schedule = models.ForeignKey(
+        "backups_app.BackupSchedule", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="backups", verbose_name=_("schedule"),
+    )
+    # What the database held, for restores (TimescaleDB needs its version).
+    extensions = models.JSONField(_("extensions"), default=dict, blank=True)
+    row_counts = models.JSONField(_("row counts"), default=dict, blank=True)
+    globals_path = models.CharField(_("globals file"), max_length=500, blank=True)
+    is_safety_backup = models.BooleanField(
+        _("safety backup"), default=False,
+        help_text=_("Taken automatically before a restore overwrote this database."),
+    )
+    # Legal hold: never pruned while pinned.
+    pinned = models.BooleanField(_("pinned"), default=False)
+    pinned_reason = models.CharField(_("pin reason"), max_length=255, blank=True)
+    pinned_by = models.CharField(_("pinned by"), max_length=150, blank=True)
+    pinned_at = models.DateTimeField(_("pinned at"), null=True, blank=True)
+    pruned_at = models.DateTimeField(_("pruned at"), null=True, blank=True)
+    pruned_reason = models.CharField(_("pruned because"), max_length=255, blank=True)
+    pruned_by_policy = models.ForeignKey(
+        "backups_app.RetentionPolicy", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+", verbose_name=_("pruned by policy"),
+    )
+    last_verified_at = models.DateTimeField(_("last verified"), null=True, blank=True)
+    last_verify_ok = models.BooleanField(_("verification passed"), null=True, blank=True)
+    last_verify_detail = models.TextField(_("verification detail"), blank=True)
+
+    class Meta:
+        verbose_name = _("backup")
+        verbose_name_plural = _("backups")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["target", "backup_type", "status", "-created_at"])]
+
+    def __str__(self):
+        return f"#{self.pk} {self.target_id} {self.backup_type} {self.format}"
+
+    @property
+    def absolute_path(self):
+        from backups_app.services.layout import absolute
+
+        return absolute(self.path) if self.path else None

@@ -1,0 +1,84 @@
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", _("queued")
+    RUNNING = "running", _("running")
+    SUCCEEDED = "succeeded", _("succeeded")
+    FAILED = "failed", _("failed")
+
+
+class JobFields(models.Model):
+    status = models.CharField(
+        _("status"), max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    duration_seconds = models.FloatField(_("duration (s)"), null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
+    error = models.TextField(_("error"), blank=True)
+    started_by = models.CharField(_("started by"), max_length=150, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+", verbose_name=_("requested by"),
+    )
+
+    class Meta:
+        abstract = True
+
+
+class RestoreRecord(JobFields):
+    """A restore job: which backup, into which database, and how it went."""
+
+    backup = models.ForeignKey(
+        "backups_app.BackupRecord", on_delete=models.PROTECT, related_name="restores",
+        verbose_name=_("backup"),
+    )
+    server = models.ForeignKey(
+        "backups_app.DatabaseTarget", on_delete=models.PROTECT, related_name="restores",
+        verbose_name=_("server"), help_text=_("Connection used for the restore."),
+    )
+    target_database = models.CharField(_("into database"), max_length=63)
+    tables = models.JSONField(_("tables"), default=list, blank=True)
+    overwrite = models.BooleanField(_("overwrite"), default=False)
+    with_globals = models.BooleanField(_("with roles and tablespaces"), default=False)
+    jobs = models.PositiveSmallIntegerField(_("parallel jobs"), default=1)
+    force = models.BooleanField(_("despite failed verification"), default=False)
+    safety_backup = models.ForeignKey(
+        "backups_app.BackupRecord", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+", verbose_name=_("safety backup"),
+    )
+    rows_restored = models.BigIntegerField(_("rows restored"), null=True, blank=True)
+    is_drill = models.BooleanField(_("drill"), default=False)
+
+    class Meta:
+        verbose_name = _("restore")
+        verbose_name_plural = _("restores")
+        ordering = ["-created_at", "-id"]
+        permissions = [("run_restore", _("Can restore backups"))]
+
+    def __str__(self):
+        return f"restore #{self.pk} of backup #{self.backup_id} into {self.target_database}"
+
+
+class VerificationRecord(JobFields):
+    """A verification job: checksum, readable archive, and optionally a restore drill."""
+
+    backup = models.ForeignKey(
+        "backups_app.BackupRecord", on_delete=models.CASCADE, related_name="verifications",
+        verbose_name=_("backup"),
+    )
+    drill = models.BooleanField(_("restore drill"), default=False)
+    ok = models.BooleanField(_("passed"), null=True, blank=True)
+    detail = models.TextField(_("detail"), blank=True)
+
+    class Meta:
+        verbose_name = _("verification")
+        verbose_name_plural = _("verifications")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"verification #{self.pk} of backup #{self.backup_id}"

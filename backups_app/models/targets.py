@@ -1,0 +1,56 @@
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+env_name_validator = RegexValidator(
+    r"^[A-Z_][A-Z0-9_]*$", _("Use an environment variable name such as DB_PASSWORD.")
+)
+
+
+class PasswordSource(models.TextChoices):
+    ENV = "env", _("Environment variable")
+    PGPASS = "pgpass", _("pgpass file (PGPASSFILE or ~/.pgpass)")
+    SERVICE = "service", _("libpq service (pg_service.conf)")
+    NONE = "none", _("No password (trust or peer authentication)")
+
+
+class DatabaseTarget(models.Model):
+    """A database that the console backs up. Holds no password: only where to find one."""
+
+    name = models.SlugField(_("name"), max_length=100, unique=True)
+    host = models.CharField(_("host"), max_length=255, default="localhost")
+    port = models.PositiveIntegerField(
+        _("port"), default=5432, validators=[MinValueValidator(1), MaxValueValidator(65535)]
+    )
+    dbname = models.CharField(_("database name"), max_length=63)
+    user = models.CharField(_("user"), max_length=63, default="postgres")
+    password_source = models.CharField(
+        _("password source"), max_length=10, choices=PasswordSource.choices, default=PasswordSource.ENV
+    )
+    password_env = models.CharField(
+        _("password environment variable"),
+        max_length=100,
+        blank=True,
+        default="DB_PASSWORD",
+        validators=[env_name_validator],
+        help_text=_("Name of the environment variable that holds the password, not the password."),
+    )
+    service_name = models.CharField(
+        _("libpq service name"), max_length=100, blank=True,
+        help_text=_("Section of pg_service.conf; used when the password source is a service."),
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    notes = models.TextField(_("notes"), blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    # A lease that lets one backup or restore run per target at a time.
+    lock_holder = models.CharField(max_length=64, blank=True, editable=False)
+    lock_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("database target")
+        verbose_name_plural = _("database targets")
+        ordering = ["name"]
+        permissions = [("run_backup", _("Can run backups and verifications"))]
+
+    def __str__(self):
+        return self.name

@@ -1,0 +1,256 @@
+"""Backups: pg_dump into a private temporary file, verified, then published.
+
+A file under its final name is always complete and verified; anything else
+is removed and the record ends `failed` with pg_dump's own words.
+"""
+
+import hashlib
+import logging
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+from django.conf import settings
+
+from backups_app.models import BackupRecord, BackupStatus
+from backups_app.services import backup_log, binaries, files, jobs, layout, preflight
+from backups_app.services.connection import ConnectionFailed, Conn, child_env, conn_for, server_info
+from backups_app.services.proc import last_lines, run, spawn
+from backups_app.services.scrub import scrub
+
+log = logging.getLogger(__name__)
+
+SQL_COMPRESSORS = {
+    # name: (suffix key, compress args, test args)
+    "gzip": ("sql.gzip", ["gzip", "-1", "-n", "-c"], ["gzip", "-dc"]),
+    "zstd": ("sql.zstd", ["zstd", "-3", "-q", "-c"], ["zstd", "-dcq"]),
+}
+SQL_DUMP_TRAILER = b"PostgreSQL database dump complete"
+
+
+class BackupFailed(Exception):
+    """A backup could not be made; the message is one readable, secret-free line."""
+
+
+def backup_create(*, target, backup_type: str, fmt: str, started_by: str = "",
+                  requested_by=None, schedule=None, is_safety_backup: bool = False) -> BackupRecord:
+    """A queued backup row; the work happens in backup_execute."""
+    return BackupRecord.objects.create(
+        target=target, backup_type=backup_type, format=fmt, status=BackupStatus.QUEUED,
+        started_by=started_by[:150], requested_by=requested_by, schedule=schedule,
+        is_safety_backup=is_safety_backup,
+    )
+
+
+def backup_execute(*, record_id: int, lock_wait: float | None = None) -> BackupRecord:
+    """Claim a queued backup, run it under the target's lock, and end it."""
+    if not jobs.claim(BackupRecord, record_id):
+        raise jobs.JobRefused(f"backup #{record_id} is not queued (someone else got there first)")
+    record = BackupRecord.objects.select_related("target").get(pk=record_id)
+    try:
+        with jobs.target_lock(record.target, jobs.lock_key(record), wait_seconds=lock_wait):
+            _run(record)
+    except jobs.JobRefused as exc:
+        _fail(record, str(exc), secrets=())
+    return record
+
+
+def _run(record: BackupRecord) -> None:
+    conn = conn_for(record.target)
+    partial = None
+    try:
+        with jobs.Heartbeat(record, target=record.target,
+                            progress=lambda: _size_or_none(partial)):
+            info, tool, final = _prepare(record, conn)
+            partial = layout.partial_path(final, record.pk)
+            sha, size, compression = _dump(record, conn, tool, partial)
+            _verify_archive(record, tool, partial)
+            files.publish(partial, final)
+        jobs.finish(record, ok=True, path=layout.relative(final), size_bytes=size, sha256=sha,
+                    compression=compression, bytes_written=size)
+        backup_log.append(record, secrets=conn.secrets())
+        log.info("backup #%s succeeded: %s (%s bytes)", record.pk, record.path, size)
+    except (BackupFailed, ConnectionFailed, binaries.ToolNotFound, preflight.NoSpace) as exc:
+        _fail(record, str(exc), secrets=conn.secrets(), partial=partial)
+    except OSError as exc:
+        _fail(record, f"cannot write the backup file: {exc.strerror or exc} ({exc.filename or ''})",
+              secrets=conn.secrets(), partial=partial)
+    except BaseException as exc:
+        _fail(record, f"backup interrupted: {type(exc).__name__}: {exc}", secrets=conn.secrets(),
+              partial=partial)
+        raise
+
+
+def _size_or_none(path):
+    try:
+        return path.stat().st_size if path else None
+    except OSError:
+        return None
+
+
+def _prepare(record: BackupRecord, conn: Conn):
+    """Everything that can fail before a byte is written: server, tools, space, folder."""
+    info = server_info(conn)
+    tool = binaries.find("pg_dump", info.major)
+    record.server_version, record.pg_dump_version = info.version, tool.version
+    record.extensions = info.extensions
+    BackupRecord.objects.filter(pk=record.pk).update(
+        server_version=info.version, pg_dump_version=tool.version, extensions=info.extensions
+    )
+    folder = layout.ensure_dir(layout.type_dir(record.backup_type))
+    suffix = layout.FORMAT_SUFFIX["custom" if record.format == "custom" else _sql_compressor()[0]]
+    final = folder / layout.backup_filename(
+        dbname=conn.dbname, backup_type=record.backup_type, suffix=suffix, record_id=record.pk,
+        when=record.created_at,
+    )
+    if settings.BACKUP_PREFLIGHT:
+        preflight.check_free_space(target=record.target, fmt=record.format, folder=folder,
+                                   database_size=info.database_size)
+    return info, tool, final
+
+
+def _sql_compressor():
+    name = settings.BACKUP_SQL_COMPRESSION
+    if name not in SQL_COMPRESSORS:
+        raise BackupFailed(f"BACKUP_SQL_COMPRESSION must be gzip or zstd, not {name!r}")
+    key, args, test = SQL_COMPRESSORS[name]
+    path = shutil.which(args[0])
+    if not path:
+        raise BackupFailed(f"{args[0]} is not installed; it compresses plain SQL backups")
+    return key, [path, *args[1:]], [shutil.which(test[0]), *test[1:]]
+
+
+def custom_compression(tool: binaries.Tool) -> str:
+    """The -Z value for this pg_dump: 'gzip:N' becomes 'N' before PostgreSQL 16."""
+    spec = settings.BACKUP_CUSTOM_COMPRESSION
+    method, _, level = spec.partition(":")
+    if tool.major >= 16:
+        return spec
+    if method.isdigit():
+        return method
+    if method == "gzip":
+        return level or "6"
+    if method == "none":
+        return "0"
+    raise BackupFailed(
+        f"BACKUP_CUSTOM_COMPRESSION={spec} needs pg_dump 16 or newer; this pg_dump is {tool.version}"
+    )
+
+
+def dump_args(tool: binaries.Tool, conn: Conn, fmt: str) -> list[str]:
+    """The pg_dump command line (no password: it travels in PGPASSFILE)."""
+    args = [tool.path, *conn.args(), "--dbname", conn.dbname]
+    if fmt == "custom":
+        return [*args, "--format=custom", f"--compress={custom_compression(tool)}"]
+    return [*args, "--format=plain", "--no-sync"]
+
+
+def _dump(record, conn, tool, partial: Path):
+    with child_env(conn) as env:
+        if record.format == "custom":
+            return _dump_custom(conn, tool, partial, env)
+        return _dump_sql(conn, tool, partial, env)
+
+
+def _dump_custom(conn, tool, partial: Path, env):
+    # pg_dump writes the archive itself: written to a pipe, a custom archive
+    # has no data offsets and pg_restore could not restore it in parallel or
+    # pick single tables efficiently. So we hash it in one pass afterwards.
+    files.create_private(partial).close()
+    compression = custom_compression(tool)
+    proc = run([*dump_args(tool, conn, "custom"), "--file", str(partial)], env=env)
+    _check_exit("pg_dump", proc.returncode, proc.stderr, conn)
+    sha, size = files.sha256_of(partial)
+    return sha, size, f"gzip:{compression}" if compression.isdigit() else compression
+
+
+def _dump_sql(conn, tool, partial: Path, env):
+    """pg_dump | compressor | (sha256 + file), streamed in fixed-size chunks."""
+    _, compress_args, _ = _sql_compressor()
+    digest, size = hashlib.sha256(), 0
+    with files.create_private(partial) as out:
+        dump = spawn(dump_args(tool, conn, "sql"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        comp = spawn(compress_args, env=env, stdin=dump.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        dump.stdout.close()  # the compressor alone reads it now
+        dump_err = _drain(dump.stderr)
+        comp_err = _drain(comp.stderr)
+        try:
+            while chunk := comp.stdout.read(files.CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+                size += len(chunk)
+        finally:
+            comp.stdout.close()
+            dump.wait()
+            comp.wait()
+            dump_err.join()
+            comp_err.join()
+    _check_exit("pg_dump", dump.returncode, dump_err.data, conn)
+    _check_exit(compress_args[0], comp.returncode, comp_err.data, conn)
+    return digest.hexdigest(), size, f"{Path(compress_args[0]).name}:{compress_args[1].lstrip('-')}"
+
+
+class _drain(threading.Thread):
+    """Collects a child's stderr without ever blocking it."""
+
+    def __init__(self, stream):
+        super().__init__(daemon=True)
+        self.stream, self.data = stream, b""
+        self.start()
+
+    def run(self):
+        self.data = self.stream.read()
+        self.stream.close()
+
+
+def _check_exit(name: str, returncode: int, stderr: bytes, conn: Conn) -> None:
+    if returncode == 0:
+        return
+    message = last_lines(stderr) or f"exited with status {returncode}"
+    if returncode < 0:
+        message += f" (killed by signal {-returncode})"
+    raise BackupFailed(scrub(f"{Path(name).name} failed: {message}", conn.secrets()))
+
+
+def _verify_archive(record, tool, partial: Path) -> None:
+    """A backup is only good if it reads back to the end."""
+    if record.format == "custom":
+        restore = binaries.find("pg_restore", tool.major)
+        proc = run([restore.path, "--list", str(partial)], env={"PATH": "/usr/bin:/bin"})
+        if proc.returncode != 0:
+            raise BackupFailed("the new archive does not read back: " + last_lines(proc.stderr, 3))
+        return
+    check_sql_file(partial)
+
+
+def check_sql_file(path: Path) -> None:
+    """Decompress to the end and insist on pg_dump's closing line."""
+    name = "zstd" if path.name.endswith(".zst") or ".sql.zst" in path.name else "gzip"
+    test_args = SQL_COMPRESSORS[name][2]
+    proc = spawn([shutil.which(test_args[0]), *test_args[1:], str(path)], env={"PATH": "/usr/bin:/bin"},
+                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    err = _drain(proc.stderr)
+    tail = b""
+    while chunk := proc.stdout.read(files.CHUNK):
+        tail = (tail + chunk)[-4096:]
+    proc.stdout.close()
+    proc.wait()
+    err.join()
+    if proc.returncode != 0:
+        raise BackupFailed(f"the SQL file does not decompress: {last_lines(err.data, 2)}")
+    if SQL_DUMP_TRAILER not in tail:
+        raise BackupFailed("the SQL file is incomplete: pg_dump's closing line is missing")
+
+
+def _fail(record, message: str, *, secrets, partial: Path | None = None) -> None:
+    if partial is not None:
+        files.remove_quietly(partial)
+    record.error = scrub(message, secrets)
+    jobs.finish(record, ok=False, error=record.error)
+    log.warning("backup #%s failed: %s", record.pk, record.error)
+    try:
+        backup_log.append(record, secrets=secrets)
+    except OSError:
+        log.exception("cannot write backup_log.txt")
+

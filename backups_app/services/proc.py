@@ -1,0 +1,38 @@
+"""Running PostgreSQL client programs: argument lists only, private files, no orphans."""
+
+import ctypes
+import os
+import signal
+import subprocess
+
+_libc = None
+
+
+def _child_setup():
+    # Files the child creates are the owner's only, and it dies with us.
+    os.umask(0o077)
+    global _libc
+    try:
+        _libc = _libc or ctypes.CDLL("libc.so.6", use_errno=True)
+        _libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def spawn(args: list[str], *, env: dict, **kwargs) -> subprocess.Popen:
+    assert isinstance(args, list), "argument lists only, never a shell string"
+    return subprocess.Popen(args, env=env, preexec_fn=_child_setup, **kwargs)
+
+
+def run(args: list[str], *, env: dict, timeout: float | None = None, input_bytes=None) -> subprocess.CompletedProcess:
+    """Run to the end and capture output; never raises on a non-zero exit."""
+    assert isinstance(args, list), "argument lists only, never a shell string"
+    return subprocess.run(
+        args, env=env, preexec_fn=_child_setup, capture_output=True, timeout=timeout, input=input_bytes
+    )
+
+
+def last_lines(data: bytes | str, n: int = 8) -> str:
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return "\n".join(lines[-n:])

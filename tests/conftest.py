@@ -1,0 +1,69 @@
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.pgcluster import Cluster, ExistingServer
+
+PAGILA = Path(os.environ.get("PAGILA_DIR", Path(__file__).resolve().parents[2] / "shared/datasets/pagila"))
+PASSWORD_ENV = "BC_TEST_TARGET_PASSWORD"
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    dsn = os.environ.get("TEST_PG_DSN")
+    cluster = ExistingServer(dsn) if dsn else Cluster().init().start()
+    yield cluster
+    cluster.destroy()
+
+
+@pytest.fixture(scope="session")
+def pagila(pg_cluster):
+    """The pagila sample database, loaded once; copy it with template= for tests that change it."""
+    if not (PAGILA / "pagila-schema.sql").exists():
+        pytest.skip(f"pagila dataset not found at {PAGILA} (set PAGILA_DIR)")
+    pg_cluster.dropdb("pagila")
+    pg_cluster.createdb("pagila")
+    pg_cluster.psql_file("pagila", PAGILA / "pagila-schema.sql")
+    pg_cluster.psql_file("pagila", PAGILA / "pagila-data.sql")
+    pg_cluster.sql("ANALYZE", dbname="pagila")
+    return "pagila"
+
+
+@pytest.fixture
+def backup_root(tmp_path, settings):
+    root = tmp_path / "backups"
+    settings.BACKUP_ROOT = root
+    return root
+
+
+@pytest.fixture
+def make_target(db, pg_cluster, monkeypatch):
+    """DatabaseTarget rows pointing at the test cluster; the password comes from an env var."""
+    from backups_app.models import DatabaseTarget
+
+    monkeypatch.setenv(PASSWORD_ENV, pg_cluster.password)
+
+    def make(dbname, name=None, **fields):
+        defaults = dict(host=pg_cluster.host, port=pg_cluster.port, user=pg_cluster.user,
+                        password_source="env", password_env=PASSWORD_ENV)
+        return DatabaseTarget.objects.create(name=name or dbname.replace("_", "-"), dbname=dbname,
+                                             **{**defaults, **fields})
+
+    return make
+
+
+@pytest.fixture
+def fresh_db(pg_cluster):
+    """Names of databases created during a test, dropped at its end."""
+    created = []
+
+    def make(name, template="template0"):
+        pg_cluster.dropdb(name)
+        pg_cluster.createdb(name, template=template)
+        created.append(name)
+        return name
+
+    yield make
+    for name in created:
+        pg_cluster.dropdb(name)

@@ -1,0 +1,164 @@
+"""A throwaway PostgreSQL cluster for tests: initdb + pg_ctl on a free port in a temp dir.
+
+The superuser `postgres` gets a random password and TCP connections need it
+(scram-sha-256), so tests exercise real password handling. Tests may stop,
+start or kill the server.
+"""
+
+import glob
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+
+
+def server_bin_dir() -> str:
+    dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda d: int(d.split("/")[-2]), reverse=True)
+    for d in [os.environ.get("TEST_PG_BIN_DIR", ""), *dirs]:
+        if d and os.path.exists(os.path.join(d, "initdb")):
+            return d
+    found = shutil.which("initdb")
+    if found:
+        return os.path.dirname(os.path.realpath(found))
+    raise RuntimeError("PostgreSQL server binaries (initdb) not found; install the postgresql package")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Cluster:
+    def __init__(self, *, user="postgres"):
+        self.bindir = server_bin_dir()
+        self.user = user
+        self.password = "pw-" + secrets.token_urlsafe(12)
+        self.port = free_port()
+        self.host = "127.0.0.1"
+        self.base = Path(tempfile.mkdtemp(prefix="bc-pg-"))
+        self.datadir = self.base / "data"
+        self.logfile = self.base / "server.log"
+        self._os_user = "postgres" if os.geteuid() == 0 else None
+
+    # -- running server programs as a non-root user when we are root -------
+    def _run(self, args, **kw):
+        if self._os_user:
+            args = ["runuser", "-u", self._os_user, "--", *args]
+        return subprocess.run(args, check=True, capture_output=True, **kw)
+
+    def init(self):
+        if self._os_user:
+            pw = pwd.getpwnam(self._os_user)
+            os.chown(self.base, pw.pw_uid, pw.pw_gid)
+        pwfile = self.base / "pwfile"
+        pwfile.write_text(self.password + "\n")
+        if self._os_user:
+            os.chown(pwfile, pwd.getpwnam(self._os_user).pw_uid, -1)
+        self._run([f"{self.bindir}/initdb", "-D", str(self.datadir), "-U", self.user, "--pwfile", str(pwfile),
+                   "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8",
+                   "--no-sync"])
+        pwfile.unlink()
+        with open(self.datadir / "postgresql.conf", "a") as f:
+            f.write(f"\nport = {self.port}\nlisten_addresses = '127.0.0.1'\n"
+                    f"unix_socket_directories = '{self.base}'\nfsync = off\n"
+                    "synchronous_commit = off\nfull_page_writes = off\nmax_connections = 100\n")
+        return self
+
+    def start(self):
+        self._run([f"{self.bindir}/pg_ctl", "-D", str(self.datadir), "-l", str(self.logfile), "-w", "-t", "60",
+                   "start"])
+        return self
+
+    def stop(self, mode="fast"):
+        self._run([f"{self.bindir}/pg_ctl", "-D", str(self.datadir), "-m", mode, "-w", "stop"])
+
+    def kill(self):
+        """SIGKILL the postmaster (a crash, not a shutdown)."""
+        pid = int((self.datadir / "postmaster.pid").read_text().split()[0])
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(0.5)
+        for child in self.backend_pids():
+            try:
+                os.kill(child, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def backend_pids(self):
+        out = subprocess.run(["pgrep", "-f", f"postgres.*{self.port}|postgres: "], capture_output=True, text=True)
+        return [int(p) for p in out.stdout.split()] if out.returncode == 0 else []
+
+    def running(self) -> bool:
+        return (self.datadir / "postmaster.pid").exists()
+
+    def destroy(self):
+        if self.running():
+            try:
+                self.stop("immediate")
+            except subprocess.CalledProcessError:
+                pass
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    # -- client side --------------------------------------------------------
+    def dsn(self, dbname="postgres") -> str:
+        return f"host={self.host} port={self.port} user={self.user} password={self.password} dbname={dbname}"
+
+    def connect(self, dbname="postgres", **kw) -> psycopg.Connection:
+        return psycopg.connect(self.dsn(dbname), autocommit=True, **kw)
+
+    def sql(self, query, dbname="postgres", params=None):
+        with self.connect(dbname) as c:
+            cur = c.execute(query, params)
+            return cur.fetchall() if cur.description else None
+
+    def client_env(self) -> dict:
+        """Environment for running psql/pg_restore by hand in a test (password in env, not argv)."""
+        return {**os.environ, "PGHOST": self.host, "PGPORT": str(self.port), "PGUSER": self.user,
+                "PGPASSWORD": self.password}
+
+    def createdb(self, name, template="template0"):
+        self.sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+
+    def dropdb(self, name):
+        self.sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def psql_file(self, dbname, path):
+        subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", "-d", dbname, "-f", str(path)],
+                       env=self.client_env(), check=True, capture_output=True)
+
+
+class ExistingServer(Cluster):
+    """TEST_PG_DSN: use a server someone else runs (tests that stop it are skipped)."""
+
+    def __init__(self, dsn: str):
+        info = psycopg.conninfo.conninfo_to_dict(dsn)
+        self.host = info.get("host", "127.0.0.1")
+        self.port = int(info.get("port", 5432))
+        self.user = info.get("user", "postgres")
+        self.password = info.get("password") or ""
+        self.base = Path(tempfile.mkdtemp(prefix="bc-pg-ext-"))
+
+    def init(self):
+        return self
+
+    def start(self):
+        return self
+
+    def stop(self, mode="fast"):
+        raise RuntimeError("cannot stop a server given by TEST_PG_DSN")
+
+    kill = stop
+
+    def running(self):
+        return True
+
+    def destroy(self):
+        shutil.rmtree(self.base, ignore_errors=True)
