@@ -1,6 +1,6 @@
-from backups_app.models.backups import BackupRecord, BackupStatus, BackupType, BackupFormat
+from backups_app.models.backups import BackupFormat, BackupRecord, BackupStatus, BackupType
 from backups_app.models.policies import RetentionPolicy
-from backups_app.models.restores import RestoreRecord, VerificationRecord, JobStatus
+from backups_app.models.restores import JobStatus, RestoreRecord, VerificationRecord
 from backups_app.models.schedules import BackupSchedule
 from backups_app.models.targets import DatabaseTarget, PasswordSource
 

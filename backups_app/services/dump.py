@@ -15,7 +15,7 @@ from django.conf import settings
 
 from backups_app.models import BackupRecord, BackupStatus
 from backups_app.services import backup_log, binaries, files, jobs, layout, preflight
-from backups_app.services.connection import ConnectionFailed, Conn, child_env, conn_for, server_info
+from backups_app.services.connection import Conn, ConnectionFailed, child_env, conn_for, server_info
 from backups_app.services.proc import last_lines, run, spawn
 from backups_app.services.scrub import scrub
 

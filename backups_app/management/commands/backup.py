@@ -20,7 +20,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--type", choices=TYPES, help="backup type (default manual; all for --list/--cleanup)")
         parser.add_argument("--format", choices=["custom", "sql"], default=BackupFormat.CUSTOM)
-        parser.add_argument("--target", default=None, help="target name (backup: default, the DB_* target; list/cleanup: all)")
+        parser.add_argument("--target", default=None,
+                            help="target name (backup: default, the DB_* target; list/cleanup: all)")
         action = parser.add_mutually_exclusive_group()
         action.add_argument("--list", action="store_true", help="list backups, newest first")
         action.add_argument("--cleanup", action="store_true", help="delete backups older than --keep-days")
@@ -64,7 +65,7 @@ class Command(BaseCommand):
                          str(r.absolute_path or "-")))
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
         for row in rows:
-            self.stdout.write("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
+            self.stdout.write("  ".join(c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1])
         self.stdout.write(f"{len(rows) - 1} backups")
 
     def cleanup(self, opts):
