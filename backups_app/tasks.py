@@ -1,8 +1,41 @@
-"""django-q2 task entry points: load by id, call one service. Nothing else here."""
+"""django-q2 task entry points: load by id, call one service. Nothing else here.
 
-from backups_app.services import dump
+Every function here is named by a dotted path string somewhere (queue.py,
+Schedule rows); tests assert that each such path resolves.
+"""
 
 
 def run_backup(record_id: int) -> str:
-    record = dump.backup_execute(record_id=record_id)
-    return record.status
+    from backups_app.services import dump
+
+    return dump.backup_execute(record_id=record_id).status
+
+
+def run_restore(record_id: int) -> str:
+    from backups_app.services import restore
+
+    return restore.restore_execute(record_id=record_id).status
+
+
+def run_verify(record_id: int) -> str:
+    from backups_app.services import verify
+
+    return verify.verify_execute(record_id=record_id).status
+
+
+def run_prune(policy_id: int, started_by: str = "") -> int:
+    from backups_app.services import retention
+
+    return len(retention.prune_policy(policy_id=policy_id, started_by=started_by))
+
+
+def run_scheduled_backup(schedule_id: int) -> str:
+    from backups_app.services import schedules
+
+    return schedules.run_scheduled(schedule_id=schedule_id)
+
+
+def reap_lost_jobs() -> int:
+    from backups_app.services import jobs
+
+    return jobs.reap_lost()
