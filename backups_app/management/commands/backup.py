@@ -10,8 +10,8 @@ from django.utils import timezone
 from humanize import naturalsize
 
 from backups_app import selectors
-from backups_app.models import BackupFormat, BackupType
-from backups_app.services import dump, retention
+from backups_app.models import BackupFormat, BackupRecord, BackupType
+from backups_app.services import dump, layout, retention
 from backups_app.services.targets import UnknownTarget, get_target
 
 TYPES = [t.value for t in BackupType]
@@ -99,12 +99,29 @@ class Command(BaseCommand):
             retention.candidates_for(target=target, backup_type=opts["type"]),
             retention.Rules(keep_days=keep_days), timezone.now(),
         )
-        doomed = [f for f in fates if f.delete]
+        records = BackupRecord.objects.select_related("target").in_bulk([f.id for f in fates])
+        refused = {f.id for f in fates if f.delete and not _inside_root(records[f.id])}
+        doomed = [f for f in fates if f.delete and f.id not in refused]
         if opts["dry_run"]:
             for f in sorted(fates, key=lambda f: f.id):
-                self.stdout.write(f"#{f.id}: {'would be ' if f.delete else ''}{f.reason}")
+                self.stdout.write(_describe(records[f.id], f, refused, "would be "))
             return f"Would delete {len(doomed)} backups (dry run)"
-        pruned = retention.prune(fates=fates, reason_prefix="--cleanup: ")
+        pruned = retention.prune(fates=[f for f in fates if f.id not in refused], reason_prefix="--cleanup: ")
         for r in pruned:
             self.stdout.write(f"deleted #{r.pk} {r.path}")
+        for pk in sorted(refused):
+            self.stdout.write(_describe(records[pk], None, refused, ""))
         return f"Deleted {len(pruned)} backups"
+
+
+def _inside_root(record) -> bool:
+    return not record.path or layout.is_inside_root(record.absolute_path)
+
+
+def _describe(record, fate, refused, mood: str) -> str:
+    created = timezone.localtime(record.created_at).strftime("%Y-%m-%d")
+    if record.pk in refused:
+        why = "kept: its file is outside BACKUP_ROOT, so it is never deleted"
+    else:
+        why = (mood if fate.delete else "") + fate.reason
+    return f"#{record.pk} {record.target.name} {record.backup_type} {created} {record.path or '-'}: {why}"
