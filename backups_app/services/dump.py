@@ -43,6 +43,15 @@ def backup_create(*, target, backup_type: str, fmt: str, started_by: str = "",
     )
 
 
+def backup_execute_locked(*, record_id: int) -> BackupRecord:
+    """backup_execute for a caller that already holds the target's lock (a restore's safety backup)."""
+    if not jobs.claim(BackupRecord, record_id):
+        raise jobs.JobRefused(f"backup #{record_id} is not queued (someone else got there first)")
+    record = BackupRecord.objects.select_related("target").get(pk=record_id)
+    _run(record)
+    return record
+
+
 def backup_execute(*, record_id: int, lock_wait: float | None = None) -> BackupRecord:
     """Claim a queued backup, run it under the target's lock, and end it."""
     if not jobs.claim(BackupRecord, record_id):
