@@ -19,15 +19,15 @@ SELECT kind || ' ' || name FROM (
   SELECT 'schema' AS kind, nspname::text AS name FROM pg_namespace
    WHERE nspname NOT IN ('public', 'information_schema') AND nspname !~ '^pg_'
   UNION ALL
-  SELECT 'relation', format('%I.%I', n.nspname, c.relname) FROM pg_class c
+  SELECT 'relation', format('%%I.%%I', n.nspname, c.relname) FROM pg_class c
     JOIN pg_namespace n ON n.oid = c.relnamespace
    WHERE n.nspname NOT IN ('information_schema') AND n.nspname !~ '^pg_'
   UNION ALL
-  SELECT 'function', format('%I.%I', n.nspname, p.proname) FROM pg_proc p
+  SELECT 'function', format('%%I.%%I', n.nspname, p.proname) FROM pg_proc p
     JOIN pg_namespace n ON n.oid = p.pronamespace
    WHERE n.nspname NOT IN ('information_schema') AND n.nspname !~ '^pg_'
   UNION ALL
-  SELECT 'type', format('%I.%I', n.nspname, t.typname) FROM pg_type t
+  SELECT 'type', format('%%I.%%I', n.nspname, t.typname) FROM pg_type t
     JOIN pg_namespace n ON n.oid = t.typnamespace
    WHERE n.nspname NOT IN ('information_schema') AND n.nspname !~ '^pg_' AND t.typtype IN ('d', 'e', 'r', 'm')
   UNION ALL
@@ -191,3 +191,49 @@ def _constraint(entry):
 def can_create(mconn: psycopg.Connection) -> bool:
     row = mconn.execute("SELECT rolsuper OR rolcreatedb FROM pg_roles WHERE rolname = current_user").fetchone()
     return bool(row and row[0])
+
+
+def clearing_script(conn: psycopg.Connection) -> str:
+    """SQL that empties a database of everything a dump could create, keeping the database itself.
+
+    Run in the same transaction as the restore that follows it, so a failed
+    overwrite changes nothing. The public schema comes back with the owner,
+    grants and comment it had here.
+    """
+    def names(query):
+        return [r[0] for r in conn.execute(query).fetchall()]
+
+    statements = ["SET client_min_messages = warning;"]
+    for ext in names("SELECT quote_ident(extname) FROM pg_extension WHERE extname <> 'plpgsql'"):
+        statements.append(f"DROP EXTENSION IF EXISTS {ext} CASCADE;")
+    for trigger in names("SELECT quote_ident(evtname) FROM pg_event_trigger"):
+        statements.append(f"DROP EVENT TRIGGER IF EXISTS {trigger};")
+    for pub in names("SELECT quote_ident(pubname) FROM pg_publication"):
+        statements.append(f"DROP PUBLICATION IF EXISTS {pub};")
+    for fdw in names("SELECT quote_ident(fdwname) FROM pg_foreign_data_wrapper w WHERE NOT EXISTS "
+                     "(SELECT 1 FROM pg_depend d WHERE d.objid = w.oid AND d.deptype = 'e')"):
+        statements.append(f"DROP FOREIGN DATA WRAPPER IF EXISTS {fdw} CASCADE;")
+    for schema in names("SELECT quote_ident(nspname) FROM pg_namespace "
+                        "WHERE nspname <> 'information_schema' AND nspname !~ '^pg_' ORDER BY 1"):
+        statements.append(f"DROP SCHEMA IF EXISTS {schema} CASCADE;")
+    statements += _public_schema_as_it_was(conn)
+    statements.append("SELECT count(lo_unlink(oid)) FROM pg_largeobject_metadata;")
+    return "\n".join(statements) + "\n"
+
+
+def _public_schema_as_it_was(conn: psycopg.Connection) -> list[str]:
+    row = conn.execute("SELECT oid, quote_ident(nspowner::regrole::text), "
+                       "obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = 'public'").fetchone()
+    if row is None:
+        return ["CREATE SCHEMA public;"]
+    oid, owner, comment = row
+    out = [f"CREATE SCHEMA public AUTHORIZATION {owner};"]
+    grants = conn.execute(
+        "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(a.grantee::regrole::text) END, "
+        "a.privilege_type, a.is_grantable FROM pg_namespace n, aclexplode(n.nspacl) a "
+        "WHERE n.oid = %s AND a.grantee <> n.nspowner", (oid,)).fetchall()
+    for grantee, privilege, grantable in grants:
+        out.append(f"GRANT {privilege} ON SCHEMA public TO {grantee}{' WITH GRANT OPTION' if grantable else ''};")
+    if comment is not None:
+        out.append(sql.SQL("COMMENT ON SCHEMA public IS {};").format(sql.Literal(comment)).as_string(conn))
+    return out

@@ -65,7 +65,7 @@ def sanity_check(backup, server, dbname: str) -> tuple[list[str], str]:
             key = c.execute("SELECT format('%%I.%%I', %s::text, %s::text)", (schema, name)).fetchone()[0]
             seen.add(key)
             try:
-                count = c.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(
+                count = c.execute(sql.SQL("SELECT count(*) FROM ONLY {}.{}").format(
                     sql.Identifier(schema), sql.Identifier(name))).fetchone()[0]
             except psycopg.Error as exc:
                 problems.append(f"table {key} is missing or unreadable: {str(exc).strip().splitlines()[0]}")

@@ -5,9 +5,9 @@ Modes, chosen by what is at the target name:
              locale where the server has them); dropped again if the restore fails.
   empty      an existing database without user objects; restored in one transaction.
   overwrite  an existing database with objects (only with overwrite): a safety
-             backup first, then custom archives restore with --clean --if-exists in
-             one transaction; plain SQL restores into a scratch database that
-             replaces the old one only once it is complete.
+             backup first, then, in one transaction, everything in it is dropped
+             and the backup restored (single tables: pg_restore --clean --if-exists
+             of just those, in one transaction).
 """
 
 import contextlib
@@ -23,9 +23,11 @@ from backups_app.services import binaries, databases, globals_dump, restore_chec
 from backups_app.services.connection import conn_for, connect
 from backups_app.services.files import sha256_of
 from backups_app.services.restore_tools import (
+    decompressor,
     pg_restore_args,
     run_pg_restore,
     run_psql_script,
+    run_script,
 )
 
 log = logging.getLogger(__name__)
@@ -113,6 +115,9 @@ def _restore_custom(plan: Plan) -> None:
     conn = conn_for(record.server, record.target_database)
     tool = binaries.find("pg_restore", plan.major)
     no_owner, no_acl = _owner_flags(plan)
+    if plan.mode == "overwrite" and not record.tables:
+        return _overwrite(plan, conn, pg_restore_args(tool, conn, plan.backup.absolute_path, no_owner=no_owner,
+                                                      no_acl=no_acl, script=True))
     existing = plan.mode != "new"
     with _database(plan), _timescale(plan, conn), _table_list(plan, conn) as use_list:
         args = pg_restore_args(
@@ -125,36 +130,35 @@ def _restore_custom(plan: Plan) -> None:
 
 def _restore_sql(plan: Plan) -> None:
     record = plan.record
+    conn = conn_for(record.server, record.target_database)
+    path = plan.backup.absolute_path
+    if plan.mode == "overwrite":
+        return _overwrite(plan, conn, [*decompressor(path), str(path)])
     tool = binaries.find("psql", plan.major)
-    if plan.mode != "overwrite":
-        conn = conn_for(record.server, record.target_database)
-        with _database(plan), _timescale(plan, conn):
-            run_psql_script(tool, conn, plan.backup.absolute_path, single_transaction=plan.mode == "empty")
-        return
-    # A plain script cannot clean what it is about to create: build the
-    # database aside and swap it in only when it is complete.
-    scratch = f"{record.target_database[:40]}_restoring_{record.pk}"
-    conn = conn_for(record.server, scratch)
-    with _database(plan, name=scratch):
-        run_psql_script(tool, conn, plan.backup.absolute_path, single_transaction=False)
-        _swap(record.server, scratch, record.target_database)
-    plan.outcome.notes.append(
-        f"database {record.target_database} was replaced by the restored one (its previous owner, grants "
-        "and settings are in the safety backup)"
-    )
+    with _database(plan), _timescale(plan, conn):
+        run_psql_script(tool, conn, path, single_transaction=plan.mode == "empty")
 
 
-def _swap(server, scratch: str, name: str) -> None:
-    with databases.maintenance(server) as m:
-        databases.drop(m, name)
-        m.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(scratch), sql.Identifier(name)))
+def _overwrite(plan: Plan, conn, source_args: list[str]) -> None:
+    """Empty the database and restore the backup's script, all in one transaction.
+
+    pg_restore --clean cannot do this reliably (it fails on partitioned tables'
+    constraints, and leaves behind objects the backup does not have); this
+    keeps the database itself (owner, grants, settings) and changes nothing
+    when any statement fails.
+    """
+    with connect(conn, autocommit=True) as c:
+        preamble = databases.clearing_script(c)
+    run_script(source_args, binaries.find("psql", plan.major), conn, single_transaction=True, preamble=preamble,
+               source_name="the backup cannot be read")
+    plan.outcome.notes.append(f"database {plan.record.target_database} was emptied and restored in one transaction")
 
 
 @contextlib.contextmanager
-def _database(plan: Plan, *, name: str | None = None):
+def _database(plan: Plan):
     """Create the database for a new restore, and drop it again if the restore fails."""
-    name = name or plan.record.target_database
-    if plan.mode == "empty" or (plan.mode == "overwrite" and name == plan.record.target_database):
+    name = plan.record.target_database
+    if plan.mode != "new":
         yield
         return
     with databases.maintenance(plan.record.server) as m:

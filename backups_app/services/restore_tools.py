@@ -24,8 +24,10 @@ class RestoreFailed(Exception):
 
 
 def pg_restore_args(tool, conn: Conn, path, *, jobs: int = 1, clean: bool = False, single_transaction: bool = False,
-                    no_owner: bool = False, no_acl: bool = False, use_list=None) -> list[str]:
-    args = [tool.path, *conn.args(), "--dbname", conn.dbname, "--exit-on-error"]
+                    no_owner: bool = False, no_acl: bool = False, use_list=None, script: bool = False) -> list[str]:
+    """pg_restore into conn's database, or (script=True) writing the SQL script to stdout."""
+    target = ["--file", "-"] if script else [*conn.args(), "--dbname", conn.dbname]
+    args = [tool.path, *target, "--exit-on-error"]
     if single_transaction:
         args.append("--single-transaction")
     if clean:
@@ -62,50 +64,59 @@ def decompressor(path: Path) -> list[str]:
     raise RestoreFailed(f"cannot tell how {path.name} is compressed (expected .sql.gz or .sql.zst)")
 
 
-def run_psql_script(tool, conn: Conn, path: Path, *, single_transaction: bool) -> None:
-    """decompressor | psql, streamed; psql never sees the end of a script that did not decompress whole.
+def run_psql_script(tool, conn: Conn, path: Path, *, single_transaction: bool, preamble: str = "") -> None:
+    """A plain SQL backup: decompressor | psql, streamed."""
+    run_script([*decompressor(path), str(path)], tool, conn, single_transaction=single_transaction,
+               preamble=preamble, source_name="the SQL file does not decompress")
 
-    We carry the bytes between the two ourselves: if the decompressor fails,
-    psql is killed before its input ends, so it cannot commit (or run) a
-    truncated script.
+
+def run_script(source_args: list[str], tool, conn: Conn, *, single_transaction: bool, preamble: str = "",
+               source_name: str) -> None:
+    """source | psql, streamed; psql never sees the end of a script its source did not finish.
+
+    We carry the bytes between the two ourselves: if the source (decompressor,
+    or pg_restore writing a script) fails, psql is killed before its input
+    ends, so it cannot commit or run a truncated script.
     """
     args = [tool.path, *conn.args(), "--dbname", conn.dbname, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", "-"]
     if single_transaction:
         args.insert(-2, "--single-transaction")
     with child_env(conn) as env:
-        unzip = spawn([*decompressor(path), str(path)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        source = spawn(source_args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         psql = spawn(args, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        unzip_err, psql_err = _Drain(unzip.stderr), _Drain(psql.stderr)
+        source_err, psql_err = _Drain(source.stderr), _Drain(psql.stderr)
         try:
-            fed_whole = _pump(unzip.stdout, psql.stdin)
+            fed_whole = _pump(source.stdout, psql.stdin, preamble.encode())
             if not fed_whole:
-                unzip.kill()
-            unzip.wait()
-            unzipped = fed_whole and unzip.returncode == 0
-            if unzipped:
+                source.kill()
+            source.wait()
+            complete = fed_whole and source.returncode == 0
+            if complete:
                 _close_quietly(psql.stdin)
             else:
                 psql.kill()
         except BaseException:
-            unzip.kill()
+            source.kill()
             psql.kill()
             raise
         finally:
-            unzip.stdout.close()
-            unzip.wait()
+            source.stdout.close()
+            source.wait()
             psql.wait()
             _close_quietly(psql.stdin)  # only now: an earlier end of input would let psql commit
-            unzip_err.join()
+            source_err.join()
             psql_err.join()
-    if fed_whole and not unzipped:
-        raise RestoreFailed(f"the SQL file does not decompress: {last_lines(unzip_err.data, 2)}")
+    if fed_whole and not complete:
+        raise RestoreFailed(scrub(f"{source_name}: {error_lines(source_err.data, source.returncode)}",
+                                  conn.secrets()))
     if psql.returncode != 0:
         raise RestoreFailed(scrub("psql failed: " + error_lines(psql_err.data, psql.returncode), conn.secrets()))
 
 
-def _pump(source, sink) -> bool:
+def _pump(source, sink, first: bytes = b"") -> bool:
     """Copy until the source ends (True) or the sink stops reading (False)."""
     try:
+        sink.write(first)
         while chunk := source.read(files.CHUNK):
             sink.write(chunk)
     except BrokenPipeError:

@@ -24,6 +24,7 @@ def take(record: RestoreRecord):
         backup = dump.backup_execute_locked(record_id=backup.pk)
     else:
         backup = dump.backup_execute(record_id=backup.pk)
+    record.safety_backup = backup
     if backup.status != "succeeded":
         raise RestoreFailed(
             f"the safety backup of {record.target_database} failed, so nothing was overwritten: {backup.error}"
