@@ -22,7 +22,7 @@ from pathlib import Path
 from django.conf import settings
 
 from backups_app.models import BackupRecord, BackupStatus
-from backups_app.services import backup_log, binaries, files, jobs, layout, preflight
+from backups_app.services import backup_log, binaries, files, globals_dump, jobs, layout, preflight, row_counts
 from backups_app.services.connection import Conn, ConnectionFailed, child_env, conn_for, server_info
 from backups_app.services.proc import last_lines, run, spawn
 from backups_app.services.scrub import scrub
@@ -77,6 +77,15 @@ def backup_create(*, target, backup_type: str, fmt: str, started_by: str = "",
     )
 
 
+def backup_execute_locked(*, record_id: int) -> BackupRecord:
+    """backup_execute for a caller that already holds the target's lock (a restore's safety backup)."""
+    if not jobs.claim(BackupRecord, record_id):
+        raise jobs.JobRefused(f"backup #{record_id} is not queued (someone else got there first)")
+    record = BackupRecord.objects.select_related("target").get(pk=record_id)
+    _run(record)
+    return record
+
+
 def backup_execute(*, record_id: int, lock_wait: float | None = None) -> BackupRecord:
     """Claim a queued backup, run it under the target's lock, and end it."""
     if not jobs.claim(BackupRecord, record_id):
@@ -103,10 +112,15 @@ def _run(record: BackupRecord) -> None:
                             progress=lambda: _size_or_none(partial)):
             info, tool, final = _prepare(record, conn)
             partial = layout.partial_path(final, record.pk)
-            sha, size, compression = _dump(record, conn, tool, partial)
+            # Optional exact row counts, taken in the snapshot pg_dump is given.
+            with row_counts.snapshot(record, conn) as snapshot:
+                sha, size, compression = _dump(record, conn, tool, partial, snapshot)
             _verify_archive(record, tool, partial)
-            files.publish(partial, final)
-    except (BackupFailed, ConnectionFailed, binaries.ToolNotFound, preflight.NoSpace) as exc:
+            # Roles and tablespaces beside the dump, published with it.
+            with globals_dump.beside(record, conn, final):
+                files.publish(partial, final)
+    except (BackupFailed, ConnectionFailed, binaries.ToolNotFound, preflight.NoSpace,
+            globals_dump.GlobalsFailed) as exc:
         _fail(record, str(exc), secrets=conn.secrets(), partial=partial)
         return
     except OSError as exc:
@@ -190,39 +204,42 @@ def custom_compression(tool: binaries.Tool) -> str:
     )
 
 
-def dump_args(tool: binaries.Tool, conn: Conn, fmt: str) -> list[str]:
+def dump_args(tool: binaries.Tool, conn: Conn, fmt: str, snapshot: str | None = None) -> list[str]:
     """The pg_dump command line (no password: it travels in PGPASSFILE)."""
     args = [tool.path, *conn.args(), "--dbname", conn.dbname]
+    if snapshot:
+        args.append(f"--snapshot={snapshot}")
     if fmt == "custom":
         return [*args, "--format=custom", f"--compress={custom_compression(tool)}"]
     return [*args, "--format=plain", "--no-sync"]
 
 
-def _dump(record, conn, tool, partial: Path):
+def _dump(record, conn, tool, partial: Path, snapshot=None):
     with child_env(conn) as env:
         if record.format == "custom":
-            return _dump_custom(conn, tool, partial, env)
-        return _dump_sql(conn, tool, partial, env)
+            return _dump_custom(conn, tool, partial, env, snapshot)
+        return _dump_sql(conn, tool, partial, env, snapshot)
 
 
-def _dump_custom(conn, tool, partial: Path, env):
+def _dump_custom(conn, tool, partial: Path, env, snapshot=None):
     # pg_dump writes the archive itself: written to a pipe, a custom archive
     # has no data offsets and pg_restore could not restore it in parallel or
     # pick single tables efficiently. So we hash it in one pass afterwards.
     files.create_private(partial).close()
     compression = custom_compression(tool)
-    proc = run([*dump_args(tool, conn, "custom"), "--file", str(partial)], env=env)
+    proc = run([*dump_args(tool, conn, "custom", snapshot), "--file", str(partial)], env=env)
     _check_exit("pg_dump", proc.returncode, proc.stderr, conn)
     sha, size = files.sha256_of(partial)
     return sha, size, f"gzip:{compression}" if compression.isdigit() else compression
 
 
-def _dump_sql(conn, tool, partial: Path, env):
+def _dump_sql(conn, tool, partial: Path, env, snapshot=None):
     """pg_dump | compressor | (sha256 + file), streamed in fixed-size chunks."""
     _, compress_args, _ = _sql_compressor()
     digest, size = hashlib.sha256(), 0
     with files.create_private(partial) as out:
-        dump = spawn(dump_args(tool, conn, "sql"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        dump = spawn(dump_args(tool, conn, "sql", snapshot), env=env, stdout=subprocess.PIPE,
+                     stderr=subprocess.PIPE)
         try:
             comp = spawn(compress_args, env=env, stdin=dump.stdout, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE)
