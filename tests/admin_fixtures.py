@@ -35,3 +35,12 @@ def as_role(client, user_in):
         return client
 
     return login
+
+
+@pytest.fixture
+def superuser_client(client, django_user_model):
+    """Like pytest-django's admin_client, without the cost of hashing a password."""
+    user = django_user_model.objects.create_superuser(username="root", email="", password=None)
+    client.force_login(user)
+    client.user = user
+    return client

@@ -109,9 +109,9 @@ def test_the_action_menus_offer_exactly_what_a_role_may_run(as_role, objects, ro
     assert offered == ALLOWED_ACTIONS[role]
 
 
-def test_a_superuser_is_offered_every_action(admin_client, objects):
-    assert TARGET_ACTIONS <= action_names(admin_client.get(changelist("databasetarget")))
-    assert action_names(admin_client.get(changelist("backuprecord"))) == BACKUP_ACTIONS
+def test_a_superuser_is_offered_every_action(superuser_client, objects):
+    assert TARGET_ACTIONS <= action_names(superuser_client.get(changelist("databasetarget")))
+    assert action_names(superuser_client.get(changelist("backuprecord"))) == BACKUP_ACTIONS
 
 
 CRAFTED = [

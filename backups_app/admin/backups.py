@@ -76,7 +76,7 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
     def _refuse_unfinished(self, request, queryset, message: str) -> list[BackupRecord]:
         """The succeeded backups of the selection; says which others were left alone and why."""
         usable, refused = [], []
-        for backup in queryset.select_related("target"):
+        for backup in queryset.select_related("target").order_by("pk"):
             (usable if backup.status == BackupStatus.SUCCEEDED else refused).append(backup)
         if refused:
             listed = ", ".join(f"#{b.pk} ({b.get_status_display()})" for b in refused)
@@ -142,7 +142,7 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
                 intro=_("Pinned backups are never deleted by any retention policy until they are unpinned."),
             )
         done = []
-        for backup in queryset.select_related("target"):
+        for backup in queryset.order_by("pk"):
             try:
                 pins.backup_pin(backup=backup, reason=form.cleaned_data["reason"],
                                 pinned_by=request.user.get_username())
@@ -158,7 +158,7 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
     @admin.action(description=_lazy("Unpin (lift the legal hold)"), permissions=["change"])
     def unpin_backup(self, request, queryset):
         done = []
-        for backup in queryset.filter(pinned=True):
+        for backup in queryset.filter(pinned=True).order_by("pk"):
             reason = backup.pinned_reason
             pins.backup_unpin(backup=backup)
             history(self, request, backup, _("Unpinned (it was pinned because: %(reason)s)") % {"reason": reason})
