@@ -67,3 +67,13 @@ def fresh_db(pg_cluster):
     yield make
     for name in created:
         pg_cluster.dropdb(name)
+
+
+@pytest.fixture
+def console(tmp_path):
+    """A temporary console instance (its own SQLite database and BACKUP_ROOT), migrated; see tests/qcluster.py."""
+    from tests.qcluster import Console
+
+    instance = Console(tmp_path / "console").migrate()
+    yield instance
+    instance.close()
