@@ -283,3 +283,38 @@ def parse_time(value):
 
 def overlaps(a, b) -> bool:
     return a["started_at"] < b["finished_at"] and b["started_at"] < a["finished_at"]
+
+
+@contextmanager
+def redis_server(base: Path):
+    """A private redis-server on a free port (no persistence); yields its URL."""
+    import shutil
+
+    from tests.pgcluster import free_port
+
+    binary = shutil.which("redis-server")
+    if not binary:
+        raise FileNotFoundError("redis-server is not installed")
+    port = free_port()
+    base.mkdir(parents=True, exist_ok=True)
+    log = open(base / "redis.log", "ab")
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                             "--dir", str(base)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        import redis
+
+        client = redis.Redis(host="127.0.0.1", port=port)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise AssertionError(f"redis-server did not start:\n{(base / 'redis.log').read_text()}") from None
+                time.sleep(0.1)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()
