@@ -44,6 +44,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -104,6 +105,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# The web server itself serves the admin's CSS and JavaScript (no separate file
+# server needed); straight from the apps, so collectstatic is optional.
+WHITENOISE_USE_FINDERS = True
 LOGIN_URL = "admin:login"
 
 # --- The default backup target (the original script's variables) ---------

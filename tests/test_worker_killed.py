@@ -12,17 +12,6 @@ pytestmark = pytest.mark.slow
 FAST_REAPER = {"JOB_HEARTBEAT_SECONDS": "1", "JOB_LOST_AFTER_SECONDS": "4", "JOB_REAP_SECONDS": "1"}
 
 
-@pytest.fixture(scope="module")
-def big_db(pg_cluster):
-    """About 75 MB in one table: pg_dump needs a few seconds, long enough to be killed halfway."""
-    pg_cluster.dropdb("big_for_kill")
-    pg_cluster.createdb("big_for_kill")
-    pg_cluster.sql("CREATE TABLE big AS SELECT g AS id, md5(g::text) || md5((g * 7)::text) || md5((g * 13)::text) "
-                   "AS payload FROM generate_series(1, 600000) g", dbname="big_for_kill")
-    yield "big_for_kill"
-    pg_cluster.dropdb("big_for_kill")
-
-
 @pytest.fixture
 def big_target(console, pg_cluster, big_db):
     console.env.update(FAST_REAPER)
