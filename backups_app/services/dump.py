@@ -80,47 +80,58 @@ def backup_create(*, target, backup_type: str, fmt: str, started_by: str = "",
 def backup_execute_locked(*, record_id: int) -> BackupRecord:
     """backup_execute for a caller that already holds the target's lock (a restore's safety backup)."""
     if not jobs.claim(BackupRecord, record_id):
-        raise jobs.JobRefused(f"backup #{record_id} is not queued (someone else got there first)")
+        raise jobs.NotQueued(f"backup #{record_id} is not queued (someone else got there first)")
     record = BackupRecord.objects.select_related("target").get(pk=record_id)
-    _run(record)
+    progress = _Progress()
+    with jobs.Heartbeat(record, progress=progress.size):
+        _run(record, progress)
     return record
 
 
-def backup_execute(*, record_id: int, lock_wait: float | None = None) -> BackupRecord:
-    """Claim a queued backup, run it under the target's lock, and end it."""
-    if not jobs.claim(BackupRecord, record_id):
-        raise jobs.JobRefused(f"backup #{record_id} is not queued (someone else got there first)")
+def backup_execute(*, record_id: int, lock_wait: float | None = None,
+                   defer_when_busy: bool = False) -> BackupRecord:
+    """Run a queued backup when its target is free, and end it.
+
+    One backup or restore per target at a time (jobs.turn): a backup that
+    would wait too long is refused with the reason. With defer_when_busy the
+    wait is short and jobs.TargetBusy leaves the row queued for the queue to
+    try again; jobs.NotQueued means another worker has it already.
+    """
     record = BackupRecord.objects.select_related("target").get(pk=record_id)
+    progress = _Progress()
     try:
-        with jobs.target_lock(record.target, jobs.lock_key(record), wait_seconds=lock_wait):
-            _run(record)
-    except jobs.JobRefused as exc:
-        _fail(record, str(exc), secrets=())
+        with jobs.turn(record, target=record.target, progress=progress.size, defer=defer_when_busy,
+                       wait_seconds=lock_wait):
+            _run(record, progress)
+    except jobs.TargetBusy as exc:
+        if not exc.final:
+            raise
+        _refuse(record, str(exc))
     except BaseException as exc:
-        # Interrupted while waiting for the lock: the row must not stay `running`.
+        # Interrupted while waiting for the target: the row must not stay `running`.
+        record.refresh_from_db(fields=["status"])
         if record.status == BackupStatus.RUNNING:
             _fail(record, _interrupted(exc), secrets=())
         raise
     return record
 
 
-def _run(record: BackupRecord) -> None:
+def _run(record: BackupRecord, progress) -> None:
     conn = conn_for(record.target)
     partial = None
     try:
-        with jobs.Heartbeat(record, target=record.target,
-                            progress=lambda: _size_or_none(partial)):
-            info, tool, final = _prepare(record, conn)
-            partial = layout.partial_path(final, record.pk)
-            # Optional exact row counts, taken in the snapshot pg_dump is given.
-            with row_counts.snapshot(record, conn) as snapshot:
-                sha, size, compression = _dump(record, conn, tool, partial, snapshot)
-            _verify_archive(record, tool, partial)
-            # Roles and tablespaces beside the dump, published with it.
-            with globals_dump.beside(record, conn, final):
-                files.publish(partial, final)
+        info, tool, final = _prepare(record, conn)
+        partial = progress.path = layout.partial_path(final, record.pk)
+        # Optional exact row counts, taken in the snapshot pg_dump is given.
+        with row_counts.snapshot(record, conn) as snapshot:
+            sha, size, compression = _dump(record, conn, tool, partial, snapshot)
+        _verify_archive(record, tool, partial)
+        jobs.ensure_running(record)
+        # Roles and tablespaces beside the dump, published with it.
+        with globals_dump.beside(record, conn, final):
+            files.publish(partial, final)
     except (BackupFailed, ConnectionFailed, binaries.ToolNotFound, preflight.NoSpace,
-            globals_dump.GlobalsFailed) as exc:
+            globals_dump.GlobalsFailed, jobs.JobLost) as exc:
         _fail(record, str(exc), secrets=conn.secrets(), partial=partial)
         return
     except OSError as exc:
@@ -143,6 +154,15 @@ def _interrupted(exc: BaseException) -> str:
     if isinstance(exc, KeyboardInterrupt):
         return "backup interrupted by SIGINT"
     return f"backup interrupted: {type(exc).__name__}: {exc}"
+
+
+class _Progress:
+    """Bytes written so far, read by the heartbeat thread."""
+
+    path = None
+
+    def size(self):
+        return _size_or_none(self.path)
 
 
 def _size_or_none(path):
@@ -345,6 +365,15 @@ def check_sql_file(path: Path) -> None:
         raise BackupFailed(f"the SQL file does not decompress: {one_line(err.data)}")
     if SQL_DUMP_TRAILER not in tail:
         raise BackupFailed("the SQL file is incomplete: pg_dump's closing line is missing")
+
+
+def _refuse(record, message: str) -> None:
+    jobs.refuse(record, message)
+    log.warning("backup #%s refused: %s", record.pk, message)
+    try:
+        backup_log.append(record)
+    except OSError:
+        log.exception("cannot write backup_log.txt")
 
 
 def _fail(record, message: str, *, secrets, partial: Path | None = None) -> None:
