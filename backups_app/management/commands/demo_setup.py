@@ -1,0 +1,44 @@
+"""`manage.py demo_setup`: a private demo PostgreSQL cluster with sample FX data to back up."""
+
+import os
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
+from humanize import naturalsize
+
+from backups_app.services import demo, demo_data
+from backups_app.services.connection import ConnectionFailed
+
+
+def default_dir() -> Path:
+    return Path(os.environ.get("DEMO_PG_DIR") or settings.VAR_DIR / "demo-pg")
+
+
+class Command(BaseCommand):
+    help = _("Start (creating when missing) a demo PostgreSQL cluster holding sample FX data, or stop it.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--dir", type=Path, default=None,
+                            help=_("folder of the demo cluster (default: DEMO_PG_DIR, or VAR_DIR/demo-pg)"))
+        parser.add_argument("--stop", action="store_true", help=_("stop the demo cluster and exit"))
+        parser.add_argument("--ticks-per-pair", type=int, default=10_000,
+                            help=_("sample ticks per currency pair on first seeding"))
+
+    def handle(self, *args, **opts):
+        directory = opts["dir"] or default_dir()
+        try:
+            if opts["stop"]:
+                stopped = demo.cluster_stop(directory=directory)
+                return _("Demo PostgreSQL stopped") if stopped else _("Demo PostgreSQL was not running")
+            cluster = demo.cluster_ensure(directory=directory)
+            seeded = demo_data.fx_seed(conn=cluster.conn(), ticks_per_pair=opts["ticks_per_pair"])
+        except (demo.DemoError, ConnectionFailed) as exc:
+            raise CommandError(str(exc)) from None
+        return _("Demo PostgreSQL on %(host)s:%(port)s, database %(db)s (%(ticks)s ticks, %(rows)s analysis "
+                 "rows, %(size)s); connection settings in %(env)s") % {
+            "host": demo.HOST, "port": cluster.port, "db": demo.DBNAME, "ticks": seeded.ticks,
+            "rows": seeded.analysis_rows, "size": naturalsize(seeded.database_bytes, binary=True),
+            "env": cluster.env_file,
+        }
