@@ -10,6 +10,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +42,8 @@ class Setup:
         return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
 
     def admin_row(self):
-        with sqlite3.connect(self.var_dir / "console.sqlite3") as db:
+        # closing(): a connection left to the garbage collector removes the WAL files at a random moment.
+        with closing(sqlite3.connect(self.var_dir / "console.sqlite3")) as db:
             return db.execute(
                 "SELECT password, is_superuser, is_staff, is_active FROM auth_user WHERE username = 'admin'"
             ).fetchone()
