@@ -126,7 +126,7 @@ ensure_packages() {
 ensure_venv() {
   if [ ! -x "$PY" ]; then
     python_ok python3 ||
-      die "Python 3.11 or newer is needed (python3 is $(python3 -V 2>&1)); e.g. sudo apt-get install python3.11 python3.11-venv, then VENV_DIR=.venv python3.11 -m venv .venv"
+      die "Python 3.11 or newer is needed (python3 is $(python3 -V 2>&1)); e.g. sudo apt-get install python3.11 python3.11-venv; python3.11 -m venv $VENV_DIR; then run this again"
     say "Creating the virtualenv $VENV_DIR"
     python3 -m venv "$VENV_DIR"
   fi
