@@ -136,7 +136,7 @@ ensure_venv() {
   if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
     say "Installing requirements.txt into $VENV_DIR"
     "$PY" -m pip install -q --disable-pip-version-check -r requirements.txt
-    printf '%s\n' "$want" >"$stamp"
+    printf '%s\n' "$want" 2>/dev/null >"$stamp" || true  # a read-only virtualenv just checks again next time
   fi
 }
 
