@@ -253,6 +253,21 @@ def run_size(size_mb: int, *, cluster, conn, tool, dump_env, console_env, work: 
     return runs, keep
 
 
+def startup_cost(console_env: dict, repeat: int) -> tuple[str, str]:
+    """What the console costs before and around any dump: Python, Django, system checks."""
+    walls, cpus = [], []
+    for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.monotonic()
+        subprocess.run([sys.executable, str(PROJECT / "manage.py"), "backup", "--list"], env=console_env,
+                       check=True, capture_output=True)
+        walls.append(time.monotonic() - started)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return ("console start-up alone (manage.py backup --list)",
+            f"{statistics.median(walls):.2f} s wall, {statistics.median(cpus):.2f} s CPU (median of {repeat})")
+
+
 def restore_check(cluster: Cluster, backup: Path, rows: int) -> list[tuple[str, str]]:
     env = cluster.client_env()
     listed = subprocess.run(["pg_restore", "--list", str(backup)], env=env, capture_output=True, text=True)
@@ -297,9 +312,35 @@ def level_sweep(cluster: Cluster, *, conn, tool, dump_env, work: Path) -> list[t
     for level in range(10):
         out = work / f"level{level}.dump"
         run = measure(f"-Z{level}", [*base, f"--compress={level}", "--file", str(out)], env=dump_env, output=out)
-        out.unlink()
+        if level:
+            out.unlink()
         rows.append((f"pg_dump -Fc -Z{level}", run.wall, run.cpu, run.size))
         print(f"  level {level}: {run.wall:.2f} s, {run.size / MB:.1f} MB", flush=True)
+    rows += _zstd_proxy(work / "level0.dump")
+    return rows
+
+
+def _zstd_proxy(archive: Path) -> list[tuple]:
+    """zstd and lz4 over the uncompressed archive: rough stand-ins for pg_dump 16+ --compress=zstd/lz4.
+
+    pg_dump 16 and later compress custom archives with zstd or lz4 themselves;
+    only pg_dump 15 is installed here, so this shows what the compressor alone
+    costs and saves on the same bytes (one stream instead of per-block).
+    """
+    rows = []
+    if shutil.which("zstd"):
+        for level in (1, 3):
+            out = archive.with_suffix(f".zst{level}")
+            run = measure(f"zstd -{level}", ["zstd", f"-{level}", "-q", "-f", str(archive), "-o", str(out)],
+                          env=dict(os.environ), output=out)
+            out.unlink()
+            rows.append((f"zstd -{level} of the -Z0 archive (proxy)", run.wall, run.cpu, run.size))
+    if shutil.which("lz4"):
+        out = archive.with_suffix(".lz4")
+        run = measure("lz4", ["lz4", "-1", "-q", "-f", str(archive), str(out)], env=dict(os.environ), output=out)
+        out.unlink()
+        rows.append(("lz4 -1 of the -Z0 archive (proxy)", run.wall, run.cpu, run.size))
+    archive.unlink()
     return rows
 
 
@@ -386,7 +427,8 @@ def main():
                 print(f"  {rows:,} rows in {time.monotonic() - started:.0f} s", flush=True)
                 runs, console_file = run_size(size_mb, cluster=cluster, conn=conn, tool=tool, dump_env=dump_env,
                                               console_env=console_env, work=work, repeat=opts.repeat)
-                checks = [] if opts.no_restore else restore_check(cluster, console_file, rows)
+                checks = [startup_cost(console_env, opts.repeat)]
+                checks += [] if opts.no_restore else restore_check(cluster, console_file, rows)
                 ctx = Context(cluster, DBNAME, console_file, size_mb, conn, tool, dump_env)
                 extra = restore_section(ctx)
                 summary[size_mb] = report_size(size_mb, rows, heap, dbsize, runs, checks, extra)
