@@ -14,13 +14,13 @@ def backup_settings(app_configs, **kwargs):
 
     problems = []
     root = Path(settings.BACKUP_ROOT)
-    existing = next((p for p in [root, *root.parents] if p.exists()), None)
-    if existing is None or not os.access(existing, os.W_OK | os.X_OK) or (existing.exists() and not existing.is_dir()):
-        problems.append(Error(f"BACKUP_ROOT {root} is not a writable directory", id="backups.E001",
+    why = _not_writable(root)
+    if why:
+        problems.append(Error(f"BACKUP_ROOT {root} is not a writable directory: {why}", id="backups.E001",
                               hint="Create it or set BACKUP_ROOT to a folder this user can write."))
     if not binaries.candidates("pg_dump"):
-        problems.append(Error("no usable pg_dump found (PG_BIN_DIR, PATH, /usr/lib/postgresql/*/bin)",
-                              id="backups.E002", hint="Install the PostgreSQL client tools."))
+        problems.append(Error(f"no usable pg_dump found ({binaries.where_searched()})",
+                              id="backups.E002", hint="Install the PostgreSQL client tools or set PG_BIN_DIR."))
     if settings.BACKUP_SQL_COMPRESSION not in ("gzip", "zstd"):
         problems.append(Error(f"BACKUP_SQL_COMPRESSION must be gzip or zstd, not {settings.BACKUP_SQL_COMPRESSION!r}",
                               id="backups.E003"))
@@ -35,3 +35,15 @@ def backup_settings(app_configs, **kwargs):
         problems.append(Error("JOB_LOST_AFTER_SECONDS must be at least three times JOB_HEARTBEAT_SECONDS, "
                               "or live jobs are failed as lost", id="backups.E005"))
     return problems
+
+
+def _not_writable(root: Path) -> str:
+    """Why backups cannot be written below root (it or its nearest existing parent), or ''."""
+    existing = next((p for p in [root, *root.parents] if p.exists()), None)
+    if existing is None:
+        return "no part of the path exists"
+    if not existing.is_dir():
+        return f"{existing} is a file"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is read-only for this user"
+    return ""

@@ -93,6 +93,20 @@ def find_running(name: str, *, under: int | None = None) -> int | None:
     return None
 
 
+def running_with_args(*args: str) -> list[int]:
+    """Processes whose argument list holds these consecutive arguments (e.g. our own server's port)."""
+    needle = b"\0" + b"\0".join(a.encode() for a in args) + b"\0"
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            try:
+                if needle in b"\0" + Path(f"/proc/{entry}/cmdline").read_bytes():
+                    found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
 def proc_text(pid: int, what: str) -> bytes:
     """/proc/PID/cmdline or /proc/PID/environ, NUL-separated."""
     return Path(f"/proc/{pid}/{what}").read_bytes()

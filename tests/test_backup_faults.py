@@ -167,7 +167,7 @@ def test_a_backup_command_stopped_by_a_signal_cleans_up(own_cluster, tmp_path, f
     assert err.strip().count("\n") == 0, err
     assert f"backup interrupted by {sig.name}" in err
     assert files_under(root) == []
-    assert faultkit.descendants(proc.pid) == []
+    assert faultkit.running_with_args("--port", str(own_cluster.port)) == [], "no pg_dump left running"
     (status, error), = faultkit.console_rows(env, "SELECT status, error FROM backups_app_backuprecord")
     assert status == "failed" and error == f"backup interrupted by {sig.name}"
     assert faultkit.console_rows(env, "SELECT lock_holder FROM backups_app_databasetarget") == [("",)]

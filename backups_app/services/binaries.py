@@ -83,9 +83,9 @@ def find(name: str, server_major: int | None = None, *, server_version: str = ""
     usable = [t for t in tools if server_major is None or t.major >= server_major]
     if usable:
         return usable[0]
-    seen = ", ".join(f"{t.version} ({t.path})" for t in tools) or f"none ({_where_searched()})"
+    seen = ", ".join(f"{t.version} ({t.path})" for t in tools) or f"none ({where_searched()})"
     if server_major is None:
-        raise ToolNotFound(f"{name} not found ({_where_searched()})")
+        raise ToolNotFound(f"{name} not found ({where_searched()})")
     raise ToolNotFound(
         f"no {name} can work with this server, PostgreSQL {server_version or server_major}: it needs "
         f"{name} {server_major} or newer; found {seen}. Install the PostgreSQL {server_major} "
@@ -93,7 +93,7 @@ def find(name: str, server_major: int | None = None, *, server_version: str = ""
     )
 
 
-def _where_searched() -> str:
+def where_searched() -> str:
     if settings.PG_BIN_DIR and settings.PG_BIN_DIR_ONLY:
         return f"searched only PG_BIN_DIR={settings.PG_BIN_DIR}"
     return "searched PG_BIN_DIR, PATH and the usual PostgreSQL folders"

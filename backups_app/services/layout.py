@@ -10,6 +10,8 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
+from backups_app.services import files
+
 FORMAT_SUFFIX = {"custom": ".dump", "sql.gzip": ".sql.gz", "sql.zstd": ".sql.zst", "directory": ".dir"}
 PARTIAL_MARK = ".partial-"
 
@@ -32,7 +34,10 @@ def log_path() -> Path:
 
 def ensure_dir(path: Path) -> Path:
     """Create path (and parents under BACKUP_ROOT) readable by the owner only."""
+    missing = [p for p in [path, *path.parents] if not p.exists()]
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for p in reversed(missing):
+        files.fsync_dir(p.parent)  # a new folder survives a crash like the files published in it
     for p in [path, *path.parents]:
         if p == root().parent:
             break

@@ -1,0 +1,112 @@
+"""Choosing pg_dump: the newest one whose major version is at least the server's.
+
+Only PostgreSQL 15's pg_dump is really installed here. Other versions are
+stand-in scripts that answer `--version` like pg_dump does; selection only
+ever asks that, so they are honest stand-ins for it (they cannot dump).
+"""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from backups_app.services import binaries, dump
+from backups_app.services.connection import conn_for, server_info
+
+REAL_VERSION = subprocess.run(["pg_dump", "--version"], capture_output=True, text=True).stdout.split()[2]
+
+
+def stand_in(folder: Path, version: str, name: str = "pg_dump") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / name
+    script.write_text(f"#!/bin/sh\necho '{name} (PostgreSQL) {version}'\n")
+    script.chmod(0o755)
+    return script
+
+
+@pytest.fixture
+def path_of(monkeypatch):
+    """Put these folders on PATH (the real system folders stay searched)."""
+    def put(*folders):
+        monkeypatch.setenv("PATH", ":".join([*map(str, folders), "/usr/bin", "/bin"]))
+    return put
+
+
+def test_it_picks_the_newest_pg_dump_of_all_that_are_new_enough(tmp_path, path_of):
+    tools = [stand_in(tmp_path / v, v) for v in ("14.11", "17.2", "16.4")]
+    path_of(*(t.parent for t in tools))
+    assert binaries.find("pg_dump", 15) == binaries.Tool(str(tools[1]), "17.2")
+    assert binaries.find("pg_dump", 17) == binaries.Tool(str(tools[1]), "17.2")
+
+
+def test_versions_compare_as_numbers_not_text(tmp_path, path_of):
+    tools = [stand_in(tmp_path / v, v) for v in ("16.9", "16.10", "9.6")]
+    path_of(*(t.parent for t in tools))
+    assert binaries.find("pg_dump", 16).version == "16.10"
+
+
+def test_without_one_new_enough_it_names_the_server_and_every_version_found(tmp_path, settings):
+    old = tmp_path / "old"
+    stand_in(old / "a", "14.11")
+    settings.PG_BIN_DIR, settings.PG_BIN_DIR_ONLY = str(old / "a"), True
+    with pytest.raises(binaries.ToolNotFound) as refused:
+        binaries.find("pg_dump", 16, server_version="16.3")
+    assert str(refused.value) == (
+        f"no pg_dump can work with this server, PostgreSQL 16.3: it needs pg_dump 16 or newer; "
+        f"found 14.11 ({old / 'a' / 'pg_dump'}). Install the PostgreSQL 16 client tools or set PG_BIN_DIR")
+
+
+def test_the_refusal_lists_all_versions_found_newest_first(tmp_path, path_of):
+    tools = [stand_in(tmp_path / v, v) for v in ("13.9", "14.11")]
+    path_of(*(t.parent for t in tools))
+    with pytest.raises(binaries.ToolNotFound) as refused:
+        binaries.find("pg_dump", 18, server_version="18.1")
+    message = str(refused.value)
+    assert "PostgreSQL 18.1" in message
+    found = message.split("found ")[1]
+    assert found.index(f"{REAL_VERSION} (") < found.index("14.11 (") < found.index("13.9 (")
+
+
+def test_pg_bin_dir_wins_among_equal_versions(tmp_path, settings):
+    mine = stand_in(tmp_path / "mine", REAL_VERSION)
+    settings.PG_BIN_DIR = str(mine.parent)
+    assert binaries.find("pg_dump", 15).path == str(mine)
+
+
+def test_pg_bin_dir_only_ignores_newer_programs_elsewhere(tmp_path, settings, path_of):
+    pinned = stand_in(tmp_path / "pinned", "16.4")
+    path_of(stand_in(tmp_path / "newer", "17.2").parent)
+    settings.PG_BIN_DIR, settings.PG_BIN_DIR_ONLY = str(pinned.parent), True
+    assert binaries.find("pg_dump", 15).path == str(pinned)
+
+
+def test_programs_that_do_not_answer_like_pg_dump_are_ignored(tmp_path, path_of):
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    (odd / "pg_dump").write_text("#!/bin/sh\necho 'something else 99.0'\n")
+    (odd / "pg_dump").chmod(0o755)
+    not_executable = stand_in(tmp_path / "noexec", "99.1")
+    not_executable.chmod(0o644)
+    path_of(odd, not_executable.parent)
+    assert {t.version for t in binaries.candidates("pg_dump")} == {REAL_VERSION}
+
+
+def test_the_same_program_reached_twice_counts_once(tmp_path, path_of):
+    real = stand_in(tmp_path / "real", "16.4")
+    (tmp_path / "link").mkdir()
+    (tmp_path / "link" / "pg_dump").symlink_to(real)
+    path_of(real.parent, tmp_path / "link")
+    assert [t.version for t in binaries.candidates("pg_dump")].count("16.4") == 1
+
+
+@pytest.mark.django_db
+def test_for_the_real_server_it_runs_the_real_pg_dump(pagila, make_target, backup_root, settings):
+    info = server_info(conn_for(make_target(pagila)))
+    tool = binaries.find("pg_dump", info.major)
+    assert tool.major == info.major == 15 and tool.version == REAL_VERSION
+
+    settings.PG_BIN_DIR, settings.PG_BIN_DIR_ONLY = f"/usr/lib/postgresql/{info.major}/bin", True
+    record = dump.backup_create(target=make_target(pagila, name="pinned"), backup_type="manual", fmt="custom")
+    record = dump.backup_execute(record_id=record.pk)
+    assert record.status == "succeeded", record.error
+    assert record.pg_dump_version == REAL_VERSION and record.server_version.startswith(f"{info.major}.")
