@@ -234,7 +234,8 @@ def _table_list(plan: Plan, conn):
     contents = toc.read(plan.backup.absolute_path, server_major=plan.major)
     wanted = [restore_checks.parse_table(t) for t in plan.record.tables]
     with connect(conn, autocommit=True) as c:
-        chosen = toc.select_tables(contents, wanted, present=databases.present_checker(c))
+        chosen = toc.select_tables(contents, wanted, present=databases.present_checker(c),
+                                   replacing=plan.mode == "overwrite")
     if chosen.skipped:
         plan.outcome.notes.append("left out: " + "; ".join(chosen.skipped))
     with _list_file(chosen.lines) as listing:
