@@ -5,7 +5,10 @@ single table come back with its indexes, constraints and triggers: plain
 `pg_restore --table` restores the table and its data only.
 """
 
+import contextlib
+import os
 import re
+import tempfile
 from dataclasses import dataclass, field
 
 from backups_app.services import binaries
@@ -120,6 +123,16 @@ def read(path, *, server_major: int | None = None) -> Toc:
     if proc.returncode != 0:
         raise ArchiveUnreadable(f"the archive cannot be read: {last_lines(proc.stderr, 3)}")
     return parse(proc.stdout.decode("utf-8", "replace"))
+
+
+@contextlib.contextmanager
+def list_file(lines: list[str]):
+    """A private --use-list file holding these TOC lines, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="bc-list-") as tmp:
+        path = os.path.join(tmp, "toc.list")
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        yield path
 
 
 @dataclass
