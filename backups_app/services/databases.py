@@ -84,10 +84,12 @@ def create(mconn: psycopg.Connection, name: str, options: dict) -> str:
     Returns a note when it had to fall back (e.g. that locale does not exist here).
     """
     attempts = [options]
-    if len(options) > 1 and "ENCODING" in options:
-        attempts.append({"ENCODING": options["ENCODING"]})
+    if "ENCODING" in options:
+        # The locale may not exist here, or not suit the encoding: the C locale suits every encoding.
+        attempts += [{"ENCODING": options["ENCODING"]}, {"ENCODING": options["ENCODING"], "LOCALE": "C"}]
     if options:
         attempts.append({})
+    attempts = [a for i, a in enumerate(attempts) if a not in attempts[:i]]
     errors = []
     for opts in attempts:
         try:
@@ -101,8 +103,10 @@ def create(mconn: psycopg.Connection, name: str, options: dict) -> str:
     raise errors[0]
 
 
-_UNSUITABLE_OPTIONS = (psycopg.errors.InvalidParameterValue, psycopg.errors.SyntaxError,
-                       psycopg.errors.FeatureNotSupported, psycopg.errors.UndefinedObject)
+# Unknown locale (42809), locale not suiting the encoding (22023), option unknown to an older server (42601).
+_UNSUITABLE_OPTIONS = (psycopg.errors.WrongObjectType, psycopg.errors.InvalidParameterValue,
+                       psycopg.errors.SyntaxError, psycopg.errors.FeatureNotSupported,
+                       psycopg.errors.UndefinedObject)
 
 
 def _create_sql(name: str, opts: dict) -> sql.Composed:

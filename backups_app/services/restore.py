@@ -71,27 +71,28 @@ def restore_execute(*, record_id: int) -> RestoreRecord:
         raise jobs.JobRefused(f"restore #{record_id} is not queued (someone else got there first)")
     record = RestoreRecord.objects.select_related("backup", "backup__target", "server").get(pk=record_id)
     secrets = conn_for(record.server).secrets()
+    outcome = restore_run.Outcome()
     try:
         with jobs.target_lock(record.server, jobs.lock_key(record)):
             with jobs.Heartbeat(record, target=record.server):
-                outcome = restore_run.run(record)
+                restore_run.run(record, outcome)
     except FAILURES as exc:
-        return _fail(record, str(exc), secrets)
+        return _fail(record, str(exc), secrets, outcome)
     except psycopg.Error as exc:
-        return _fail(record, f"the server refused a step of the restore: {str(exc).strip()}", secrets)
+        return _fail(record, f"the server refused a step of the restore: {str(exc).strip()}", secrets, outcome)
     except OSError as exc:
-        return _fail(record, f"cannot read the backup file: {exc.strerror or exc} ({exc.filename or ''})", secrets)
+        return _fail(record, f"cannot read the backup file: {exc.strerror or exc} ({exc.filename or ''})", secrets,
+                     outcome)
     except BaseException as exc:
-        _fail(record, f"restore interrupted: {type(exc).__name__}: {exc}", secrets)
+        _fail(record, f"restore interrupted: {type(exc).__name__}: {exc}", secrets, outcome)
         raise
-    detail = "\n".join(outcome.notes)
-    jobs.finish(record, ok=True, rows_restored=outcome.rows, detail=scrub(detail, secrets))
+    jobs.finish(record, ok=True, rows_restored=outcome.rows, detail=scrub("\n".join(outcome.notes), secrets))
     log.info("restore #%s of backup #%s into %s succeeded", record.pk, record.backup_id, record.target_database)
     return record
 
 
-def _fail(record: RestoreRecord, message: str, secrets) -> RestoreRecord:
+def _fail(record: RestoreRecord, message: str, secrets, outcome) -> RestoreRecord:
     record.error = scrub(message, secrets)
-    jobs.finish(record, ok=False, error=record.error)
+    jobs.finish(record, ok=False, error=record.error, detail=scrub("\n".join(outcome.notes), secrets))
     log.warning("restore #%s failed: %s", record.pk, record.error)
     return record

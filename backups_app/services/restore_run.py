@@ -12,14 +12,21 @@ Modes, chosen by what is at the target name:
 
 import contextlib
 import logging
-import os
-import tempfile
 from dataclasses import dataclass, field
 
 import psycopg
 from psycopg import sql
 
-from backups_app.services import binaries, databases, globals_dump, restore_checks, safety, timescale, toc
+from backups_app.services import (
+    binaries,
+    databases,
+    globals_dump,
+    restore_checks,
+    safety,
+    source_db,
+    timescale,
+    toc,
+)
 from backups_app.services.connection import conn_for, connect
 from backups_app.services.files import sha256_of
 from backups_app.services.restore_tools import (
@@ -52,8 +59,8 @@ class Plan:
         return self.record.backup
 
 
-def run(record) -> Outcome:
-    outcome = Outcome()
+def run(record, outcome: Outcome) -> Outcome:
+    """Restore as the record says; notes go into `outcome` as they happen, so a failure keeps them too."""
     check_checksum(record.backup, force=record.force, notes=outcome.notes)
     restore_checks.check(_request(record))
     plan = _plan(record, outcome)
@@ -162,7 +169,7 @@ def _database(plan: Plan):
         yield
         return
     with databases.maintenance(plan.record.server) as m:
-        note = databases.create(m, name, source_options(plan))
+        note = databases.create(m, name, source_db.creation_options(plan.backup, major=plan.major))
     if note:
         plan.outcome.notes.append(note)
     try:
@@ -171,46 +178,6 @@ def _database(plan: Plan):
         with databases.maintenance(plan.record.server) as m:
             databases.drop(m, name)
         raise
-
-
-def source_options(plan: Plan) -> dict:
-    """Encoding and locale of the source database, as the backup records them."""
-    path = plan.backup.absolute_path
-    if plan.backup.format == "custom":
-        return databases.options_from_create_statement(_create_database_statement(path, plan.major))
-    return {"ENCODING": enc} if (enc := _sql_client_encoding(path)) else {}
-
-
-def _create_database_statement(path, major: int) -> str:
-    contents = toc.read(path, server_major=major)
-    entry = next((e for e in contents.entries if e.kind == "DATABASE"), None)
-    if entry is None:
-        return ""
-    tool = binaries.find("pg_restore", major)
-    with _list_file([entry.line]) as listing:
-        from backups_app.services.proc import run as run_tool
-
-        proc = run_tool([tool.path, "--create", "--schema-only", "--use-list", str(listing), "--file", "-",
-                         str(path)], env={"PATH": "/usr/bin:/bin"})
-    text = proc.stdout.decode("utf-8", "replace")
-    return next((line for line in text.splitlines() if line.startswith("CREATE DATABASE")), "")
-
-
-def _sql_client_encoding(path) -> str:
-    import re
-    import subprocess
-
-    from backups_app.services.proc import spawn
-    from backups_app.services.restore_tools import decompressor
-
-    proc = spawn([*decompressor(path), str(path)], env={"PATH": "/usr/bin:/bin"}, stdout=subprocess.PIPE,
-                 stderr=subprocess.DEVNULL)
-    head = proc.stdout.read(64 * 1024).decode("utf-8", "replace")
-    proc.kill()
-    proc.stdout.close()
-    proc.wait()
-    m = re.search(r"^SET client_encoding = '([^']+)';", head, re.MULTILINE)
-    return m.group(1) if m else ""
 
 
 @contextlib.contextmanager
@@ -234,20 +201,12 @@ def _table_list(plan: Plan, conn):
     contents = toc.read(plan.backup.absolute_path, server_major=plan.major)
     wanted = [restore_checks.parse_table(t) for t in plan.record.tables]
     with connect(conn, autocommit=True) as c:
-        chosen = toc.select_tables(contents, wanted, present=databases.present_checker(c))
+        chosen = toc.select_tables(contents, wanted, present=databases.present_checker(c),
+                                   replacing=plan.mode == "overwrite")
     if chosen.skipped:
         plan.outcome.notes.append("left out: " + "; ".join(chosen.skipped))
-    with _list_file(chosen.lines) as listing:
+    with toc.list_file(chosen.lines) as listing:
         yield listing
-
-
-@contextlib.contextmanager
-def _list_file(lines: list[str]):
-    with tempfile.TemporaryDirectory(prefix="bc-list-") as tmp:
-        path = os.path.join(tmp, "toc.list")
-        with open(path, "w") as f:
-            f.write("\n".join(lines) + "\n")
-        yield path
 
 
 def _rows_restored(plan: Plan) -> int | None:

@@ -5,7 +5,10 @@ single table come back with its indexes, constraints and triggers: plain
 `pg_restore --table` restores the table and its data only.
 """
 
+import contextlib
+import os
 import re
+import tempfile
 from dataclasses import dataclass, field
 
 from backups_app.services import binaries
@@ -41,6 +44,12 @@ ATTACHED_KINDS = {
 }
 # Comments and grants that hang off a definition we bring along.
 DECORATION_KINDS = {"COMMENT", "ACL", "SEQUENCE SET", "SECURITY LABEL"}
+# What is built on a table and must be dropped and rebuilt with it when the
+# table replaces an existing one (views, other tables' foreign keys to it ...).
+DEPENDENT_KINDS = {
+    "VIEW", "MATERIALIZED VIEW", "MATERIALIZED VIEW DATA", "FK CONSTRAINT", "RULE", "TRIGGER", "INDEX", "COMMENT",
+    "ACL", "POLICY", "SECURITY LABEL",
+}
 
 
 class ArchiveUnreadable(Exception):
@@ -116,19 +125,33 @@ def read(path, *, server_major: int | None = None) -> Toc:
     return parse(proc.stdout.decode("utf-8", "replace"))
 
 
+@contextlib.contextmanager
+def list_file(lines: list[str]):
+    """A private --use-list file holding these TOC lines, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="bc-list-") as tmp:
+        path = os.path.join(tmp, "toc.list")
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        yield path
+
+
 @dataclass
 class Selection:
     lines: list[str]
     skipped: list[str]
 
 
-def select_tables(toc: Toc, tables: list[tuple[str, str]], *, present=lambda entry: False) -> Selection:
+def select_tables(toc: Toc, tables: list[tuple[str, str]], *, present=lambda entry: False,
+                  replacing: bool = False) -> Selection:
     """The entries that restore `tables` with everything that belongs to them.
 
     `present(entry)` says whether a needed definition (or another table)
     already exists where we restore; such entries are not restored again.
     Anything that needs a table we neither restore nor find is skipped and
-    reported (e.g. a foreign key to a table left out).
+    reported (e.g. a foreign key to a table left out). `replacing`: the
+    tables replace existing ones (pg_restore --clean), so whatever the archive
+    builds on them (views, foreign keys pointing at them) is dropped and
+    rebuilt with them instead of blocking the drop.
     """
     by_id = toc.by_id()
     roots = {toc.find_table(s, t).dump_id for s, t in tables}
@@ -136,12 +159,25 @@ def select_tables(toc: Toc, tables: list[tuple[str, str]], *, present=lambda ent
     for e in toc.entries:
         if e.kind in ATTACHED_KINDS and roots & set(e.deps):
             chosen.add(e.dump_id)
+    if replacing:
+        chosen |= _dependents(toc, chosen)
     definitions = {d for i in list(chosen) for d in _definitions_needed(by_id, i)}
     existing = {d for d in definitions if present(by_id[d])}
     chosen |= definitions - existing
     chosen |= {e.dump_id for e in toc.entries if e.kind in DECORATION_KINDS and e.deps
                and set(e.deps) <= chosen and by_id[e.deps[0]].kind in DEFINITION_KINDS}
     return _settle(toc, by_id, chosen, existing, present)
+
+
+def _dependents(toc: Toc, chosen: set[int]) -> set[int]:
+    found, changed = set(chosen), True
+    while changed:
+        changed = False
+        for e in toc.entries:
+            if e.dump_id not in found and e.kind in DEPENDENT_KINDS and found & set(e.deps):
+                found.add(e.dump_id)
+                changed = True
+    return found - chosen
 
 
 def _definitions_needed(by_id, dump_id: int) -> set[int]:

@@ -2,13 +2,10 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from backups_app.management.cli import one_line, quiet_log, stop_cleanly_on_sigterm
 from backups_app.models import BackupRecord
 from backups_app.services import restore
 from backups_app.services.targets import UnknownTarget, get_target
-
-
-def one_line(text: str) -> str:
-    return " | ".join(line.strip() for line in (text or "").splitlines() if line.strip())
 
 
 class Command(BaseCommand):
@@ -46,7 +43,11 @@ class Command(BaseCommand):
             )
         except (UnknownTarget, restore.RestoreRefused) as exc:
             raise CommandError(f"restore refused: {one_line(str(exc))}") from None
-        record = restore.restore_execute(record_id=record.pk)
+        with quiet_log(opts["verbosity"]), stop_cleanly_on_sigterm():
+            try:
+                record = restore.restore_execute(record_id=record.pk)
+            except KeyboardInterrupt:
+                record.refresh_from_db()
         if record.status != "succeeded":
             raise CommandError(f"restore #{record.pk} failed: {one_line(record.error)}")
         for note in record.detail.splitlines():

@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from backups_app.management.cli import one_line, quiet_log, stop_cleanly_on_sigterm
 from backups_app.models import BackupRecord
 from backups_app.services import verify
 from backups_app.services.targets import UnknownTarget, get_target
@@ -23,9 +24,13 @@ class Command(BaseCommand):
             record = verify.verify_create(backup=backup, drill=opts["drill"], started_by="command line")
         except verify.VerifyRefused as exc:
             raise CommandError(str(exc)) from None
-        record = verify.verify_execute(record_id=record.pk)
+        with quiet_log(opts["verbosity"]), stop_cleanly_on_sigterm():
+            try:
+                record = verify.verify_execute(record_id=record.pk)
+            except KeyboardInterrupt:
+                record.refresh_from_db()
         if not record.ok:
-            raise CommandError(f"backup #{backup.pk} failed verification: {' '.join(record.error.split())}")
+            raise CommandError(f"backup #{backup.pk} failed verification: {one_line(record.error)}")
         self.stdout.write(record.detail)
         return f"backup #{backup.pk} verified in {record.duration_seconds:.1f}s (verification #{record.pk})"
 

@@ -1,0 +1,37 @@
+"""Small things the restore and verify commands share."""
+
+import contextlib
+import logging
+import signal
+import threading
+
+
+def one_line(text: str) -> str:
+    """A multi-line error (pg_restore's own lines) as the one line a command prints."""
+    return " | ".join(line.strip() for line in (text or "").splitlines() if line.strip())
+
+
+@contextlib.contextmanager
+def quiet_log(verbosity: int):
+    """A failure is already the one line on stderr; -v 2 shows the log lines too."""
+    logger = logging.getLogger("backups_app")
+    level = logger.level
+    if verbosity < 2:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+@contextlib.contextmanager
+def stop_cleanly_on_sigterm():
+    """SIGTERM (kill, systemd stop) unwinds like Ctrl-C: the job ends failed and a half-made database is dropped."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

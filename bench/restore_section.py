@@ -1,0 +1,199 @@
+"""Restore speed: `manage.py restore` next to plain pg_restore of the same file, and --jobs 2 against 1.
+
+    /work/main/.venv/bin/python bench/restore_section.py --size-mb 500 --repeat 3
+
+Standalone, it starts a throwaway cluster (tests/pgcluster.py) with an FX
+tick table of --size-mb. Inside bench/bench.py, measure(ctx) runs at each
+table size against bench.py's cluster and database.
+
+  raw       CREATE DATABASE ... TEMPLATE template0, then pg_restore --exit-on-error
+            of the console's backup file
+  console   python manage.py restore ID --into NEW (its own SQLite console database):
+            checksum, checks, database creation, pg_restore, the record
+  jobs      manage.py restore --jobs 1 and --jobs 2 of a backup of a database of
+            eight indexed tables (parallel restore needs several tables)
+
+Runs are interleaved, each database dropped before the next run. Targets:
+console/raw wall ratio <= 1.05; --jobs 2 faster than --jobs 1.
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+if str(PROJECT) not in sys.path:
+    sys.path.insert(0, str(PROJECT))
+
+from tests.pgcluster import Cluster  # noqa: E402
+
+MULTI_DB = "bench_multi"
+MULTI_TABLES = 8
+
+TICKS_SQL = """
+CREATE TABLE {name} (
+    id bigint PRIMARY KEY, pair text NOT NULL, ts timestamptz NOT NULL,
+    bid double precision NOT NULL, ask double precision NOT NULL, venue text NOT NULL
+);
+CREATE INDEX ON {name} (pair, ts);
+"""
+FILL_SQL = """
+INSERT INTO {name}
+SELECT g, (ARRAY['USD/JPY','EUR/USD','GBP/USD','AUD/USD','USD/CHF'])[1 + g %% 5],
+       timestamptz '2024-01-02' + g * interval '25 ms',
+       round((150 + 5 * sin(g / 100000.0) + random() * 0.01)::numeric, 3),
+       round((150.01 + 5 * sin(g / 100000.0) + random() * 0.01)::numeric, 3),
+       (ARRAY['EBS','Reuters','LMAX'])[1 + floor(random() * 3)::int]
+FROM generate_series(%(first)s, %(last)s) g
+"""
+ROWS_PER_MB = 13_800  # about this many rows of the table above fill one MB of heap
+
+
+@dataclass
+class StandaloneContext:
+    """What bench/bench.py hands to measure(): the parts this section uses."""
+
+    cluster: Cluster
+    dbname: str
+    size_mb: int
+
+
+def console_env(work: Path, cluster, dbname: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "DB_"))}
+    env.update(DATABASE_URL=f"sqlite:///{work / 'console.sqlite3'}", VAR_DIR=str(work / "var"),
+               BACKUP_ROOT=str(work / "backups"), DB_HOST=cluster.host, DB_PORT=str(cluster.port),
+               DB_USER=cluster.user, DB_NAME=dbname, DB_PASSWORD=cluster.password, LOG_LEVEL="WARNING")
+    return env
+
+
+def manage(*args, env) -> float:
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, str(PROJECT / "manage.py"), *args], env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"manage.py {' '.join(args)} failed: {done.stderr.strip()}")
+    return time.monotonic() - started
+
+
+def console_backup(env) -> tuple[int, Path]:
+    """A backup made by the console, so the restore has a record to start from."""
+    manage("backup", "--type", "manual", "--format", "custom", env=env)
+    listing = subprocess.run([sys.executable, str(PROJECT / "manage.py"), "backup", "--list", "--json"], env=env,
+                             check=True, capture_output=True, text=True).stdout
+    import json
+
+    newest = json.loads(listing)[0]
+    return newest["id"], Path(newest["path"])
+
+
+def raw_restore(cluster, path: Path, into: str) -> float:
+    env = cluster.client_env()
+    started = time.monotonic()
+    cluster.sql(f'CREATE DATABASE "{into}" TEMPLATE template0')
+    subprocess.run(["pg_restore", "--exit-on-error", "--dbname", into, str(path)], env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return time.monotonic() - started
+
+
+def fill(cluster, dbname: str, table: str, rows: int) -> None:
+    cluster.sql(TICKS_SQL.format(name=table), dbname=dbname)
+    step = 1_000_000
+    for first in range(1, rows + 1, step):
+        cluster.sql(FILL_SQL.format(name=table), dbname=dbname,
+                    params={"first": first, "last": min(first + step - 1, rows)})
+    cluster.sql(f"VACUUM ANALYZE {table}", dbname=dbname)
+
+
+def interleaved(runs: dict, repeat: int, cleanup) -> dict:
+    times = {name: [] for name in runs}
+    for i in range(repeat):
+        for name, run in runs.items():
+            into = "bench_" + "".join(c if c.isalnum() else "_" for c in name) + f"_{i}"
+            cleanup(into)
+            times[name].append(run(into))
+            cleanup(into)
+            print(f"    run {i + 1}/{repeat} {name:18} {times[name][-1]:7.2f} s", flush=True)
+    return times
+
+
+def measure(ctx, repeat: int = 3) -> list[tuple[str, str]]:
+    cluster = ctx.cluster
+    work = Path(tempfile.mkdtemp(prefix="bc-bench-restore-"))
+    try:
+        env = console_env(work, cluster, ctx.dbname)
+        manage("migrate", "-v0", env=env)
+        backup_id, path = console_backup(env)
+        print(f"  restore of the console's file ({path.stat().st_size / 2**20:.1f} MB):", flush=True)
+        same = interleaved({
+            "raw pg_restore": lambda into: raw_restore(cluster, path, into),
+            "manage.py restore": lambda into: manage("restore", str(backup_id), "--into", into, env=env),
+        }, repeat, cluster.dropdb)
+        raw, console = statistics.median(same["raw pg_restore"]), statistics.median(same["manage.py restore"])
+
+        jobs = parallel(cluster, work, ctx.size_mb, repeat)
+        one, two = statistics.median(jobs["jobs 1"]), statistics.median(jobs["jobs 2"])
+        return [
+            ("restore: raw pg_restore (median)", f"{raw:.2f} s"),
+            ("restore: manage.py restore (median)", f"{console:.2f} s"),
+            ("restore: console / raw wall ratio", f"{console / raw:.3f} (target <= 1.05: "
+                                                  f"{'met' if console / raw <= 1.05 else 'NOT met'})"),
+            (f"restore --jobs 1, {MULTI_TABLES} tables (median)", f"{one:.2f} s"),
+            (f"restore --jobs 2, {MULTI_TABLES} tables (median)", f"{two:.2f} s"),
+            ("restore --jobs 2 / --jobs 1", f"{two / one:.3f} ({'faster' if two < one else 'NOT faster'})"),
+        ]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def parallel(cluster, work: Path, size_mb: int, repeat: int) -> dict:
+    total_mb = max(80, min(size_mb, 400))
+    cluster.dropdb(MULTI_DB)
+    cluster.createdb(MULTI_DB)
+    print(f"  filling {MULTI_DB}: {MULTI_TABLES} tables, about {total_mb} MB in all ...", flush=True)
+    for k in range(MULTI_TABLES):
+        fill(cluster, MULTI_DB, f"ticks_{k}", total_mb * ROWS_PER_MB // MULTI_TABLES)
+    env = console_env(work / "multi", cluster, MULTI_DB)
+    (work / "multi").mkdir()
+    manage("migrate", "-v0", env=env)
+    backup_id, _ = console_backup(env)
+    try:
+        return interleaved({
+            f"jobs {n}": (lambda into, n=n: manage("restore", str(backup_id), "--into", into, "--jobs", str(n),
+                                                   env=env))
+            for n in (1, 2)
+        }, repeat, cluster.dropdb)
+    finally:
+        cluster.dropdb(MULTI_DB)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size-mb", type=int, default=500, help="FX tick table size in MB (default 500)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each command (default 3)")
+    opts = parser.parse_args()
+    cluster = Cluster().init().start()
+    try:
+        print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; filling fx ({opts.size_mb} MB)"
+              " ...", flush=True)
+        cluster.createdb("fx")
+        fill(cluster, "fx", "fx_ticks", opts.size_mb * ROWS_PER_MB)
+        heap = cluster.sql("SELECT pg_relation_size('fx_ticks')", dbname="fx")[0][0]
+        print(f"  fx_ticks: {heap / 2**20:.0f} MB heap", flush=True)
+        results = measure(StandaloneContext(cluster, "fx", opts.size_mb), repeat=opts.repeat)
+        print()
+        for label, value in results:
+            print(f"{label:44} {value}")
+        print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    finally:
+        cluster.destroy()
+
+
+if __name__ == "__main__":
+    main()
