@@ -1,7 +1,10 @@
 """How job facts read in the admin: status badges, sizes, durations, progress. No queries here."""
 
+import functools
+
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from humanize import naturalsize
 
@@ -17,11 +20,17 @@ BADGE_COLOURS = {
 
 
 def status_badge(record):
-    fg, bg = BADGE_COLOURS.get(record.status, ("#000", "#fff"))
+    return _badge(record.status, str(record.get_status_display()), get_language())
+
+
+@functools.lru_cache(maxsize=64)
+def _badge(status: str, label: str, language: str):
+    # A list page shows a hundred of these; building each once per language keeps rendering cheap.
+    fg, bg = BADGE_COLOURS.get(status, ("#000", "#fff"))
     return format_html(
         '<span class="bc-status bc-status-{}" style="color:{};background:{};padding:1px 8px;'
         'border-radius:9px;white-space:nowrap;font-weight:600">{}</span>',
-        record.status, fg, bg, record.get_status_display(),
+        status, fg, bg, label,
     )
 
 
