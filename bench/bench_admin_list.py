@@ -126,6 +126,7 @@ def main() -> int:
             (f"date hierarchy: {year}", base + f"?created_at__year={year}"),
             ("search by file name", base + "?q=daily_4242"),
             ("page 200", base + "?p=200"),
+            ("targets (last good backup)", reverse("admin:backups_app_databasetarget_changelist")),
         ]
         print(f"{'page':28} {'queries':>7} {'rows':>5} {'wall median':>11} {'wall best':>9} {'CPU median':>10} "
               f"{'in SQL':>7}")
