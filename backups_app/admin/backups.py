@@ -17,7 +17,7 @@ from backups_app.services import pins, queue
 
 @admin.register(BackupRecord)
 class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
-    list_display = ["id", "created_at", "target", "backup_type", "format", "status_badge", "size", "duration",
+    list_display = ["id", "created_at", "target", "backup_type", "format_short", "status_badge", "size", "duration",
                     "progress", "notes"]
     list_display_links = ["id", "created_at"]
     list_filter = ["status", "backup_type", "format", "target", "pinned"]
@@ -43,6 +43,10 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
         if obj is not None and obj.error:
             return [(_lazy("Error"), {"fields": ["error"]}), *self.fieldsets]
         return self.fieldsets
+
+    @admin.display(description=_lazy("format"), ordering="format")
+    def format_short(self, obj):
+        return display.format_short(obj)
 
     @admin.display(description=_lazy("size"), ordering="size_bytes")
     def size(self, obj):
@@ -105,7 +109,7 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
         form = VerifyForm(request.POST if applying(request) else None)
         if not form.is_valid():
             return intermediate_page(
-                self, request, queryset=queryset.filter(pk__in=[b.pk for b in usable]), form=form,
+                self, request, queryset=usable, form=form, describe=display.describe_backup,
                 action="verify_backup", title=_("Verify backups"),
                 intro=_("Each backup's checksum is recomputed and its archive read to the end."),
             )
@@ -138,7 +142,8 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
         form = PinForm(request.POST if applying(request) else None)
         if not form.is_valid():
             return intermediate_page(
-                self, request, queryset=queryset, form=form, action="pin_backup", title=_("Pin backups"),
+                self, request, queryset=queryset.select_related("target"), form=form, action="pin_backup",
+                title=_("Pin backups"), describe=display.describe_backup,
                 intro=_("Pinned backups are never deleted by any retention policy until they are unpinned."),
             )
         done = []

@@ -2,10 +2,11 @@
 
 import functools
 
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from humanize import naturalsize
 
 ACTIVE = ("queued", "running")
@@ -32,6 +33,22 @@ def _badge(status: str, label: str, language: str):
         'border-radius:9px;white-space:nowrap;font-weight:600">{}</span>',
         status, fg, bg, label,
     )
+
+
+FORMAT_SHORT = {"custom": _lazy("custom"), "sql": _lazy("SQL"), "directory": _lazy("directory")}
+
+
+def format_short(record) -> str:
+    return str(FORMAT_SHORT.get(record.format, record.format))
+
+
+def describe_backup(record) -> str:
+    """One line that names a backup in lists of selected rows."""
+    when = formats.date_format(timezone.localtime(record.created_at), "SHORT_DATETIME_FORMAT")
+    parts = [f"#{record.pk}", record.target.name, record.get_backup_type_display(), format_short(record), when]
+    if record.size_bytes is not None:
+        parts.append(human_size(record.size_bytes))
+    return " · ".join(str(p) for p in parts)
 
 
 def human_size(num_bytes) -> str:

@@ -53,6 +53,7 @@ class DatabaseTargetAdmin(GuardedActionsMixin, admin.ModelAdmin):
         if not form.is_valid():
             return intermediate_page(
                 self, request, queryset=queryset, form=form, action="backup_now", title=_("Back up now"),
+                describe=lambda t: f"{t.name} ({self.address(t)})",
                 intro=_("One backup is queued for each target below; the list of backups shows its progress."),
             )
         self._queue_backups(request, queryset, form.cleaned_data["backup_type"], form.cleaned_data["format"])
