@@ -185,7 +185,6 @@ def test_an_allowed_direct_action_runs_and_returns_to_the_list(as_role, objects,
 
 
 def test_restore_operators_open_the_restore_form(as_role, objects):
-    pytest.importorskip("backups_app.services.restore")
     response = post_action(as_role(RESTORE_OPERATORS), "backuprecord", "restore_backup", [objects["backuprecord"]])
     assert response.status_code == 200
     assert response.context["action"] == "restore_backup"

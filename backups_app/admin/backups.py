@@ -122,18 +122,23 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
         queued = []
         with transaction.atomic():
             for backup in backups:
-                record = verify.verify_create(backup=backup, drill=drill, started_by=request.user.get_username(),
-                                              requested_by=request.user)
+                try:
+                    record = verify.verify_create(backup=backup, drill=drill,
+                                                  started_by=request.user.get_username(), requested_by=request.user)
+                except verify.VerifyRefused as exc:
+                    self.message_user(request, str(exc), messages.ERROR)
+                    continue
                 queue.enqueue_verify(record)
                 message = _("Queued verification #%(id)s with a restore drill.") if drill \
                     else _("Queued verification #%(id)s.")
                 history(self, request, backup, message % {"id": record.pk})
                 history(self, request, record, message % {"id": record.pk}, added=True)
                 queued.append(f"#{backup.pk}")
-        self.message_user(request, ngettext(
-            "Queued the verification of %(n)d backup: %(list)s.",
-            "Queued the verification of %(n)d backups: %(list)s.", len(queued),
-        ) % {"n": len(queued), "list": ", ".join(queued)}, messages.SUCCESS)
+        if queued:
+            self.message_user(request, ngettext(
+                "Queued the verification of %(n)d backup: %(list)s.",
+                "Queued the verification of %(n)d backups: %(list)s.", len(queued),
+            ) % {"n": len(queued), "list": ", ".join(queued)}, messages.SUCCESS)
 
     @admin.action(description=_lazy("Pin (legal hold: never prune)"), permissions=["change"])
     def pin_backup(self, request, queryset):
@@ -205,6 +210,7 @@ def queue_restore(modeladmin, request, backup, data):
         record = restore.restore_create(
             backup=backup, into=data["into"], tables=tuple(data["tables"]), overwrite=data["overwrite"],
             with_globals=data["with_globals"], jobs=data["jobs"], force=data["force"], server=data["server"],
+            no_owner=data["no_owner"] or None, no_acl=data["no_acl"] or None,
             started_by=request.user.get_username(), requested_by=request.user,
         )
         queue.enqueue_restore(record)
