@@ -58,6 +58,15 @@ class RestoreForm(forms.Form):
         label=_("Also create roles and tablespaces"), required=False,
         help_text=_("Apply the roles and tablespaces saved with the backup first (for a new server)."),
     )
+    no_owner = forms.BooleanField(
+        label=_("Skip the original owners"), required=False,
+        help_text=_("Custom archives: the restoring user owns every object. Left unticked, owners are kept "
+                    "when that user is a superuser."),
+    )
+    no_acl = forms.BooleanField(
+        label=_("Skip grants"), required=False,
+        help_text=_("Custom archives: leave out the backup's GRANT and REVOKE."),
+    )
     force = forms.BooleanField(
         label=_("Restore even if its verification failed"), required=False,
     )

@@ -117,3 +117,13 @@ def test_the_list_makes_no_query_per_row(superuser_client, target):
         backup(target if i % 2 else other, status=["succeeded", "failed", "running", "queued"][i % 4],
                started_at=timezone.now())
     assert count_list_queries(superuser_client) == few
+
+
+def test_a_running_backups_own_page_refreshes_and_a_finished_ones_does_not(superuser_client, target):
+    running = backup(target, status="running", started_at=timezone.now(), bytes_written=1024)
+    done = backup(target)
+    page = superuser_client.get(reverse("admin:backups_app_backuprecord_change", args=[running.pk]))
+    assert b"location.reload" in page.content and b"1.0 KiB written" in page.content
+    page = superuser_client.get(reverse("admin:backups_app_backuprecord_change", args=[done.pk]))
+    assert b"location.reload" not in page.content
+    assert b'name="_save"' not in page.content

@@ -128,11 +128,12 @@ def job_rows():
     return (BackupRecord.objects.count(), RestoreRecord.objects.count(), VerificationRecord.objects.count())
 
 
-@pytest.mark.parametrize("role", [*ROLES, None])
-@pytest.mark.parametrize("model,action,data", CRAFTED, ids=[c[1] for c in CRAFTED])
+REFUSED = [(role, *case) for role in [*ROLES, None] for case in CRAFTED
+           if not role or case[1] not in ALLOWED_ACTIONS[role]]
+
+
+@pytest.mark.parametrize("role,model,action,data", REFUSED, ids=[f"{r[0]}-{r[2]}" for r in REFUSED])
 def test_a_crafted_post_of_an_action_the_role_lacks_is_refused(as_role, objects, role, model, action, data):
-    if role and action in ALLOWED_ACTIONS[role]:
-        pytest.skip("this role may run this action")
     client = as_role(role)
     before = job_rows()
     for apply in (False, True):
@@ -184,7 +185,6 @@ def test_an_allowed_direct_action_runs_and_returns_to_the_list(as_role, objects,
 
 
 def test_restore_operators_open_the_restore_form(as_role, objects):
-    pytest.importorskip("backups_app.services.restore")
     response = post_action(as_role(RESTORE_OPERATORS), "backuprecord", "restore_backup", [objects["backuprecord"]])
     assert response.status_code == 200
     assert response.context["action"] == "restore_backup"

@@ -4,6 +4,7 @@ import pytest
 
 from backups_app.forms import RestoreForm
 from backups_app.models import BackupRecord, DatabaseTarget, RestoreRecord
+from backups_app.services import restore
 from backups_app.services.roles import RESTORE_OPERATORS
 from tests.admin_support import messages_of, post_action
 
@@ -78,28 +79,9 @@ def test_one_backup_at_a_time(as_role, backups):
 
 
 def test_the_form_proposes_a_new_database_name(as_role, backups):
-    restore = pytest.importorskip("backups_app.services.restore")
     backup = backups["succeeded"]
     response = post_action(as_role(RESTORE_OPERATORS), "backuprecord", "restore_backup", [backup])
     assert response.status_code == 200
     assert response.context["form"]["into"].value() == restore.default_database_name(backup)
     assert RestoreRecord.objects.count() == 0
 
-
-def test_a_valid_form_queues_one_restore(as_role, backups, django_capture_on_commit_callbacks):
-    pytest.importorskip("backups_app.services.restore")
-    from django_q.models import OrmQ
-
-    client = as_role(RESTORE_OPERATORS)
-    with django_capture_on_commit_callbacks(execute=True):
-        response = post_action(client, "backuprecord", "restore_backup", [backups["succeeded"]], apply=True,
-                               into="trading_copy", tables="public.trades", jobs="1")
-    assert response.status_code == 302, response.context["form"].errors if response.context else ""
-    record = RestoreRecord.objects.get()
-    assert (record.backup, record.target_database, record.tables, record.overwrite, record.status) == (
-        backups["succeeded"], "trading_copy", ["public.trades"], False, "queued")
-    assert record.requested_by == client.user
-    [row] = OrmQ.objects.all()
-    assert (row.task["func"], row.task["args"]) == ("backups_app.tasks.run_restore", (record.pk,))
-    assert messages_of(response) == [
-        f"Queued restore #{record.pk} of backup #{backups['succeeded'].pk} into database trading_copy."]

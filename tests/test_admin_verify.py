@@ -37,7 +37,6 @@ def test_unfinished_backups_are_left_alone_with_a_message(as_role, backups):
 @pytest.mark.parametrize("drill", [False, True])
 def test_each_succeeded_backup_gets_a_queued_verification(as_role, backups, drill,
                                                          django_capture_on_commit_callbacks):
-    pytest.importorskip("backups_app.services.verify")
     client = as_role(BACKUP_OPERATORS)
     data = {"drill": "on"} if drill else {}
     with django_capture_on_commit_callbacks(execute=True):

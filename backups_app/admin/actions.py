@@ -48,7 +48,7 @@ def too_many(modeladmin, request, queryset) -> bool:
 
 
 def intermediate_page(modeladmin, request, *, queryset, form, action: str, title: str, intro: str = "",
-                      template: str = "admin/backups_app/action_form.html", **context):
+                      template: str = "admin/backups_app/action_form.html", describe=str, **context):
     """The page between choosing an action and running it; posts back to the changelist."""
     opts = modeladmin.model._meta
     return TemplateResponse(request, template, {
@@ -57,7 +57,7 @@ def intermediate_page(modeladmin, request, *, queryset, form, action: str, title
         "intro": intro,
         "opts": opts,
         "form": form,
-        "objects": queryset,
+        "objects": [(obj.pk, describe(obj)) for obj in queryset],
         "action": action,
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         "media": modeladmin.media + form.media,

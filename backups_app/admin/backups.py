@@ -17,7 +17,7 @@ from backups_app.services import pins, queue
 
 @admin.register(BackupRecord)
 class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
-    list_display = ["id", "created_at", "target", "backup_type", "format", "status_badge", "size", "duration",
+    list_display = ["id", "created_at", "target", "backup_type", "format_short", "status_badge", "size", "duration",
                     "progress", "notes"]
     list_display_links = ["id", "created_at"]
     list_filter = ["status", "backup_type", "format", "target", "pinned"]
@@ -43,6 +43,10 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
         if obj is not None and obj.error:
             return [(_lazy("Error"), {"fields": ["error"]}), *self.fieldsets]
         return self.fieldsets
+
+    @admin.display(description=_lazy("format"), ordering="format")
+    def format_short(self, obj):
+        return display.format_short(obj)
 
     @admin.display(description=_lazy("size"), ordering="size_bytes")
     def size(self, obj):
@@ -105,7 +109,7 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
         form = VerifyForm(request.POST if applying(request) else None)
         if not form.is_valid():
             return intermediate_page(
-                self, request, queryset=queryset.filter(pk__in=[b.pk for b in usable]), form=form,
+                self, request, queryset=usable, form=form, describe=display.describe_backup,
                 action="verify_backup", title=_("Verify backups"),
                 intro=_("Each backup's checksum is recomputed and its archive read to the end."),
             )
@@ -118,18 +122,23 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
         queued = []
         with transaction.atomic():
             for backup in backups:
-                record = verify.verify_create(backup=backup, drill=drill, started_by=request.user.get_username(),
-                                              requested_by=request.user)
+                try:
+                    record = verify.verify_create(backup=backup, drill=drill,
+                                                  started_by=request.user.get_username(), requested_by=request.user)
+                except verify.VerifyRefused as exc:
+                    self.message_user(request, str(exc), messages.ERROR)
+                    continue
                 queue.enqueue_verify(record)
                 message = _("Queued verification #%(id)s with a restore drill.") if drill \
                     else _("Queued verification #%(id)s.")
                 history(self, request, backup, message % {"id": record.pk})
                 history(self, request, record, message % {"id": record.pk}, added=True)
                 queued.append(f"#{backup.pk}")
-        self.message_user(request, ngettext(
-            "Queued the verification of %(n)d backup: %(list)s.",
-            "Queued the verification of %(n)d backups: %(list)s.", len(queued),
-        ) % {"n": len(queued), "list": ", ".join(queued)}, messages.SUCCESS)
+        if queued:
+            self.message_user(request, ngettext(
+                "Queued the verification of %(n)d backup: %(list)s.",
+                "Queued the verification of %(n)d backups: %(list)s.", len(queued),
+            ) % {"n": len(queued), "list": ", ".join(queued)}, messages.SUCCESS)
 
     @admin.action(description=_lazy("Pin (legal hold: never prune)"), permissions=["change"])
     def pin_backup(self, request, queryset):
@@ -138,7 +147,8 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
         form = PinForm(request.POST if applying(request) else None)
         if not form.is_valid():
             return intermediate_page(
-                self, request, queryset=queryset, form=form, action="pin_backup", title=_("Pin backups"),
+                self, request, queryset=queryset.select_related("target"), form=form, action="pin_backup",
+                title=_("Pin backups"), describe=display.describe_backup,
                 intro=_("Pinned backups are never deleted by any retention policy until they are unpinned."),
             )
         done = []
@@ -200,6 +210,7 @@ def queue_restore(modeladmin, request, backup, data):
         record = restore.restore_create(
             backup=backup, into=data["into"], tables=tuple(data["tables"]), overwrite=data["overwrite"],
             with_globals=data["with_globals"], jobs=data["jobs"], force=data["force"], server=data["server"],
+            no_owner=data["no_owner"] or None, no_acl=data["no_acl"] or None,
             started_by=request.user.get_username(), requested_by=request.user,
         )
         queue.enqueue_restore(record)

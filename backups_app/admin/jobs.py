@@ -33,7 +33,9 @@ class JobAdminMixin:
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), **self._refresh(active)})
 
     def _refresh(self, active: bool) -> dict:
-        return {"jobs_active": active, "refresh_seconds": REFRESH_SECONDS}
+        # Nothing on a job's page can be saved: its facts are read-only and its changes are actions.
+        return {"jobs_active": active, "refresh_seconds": REFRESH_SECONDS, "show_save": False,
+                "show_save_and_continue": False, "show_save_and_add_another": False}
 
     @admin.display(description=_("status"), ordering="status")
     def status_badge(self, obj):
