@@ -44,6 +44,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves the admin's CSS and scripts from STATIC_ROOT (after collectstatic) under gunicorn too.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -131,6 +132,9 @@ BACKUP_CUSTOM_COMPRESSION = env.str("BACKUP_CUSTOM_COMPRESSION", default="gzip:1
 # level 1) or "zstd" (.sql.zst, level 3).
 BACKUP_SQL_COMPRESSION = env.str("BACKUP_SQL_COMPRESSION", default="gzip")
 BACKUP_PREFLIGHT = env.bool("BACKUP_PREFLIGHT", default=True)
+# Exact row counts per table, taken in pg_dump's own snapshot, so restore
+# drills can compare them. Off by default: it reads every table once more.
+BACKUP_ROW_COUNTS = env.bool("BACKUP_ROW_COUNTS", default=False)
 BACKUP_KEEP_DAYS = env.int("BACKUP_KEEP_DAYS", default=30)
 
 # --- Jobs (django-q2) -------------------------------------------------------

@@ -1,25 +1,48 @@
-"""Which backups to delete, and deleting them.
+"""Which backups to keep and which to delete, with the reason in words.
 
 Planning is a pure function of records, rules and "now"; the CLI's dry run,
-the admin preview and the prune job all use it.
+the admin preview and the prune job all use it. Deleting lives in
+pruning.py.
+
+A backup is kept when any rule keeps it. Safety no setting can switch off:
+- the newest `min_keep` (at least 1) succeeded backups of each target and
+  type are kept, so the newest succeeded backup survives even when every
+  recent run failed;
+- a pinned backup (legal hold) is never deleted;
+- only succeeded backups count as kept copies; failed attempts are never
+  "kept", and the files they left behind are cleaned up.
+
+Where several policies cover one target and type, a backup is kept when any
+of them keeps it: adding a policy can only keep more.
 """
 
-import logging
+from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from backups_app.models import BackupRecord
-from backups_app.services import files, layout
+from backups_app.services import gfs
 
-log = logging.getLogger(__name__)
+SUCCEEDED = "succeeded"
+FAILED = "failed"
 
 
 @dataclass(frozen=True)
 class Rules:
     keep_days: int | None = 30
+    keep_last: int | None = None
+    keep_daily: int | None = None
+    keep_weekly: int | None = None
+    keep_monthly: int | None = None
+    keep_yearly: int | None = None
     min_keep: int = 1
+
+    def periods(self) -> list[tuple[gfs.Period, int]]:
+        counts = [(gfs.DAY, self.keep_daily), (gfs.WEEK, self.keep_weekly),
+                  (gfs.MONTH, self.keep_monthly), (gfs.YEAR, self.keep_yearly)]
+        return [(period, n) for period, n in counts if n]
 
 
 @dataclass(frozen=True)
@@ -29,6 +52,7 @@ class Candidate:
     created_at: datetime
     status: str
     pinned: bool = False
+    leftover: bool = False  # a failed attempt left a file behind
 
 
 @dataclass(frozen=True)
@@ -36,64 +60,141 @@ class Fate:
     id: int
     delete: bool
     reason: str
+    group: tuple = ()
+    leftover: bool = False
+    policy_id: int | None = None
 
 
-def plan(candidates: list[Candidate], rules: Rules, now: datetime) -> list[Fate]:
-    fates = []
-    groups: dict[tuple, list[Candidate]] = {}
-    for c in candidates:
-        groups.setdefault(c.group, []).append(c)
-    for members in groups.values():
-        fates += _plan_group(sorted(members, key=lambda c: (c.created_at, c.id), reverse=True), rules, now)
-    return fates
+@dataclass(frozen=True)
+class Policy:
+    """A policy's scope and rules, detached from the database."""
 
+    rules: Rules
+    id: int | None = None
+    name: str = ""
+    target_id: int | None = None  # None: every target
+    backup_type: str = ""  # "": every type
 
-def _plan_group(members, rules: Rules, now) -> list[Fate]:
-    fates, kept = [], 0
-    for c in members:
-        if c.status != "succeeded":
-            continue
-        if c.pinned:
-            fates.append(Fate(c.id, False, "kept: pinned"))
-            kept += 1
-        elif kept < max(1, rules.min_keep):
-            fates.append(Fate(c.id, False, "kept: newest succeeded backup" if kept == 0 else
-                              f"kept: one of the newest {rules.min_keep} (minimum kept)"))
-            kept += 1
-        elif rules.keep_days and now - c.created_at < timedelta(days=rules.keep_days):
-            fates.append(Fate(c.id, False, f"kept: younger than {rules.keep_days} days"))
-            kept += 1
-        else:
-            fates.append(Fate(c.id, True, f"deleted: older than {rules.keep_days} days and no rule keeps it"))
-    return fates
-
-
-def candidates_for(*, target=None, backup_type: str | None = None) -> list[Candidate]:
-    qs = BackupRecord.objects.filter(status="succeeded")
-    if target is not None:
-        qs = qs.filter(target=target)
-    if backup_type:
-        qs = qs.filter(backup_type=backup_type)
-    rows = qs.values_list("id", "target_id", "backup_type", "created_at", "status", "pinned")
-    return [Candidate(i, (t, bt), ca, st, p) for i, t, bt, ca, st, p in rows]
-
-
-def prune(*, fates: list[Fate], reason_prefix: str = "", policy=None, now=None) -> list[BackupRecord]:
-    """Delete the files planned for deletion, then mark their records `pruned`."""
-    now = now or timezone.now()
-    doomed = {f.id: f for f in fates if f.delete}
-    pruned = []
-    for record in BackupRecord.objects.filter(pk__in=doomed, status="succeeded", pinned=False):
-        path = record.absolute_path
-        if path is not None and not layout.is_inside_root(path):
-            log.error("refusing to delete %s: outside BACKUP_ROOT", path)
-            continue
-        if path is not None:
-            files.remove_quietly(path)
-        n = BackupRecord.objects.filter(pk=record.pk, status="succeeded", pinned=False).update(
-            status="pruned", pruned_at=now, pruned_reason=(reason_prefix + doomed[record.pk].reason)[:255],
-            pruned_by_policy=policy,
+    def covers(self, group: tuple) -> bool:
+        target_id, backup_type = group
+        return (self.target_id is None or self.target_id == target_id) and (
+            not self.backup_type or self.backup_type == backup_type
         )
-        if n:
-            pruned.append(record)
-    return pruned
+
+    @property
+    def specificity(self) -> tuple:
+        return (self.target_id is not None, bool(self.backup_type))
+
+
+def plan(candidates: list[Candidate], rules: Rules, now: datetime, *, tz: tzinfo | None = None) -> list[Fate]:
+    """Each candidate's fate under one set of rules, every target and type on its own."""
+    return plan_policies(candidates, [Policy(rules=rules)], now, tz=tz)
+
+
+def plan_policies(candidates: list[Candidate], policies: list[Policy], now: datetime, *,
+                  tz: tzinfo | None = None) -> list[Fate]:
+    """Fates under several policies: kept when any policy that covers the backup keeps it.
+
+    Backups no policy covers get no fate: nothing decides about them.
+    """
+    tz = tz or timezone.get_default_timezone()
+    fates = []
+    for group, members in _by_group(candidates).items():
+        applicable = sorted((p for p in policies if p.covers(group)), key=lambda p: p.specificity, reverse=True)
+        if applicable:
+            fates += _plan_group(group, members, applicable, now, tz)
+    return fates
+
+
+def _by_group(candidates) -> dict[tuple, list[Candidate]]:
+    groups = defaultdict(list)
+    for c in candidates:
+        groups[c.group].append(c)
+    return groups
+
+
+def _plan_group(group, members, policies: list[Policy], now, tz) -> list[Fate]:
+    good = sorted((c for c in members if c.status == SUCCEEDED), key=lambda c: (c.created_at, c.id), reverse=True)
+    reasons = [[] for _c in good]
+    named = len(policies) > 1
+    for policy in policies:
+        for i, found in enumerate(keep_reasons(good, policy.rules, now, tz)):
+            reasons[i] += [f"{r} ({policy.name})" for r in found] if named else found
+    first = policies[0]
+    fates = [
+        Fate(c.id, False, _("kept: %(reasons)s") % {"reasons": "; ".join(r)}, group) if r
+        else Fate(c.id, True, _deleted_reason(first.rules), group, policy_id=first.id)
+        for c, r in zip(good, reasons, strict=True)
+    ]
+    fates += [Fate(c.id, True, _("deleted: file left by a failed attempt"), group, leftover=True, policy_id=first.id)
+              for c in members if c.status == FAILED and c.leftover]
+    return fates
+
+
+def _deleted_reason(rules: Rules) -> str:
+    if rules.keep_days:
+        return _("deleted: older than %(days)s days and no rule keeps it") % {"days": rules.keep_days}
+    return _("deleted: no rule keeps it")
+
+
+def keep_reasons(good: list[Candidate], rules: Rules, now: datetime, tz: tzinfo) -> list[list[str]]:
+    """Why each succeeded backup (newest first) is kept; an empty list means no rule keeps it."""
+    reasons = [[] for _c in good]
+    _safety_and_count_rules(good, rules, now, reasons)
+    periods = rules.periods()
+    if periods:
+        today = now.astimezone(tz).date()
+        dates = [c.created_at.astimezone(tz).date() for c in good]
+        for period, count in periods:
+            _newest_per_period(dates, period, period.window(today, count), reasons)
+    return reasons
+
+
+def _safety_and_count_rules(good, rules: Rules, now, reasons) -> None:
+    min_keep = max(1, rules.min_keep)
+    max_age = timedelta(days=rules.keep_days) if rules.keep_days else None
+    for i, c in enumerate(good):
+        found = reasons[i]
+        if c.pinned:
+            found.append(_("pinned (legal hold)"))
+        if i == 0:
+            found.append(_("newest succeeded backup"))
+        elif i < min_keep:
+            found.append(_("one of the %(count)s newest (minimum kept)") % {"count": min_keep})
+        if rules.keep_last and i < rules.keep_last:
+            found.append(_("one of the last %(count)s") % {"count": rules.keep_last})
+        age = now - c.created_at
+        if max_age is not None and age < max_age:
+            found.append(_("younger than %(days)s days") % {"days": rules.keep_days})
+        elif age < timedelta(0):
+            found.append(_("dated in the future"))
+
+
+def _newest_per_period(dates, period: gfs.Period, window: range, reasons) -> None:
+    seen = set()
+    for i, d in enumerate(dates):  # newest first, so the first of each period is its newest
+        key = period.key(d)
+        if key in seen:
+            continue
+        seen.add(key)
+        if key in window:
+            reasons[i].append(period.reason(key))
+
+
+def prune_policy(*, policy_id: int, started_by: str = ""):
+    """Delete what a policy (together with the others covering the same backups) no longer keeps."""
+    from backups_app.services import pruning
+
+    return pruning.prune_policy(policy_id=policy_id, started_by=started_by)
+
+
+def candidates_for(*, target=None, backup_type: str | None = None, leftovers: bool = False) -> list[Candidate]:
+    from backups_app.services import pruning
+
+    return pruning.candidates_for(target=target, backup_type=backup_type, leftovers=leftovers)
+
+
+def prune(*, fates: list[Fate], reason_prefix: str = "", policy=None, now=None):
+    from backups_app.services import pruning
+
+    return pruning.prune(fates=fates, reason_prefix=reason_prefix, policy=policy, now=now)

@@ -1,0 +1,167 @@
+"""Pruning: the file goes first, the record stays as history, and nothing that must survive is touched."""
+
+import pytest
+from django.utils import translation
+
+from backups_app import tasks
+from backups_app.models import BackupRecord, RetentionPolicy
+from backups_app.services import layout, pruning, retention
+from tests.retention_records import leftover_partial, new_backup, new_target
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def english():
+    with translation.override("en"):
+        yield
+
+
+def policy(**fields) -> RetentionPolicy:
+    defaults = dict(name="thirty days", keep_days=30)
+    return RetentionPolicy.objects.create(**{**defaults, **fields})
+
+
+def statuses(*records):
+    return [BackupRecord.objects.get(pk=r.pk).status for r in records]
+
+
+def test_pruning_a_policy_removes_the_file_and_keeps_the_record_as_pruned(backup_root):
+    target = new_target()
+    young, old = new_backup(target, age_days=1), new_backup(target, age_days=40)
+    p = policy(target=target)
+    pruned = retention.prune_policy(policy_id=p.pk, started_by="alice")
+    assert [r.pk for r in pruned] == [old.pk]
+    assert not old.absolute_path.exists()
+    assert young.absolute_path.exists()
+    old.refresh_from_db()
+    assert old.status == "pruned"
+    assert old.pruned_by_policy == p
+    assert old.pruned_at is not None
+    assert old.pruned_reason == "deleted: older than 30 days and no rule keeps it [alice]"
+    assert old.path, "the record still says which file existed"
+
+
+def test_the_prune_task_prunes_and_reports_how_many(backup_root):
+    target = new_target()
+    new_backup(target, age_days=1)
+    for age in (40, 41, 42):
+        new_backup(target, age_days=age)
+    assert tasks.run_prune(policy(target=target).pk, "schedule") == 3
+
+
+def test_pruning_again_deletes_nothing(backup_root):
+    target = new_target()
+    for age in range(0, 90, 3):
+        new_backup(target, age_days=age)
+    p = policy(keep_days=None, keep_weekly=4, keep_monthly=2)
+    assert len(retention.prune_policy(policy_id=p.pk)) > 0
+    assert retention.prune_policy(policy_id=p.pk) == []
+
+
+def test_it_never_deletes_a_file_outside_backup_root(backup_root, tmp_path):
+    target = new_target()
+    new_backup(target, age_days=1)
+    outside = tmp_path / "precious.dump"
+    outside.write_bytes(b"not ours")
+    stray = new_backup(target, age_days=100, with_file=False)
+    BackupRecord.objects.filter(pk=stray.pk).update(path="../precious.dump")
+    assert retention.prune_policy(policy_id=policy().pk) == []
+    assert outside.exists()
+    assert statuses(stray) == ["succeeded"]
+
+
+def test_a_pinned_backup_survives_even_when_pinned_after_the_plan_was_made(backup_root):
+    target = new_target()
+    new_backup(target, age_days=1)
+    old = new_backup(target, age_days=100)
+    p = policy()
+    fates = pruning.plan_scope(target_id=None, backup_type=None)
+    assert [f.id for f in fates if f.delete] == [old.pk]
+    BackupRecord.objects.filter(pk=old.pk).update(pinned=True, pinned_reason="audit 2026", pinned_by="carol")
+    assert retention.prune(fates=fates, policy=p) == []
+    assert old.absolute_path.exists()
+
+
+def test_the_newest_succeeded_backup_survives_even_a_plan_that_says_delete(backup_root):
+    target = new_target()
+    only = new_backup(target, age_days=500)
+    forged = [retention.Fate(only.pk, True, "deleted: a mistake", (target.pk, "daily"))]
+    assert retention.prune(fates=forged) == []
+    assert only.absolute_path.exists()
+    assert statuses(only) == ["succeeded"]
+
+
+def test_a_failed_attempts_leftover_file_is_removed_and_the_record_stays_failed(backup_root):
+    target = new_target()
+    new_backup(target, age_days=1)
+    failed = new_backup(target, status="failed")
+    partial = leftover_partial(failed)
+    pruned = retention.prune_policy(policy_id=policy().pk)
+    assert [r.pk for r in pruned] == [failed.pk]
+    assert not partial.exists()
+    failed.refresh_from_db()
+    assert failed.status == "failed"
+    assert failed.pruned_reason == "deleted: file left by a failed attempt"
+    assert retention.prune_policy(policy_id=policy(name="again").pk) == []
+
+
+def test_a_running_backups_temporary_file_is_left_alone(backup_root):
+    target = new_target()
+    new_backup(target, age_days=1)
+    running = new_backup(target, status="running")
+    partial = leftover_partial(running)
+    assert retention.prune_policy(policy_id=policy().pk) == []
+    assert partial.exists()
+
+
+def test_a_disabled_policy_prunes_nothing(backup_root):
+    target = new_target()
+    new_backup(target, age_days=1)
+    old = new_backup(target, age_days=100)
+    assert retention.prune_policy(policy_id=policy(enabled=False).pk) == []
+    assert old.absolute_path.exists()
+
+
+def test_another_policy_covering_the_same_backups_still_keeps_what_it_keeps(backup_root):
+    target = new_target()
+    backups = [new_backup(target, age_days=age) for age in (1, 40, 50, 400)]
+    policy(name="a year, all targets", keep_days=365)
+    strict = policy(name="a week for db1", target=target, keep_days=7)
+    pruned = retention.prune_policy(policy_id=strict.pk)
+    assert [r.pk for r in pruned] == [backups[3].pk]
+    assert pruned[0].pruned_reason.startswith("deleted: older than 7 days")
+
+
+def test_pruning_after_a_scheduled_backup_covers_only_that_target_and_type(backup_root):
+    one, two = new_target("one"), new_target("two")
+    new_backup(one, age_days=1)
+    old_daily = new_backup(one, age_days=100)
+    old_weekly = [new_backup(one, age_days=age, backup_type="weekly") for age in (1, 100)][1]
+    old_other = [new_backup(two, age_days=age) for age in (1, 100)][1]
+    p = policy()
+    pruned = pruning.prune_for(target=one, backup_type="daily", started_by="schedule nightly")
+    assert [r.pk for r in pruned] == [old_daily.pk]
+    assert statuses(old_weekly, old_other) == ["succeeded", "succeeded"]
+    old_daily.refresh_from_db()
+    assert old_daily.pruned_by_policy == p
+
+
+def test_no_policy_means_nothing_is_pruned(backup_root):
+    target = new_target()
+    new_backup(target, age_days=1)
+    new_backup(target, age_days=1000)
+    assert pruning.prune_for(target=target, backup_type="daily") == []
+
+
+def test_a_directory_format_backup_is_removed_whole(backup_root):
+    target = new_target()
+    new_backup(target, age_days=1)
+    old = new_backup(target, age_days=100, with_file=False, fmt="directory")
+    folder = layout.ensure_dir(layout.type_dir("daily") / f"db1_daily_{old.pk}.dir")
+    (folder / "toc.dat").write_bytes(b"toc")
+    (folder / "3001.dat.gz").write_bytes(b"data")
+    BackupRecord.objects.filter(pk=old.pk).update(path=layout.relative(folder))
+    assert len(retention.prune_policy(policy_id=policy().pk)) == 1
+    assert not folder.exists()
+    assert layout.type_dir("daily").exists()
