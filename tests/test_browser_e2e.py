@@ -74,7 +74,7 @@ def submit_intermediate_form(page, choices: dict):
         for value in choices.values():
             if value in values:
                 select.select_option(value)
-    page.locator("form [type=submit]:not([name=index])").last.click()
+    page.locator("form:has(input[name=apply]) [type=submit]").click()
     page.wait_for_load_state()
 
 
