@@ -1,5 +1,8 @@
 """A job's row: waiting for its target's turn, refused when it would wait too long, reaped when its worker dies."""
 
+import os
+import subprocess
+import tempfile
 from datetime import timedelta
 
 import pytest
@@ -122,3 +125,20 @@ def test_a_waiting_job_that_claimed_first_is_kept_alive_while_it_waits(target, s
         assert not jobs.acquire(target, jobs.lock_key(claimed), wait_seconds=0.7)
     claimed.refresh_from_db()
     assert claimed.heartbeat_at > old + timedelta(minutes=59)
+
+
+def test_the_reaper_removes_the_passfile_of_a_killed_process_only(monkeypatch, tmp_path):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = _pid_of_a_finished_process()
+    dead, live = tmp_path / f"bc-pass-{gone}-abc", tmp_path / f"bc-pass-{os.getpid()}-def"
+    for folder in (dead, live):
+        folder.mkdir()
+        (folder / "pgpass").write_text("*:*:*:postgres:secret\n")
+    jobs.reap_lost()
+    assert not dead.exists() and live.exists()
+
+
+def _pid_of_a_finished_process() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
