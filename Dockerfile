@@ -14,7 +14,8 @@ ARG PG_CLIENT_MAJOR=18
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore
 
 # Debian package versions are not pinned: the archive drops old ones, and the
 # PostgreSQL major version is pinned by PG_CLIENT_MAJOR.

@@ -126,7 +126,7 @@ ensure_packages() {
 ensure_venv() {
   if [ ! -x "$PY" ]; then
     python_ok python3 ||
-      die "Python 3.11 or newer is needed (python3 is $(python3 -V 2>&1)); e.g. sudo apt-get install python3.11 python3.11-venv, then VENV_DIR=.venv python3.11 -m venv .venv"
+      die "Python 3.11 or newer is needed (python3 is $(python3 -V 2>&1)); e.g. sudo apt-get install python3.11 python3.11-venv; python3.11 -m venv $VENV_DIR; then run this again"
     say "Creating the virtualenv $VENV_DIR"
     python3 -m venv "$VENV_DIR"
   fi
@@ -136,7 +136,7 @@ ensure_venv() {
   if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
     say "Installing requirements.txt into $VENV_DIR"
     "$PY" -m pip install -q --disable-pip-version-check -r requirements.txt
-    printf '%s\n' "$want" >"$stamp"
+    printf '%s\n' "$want" 2>/dev/null >"$stamp" || true  # a read-only virtualenv just checks again next time
   fi
 }
 

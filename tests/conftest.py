@@ -5,7 +5,19 @@ import pytest
 
 from tests.pgcluster import Cluster, ExistingServer
 
-PAGILA = Path(os.environ.get("PAGILA_DIR", Path(__file__).resolve().parents[2] / "shared/datasets/pagila"))
+
+def _find_pagila() -> Path:
+    """PAGILA_DIR, else shared/datasets/pagila in the nearest folder above the checkout that has it."""
+    if os.environ.get("PAGILA_DIR"):
+        return Path(os.environ["PAGILA_DIR"])
+    for parent in Path(__file__).resolve().parents:
+        candidate = parent / "shared" / "datasets" / "pagila"
+        if candidate.exists():
+            return candidate
+    return Path("shared/datasets/pagila")
+
+
+PAGILA = _find_pagila()
 PASSWORD_ENV = "BC_TEST_TARGET_PASSWORD"
 
 

@@ -203,9 +203,11 @@ def _init(directory: Path) -> DemoCluster:
                         "-E", "UTF8", "--no-locale"], "initdb")
     finally:
         pwfile.unlink(missing_ok=True)
+    # TCP on loopback only, with a password; no Unix socket, whose path could exceed the
+    # 107-byte limit in a deep project folder.
     with open(data / "postgresql.conf", "a") as f:
         f.write(f"\n# demo cluster of the backup console\nlisten_addresses = '{HOST}'\n"
-                f"unix_socket_directories = '{home}'\ninclude_if_exists = '{PORT_FILE}'\n")
+                f"unix_socket_directories = ''\ninclude_if_exists = '{PORT_FILE}'\n")
     _write_env_file(cluster)
     return cluster
 
