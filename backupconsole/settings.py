@@ -142,7 +142,7 @@ BACKUP_KEEP_DAYS = env.int("BACKUP_KEEP_DAYS", default=30)
 JOB_TIMEOUT = env.int("JOB_TIMEOUT", default=6 * 3600)
 # A running job marks its row alive this often; one silent for JOB_LOST_AFTER_SECONDS
 # is failed as "worker lost" by the reaper, which runs every JOB_REAP_SECONDS in each worker.
-JOB_HEARTBEAT_SECONDS = env.int("JOB_HEARTBEAT_SECONDS", default=10)
+JOB_HEARTBEAT_SECONDS = env.float("JOB_HEARTBEAT_SECONDS", default=10)
 JOB_LOST_AFTER_SECONDS = env.int("JOB_LOST_AFTER_SECONDS", default=120)
 JOB_REAP_SECONDS = env.float("JOB_REAP_SECONDS", default=max(1, min(30, JOB_LOST_AFTER_SECONDS // 4)))
 # A job waits for its target's turn until this long after it was requested; then it is refused.

@@ -12,9 +12,9 @@ def run_backup(record_id: int) -> str:
 
 
 def run_restore(record_id: int) -> str:
-    from backups_app.services import restore
+    from backups_app.services import queue, restore
 
-    return restore.restore_execute(record_id=record_id).status
+    return queue.run_in_turn("run_restore", record_id, restore.restore_execute)
 
 
 def run_verify(record_id: int) -> str:

@@ -46,11 +46,14 @@ class Console:
         self.base.mkdir(parents=True, exist_ok=True)
         self.db_path = self.base / "console.sqlite3"
         self.backup_root = self.base / "backups"
+        self.tmp = self.base / "tmp"  # the console's own TMPDIR: passfiles and scratch files land here
+        self.tmp.mkdir(exist_ok=True)
         self.env = {k: v for k, v in os.environ.items() if k not in CLEARED}
         self.env.update({
             "DATABASE_URL": f"sqlite:///{self.db_path}",
             "BACKUP_ROOT": str(self.backup_root),
             "VAR_DIR": str(self.base / "var"),
+            "TMPDIR": str(self.tmp),
             "SECRET_KEY": secrets.token_urlsafe(40),
             "DJANGO_SETTINGS_MODULE": "backupconsole.settings",
             "PYTHONUNBUFFERED": "1",

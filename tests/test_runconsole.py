@@ -50,6 +50,6 @@ def test_stopping_it_during_a_backup_ends_the_job_failed_and_tidy(console, pg_cl
 
     row = console.jobs([record_id])[0]
     assert row["status"] == "failed"
-    assert row["error"].startswith("pg_dump failed") and "terminated" in row["error"]
+    assert "pg_dump" in row["error"] and "terminated" in row["error"]
     assert list((console.backup_root / "database").glob("*/.*partial*")) == []
     assert "interrupting them" in proc.log()

@@ -43,6 +43,8 @@ def assert_failed_as_lost_and_tidied(console, record_id, killed_at):
     assert partial_files(console) == []
     assert row["path"] == "" and row["finished_at"] is not None
     assert console.rows("SELECT lock_holder FROM backups_app_databasetarget") == [{"lock_holder": ""}]
+    # The killed worker's private passfile (it holds the target's password) goes too.
+    console.wait(lambda: not list(console.tmp.glob("bc-pass-*")), timeout=10, what="the passfile to be removed")
 
 
 def assert_a_new_backup_succeeds(console, target):

@@ -13,6 +13,8 @@ import psycopg
 
 from backups_app.services.scrub import scrub
 
+PASSFILE_DIR_PREFIX = "bc-pass-"
+
 
 class ConnectionFailed(Exception):
     """The target could not be reached; the message is safe to show."""
@@ -73,7 +75,8 @@ def child_env(conn: Conn):
     if not conn.password:
         yield env
         return
-    with tempfile.TemporaryDirectory(prefix="bc-pass-") as tmp:
+    # The pid in the name lets the reaper remove the file if this process is killed.
+    with tempfile.TemporaryDirectory(prefix=f"{PASSFILE_DIR_PREFIX}{os.getpid()}-") as tmp:
         path = os.path.join(tmp, "pgpass")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:

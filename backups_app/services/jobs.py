@@ -8,9 +8,13 @@ while it waits or works.
 
 import contextlib
 import logging
+import os
+import shutil
+import tempfile
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 
 from django.apps import apps
 from django.conf import settings
@@ -266,6 +270,7 @@ def reap_lost(*, now=None) -> int:
         reaped += _reap_running(model, now) + _reap_never_started(model, now)
     _release_expired_leases(now)
     _remove_orphan_partials()
+    _remove_orphan_passfiles()
     return reaped
 
 
@@ -325,3 +330,24 @@ def _remove_orphan_partials() -> None:
         if record_id.isdigit() and not BackupRecord.objects.filter(pk=int(record_id), status="running").exists():
             files.remove_quietly(partial)
             log.warning("removed a leftover temporary file %s", partial)
+
+
+def _remove_orphan_passfiles() -> None:
+    """Private passfiles of a killed process (its pid is in the folder's name) go: they hold a password."""
+    from backups_app.services.connection import PASSFILE_DIR_PREFIX
+
+    for folder in Path(tempfile.gettempdir()).glob(f"{PASSFILE_DIR_PREFIX}*-*"):
+        pid = folder.name[len(PASSFILE_DIR_PREFIX):].partition("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            log.warning("removed a killed process's passfile folder %s", folder)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: not ours to judge
+        return True
+    return True

@@ -1,8 +1,8 @@
 """Restores, as manage.py restore, the admin's restore_backup action and drills use them.
 
 restore_create checks everything it can up front and refuses (RestoreRefused,
-one readable line) without creating anything; restore_execute claims the
-queued row, runs under the server's lock and ends it succeeded or failed.
+one readable line) without creating anything; restore_execute waits for the
+server's turn, claims the queued row, and ends it succeeded or failed.
 
 Owners and grants: kept when the restoring role is a superuser (missing
 roles then fail the restore: apply the backup's roles with with_globals, or
@@ -65,17 +65,27 @@ def restore_create(*, backup, into: str, tables=(), overwrite: bool = False, wit
     )
 
 
-def restore_execute(*, record_id: int) -> RestoreRecord:
-    """Claim a queued restore, run it under the server's lock, and end it."""
-    if not jobs.claim(RestoreRecord, record_id):
-        raise jobs.JobRefused(f"restore #{record_id} is not queued (someone else got there first)")
+def restore_execute(*, record_id: int, defer_when_busy: bool = False) -> RestoreRecord:
+    """Run a queued restore when its server is free (jobs.turn), and end it.
+
+    A restore that would wait too long for the server is refused with the
+    reason; with defer_when_busy, jobs.TargetBusy leaves the row queued for
+    the queue to try again (see queue.run_in_turn).
+    """
     record = RestoreRecord.objects.select_related("backup", "backup__target", "server").get(pk=record_id)
     secrets = conn_for(record.server).secrets()
     outcome = restore_run.Outcome()
     try:
-        with jobs.target_lock(record.server, jobs.lock_key(record)):
-            with jobs.Heartbeat(record, target=record.server):
-                restore_run.run(record, outcome)
+        with jobs.turn(record, target=record.server, defer=defer_when_busy):
+            restore_run.run(record, outcome)
+    except jobs.NotQueued:
+        raise
+    except jobs.TargetBusy as exc:
+        if not exc.final:
+            raise
+        jobs.refuse(record, scrub(str(exc), secrets))
+        log.warning("restore #%s refused: %s", record.pk, record.error)
+        return record
     except FAILURES as exc:
         return _fail(record, str(exc), secrets, outcome)
     except psycopg.Error as exc:
