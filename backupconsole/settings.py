@@ -44,6 +44,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves the admin's CSS and scripts from STATIC_ROOT (after collectstatic) under gunicorn too.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -104,6 +106,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# The web server itself serves the admin's CSS and JavaScript (no separate file
+# server needed); straight from the apps, so collectstatic is optional.
+WHITENOISE_USE_FINDERS = True
 LOGIN_URL = "admin:login"
 
 # --- The default backup target (the original script's variables) ---------
@@ -127,13 +132,24 @@ BACKUP_CUSTOM_COMPRESSION = env.str("BACKUP_CUSTOM_COMPRESSION", default="gzip:1
 # level 1) or "zstd" (.sql.zst, level 3).
 BACKUP_SQL_COMPRESSION = env.str("BACKUP_SQL_COMPRESSION", default="gzip")
 BACKUP_PREFLIGHT = env.bool("BACKUP_PREFLIGHT", default=True)
+# Exact row counts per table, taken in pg_dump's own snapshot, so restore
+# drills can compare them. Off by default: it reads every table once more.
+BACKUP_ROW_COUNTS = env.bool("BACKUP_ROW_COUNTS", default=False)
 BACKUP_KEEP_DAYS = env.int("BACKUP_KEEP_DAYS", default=30)
 
 # --- Jobs (django-q2) -------------------------------------------------------
+# The longest a job may run (a big dump takes hours); django-q2 stops it after this.
 JOB_TIMEOUT = env.int("JOB_TIMEOUT", default=6 * 3600)
+# A running job marks its row alive this often; one silent for JOB_LOST_AFTER_SECONDS
+# is failed as "worker lost" by the reaper, which runs every JOB_REAP_SECONDS in each worker.
 JOB_HEARTBEAT_SECONDS = env.int("JOB_HEARTBEAT_SECONDS", default=10)
 JOB_LOST_AFTER_SECONDS = env.int("JOB_LOST_AFTER_SECONDS", default=120)
+JOB_REAP_SECONDS = env.float("JOB_REAP_SECONDS", default=max(1, min(30, JOB_LOST_AFTER_SECONDS // 4)))
+# A job waits for its target's turn until this long after it was requested; then it is refused.
 JOB_LOCK_WAIT_SECONDS = env.int("JOB_LOCK_WAIT_SECONDS", default=2 * 3600)
+# A queued job whose target is busy holds a worker only this long before going back
+# to the queue, so workers serve other targets meanwhile.
+JOB_TURN_SLICE_SECONDS = env.float("JOB_TURN_SLICE_SECONDS", default=3)
 REDIS_URL = env.str("REDIS_URL", default="")
 
 Q_CLUSTER = {
@@ -145,9 +161,14 @@ Q_CLUSTER = {
     # A failed backup is recorded as failed and not tried again by the queue.
     "max_attempts": 1,
     "ack_failures": True,
+    # Tasks taken off the broker wait in the cluster's memory, out of sight and lost
+    # in a crash: keep at most one there besides those running.
+    "queue_limit": 1,
     "catch_up": False,
     "save_limit": 1000,
-    "poll": 0.5,
+    # How often an idle cluster asks the ORM broker for work: the delay between
+    # pressing "Back up now" and the job starting.
+    "poll": env.float("Q_POLL", default=0.5),
     "label": "Django Q2",
 }
 if REDIS_URL:

@@ -8,4 +8,9 @@ class BackupsAppConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from django_q.signals import post_spawn
+
         from backups_app import checks  # noqa: F401  (registers system checks)
+        from backups_app.services import reaper
+
+        post_spawn.connect(reaper.on_worker_spawn, dispatch_uid="backups_app.reaper")

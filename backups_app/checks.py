@@ -31,4 +31,7 @@ def backup_settings(app_configs, **kwargs):
     if q.get("retry", 0) <= q.get("timeout", 0):
         problems.append(Error("Q_CLUSTER retry must be larger than timeout, or long jobs run twice",
                               id="backups.E004"))
+    if settings.JOB_LOST_AFTER_SECONDS < 3 * settings.JOB_HEARTBEAT_SECONDS:
+        problems.append(Error("JOB_LOST_AFTER_SECONDS must be at least three times JOB_HEARTBEAT_SECONDS, "
+                              "or live jobs are failed as lost", id="backups.E005"))
     return problems

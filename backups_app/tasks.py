@@ -6,9 +6,9 @@ Schedule rows); tests assert that each such path resolves.
 
 
 def run_backup(record_id: int) -> str:
-    from backups_app.services import dump
+    from backups_app.services import dump, queue
 
-    return dump.backup_execute(record_id=record_id).status
+    return queue.run_in_turn("run_backup", record_id, dump.backup_execute)
 
 
 def run_restore(record_id: int) -> str:

@@ -5,7 +5,19 @@ import pytest
 
 from tests.pgcluster import Cluster, ExistingServer
 
-PAGILA = Path(os.environ.get("PAGILA_DIR", Path(__file__).resolve().parents[2] / "shared/datasets/pagila"))
+
+def _find_pagila() -> Path:
+    """PAGILA_DIR, else shared/datasets/pagila in the nearest folder above the checkout that has it."""
+    if os.environ.get("PAGILA_DIR"):
+        return Path(os.environ["PAGILA_DIR"])
+    for parent in Path(__file__).resolve().parents:
+        candidate = parent / "shared" / "datasets" / "pagila"
+        if candidate.exists():
+            return candidate
+    return Path("shared/datasets/pagila")
+
+
+PAGILA = _find_pagila()
 PASSWORD_ENV = "BC_TEST_TARGET_PASSWORD"
 
 
@@ -67,3 +79,24 @@ def fresh_db(pg_cluster):
     yield make
     for name in created:
         pg_cluster.dropdb(name)
+
+
+@pytest.fixture
+def console(tmp_path):
+    """A temporary console instance (its own SQLite database and BACKUP_ROOT), migrated; see tests/qcluster.py."""
+    from tests.qcluster import Console
+
+    instance = Console(tmp_path / "console").migrate()
+    yield instance
+    instance.close()
+
+
+@pytest.fixture(scope="session")
+def big_db(pg_cluster):
+    """About 75 MB in one table: pg_dump needs a few seconds, long enough to be interrupted halfway."""
+    pg_cluster.dropdb("big_for_kill")
+    pg_cluster.createdb("big_for_kill")
+    pg_cluster.sql("CREATE TABLE big AS SELECT g AS id, md5(g::text) || md5((g * 7)::text) || md5((g * 13)::text) "
+                   "AS payload FROM generate_series(1, 600000) g", dbname="big_for_kill")
+    yield "big_for_kill"
+    pg_cluster.dropdb("big_for_kill")

@@ -1,8 +1,211 @@
-from django.contrib import admin
+import os
 
-from backups_app.models import BackupRecord
+from django.contrib import admin, messages
+from django.db import transaction
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import ngettext
+
+from backups_app.admin import display
+from backups_app.admin.actions import GuardedActionsMixin, applying, history, intermediate_page, too_many
+from backups_app.admin.jobs import JobAdminMixin
+from backups_app.forms import PinForm, RestoreForm, VerifyForm
+from backups_app.models import BackupRecord, BackupStatus
+from backups_app.services import pins, queue
 
 
 @admin.register(BackupRecord)
-class BackupRecordAdmin(admin.ModelAdmin):
-    list_display = ["id", "target", "backup_type", "format", "status", "size_bytes", "created_at"]
+class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "created_at", "target", "backup_type", "format", "status_badge", "size", "duration",
+                    "progress", "notes"]
+    list_display_links = ["id", "created_at"]
+    list_filter = ["status", "backup_type", "format", "target", "pinned"]
+    list_select_related = ["target"]
+    date_hierarchy = "created_at"
+    search_fields = ["path"]
+    search_help_text = _lazy("Search by file name.")
+    actions = ["restore_backup", "verify_backup", "pin_backup", "unpin_backup"]
+    readonly_fields = ["status_badge", "progress", "size", "duration"]
+    fieldsets = [
+        (None, {"fields": ["target", "status_badge", "progress", "backup_type", "format", "created_at",
+                           "started_at", "finished_at", "duration", "started_by", "requested_by", "schedule",
+                           "is_safety_backup"]}),
+        (_lazy("File"), {"fields": ["path", "size", "sha256", "compression", "pg_dump_version",
+                                    "server_version", "globals_path"]}),
+        (_lazy("Verification"), {"fields": ["last_verified_at", "last_verify_ok", "last_verify_detail"]}),
+        (_lazy("Legal hold and retention"), {"fields": ["pinned", "pinned_reason", "pinned_by", "pinned_at",
+                                                        "pruned_at", "pruned_reason", "pruned_by_policy"]}),
+        (_lazy("Contents"), {"fields": ["extensions", "row_counts"], "classes": ["collapse"]}),
+    ]
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is not None and obj.error:
+            return [(_lazy("Error"), {"fields": ["error"]}), *self.fieldsets]
+        return self.fieldsets
+
+    @admin.display(description=_lazy("size"), ordering="size_bytes")
+    def size(self, obj):
+        return display.human_size(obj.size_bytes)
+
+    @admin.display(description=_lazy("progress / result"))
+    def progress(self, obj):
+        if obj.status == BackupStatus.SUCCEEDED:
+            return os.path.basename(obj.path)
+        if obj.status == BackupStatus.PRUNED:
+            return obj.pruned_reason
+        return display.progress(obj)
+
+    @admin.display(description=_lazy("notes"))
+    def notes(self, obj):
+        labels = []
+        if obj.pinned:
+            labels.append(_("pinned"))
+        if obj.is_safety_backup:
+            labels.append(_("safety backup"))
+        if obj.last_verify_ok is not None:
+            labels.append(_("verified") if obj.last_verify_ok else _("verification failed"))
+        return format_html('<span class="bc-notes">{}</span>', ", ".join(labels))
+
+    def has_run_restore_permission(self, request):
+        return self.has_perm(request, "run_restore")
+
+    def has_run_backup_permission(self, request):
+        return self.has_perm(request, "run_backup")
+
+    def _refuse_unfinished(self, request, queryset, message: str) -> list[BackupRecord]:
+        """The succeeded backups of the selection; says which others were left alone and why."""
+        usable, refused = [], []
+        for backup in queryset.select_related("target").order_by("pk"):
+            (usable if backup.status == BackupStatus.SUCCEEDED else refused).append(backup)
+        if refused:
+            listed = ", ".join(f"#{b.pk} ({b.get_status_display()})" for b in refused)
+            self.message_user(request, message % {"list": listed}, messages.ERROR)
+        return usable
+
+    @admin.action(description=_lazy("Restore the backup"), permissions=["run_restore"])
+    def restore_backup(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, _("Choose exactly one backup to restore."), messages.ERROR)
+            return None
+        usable = self._refuse_unfinished(
+            request, queryset, _("Only succeeded backups can be restored; left alone: %(list)s."))
+        if not usable:
+            return None
+        return restore_page(self, request, queryset, usable[0])
+
+    @admin.action(description=_lazy("Verify the backup"), permissions=["run_backup"])
+    def verify_backup(self, request, queryset):
+        if too_many(self, request, queryset):
+            return None
+        usable = self._refuse_unfinished(
+            request, queryset, _("Only succeeded backups can be verified; left alone: %(list)s."))
+        if not usable:
+            return None
+        form = VerifyForm(request.POST if applying(request) else None)
+        if not form.is_valid():
+            return intermediate_page(
+                self, request, queryset=queryset.filter(pk__in=[b.pk for b in usable]), form=form,
+                action="verify_backup", title=_("Verify backups"),
+                intro=_("Each backup's checksum is recomputed and its archive read to the end."),
+            )
+        self._queue_verifications(request, usable, drill=form.cleaned_data["drill"])
+        return None
+
+    def _queue_verifications(self, request, backups, *, drill: bool):
+        from backups_app.services import verify
+
+        queued = []
+        with transaction.atomic():
+            for backup in backups:
+                record = verify.verify_create(backup=backup, drill=drill, started_by=request.user.get_username(),
+                                              requested_by=request.user)
+                queue.enqueue_verify(record)
+                message = _("Queued verification #%(id)s with a restore drill.") if drill \
+                    else _("Queued verification #%(id)s.")
+                history(self, request, backup, message % {"id": record.pk})
+                history(self, request, record, message % {"id": record.pk}, added=True)
+                queued.append(f"#{backup.pk}")
+        self.message_user(request, ngettext(
+            "Queued the verification of %(n)d backup: %(list)s.",
+            "Queued the verification of %(n)d backups: %(list)s.", len(queued),
+        ) % {"n": len(queued), "list": ", ".join(queued)}, messages.SUCCESS)
+
+    @admin.action(description=_lazy("Pin (legal hold: never prune)"), permissions=["change"])
+    def pin_backup(self, request, queryset):
+        if too_many(self, request, queryset):
+            return None
+        form = PinForm(request.POST if applying(request) else None)
+        if not form.is_valid():
+            return intermediate_page(
+                self, request, queryset=queryset, form=form, action="pin_backup", title=_("Pin backups"),
+                intro=_("Pinned backups are never deleted by any retention policy until they are unpinned."),
+            )
+        done = []
+        for backup in queryset.order_by("pk"):
+            try:
+                pins.backup_pin(backup=backup, reason=form.cleaned_data["reason"],
+                                pinned_by=request.user.get_username())
+            except pins.PinRefused as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                continue
+            history(self, request, backup, _("Pinned: %(reason)s") % {"reason": backup.pinned_reason})
+            done.append(f"#{backup.pk}")
+        if done:
+            self.message_user(request, _("Pinned %(list)s.") % {"list": ", ".join(done)}, messages.SUCCESS)
+        return None
+
+    @admin.action(description=_lazy("Unpin (lift the legal hold)"), permissions=["change"])
+    def unpin_backup(self, request, queryset):
+        done = []
+        for backup in queryset.filter(pinned=True).order_by("pk"):
+            reason = backup.pinned_reason
+            pins.backup_unpin(backup=backup)
+            history(self, request, backup, _("Unpinned (it was pinned because: %(reason)s)") % {"reason": reason})
+            done.append(f"#{backup.pk}")
+        if done:
+            self.message_user(request, _("Unpinned %(list)s.") % {"list": ", ".join(done)}, messages.SUCCESS)
+        else:
+            self.message_user(request, _("None of the selected backups was pinned."), messages.WARNING)
+        return None
+
+
+def restore_page(modeladmin, request, queryset, backup):
+    """restore_backup's form; on a valid submission, one queued restore."""
+    from backups_app.services import restore
+
+    form = RestoreForm(request.POST if applying(request) else None,
+                       initial={"into": restore.default_database_name(backup), "jobs": 1})
+    if form.is_valid():
+        try:
+            record = queue_restore(modeladmin, request, backup, form.cleaned_data)
+        except restore.RestoreRefused as exc:
+            form.add_error(None, str(exc))
+        else:
+            modeladmin.message_user(request, _(
+                "Queued restore #%(id)s of backup #%(backup)s into database %(into)s."
+            ) % {"id": record.pk, "backup": backup.pk, "into": record.target_database}, messages.SUCCESS)
+            return None
+    return intermediate_page(
+        modeladmin, request, queryset=queryset, form=form, action="restore_backup",
+        title=_("Restore backup #%(id)s") % {"id": backup.pk}, backup=backup,
+        template="admin/backups_app/backuprecord/restore_backup.html",
+    )
+
+
+def queue_restore(modeladmin, request, backup, data):
+    from backups_app.services import restore
+
+    with transaction.atomic():
+        record = restore.restore_create(
+            backup=backup, into=data["into"], tables=tuple(data["tables"]), overwrite=data["overwrite"],
+            with_globals=data["with_globals"], jobs=data["jobs"], force=data["force"], server=data["server"],
+            started_by=request.user.get_username(), requested_by=request.user,
+        )
+        queue.enqueue_restore(record)
+        message = (_("Queued restore #%(id)s into database %(into)s, overwriting it.") if record.overwrite
+                   else _("Queued restore #%(id)s into database %(into)s.")) % {
+            "id": record.pk, "into": record.target_database}
+        history(modeladmin, request, backup, message)
+        history(modeladmin, request, record, message, added=True)
+    return record

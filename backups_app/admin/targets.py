@@ -1,8 +1,108 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import Max, Q
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import ngettext
 
-from backups_app.models import DatabaseTarget
+from backups_app.admin.actions import GuardedActionsMixin, applying, history, intermediate_page, too_many
+from backups_app.admin.display import human_size
+from backups_app.forms import BackupNowForm
+from backups_app.models import BackupFormat, BackupType, DatabaseTarget
+from backups_app.services import connection_test, dump, queue
 
 
 @admin.register(DatabaseTarget)
-class DatabaseTargetAdmin(admin.ModelAdmin):
-    list_display = ["name", "host", "port", "dbname", "user", "is_active"]
+class DatabaseTargetAdmin(GuardedActionsMixin, admin.ModelAdmin):
+    list_display = ["name", "address", "user", "password_source", "is_active", "last_success"]
+    list_filter = ["is_active", "password_source"]
+    search_fields = ["name", "host", "dbname"]
+    actions = ["backup_now", "test_connection"]
+    fieldsets = [
+        (None, {"fields": ["name", "is_active", "notes"]}),
+        (_lazy("Connection"), {"fields": ["host", "port", "dbname", "user"]}),
+        (_lazy("Password"), {
+            "fields": ["password_source", "password_env", "service_name"],
+            "description": _lazy("The console never stores a password: only where to find one when a job runs."),
+        }),
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(
+            last_success_at=Max("backups__finished_at", filter=Q(backups__status="succeeded"))
+        )
+
+    @admin.display(description=_lazy("server"), ordering="host")
+    def address(self, obj):
+        return f"{obj.host}:{obj.port}/{obj.dbname}"
+
+    @admin.display(description=_lazy("last good backup"), ordering="last_success_at", empty_value=_lazy("never"))
+    def last_success(self, obj):
+        return obj.last_success_at
+
+    def has_run_backup_permission(self, request):
+        return self.has_perm(request, "run_backup")
+
+    @admin.action(description=_lazy("Back up now"), permissions=["run_backup"])
+    def backup_now(self, request, queryset):
+        if too_many(self, request, queryset):
+            return None
+        form = BackupNowForm(request.POST if applying(request) else None)
+        if not form.is_valid():
+            return intermediate_page(
+                self, request, queryset=queryset, form=form, action="backup_now", title=_("Back up now"),
+                intro=_("One backup is queued for each target below; the list of backups shows its progress."),
+            )
+        self._queue_backups(request, queryset, form.cleaned_data["backup_type"], form.cleaned_data["format"])
+        return None
+
+    def _queue_backups(self, request, queryset, backup_type, fmt):
+        inactive = [t.name for t in queryset if not t.is_active]
+        queued = []
+        with transaction.atomic():
+            for target in queryset.filter(is_active=True):
+                record = dump.backup_create(target=target, backup_type=backup_type, fmt=fmt,
+                                            started_by=request.user.get_username(), requested_by=request.user)
+                queue.enqueue_backup(record)
+                history(self, request, target, _("Queued backup #%(id)s (%(type)s, %(format)s).") % {
+                    "id": record.pk, "type": BackupType(backup_type).label, "format": BackupFormat(fmt).label})
+                history(self, request, record, _("Queued from the console."), added=True)
+                queued.append(f"{target.name}: #{record.pk}")
+        if queued:
+            self.message_user(request, ngettext(
+                "Queued %(n)d backup: %(list)s.", "Queued %(n)d backups: %(list)s.", len(queued)
+            ) % {"n": len(queued), "list": ", ".join(queued)}, messages.SUCCESS)
+        if inactive:
+            self.message_user(request, _("Not backed up, because the target is inactive: %(list)s.")
+                              % {"list": ", ".join(inactive)}, messages.WARNING)
+
+    @admin.action(description=_lazy("Test the connection"), permissions=["run_backup"])
+    def test_connection(self, request, queryset):
+        if too_many(self, request, queryset):
+            return None
+        for target in queryset:
+            report = connection_test.connection_check(target=target)
+            text = report_message(report)
+            self.message_user(request, text, messages.SUCCESS if report.ok else messages.ERROR)
+            history(self, request, target, text)
+        return None
+
+
+def report_message(report: connection_test.ConnectionReport) -> str:
+    facts = []
+    if report.server_version:
+        facts.append(_("PostgreSQL %(version)s, database %(size)s") % {
+            "version": report.server_version, "size": human_size(report.database_size)})
+    if report.pg_dump:
+        facts.append(_("pg_dump %(version)s (%(path)s)") % {
+            "version": report.pg_dump.version, "path": report.pg_dump.path})
+    if report.free_bytes is not None:
+        facts.append(_("%(free)s free under %(root)s") % {
+            "free": human_size(report.free_bytes), "root": report.backup_root})
+    head = _("%(target)s: connection works") if report.ok else _("%(target)s: needs attention")
+    text = head % {"target": report.target}
+    if facts:
+        text += " — " + "; ".join(facts)
+    if report.problems:
+        text += ". " + _("To fix: %(problems)s") % {"problems": "; ".join(report.problems)}
+    return text + "."

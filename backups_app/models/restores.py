@@ -53,6 +53,15 @@ class RestoreRecord(JobFields):
     )
     rows_restored = models.BigIntegerField(_("rows restored"), null=True, blank=True)
     is_drill = models.BooleanField(_("drill"), default=False)
+    # None: decided at restore time (kept when the restoring role is a superuser).
+    no_owner = models.BooleanField(
+        _("skip owners"), null=True, blank=True,
+        help_text=_("Objects belong to the restoring role instead of their original owners."),
+    )
+    no_acl = models.BooleanField(
+        _("skip grants"), null=True, blank=True, help_text=_("Leave out the backup's GRANT and REVOKE."),
+    )
+    detail = models.TextField(_("detail"), blank=True, help_text=_("What the restore did besides restoring."))
 
     class Meta:
         verbose_name = _("restore")

@@ -77,19 +77,26 @@ def candidates(name: str) -> list[Tool]:
     return sorted(found, key=lambda t: tuple(int(x) for x in t.version.split(".")), reverse=True)
 
 
-def find(name: str, server_major: int | None = None) -> Tool:
+def find(name: str, server_major: int | None = None, *, server_version: str = "") -> Tool:
     """The newest `name` whose major version is >= the server's."""
     tools = candidates(name)
     usable = [t for t in tools if server_major is None or t.major >= server_major]
     if usable:
         return usable[0]
-    seen = ", ".join(f"{t.version} ({t.path})" for t in tools) or "none"
+    seen = ", ".join(f"{t.version} ({t.path})" for t in tools) or f"none ({_where_searched()})"
     if server_major is None:
-        raise ToolNotFound(f"{name} not found (searched PG_BIN_DIR, PATH and the usual PostgreSQL folders)")
+        raise ToolNotFound(f"{name} not found ({_where_searched()})")
     raise ToolNotFound(
-        f"no {name} can handle PostgreSQL {server_major} servers: found {seen}; "
-        f"install the PostgreSQL {server_major} client tools or set PG_BIN_DIR"
+        f"no {name} can work with this server, PostgreSQL {server_version or server_major}: it needs "
+        f"{name} {server_major} or newer; found {seen}. Install the PostgreSQL {server_major} "
+        f"client tools or set PG_BIN_DIR"
     )
+
+
+def _where_searched() -> str:
+    if settings.PG_BIN_DIR and settings.PG_BIN_DIR_ONLY:
+        return f"searched only PG_BIN_DIR={settings.PG_BIN_DIR}"
+    return "searched PG_BIN_DIR, PATH and the usual PostgreSQL folders"
 
 
 def which(name: str) -> str | None:

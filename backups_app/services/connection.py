@@ -62,7 +62,8 @@ def _escape_pgpass(value: str) -> str:
 @contextlib.contextmanager
 def child_env(conn: Conn):
     """Environment for a libpq tool: PGPASSFILE points at a private file, removed after."""
-    env = dict(os.environ)
+    # Whatever variable held the password (the target names it) stays with us.
+    env = {k: v for k, v in os.environ.items() if not (conn.password and v == conn.password)}
     for name in ("PGPASSWORD", "DB_PASSWORD", "PGHOST", "PGPORT", "PGUSER", "PGDATABASE"):
         env.pop(name, None)
     env["PGAPPNAME"] = "backupconsole"

@@ -2,11 +2,19 @@
 
 A file under its final name is always complete and verified; anything else
 is removed and the record ends `failed` with pg_dump's own words.
+
+Custom archives are written by pg_dump itself (--file) and hashed in one
+streaming pass right after; plain SQL is piped through the compressor and
+hashed while it is written. Neither is ever held in memory.
 """
 
+import contextlib
 import hashlib
 import logging
+import os
+import re
 import shutil
+import signal
 import subprocess
 import threading
 from pathlib import Path
@@ -14,7 +22,7 @@ from pathlib import Path
 from django.conf import settings
 
 from backups_app.models import BackupRecord, BackupStatus
-from backups_app.services import backup_log, binaries, files, jobs, layout, preflight
+from backups_app.services import backup_log, binaries, files, globals_dump, jobs, layout, preflight, row_counts
 from backups_app.services.connection import Conn, ConnectionFailed, child_env, conn_for, server_info
 from backups_app.services.proc import last_lines, run, spawn
 from backups_app.services.scrub import scrub
@@ -33,6 +41,32 @@ class BackupFailed(Exception):
     """A backup could not be made; the message is one readable, secret-free line."""
 
 
+class Interrupted(BaseException):
+    """SIGTERM or SIGINT arrived while a backup ran (see stop_on_signals)."""
+
+
+@contextlib.contextmanager
+def stop_on_signals():
+    """Turn SIGTERM and SIGINT into Interrupted, so a stopped backup cleans up like a failed one.
+
+    Python's default SIGTERM ends the process at once, leaving the temporary
+    file and a `running` record behind. Only the main thread can do this.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise Interrupted(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def backup_create(*, target, backup_type: str, fmt: str, started_by: str = "",
                   requested_by=None, schedule=None, is_safety_backup: bool = False) -> BackupRecord:
     """A queued backup row; the work happens in backup_execute."""
@@ -43,43 +77,92 @@ def backup_create(*, target, backup_type: str, fmt: str, started_by: str = "",
     )
 
 
-def backup_execute(*, record_id: int, lock_wait: float | None = None) -> BackupRecord:
-    """Claim a queued backup, run it under the target's lock, and end it."""
+def backup_execute_locked(*, record_id: int) -> BackupRecord:
+    """backup_execute for a caller that already holds the target's lock (a restore's safety backup)."""
     if not jobs.claim(BackupRecord, record_id):
-        raise jobs.JobRefused(f"backup #{record_id} is not queued (someone else got there first)")
+        raise jobs.NotQueued(f"backup #{record_id} is not queued (someone else got there first)")
     record = BackupRecord.objects.select_related("target").get(pk=record_id)
-    try:
-        with jobs.target_lock(record.target, jobs.lock_key(record), wait_seconds=lock_wait):
-            _run(record)
-    except jobs.JobRefused as exc:
-        _fail(record, str(exc), secrets=())
+    progress = _Progress()
+    with jobs.Heartbeat(record, progress=progress.size):
+        _run(record, progress)
     return record
 
 
-def _run(record: BackupRecord) -> None:
+def backup_execute(*, record_id: int, lock_wait: float | None = None,
+                   defer_when_busy: bool = False) -> BackupRecord:
+    """Run a queued backup when its target is free, and end it.
+
+    One backup or restore per target at a time (jobs.turn): a backup that
+    would wait too long is refused with the reason. With defer_when_busy the
+    wait is short and jobs.TargetBusy leaves the row queued for the queue to
+    try again; jobs.NotQueued means another worker has it already.
+    """
+    record = BackupRecord.objects.select_related("target").get(pk=record_id)
+    progress = _Progress()
+    try:
+        with jobs.turn(record, target=record.target, progress=progress.size, defer=defer_when_busy,
+                       wait_seconds=lock_wait):
+            _run(record, progress)
+    except jobs.TargetBusy as exc:
+        if not exc.final:
+            raise
+        _refuse(record, str(exc))
+    except BaseException as exc:
+        # Interrupted while waiting for the target: the row must not stay `running`.
+        record.refresh_from_db(fields=["status"])
+        if record.status == BackupStatus.RUNNING:
+            _fail(record, _interrupted(exc), secrets=())
+        raise
+    return record
+
+
+def _run(record: BackupRecord, progress) -> None:
     conn = conn_for(record.target)
     partial = None
     try:
-        with jobs.Heartbeat(record, target=record.target,
-                            progress=lambda: _size_or_none(partial)):
-            info, tool, final = _prepare(record, conn)
-            partial = layout.partial_path(final, record.pk)
-            sha, size, compression = _dump(record, conn, tool, partial)
-            _verify_archive(record, tool, partial)
+        info, tool, final = _prepare(record, conn)
+        partial = progress.path = layout.partial_path(final, record.pk)
+        # Optional exact row counts, taken in the snapshot pg_dump is given.
+        with row_counts.snapshot(record, conn) as snapshot:
+            sha, size, compression = _dump(record, conn, tool, partial, snapshot)
+        _verify_archive(record, tool, partial)
+        jobs.ensure_running(record)
+        # Roles and tablespaces beside the dump, published with it.
+        with globals_dump.beside(record, conn, final):
             files.publish(partial, final)
-        jobs.finish(record, ok=True, path=layout.relative(final), size_bytes=size, sha256=sha,
-                    compression=compression, bytes_written=size)
-        backup_log.append(record, secrets=conn.secrets())
-        log.info("backup #%s succeeded: %s (%s bytes)", record.pk, record.path, size)
-    except (BackupFailed, ConnectionFailed, binaries.ToolNotFound, preflight.NoSpace) as exc:
+    except (BackupFailed, ConnectionFailed, binaries.ToolNotFound, preflight.NoSpace,
+            globals_dump.GlobalsFailed, jobs.JobLost) as exc:
         _fail(record, str(exc), secrets=conn.secrets(), partial=partial)
+        return
     except OSError as exc:
-        _fail(record, f"cannot write the backup file: {exc.strerror or exc} ({exc.filename or ''})",
+        where = partial.parent if partial else exc.filename
+        _fail(record, f"cannot write the backup file in {where}: {exc.strerror or exc}",
               secrets=conn.secrets(), partial=partial)
+        return
     except BaseException as exc:
-        _fail(record, f"backup interrupted: {type(exc).__name__}: {exc}", secrets=conn.secrets(),
-              partial=partial)
+        _fail(record, _interrupted(exc), secrets=conn.secrets(), partial=partial)
         raise
+    jobs.finish(record, ok=True, path=layout.relative(final), size_bytes=size, sha256=sha,
+                compression=compression, bytes_written=size)
+    _log_attempt(record, conn.secrets())
+    log.info("backup #%s succeeded: %s (%s bytes)", record.pk, record.path, size)
+
+
+def _interrupted(exc: BaseException) -> str:
+    if isinstance(exc, Interrupted):
+        return f"backup interrupted by {exc}"
+    if isinstance(exc, KeyboardInterrupt):
+        return "backup interrupted by SIGINT"
+    return f"backup interrupted: {type(exc).__name__}: {exc}"
+
+
+class _Progress:
+    """Bytes written so far, read by the heartbeat thread."""
+
+    path = None
+
+    def size(self):
+        return _size_or_none(self.path)
 
 
 def _size_or_none(path):
@@ -92,13 +175,16 @@ def _size_or_none(path):
 def _prepare(record: BackupRecord, conn: Conn):
     """Everything that can fail before a byte is written: server, tools, space, folder."""
     info = server_info(conn)
-    tool = binaries.find("pg_dump", info.major)
+    tool = binaries.find("pg_dump", info.major, server_version=info.version)
     record.server_version, record.pg_dump_version = info.version, tool.version
     record.extensions = info.extensions
     BackupRecord.objects.filter(pk=record.pk).update(
         server_version=info.version, pg_dump_version=tool.version, extensions=info.extensions
     )
-    folder = layout.ensure_dir(layout.type_dir(record.backup_type))
+    folder = layout.type_dir(record.backup_type)
+    if folder.exists() and not folder.is_dir():
+        raise BackupFailed(f"cannot use {folder} as the backup folder: it is a file, not a folder")
+    layout.ensure_dir(folder)
     suffix = layout.FORMAT_SUFFIX["custom" if record.format == "custom" else _sql_compressor()[0]]
     final = folder / layout.backup_filename(
         dbname=conn.dbname, backup_type=record.backup_type, suffix=suffix, record_id=record.pk,
@@ -138,40 +224,48 @@ def custom_compression(tool: binaries.Tool) -> str:
     )
 
 
-def dump_args(tool: binaries.Tool, conn: Conn, fmt: str) -> list[str]:
+def dump_args(tool: binaries.Tool, conn: Conn, fmt: str, snapshot: str | None = None) -> list[str]:
     """The pg_dump command line (no password: it travels in PGPASSFILE)."""
     args = [tool.path, *conn.args(), "--dbname", conn.dbname]
+    if snapshot:
+        args.append(f"--snapshot={snapshot}")
     if fmt == "custom":
         return [*args, "--format=custom", f"--compress={custom_compression(tool)}"]
     return [*args, "--format=plain", "--no-sync"]
 
 
-def _dump(record, conn, tool, partial: Path):
+def _dump(record, conn, tool, partial: Path, snapshot=None):
     with child_env(conn) as env:
         if record.format == "custom":
-            return _dump_custom(conn, tool, partial, env)
-        return _dump_sql(conn, tool, partial, env)
+            return _dump_custom(conn, tool, partial, env, snapshot)
+        return _dump_sql(conn, tool, partial, env, snapshot)
 
 
-def _dump_custom(conn, tool, partial: Path, env):
+def _dump_custom(conn, tool, partial: Path, env, snapshot=None):
     # pg_dump writes the archive itself: written to a pipe, a custom archive
     # has no data offsets and pg_restore could not restore it in parallel or
     # pick single tables efficiently. So we hash it in one pass afterwards.
     files.create_private(partial).close()
     compression = custom_compression(tool)
-    proc = run([*dump_args(tool, conn, "custom"), "--file", str(partial)], env=env)
+    proc = run([*dump_args(tool, conn, "custom", snapshot), "--file", str(partial)], env=env)
     _check_exit("pg_dump", proc.returncode, proc.stderr, conn)
     sha, size = files.sha256_of(partial)
     return sha, size, f"gzip:{compression}" if compression.isdigit() else compression
 
 
-def _dump_sql(conn, tool, partial: Path, env):
+def _dump_sql(conn, tool, partial: Path, env, snapshot=None):
     """pg_dump | compressor | (sha256 + file), streamed in fixed-size chunks."""
     _, compress_args, _ = _sql_compressor()
     digest, size = hashlib.sha256(), 0
     with files.create_private(partial) as out:
-        dump = spawn(dump_args(tool, conn, "sql"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        comp = spawn(compress_args, env=env, stdin=dump.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        dump = spawn(dump_args(tool, conn, "sql", snapshot), env=env, stdout=subprocess.PIPE,
+                     stderr=subprocess.PIPE)
+        try:
+            comp = spawn(compress_args, env=env, stdin=dump.stdout, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+        except BaseException:
+            _stop(dump)
+            raise
         dump.stdout.close()  # the compressor alone reads it now
         dump_err = _drain(dump.stderr)
         comp_err = _drain(comp.stderr)
@@ -180,6 +274,11 @@ def _dump_sql(conn, tool, partial: Path, env):
                 digest.update(chunk)
                 out.write(chunk)
                 size += len(chunk)
+            out.flush()
+        except BaseException:
+            # Disk full, or interrupted: nobody will read the rest.
+            _stop(dump, comp)
+            raise
         finally:
             comp.stdout.close()
             dump.wait()
@@ -189,6 +288,13 @@ def _dump_sql(conn, tool, partial: Path, env):
     _check_exit("pg_dump", dump.returncode, dump_err.data, conn)
     _check_exit(compress_args[0], comp.returncode, comp_err.data, conn)
     return digest.hexdigest(), size, f"{Path(compress_args[0]).name}:{compress_args[1].lstrip('-')}"
+
+
+def _stop(*procs) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
 
 
 class _drain(threading.Thread):
@@ -207,10 +313,28 @@ class _drain(threading.Thread):
 def _check_exit(name: str, returncode: int, stderr: bytes, conn: Conn) -> None:
     if returncode == 0:
         return
-    message = last_lines(stderr) or f"exited with status {returncode}"
+    name = Path(name).name
     if returncode < 0:
-        message += f" (killed by signal {-returncode})"
-    raise BackupFailed(scrub(f"{Path(name).name} failed: {message}", conn.secrets()))
+        message = f"{name} was killed by signal {-returncode}{_signal_name(-returncode)}"
+    else:
+        message = one_line(stderr) or f"{name} failed with exit status {returncode}"
+    raise BackupFailed(scrub(message, conn.secrets()))
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return f" ({signal.Signals(number).name})"
+    except ValueError:
+        return ""
+
+
+_COMMAND_ECHO = re.compile(r"^\S+: detail: Command was:")
+
+
+def one_line(stderr: bytes | str, limit: int = 1000) -> str:
+    """A program's own error words on one line, without the echo of the SQL it ran."""
+    lines = [line for line in last_lines(stderr, 12).splitlines() if not _COMMAND_ECHO.match(line)]
+    return " ".join(" ".join(lines).split())[:limit]
 
 
 def _verify_archive(record, tool, partial: Path) -> None:
@@ -219,7 +343,7 @@ def _verify_archive(record, tool, partial: Path) -> None:
         restore = binaries.find("pg_restore", tool.major)
         proc = run([restore.path, "--list", str(partial)], env={"PATH": "/usr/bin:/bin"})
         if proc.returncode != 0:
-            raise BackupFailed("the new archive does not read back: " + last_lines(proc.stderr, 3))
+            raise BackupFailed("the new archive does not read back: " + one_line(proc.stderr))
         return
     check_sql_file(partial)
 
@@ -238,19 +362,37 @@ def check_sql_file(path: Path) -> None:
     proc.wait()
     err.join()
     if proc.returncode != 0:
-        raise BackupFailed(f"the SQL file does not decompress: {last_lines(err.data, 2)}")
+        raise BackupFailed(f"the SQL file does not decompress: {one_line(err.data)}")
     if SQL_DUMP_TRAILER not in tail:
         raise BackupFailed("the SQL file is incomplete: pg_dump's closing line is missing")
 
 
+def _refuse(record, message: str) -> None:
+    jobs.refuse(record, message)
+    log.warning("backup #%s refused: %s", record.pk, message)
+    try:
+        backup_log.append(record)
+    except OSError:
+        log.exception("cannot write backup_log.txt")
+
+
 def _fail(record, message: str, *, secrets, partial: Path | None = None) -> None:
-    if partial is not None:
-        files.remove_quietly(partial)
+    if partial is not None and os.path.lexists(partial):
+        try:
+            files.remove_quietly(partial)
+        except OSError as exc:  # e.g. the file system went read-only: still end the record
+            log.warning("cannot remove %s: %s", partial, exc.strerror or exc)
     record.error = scrub(message, secrets)
     jobs.finish(record, ok=False, error=record.error)
     log.warning("backup #%s failed: %s", record.pk, record.error)
+    _log_attempt(record, secrets)
+
+
+def _log_attempt(record, secrets) -> None:
+    # backup_log.txt sits in the same folder tree: when the disk is full or
+    # read-only it cannot be written either, and that must not hide the result.
     try:
         backup_log.append(record, secrets=secrets)
-    except OSError:
-        log.exception("cannot write backup_log.txt")
+    except OSError as exc:
+        log.warning("cannot write backup_log.txt: %s", exc.strerror or exc)
 

@@ -1,17 +1,33 @@
 """`manage.py backup`: the original backup script's command line, kept exactly."""
 
+import contextlib
 import json
+import logging
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from humanize import naturalsize
 
 from backups_app import selectors
-from backups_app.models import BackupFormat, BackupType
+from backups_app.models import BackupFormat, BackupRecord, BackupType
 from backups_app.services import dump, health, layout, orphans, retention
 from backups_app.services.targets import UnknownTarget, get_target
 
 TYPES = [t.value for t in BackupType]
+
+
+@contextlib.contextmanager
+def quiet_log(verbosity: int):
+    """A failure is already the one line on stderr; -v 2 shows the log lines too."""
+    logger = logging.getLogger("backups_app")
+    level = logger.level
+    if verbosity < 2:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 class Command(BaseCommand):
@@ -28,7 +44,8 @@ class Command(BaseCommand):
         action.add_argument("--check", action="store_true",
                             help="exit non-zero when a target lacks a recent succeeded backup")
         parser.add_argument("--json", action="store_true", help="with --list: print JSON")
-        parser.add_argument("--keep-days", type=int, default=None, help="with --cleanup: days to keep (default 30)")
+        parser.add_argument("--keep-days", type=int, default=None,
+                            help="with --cleanup: days to keep (default BACKUP_KEEP_DAYS, 30)")
         parser.add_argument("--dry-run", action="store_true", help="with --cleanup: only say what would go")
         parser.add_argument("--orphans", action="store_true",
                             help="with --list: files under BACKUP_ROOT/database that no record knows")
@@ -45,7 +62,8 @@ class Command(BaseCommand):
                 return self.list(opts)
             if opts["cleanup"]:
                 return self.cleanup(opts)
-            return self.create(opts)
+            with quiet_log(opts["verbosity"]):
+                return self.create(opts)
         except UnknownTarget as exc:
             raise CommandError(str(exc)) from None
 
@@ -55,7 +73,11 @@ class Command(BaseCommand):
             target=target, backup_type=opts["type"] or BackupType.MANUAL, fmt=opts["format"],
             started_by="command line",
         )
-        record = dump.backup_execute(record_id=record.pk)
+        try:
+            with dump.stop_on_signals():
+                record = dump.backup_execute(record_id=record.pk)
+        except dump.Interrupted:
+            record.refresh_from_db()
         if record.status != "succeeded":
             raise CommandError(f"backup #{record.pk} failed: {record.error}")
         size = naturalsize(record.size_bytes, binary=True)
@@ -103,7 +125,7 @@ class Command(BaseCommand):
         return f"{len(found)} files under {layout.database_dir()} that no record knows (none deleted)"
 
     def cleanup(self, opts):
-        keep_days = opts["keep_days"] if opts["keep_days"] is not None else 30
+        keep_days = opts["keep_days"] if opts["keep_days"] is not None else settings.BACKUP_KEEP_DAYS
         if keep_days < 1:
             raise CommandError("--keep-days must be at least 1")
         target = get_target(opts["target"]) if opts["target"] else None
@@ -111,12 +133,29 @@ class Command(BaseCommand):
             retention.candidates_for(target=target, backup_type=opts["type"]),
             retention.Rules(keep_days=keep_days), timezone.now(),
         )
-        doomed = [f for f in fates if f.delete]
+        records = BackupRecord.objects.select_related("target").in_bulk([f.id for f in fates])
+        refused = {f.id for f in fates if f.delete and not _inside_root(records[f.id])}
+        doomed = [f for f in fates if f.delete and f.id not in refused]
         if opts["dry_run"]:
             for f in sorted(fates, key=lambda f: f.id):
-                self.stdout.write(f"#{f.id}: {'would be ' if f.delete else ''}{f.reason}")
+                self.stdout.write(_describe(records[f.id], f, refused, "would be "))
             return f"Would delete {len(doomed)} backups (dry run)"
-        pruned = retention.prune(fates=fates, reason_prefix="--cleanup: ")
+        pruned = retention.prune(fates=[f for f in fates if f.id not in refused], reason_prefix="--cleanup: ")
         for r in pruned:
             self.stdout.write(f"deleted #{r.pk} {r.path}")
+        for pk in sorted(refused):
+            self.stdout.write(_describe(records[pk], None, refused, ""))
         return f"Deleted {len(pruned)} backups"
+
+
+def _inside_root(record) -> bool:
+    return not record.path or layout.is_inside_root(record.absolute_path)
+
+
+def _describe(record, fate, refused, mood: str) -> str:
+    created = timezone.localtime(record.created_at).strftime("%Y-%m-%d")
+    if record.pk in refused:
+        why = "kept: its file is outside BACKUP_ROOT, so it is never deleted"
+    else:
+        why = (mood if fate.delete else "") + fate.reason
+    return f"#{record.pk} {record.target.name} {record.backup_type} {created} {record.path or '-'}: {why}"

@@ -1,0 +1,62 @@
+# syntax=docker/dockerfile:1
+# Backup Console: one image for the web console (gunicorn) and the worker (django-q2).
+#
+#   docker build -t backup-console .
+#   docker run ... backup-console web       # or: worker, manage <command>
+#
+# docs/docker.md explains volumes, settings and a compose example.
+FROM python:3.11-slim-bookworm
+
+# pg_dump refuses servers newer than itself, so the client comes from the
+# PostgreSQL project's own apt repository at a current major version.
+ARG PG_CLIENT_MAJOR=18
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore
+
+# Debian package versions are not pinned: the archive drops old ones, and the
+# PostgreSQL major version is pinned by PG_CLIENT_MAJOR.
+# hadolint ignore=DL3008
+RUN set -eux; \
+    apt-get update; \
+    apt-get install -y --no-install-recommends ca-certificates curl; \
+    install -d -m 0755 /usr/share/postgresql-common/pgdg; \
+    curl -fsSL -o /usr/share/postgresql-common/pgdg/apt.postgresql.org.asc \
+        https://www.postgresql.org/media/keys/ACCC4CF8.asc; \
+    . /etc/os-release; \
+    echo "deb [signed-by=/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc] https://apt.postgresql.org/pub/repos/apt ${VERSION_CODENAME}-pgdg main" \
+        > /etc/apt/sources.list.d/pgdg.list; \
+    apt-get update; \
+    apt-get install -y --no-install-recommends "postgresql-client-${PG_CLIENT_MAJOR}" zstd gzip tzdata; \
+    apt-get purge -y --auto-remove curl; \
+    rm -rf /var/lib/apt/lists/*; \
+    pg_dump --version; pg_restore --version; zstd --version
+
+# The console runs as an unprivileged user; the code stays root's (read-only to it).
+RUN groupadd --system --gid 10001 console; \
+    useradd --system --uid 10001 --gid console --home-dir /app --no-create-home --shell /usr/sbin/nologin console
+
+WORKDIR /app
+COPY requirements.txt ./
+RUN pip install -r requirements.txt
+
+COPY . .
+RUN set -eux; \
+    install -d -m 0700 -o console -g console /app/backups /app/var; \
+    chmod 0755 /app/docker/entrypoint.sh
+
+ENV BACKUP_ROOT=/app/backups \
+    VAR_DIR=/app/var \
+    ALLOWED_HOSTS=localhost,127.0.0.1
+
+# Backups, and the console's own state (SQLite database, secret key, static files).
+VOLUME ["/app/backups", "/app/var"]
+
+# Numeric, so that orchestrators can tell it is not root without reading /etc/passwd.
+USER 10001:10001
+EXPOSE 8000
+ENTRYPOINT ["/app/docker/entrypoint.sh"]
+CMD ["web"]

@@ -1,0 +1,98 @@
+"""Forms of the admin's intermediate pages (backup_now, restore_backup, verify_backup, pin_backup)."""
+
+import re
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from backups_app.models import BackupFormat, BackupType, DatabaseTarget
+
+DATABASE_NAME = re.compile(r"^[\w$-]{1,63}$")
+TABLE_NAME = re.compile(r"^[^.\s\"]+\.[^.\s\"]+$")
+
+
+class BackupNowForm(forms.Form):
+    backup_type = forms.ChoiceField(
+        label=_("Backup type"), choices=BackupType.choices, initial=BackupType.MANUAL,
+        help_text=_("The folder it goes to and the retention rules that apply to it."),
+    )
+    format = forms.ChoiceField(
+        label=_("Format"), initial=BackupFormat.CUSTOM,
+        choices=[(BackupFormat.CUSTOM, BackupFormat.CUSTOM.label), (BackupFormat.SQL, BackupFormat.SQL.label)],
+        help_text=_("Custom archives restore single tables and in parallel; plain SQL is readable text."),
+    )
+
+
+class VerifyForm(forms.Form):
+    drill = forms.BooleanField(
+        label=_("Restore drill"), required=False,
+        help_text=_("Also restore into a scratch database, check every table, then drop it. Takes longer."),
+    )
+
+
+class PinForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason"), max_length=255,
+        help_text=_("Why this backup must be kept, e.g. a ticket number or a legal request."),
+    )
+
+
+class RestoreForm(forms.Form):
+    into = forms.CharField(
+        label=_("Restore into database"), max_length=63,
+        help_text=_("A new database is created. To replace an existing one, tick overwrite below."),
+    )
+    server = forms.ModelChoiceField(
+        label=_("On server"), queryset=DatabaseTarget.objects.filter(is_active=True), required=False,
+        help_text=_("Connection used for the restore; empty means the backup's own target."),
+    )
+    tables = forms.CharField(
+        label=_("Only these tables"), required=False, widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Optional. One SCHEMA.TABLE per line (or separated by commas), e.g. public.rental."),
+    )
+    jobs = forms.IntegerField(
+        label=_("Parallel jobs"), min_value=1, max_value=16, initial=1,
+        help_text=_("Custom archives only; TimescaleDB restores always use one."),
+    )
+    with_globals = forms.BooleanField(
+        label=_("Also create roles and tablespaces"), required=False,
+        help_text=_("Apply the roles and tablespaces saved with the backup first (for a new server)."),
+    )
+    force = forms.BooleanField(
+        label=_("Restore even if its verification failed"), required=False,
+    )
+    overwrite = forms.BooleanField(
+        label=_("Overwrite the existing database"), required=False,
+        help_text=_("Replaces everything in it. A safety backup of it is taken first."),
+    )
+    confirm_name = forms.CharField(
+        label=_("Type the database name to confirm the overwrite"), max_length=63, required=False,
+    )
+
+    def clean_into(self):
+        name = self.cleaned_data["into"].strip()
+        if not DATABASE_NAME.match(name):
+            raise forms.ValidationError(
+                _("Use letters, digits, underscores, dollar signs or hyphens (at most 63 characters).")
+            )
+        return name
+
+    def clean_tables(self):
+        names = [n.strip() for n in re.split(r"[\s,]+", self.cleaned_data["tables"]) if n.strip()]
+        bad = [n for n in names if not TABLE_NAME.match(n)]
+        if bad:
+            raise forms.ValidationError(
+                _("Write each table as SCHEMA.TABLE (e.g. public.rental): %(names)s"),
+                params={"names": ", ".join(bad)},
+            )
+        return list(dict.fromkeys(names))
+
+    def clean(self):
+        data = super().clean()
+        into, overwrite = data.get("into"), data.get("overwrite")
+        typed = (data.get("confirm_name") or "").strip()
+        if overwrite and into and typed != into:
+            self.add_error("confirm_name", _("Type %(name)s exactly to overwrite it.") % {"name": into})
+        if typed and not overwrite:
+            self.add_error("overwrite", _("Tick overwrite as well, or clear the typed name."))
+        return data

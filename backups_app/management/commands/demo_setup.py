@@ -1,0 +1,65 @@
+"""`manage.py demo_setup`: a private demo PostgreSQL cluster with sample FX data to back up."""
+
+import os
+from pathlib import Path
+
+import psycopg
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
+from humanize import naturalsize
+
+from backups_app.services import demo, demo_data
+from backups_app.services.connection import ConnectionFailed, conn_for
+from backups_app.services.scrub import scrub
+from backups_app.services.targets import UnknownTarget, get_target
+
+
+def default_dir() -> Path:
+    return Path(os.environ.get("DEMO_PG_DIR") or settings.VAR_DIR / "demo-pg")
+
+
+class Command(BaseCommand):
+    help = _("Start (creating when missing) a demo PostgreSQL cluster holding sample FX data, or stop it.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--dir", type=Path, default=None,
+                            help=_("folder of the demo cluster (default: DEMO_PG_DIR, or VAR_DIR/demo-pg)"))
+        parser.add_argument("--stop", action="store_true", help=_("stop the demo cluster and exit"))
+        parser.add_argument("--seed-target", metavar="NAME",
+                            help=_("instead of a demo cluster, put the sample tables into this existing target's "
+                                   "database (e.g. default); nothing is added when fx_ticks already has rows"))
+        parser.add_argument("--ticks-per-pair", type=int, default=10_000,
+                            help=_("sample ticks per currency pair on first seeding"))
+
+    def handle(self, *args, **opts):
+        directory = opts["dir"] or default_dir()
+        try:
+            if opts["seed_target"]:
+                return self.seed_target(opts["seed_target"], opts["ticks_per_pair"])
+            if opts["stop"]:
+                stopped = demo.cluster_stop(directory=directory)
+                return _("Demo PostgreSQL stopped") if stopped else _("Demo PostgreSQL was not running")
+            cluster = demo.cluster_ensure(directory=directory)
+            seeded = demo_data.fx_seed(conn=cluster.conn(), ticks_per_pair=opts["ticks_per_pair"])
+        except (demo.DemoError, ConnectionFailed) as exc:
+            raise CommandError(str(exc)) from None
+        except psycopg.Error as exc:
+            raise CommandError(_("sample data could not be written: %s") % scrub(" ".join(str(exc).split()))) from None
+        return _("Demo PostgreSQL on %(host)s:%(port)s, database %(db)s (%(ticks)s ticks, %(rows)s analysis "
+                 "rows, %(size)s); connection settings in %(env)s") % {
+            "host": demo.HOST, "port": cluster.port, "db": demo.DBNAME, "ticks": seeded.ticks,
+            "rows": seeded.analysis_rows, "size": naturalsize(seeded.database_bytes, binary=True),
+            "env": cluster.env_file,
+        }
+
+    def seed_target(self, name, ticks_per_pair):
+        try:
+            target = get_target(name)
+        except UnknownTarget as exc:
+            raise CommandError(str(exc)) from None
+        seeded = demo_data.fx_seed(conn=conn_for(target), ticks_per_pair=ticks_per_pair)
+        return _("Sample FX data in %(db)s of target %(target)s: %(ticks)s ticks, %(rows)s analysis rows%(note)s") % {
+            "db": target.dbname, "target": target.name, "ticks": seeded.ticks, "rows": seeded.analysis_rows,
+            "note": "" if seeded.created else _(" (already there; nothing added)"),
+        }

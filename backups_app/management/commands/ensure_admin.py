@@ -1,0 +1,31 @@
+"""`manage.py ensure_admin`: the first superuser, whose random password is printed once."""
+
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.utils.translation import gettext as _
+
+from backups_app.services.admin_user import admin_ensure
+
+
+class Command(BaseCommand):
+    help = _("Create the superuser with a random password when it does not exist yet (idempotent).")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--username", default="admin")
+        parser.add_argument("--password-file", type=Path, default=None,
+                            help=_("where the new password is also kept, mode 0600 (default: VAR_DIR/admin-password)"))
+        parser.add_argument("--reset-password", action="store_true",
+                            help=_("give an existing user a new random password"))
+
+    def handle(self, *args, **opts):
+        path = opts["password_file"] or Path(settings.VAR_DIR) / "admin-password"
+        result = admin_ensure(username=opts["username"], password_file=path, reset=opts["reset_password"])
+        if result.password is None:
+            return _("Superuser %(user)s exists; its password is unchanged (the one it was given is in %(path)s; "
+                     "change it with: python manage.py changepassword %(user)s)") % {
+                "user": result.username, "path": path}
+        return _("Superuser %(user)s %(state)s with password: %(password)s (kept in %(path)s, mode 0600)") % {
+            "user": result.username, "state": _("created") if result.state == "created" else _("reset"),
+            "password": result.password, "path": path}

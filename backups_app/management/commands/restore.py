@@ -1,0 +1,56 @@
+"""`manage.py restore`: restore a backup into a database (a new one unless told otherwise)."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from backups_app.models import BackupRecord
+from backups_app.services import restore
+from backups_app.services.targets import UnknownTarget, get_target
+
+
+def one_line(text: str) -> str:
+    return " | ".join(line.strip() for line in (text or "").splitlines() if line.strip())
+
+
+class Command(BaseCommand):
+    help = "Restore a backup into a new database (default), an empty one, or over an existing one."
+
+    def add_arguments(self, parser):
+        parser.add_argument("backup_id", type=int, help="the backup's id (see backup --list)")
+        parser.add_argument("--into", required=True, metavar="DBNAME", help="database to restore into")
+        parser.add_argument("--table", action="extend", nargs="+", default=[], metavar="SCHEMA.TABLE",
+                            help="restore only these tables, with their indexes, constraints and triggers")
+        parser.add_argument("--overwrite", action="store_true",
+                            help="replace an existing database that holds objects (a safety backup is taken first)")
+        parser.add_argument("--jobs", type=int, default=1,
+                            help="parallel pg_restore jobs (custom format, new database)")
+        parser.add_argument("--with-globals", action="store_true",
+                            help="first create the roles and tablespaces saved with the backup")
+        parser.add_argument("--force", action="store_true", help="restore even if the file failed its checks")
+        parser.add_argument("--target", default=None,
+                            help="target whose server receives the restore (default: the backup's own)")
+        parser.add_argument("--no-owner", action="store_true", default=None,
+                            help="objects belong to the restoring user (default when it is not a superuser)")
+        parser.add_argument("--no-acl", action="store_true", default=None,
+                            help="leave out grants (default when the restoring user is not a superuser)")
+
+    def handle(self, *args, **opts):
+        backup = BackupRecord.objects.select_related("target").filter(pk=opts["backup_id"]).first()
+        if backup is None:
+            raise CommandError(f"no backup #{opts['backup_id']} (see manage.py backup --list)")
+        try:
+            server = get_target(opts["target"]) if opts["target"] else None
+            record = restore.restore_create(
+                backup=backup, into=opts["into"], tables=opts["table"], overwrite=opts["overwrite"],
+                with_globals=opts["with_globals"], jobs=opts["jobs"], force=opts["force"], server=server,
+                no_owner=opts["no_owner"], no_acl=opts["no_acl"], started_by="command line",
+            )
+        except (UnknownTarget, restore.RestoreRefused) as exc:
+            raise CommandError(f"restore refused: {one_line(str(exc))}") from None
+        record = restore.restore_execute(record_id=record.pk)
+        if record.status != "succeeded":
+            raise CommandError(f"restore #{record.pk} failed: {one_line(record.error)}")
+        for note in record.detail.splitlines():
+            self.stdout.write(note)
+        rows = f", {record.rows_restored} rows" if record.rows_restored is not None else ""
+        return (f"restored backup #{backup.pk} into {record.target_database} in "
+                f"{record.duration_seconds:.1f}s{rows} (restore #{record.pk})")

@@ -1,0 +1,38 @@
+"""`manage.py runconsole`: the web server and the worker together, for a single machine.
+
+Production runs them as separate services instead (docs/deploy.md).
+"""
+
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from backups_app.services import supervisor
+
+
+class Command(BaseCommand):
+    help = "Run the web console (gunicorn) and the job worker (qcluster) together; Ctrl-C or SIGTERM stops both."
+
+    def add_arguments(self, parser):
+        parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000",
+                            help="address and port of the web console (default 127.0.0.1:8000)")
+        parser.add_argument("--stop-timeout", type=float, default=60,
+                            help="seconds running jobs may take to finish when stopping, before they are "
+                                 "interrupted (default 60; a second Ctrl-C interrupts at once)")
+        parser.add_argument("--threads", type=int, default=8, help="web server threads (default 8)")
+
+    def handle(self, *args, **opts):
+        addrport = opts["addrport"] if ":" in opts["addrport"] else f"127.0.0.1:{opts['addrport']}"
+        if opts["stop_timeout"] < 0:
+            raise CommandError("--stop-timeout must be 0 or more")
+        manage_py = Path(settings.BASE_DIR) / "manage.py"
+        children = [
+            supervisor.Child("web server", supervisor.web_argv(addrport, threads=opts["threads"])),
+            supervisor.Child("worker", supervisor.worker_argv(manage_py)),
+        ]
+        self.stdout.write(f"Backup console on http://{addrport}/ with its worker; Ctrl-C stops both.")
+        status = supervisor.Supervisor(children, stop_timeout=opts["stop_timeout"], out=self.stderr).run()
+        if status:
+            raise CommandError("a process of the console stopped unexpectedly; see the messages above")
+        return "Stopped the web server and the worker"

@@ -1,0 +1,47 @@
+"""`manage.py verify`: check a backup's checksum and that it reads to the end; --drill restores it too."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from backups_app.models import BackupRecord
+from backups_app.services import verify
+from backups_app.services.targets import UnknownTarget, get_target
+
+
+class Command(BaseCommand):
+    help = "Verify a backup (checksum, archive readable); --drill also restores it into a scratch database."
+
+    def add_arguments(self, parser):
+        parser.add_argument("backup_id", type=int, nargs="?", help="the backup's id (see backup --list)")
+        parser.add_argument("--latest", action="store_true", help="the newest succeeded backup of the target")
+        parser.add_argument("--target", default=None, help="with --latest: target name (default: the DB_* target)")
+        parser.add_argument("--drill", action="store_true",
+                            help="restore into a scratch database, check every table, drop it")
+
+    def handle(self, *args, **opts):
+        backup = self.choose(opts)
+        try:
+            record = verify.verify_create(backup=backup, drill=opts["drill"], started_by="command line")
+        except verify.VerifyRefused as exc:
+            raise CommandError(str(exc)) from None
+        record = verify.verify_execute(record_id=record.pk)
+        if not record.ok:
+            raise CommandError(f"backup #{backup.pk} failed verification: {' '.join(record.error.split())}")
+        self.stdout.write(record.detail)
+        return f"backup #{backup.pk} verified in {record.duration_seconds:.1f}s (verification #{record.pk})"
+
+    def choose(self, opts) -> BackupRecord:
+        if (opts["backup_id"] is None) == (not opts["latest"]):
+            raise CommandError("give either a BACKUP_ID or --latest")
+        if opts["backup_id"] is not None:
+            backup = BackupRecord.objects.select_related("target").filter(pk=opts["backup_id"]).first()
+            if backup is None:
+                raise CommandError(f"no backup #{opts['backup_id']} (see manage.py backup --list)")
+            return backup
+        try:
+            target = get_target(opts["target"] or "default")
+        except UnknownTarget as exc:
+            raise CommandError(str(exc)) from None
+        backup = BackupRecord.objects.filter(target=target, status="succeeded").order_by("-created_at", "-id").first()
+        if backup is None:
+            raise CommandError(f"target {target.name} has no succeeded backup to verify")
+        return backup

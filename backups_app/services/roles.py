@@ -1,0 +1,92 @@
+"""The console's roles: Django groups with exactly the permissions each role needs.
+
+Setting them up is idempotent and also corrects drift: each group ends with
+exactly the permissions listed here, so a role always means what
+docs/roles.md says. Runs from `manage.py setup_roles` and from a data
+migration (which passes its historical `apps`).
+"""
+
+from dataclasses import dataclass
+
+APP = "backups_app"
+
+VIEWERS = "Backup viewers"
+POLICY_EDITORS = "Policy editors"
+BACKUP_OPERATORS = "Backup operators"
+RESTORE_OPERATORS = "Restore operators"
+
+VIEW = (
+    "view_databasetarget",
+    "view_backuprecord",
+    "view_restorerecord",
+    "view_verificationrecord",
+    "view_retentionpolicy",
+    "view_backupschedule",
+)
+
+# Restoring is the most dangerous action: run_restore is in one role only.
+ROLES: dict[str, tuple[str, ...]] = {
+    VIEWERS: VIEW,
+    POLICY_EDITORS: VIEW + (
+        "add_retentionpolicy",
+        "change_retentionpolicy",
+        "add_backupschedule",
+        "change_backupschedule",
+    ),
+    BACKUP_OPERATORS: VIEW + (
+        "run_backup",  # backup_now, verify_backup, test_connection
+        "run_prune",  # prune_now
+        "change_backuprecord",  # pin / unpin (every fact of a record stays read-only)
+    ),
+    RESTORE_OPERATORS: VIEW + ("run_restore",),
+}
+
+
+@dataclass(frozen=True)
+class RoleChange:
+    role: str
+    created: bool
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+
+
+class MissingPermissions(Exception):
+    pass
+
+
+def setup_roles(*, apps=None) -> list[RoleChange]:
+    """Create or correct every role's group. Returns what changed (empty lists when nothing did)."""
+    if apps is None:
+        from django.apps import apps
+    Group = apps.get_model("auth", "Group")
+    perms = _permissions_by_codename(apps)
+    changes = []
+    for role, codenames in ROLES.items():
+        group, created = Group.objects.get_or_create(name=role)
+        wanted = {perms[c] for c in codenames}
+        have = set(group.permissions.select_related("content_type"))
+        group.permissions.set(wanted)
+        changes.append(RoleChange(
+            role=role, created=created,
+            added=tuple(sorted(p.codename for p in wanted - have)),
+            removed=tuple(sorted(f"{p.content_type.app_label}.{p.codename}" for p in have - wanted)),
+        ))
+    return changes
+
+
+def _permissions_by_codename(apps) -> dict:
+    Permission = apps.get_model("auth", "Permission")
+    needed = {c for codenames in ROLES.values() for c in codenames}
+    found = {p.codename: p for p in Permission.objects.filter(content_type__app_label=APP, codename__in=needed)}
+    missing = needed - found.keys()
+    if missing:
+        raise MissingPermissions(
+            f"permissions missing from the database: {', '.join(sorted(missing))} (run manage.py migrate first)"
+        )
+    return found
+
+
+def summary(changes: list[RoleChange]) -> str:
+    created = sum(c.created for c in changes)
+    changed = sum(bool(c.added or c.removed) and not c.created for c in changes)
+    return f"{len(changes)} roles: {created} created, {changed} corrected, {len(changes) - created - changed} unchanged"

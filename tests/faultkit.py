@@ -1,0 +1,241 @@
+"""Tools for tests that break things on purpose: big tables, processes, mounts.
+
+Processes are only ever found through their parent (our own pid or our own
+cluster's postmaster) and signalled by pid: other PostgreSQL servers on the
+machine are never touched.
+"""
+
+import contextlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+TICKS_SQL = """
+CREATE TABLE IF NOT EXISTS ticks AS
+SELECT g AS id,
+       (ARRAY['USD/JPY','EUR/USD','GBP/USD','AUD/USD','EUR/JPY'])[1 + g % 5] AS pair,
+       timestamptz '2024-01-01 00:00:00+00' + g * interval '37 ms' AS ts,
+       round((140 + random() * 10)::numeric, 5) AS bid,
+       round((140.01 + random() * 10)::numeric, 5) AS ask,
+       md5(random()::text) AS trade_ref
+FROM generate_series(1, {rows}) g
+"""
+
+
+def make_ticks_db(cluster, dbname: str, rows: int) -> str:
+    """A database with one FX tick table; about 110 bytes per row on disk. Kept if it exists."""
+    if not cluster.sql("SELECT 1 FROM pg_database WHERE datname = %s", params=(dbname,)):
+        cluster.createdb(dbname)
+    with cluster.connect(dbname) as c:
+        c.execute(TICKS_SQL.replace("{rows}", str(int(rows))))
+    return dbname
+
+
+def wait_for(predicate, *, timeout: float = 60, interval: float = 0.02, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+# -- processes ---------------------------------------------------------------
+
+def _stat(pid: int):
+    """(comm, ppid) of a process, or None when it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    comm = raw[raw.index("(") + 1:raw.rindex(")")]
+    ppid = int(raw[raw.rindex(")") + 2:].split()[1])
+    return comm, ppid
+
+
+def children(parent: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            st = _stat(int(entry))
+            if st and st[1] == parent:
+                out.append(int(entry))
+    return out
+
+
+def descendants(parent: int) -> list[int]:
+    found, todo = [], [parent]
+    while todo:
+        kids = children(todo.pop())
+        found += kids
+        todo += kids
+    return found
+
+
+def exe_name(pid: int) -> str:
+    try:
+        return os.path.basename(os.readlink(f"/proc/{pid}/exe"))
+    except OSError:
+        return ""
+
+
+def find_running(name: str, *, under: int | None = None) -> int | None:
+    """A running process whose executable is `name`, below `under` (default: this process)."""
+    for pid in descendants(under or os.getpid()):
+        if exe_name(pid) == name:
+            return pid
+    return None
+
+
+def proc_text(pid: int, what: str) -> bytes:
+    """/proc/PID/cmdline or /proc/PID/environ, NUL-separated."""
+    return Path(f"/proc/{pid}/{what}").read_bytes()
+
+
+def crash_cluster(cluster) -> None:
+    """SIGKILL our own cluster's postmaster and its children: a crash, not a shutdown."""
+    postmaster = int((cluster.datadir / "postmaster.pid").read_text().split()[0])
+    backends = children(postmaster)
+    os.kill(postmaster, signal.SIGKILL)
+    for pid in backends:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: all(_stat(p) is None or _zombie(p) for p in [postmaster, *backends]),
+             timeout=10, what="the killed server to go away")
+    try:
+        wait_for(lambda: _stat(postmaster) is None, timeout=5, what="the dead postmaster to be reaped")
+    except AssertionError:
+        # Our init does not reap orphans: the dead postmaster stays a zombie, and
+        # PostgreSQL would take its pid file for a live server. It is stale.
+        (cluster.datadir / "postmaster.pid").unlink()
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+class Saboteur(threading.Thread):
+    """Waits in the background until `when()` is true, then does `act()` once."""
+
+    def __init__(self, *, when, act, timeout: float = 60):
+        super().__init__(daemon=True)
+        self.when, self.act, self.timeout = when, act, timeout
+        self.fired_at, self.error = None, None
+        self.start()
+
+    def run(self):
+        try:
+            wait_for(self.when, timeout=self.timeout, what="the moment to strike")
+            self.fired_at = time.monotonic()
+            self.act()
+        except BaseException as exc:  # reported by the test through .error
+            self.error = exc
+
+    def done(self):
+        self.join(timeout=self.timeout + 30)
+        if self.error:
+            raise self.error
+        assert self.fired_at, "the saboteur never struck"
+
+
+def partial_growing(folder: Path, min_bytes: int = 2 * 1024 * 1024):
+    """True once a temporary backup file below folder holds min_bytes: a dump in full flow."""
+    def check():
+        for p in folder.glob("database/*/.*partial-*"):
+            try:
+                if p.stat().st_size >= min_bytes:
+                    return True
+            except OSError:
+                pass
+        return False
+    return check
+
+
+# -- mounts (root only) --------------------------------------------------------
+
+def can_mount() -> bool:
+    return os.geteuid() == 0
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, size: str):
+    """A small tmpfs at path (created if needed), unmounted at the end."""
+    path.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise OSError(f"cannot mount a tmpfs: {proc.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+def remount_tmpfs(path: Path, size: str) -> None:
+    subprocess.run(["mount", "-o", f"remount,size={size}", str(path)], check=True, capture_output=True)
+
+
+@contextlib.contextmanager
+def read_only(path: Path):
+    """path bind-mounted read-only over itself (root ignores file modes, not this)."""
+    proc = subprocess.run(["mount", "--bind", str(path), str(path)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise OSError(f"cannot bind-mount: {proc.stderr.strip()}")
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(path)], check=True, capture_output=True)
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+@contextlib.contextmanager
+def immutable(path: Path):
+    """chattr +i: nothing, not even root, may create files in path."""
+    proc = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise OSError(f"cannot chattr +i: {proc.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], capture_output=True)
+
+
+# -- the console as a separate process (`python manage.py ...`) -----------------
+
+MANAGE = Path(__file__).resolve().parents[1] / "manage.py"
+
+
+def console_env(base: Path, cluster, dbname: str, **extra) -> dict:
+    """Environment for a console of its own: SQLite file, BACKUP_ROOT and DB_* under base."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "PG"))}
+    env.update(DATABASE_URL=f"sqlite:///{base / 'console.sqlite3'}", VAR_DIR=str(base / "var"),
+               BACKUP_ROOT=str(base / "backups"), DB_HOST=cluster.host, DB_PORT=str(cluster.port),
+               DB_USER=cluster.user, DB_NAME=dbname, DB_PASSWORD=cluster.password)
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def manage(*args, env: dict, timeout: float = 300, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(MANAGE), *args], env=env, capture_output=True, text=True,
+                          timeout=timeout, **kw)
+
+
+def start_manage(*args, env: dict) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(MANAGE), *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def console_rows(env: dict, query: str, params=()) -> list:
+    """Read the separate console's SQLite database directly."""
+    path = env["DATABASE_URL"].removeprefix("sqlite:///")
+    with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
+        return db.execute(query, params).fetchall()

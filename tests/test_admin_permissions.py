@@ -1,0 +1,200 @@
+"""Each role x each page and action of the console: allowed, or refused by the server (403 / not offered)."""
+
+import pytest
+from django.urls import reverse
+
+from backups_app.models import (
+    BackupRecord,
+    BackupSchedule,
+    DatabaseTarget,
+    RestoreRecord,
+    RetentionPolicy,
+    VerificationRecord,
+)
+from backups_app.services.roles import BACKUP_OPERATORS, POLICY_EDITORS, RESTORE_OPERATORS, VIEWERS
+from tests.admin_support import action_names, changelist, post_action
+
+pytest_plugins = ["tests.admin_fixtures"]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
+
+ROLES = [VIEWERS, POLICY_EDITORS, BACKUP_OPERATORS, RESTORE_OPERATORS]
+MODELS = ["databasetarget", "backuprecord", "restorerecord", "verificationrecord", "retentionpolicy",
+          "backupschedule"]
+
+TARGET_ACTIONS = {"backup_now", "test_connection"}
+BACKUP_ACTIONS = {"restore_backup", "verify_backup", "pin_backup", "unpin_backup"}
+ALLOWED_ACTIONS = {
+    VIEWERS: set(),
+    POLICY_EDITORS: set(),
+    BACKUP_OPERATORS: {"backup_now", "test_connection", "verify_backup", "pin_backup", "unpin_backup"},
+    RESTORE_OPERATORS: {"restore_backup"},
+}
+CAN_ADD = {
+    VIEWERS: set(),
+    POLICY_EDITORS: {"retentionpolicy", "backupschedule"},
+    BACKUP_OPERATORS: set(),
+    RESTORE_OPERATORS: set(),
+}
+
+
+@pytest.fixture
+def objects(db):
+    # Port 1 refuses at once: test_connection fails fast without a server.
+    target = DatabaseTarget.objects.create(name="t1", host="127.0.0.1", port=1, dbname="db1",
+                                           password_source="none")
+    backup = BackupRecord.objects.create(target=target, backup_type="manual", format="custom",
+                                         status="succeeded", path="database/manual/db1.dump", size_bytes=10,
+                                         pinned=True, pinned_reason="audit", pinned_by="someone")
+    return {
+        "databasetarget": target,
+        "backuprecord": backup,
+        "restorerecord": RestoreRecord.objects.create(backup=backup, server=target, target_database="db1_copy"),
+        "verificationrecord": VerificationRecord.objects.create(backup=backup),
+        "retentionpolicy": RetentionPolicy.objects.create(name="p1"),
+        "backupschedule": BackupSchedule.objects.create(name="s1", target=target, backup_type="daily",
+                                                        kind="daily"),
+    }
+
+
+def change_url(obj) -> str:
+    return reverse(f"admin:backups_app_{obj._meta.model_name}_change", args=[obj.pk])
+
+
+def add_url(model: str) -> str:
+    return reverse(f"admin:backups_app_{model}_add")
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_role_sees_every_list_and_record(as_role, objects, role):
+    client = as_role(role)
+    for model in MODELS:
+        assert client.get(changelist(model)).status_code == 200, model
+        assert client.get(change_url(objects[model])).status_code == 200, model
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_a_role_adds_only_what_it_may(as_role, objects, role):
+    client = as_role(role)
+    for model in MODELS:
+        expected = 200 if model in CAN_ADD[role] else 403
+        assert client.get(add_url(model)).status_code == expected, model
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_no_role_may_edit_a_target(as_role, objects, role):
+    target = objects["databasetarget"]
+    response = as_role(role).post(change_url(target), {
+        "name": "t1", "host": "evil.example", "port": 5432, "dbname": "db1", "user": "postgres",
+        "password_source": "none", "password_env": "", "service_name": "", "notes": "", "is_active": "on",
+    })
+    assert response.status_code == 403
+    target.refresh_from_db()
+    assert target.host == "127.0.0.1"
+
+
+def test_policy_editors_may_change_policies_and_schedules_and_nothing_else(user_in):
+    user = user_in(POLICY_EDITORS)
+    allowed = {"add_retentionpolicy", "change_retentionpolicy", "add_backupschedule", "change_backupschedule"}
+    for codename in allowed:
+        assert user.has_perm(f"backups_app.{codename}")
+    own = {p.split(".")[1] for p in user.get_all_permissions() if not p.split(".")[1].startswith("view_")}
+    assert own == allowed
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_the_action_menus_offer_exactly_what_a_role_may_run(as_role, objects, role):
+    client = as_role(role)
+    offered = action_names(client.get(changelist("databasetarget"))) | action_names(
+        client.get(changelist("backuprecord")))
+    assert offered == ALLOWED_ACTIONS[role]
+
+
+def test_a_superuser_is_offered_every_action(superuser_client, objects):
+    assert TARGET_ACTIONS <= action_names(superuser_client.get(changelist("databasetarget")))
+    assert action_names(superuser_client.get(changelist("backuprecord"))) == BACKUP_ACTIONS
+
+
+CRAFTED = [
+    ("databasetarget", "backup_now", {"backup_type": "manual", "format": "custom"}),
+    ("databasetarget", "test_connection", {}),
+    ("backuprecord", "restore_backup", {"into": "db1_restored", "jobs": "1"}),
+    ("backuprecord", "verify_backup", {}),
+    ("backuprecord", "pin_backup", {"reason": "crafted"}),
+    ("backuprecord", "unpin_backup", {}),
+]
+
+
+def job_rows():
+    return (BackupRecord.objects.count(), RestoreRecord.objects.count(), VerificationRecord.objects.count())
+
+
+@pytest.mark.parametrize("role", [*ROLES, None])
+@pytest.mark.parametrize("model,action,data", CRAFTED, ids=[c[1] for c in CRAFTED])
+def test_a_crafted_post_of_an_action_the_role_lacks_is_refused(as_role, objects, role, model, action, data):
+    if role and action in ALLOWED_ACTIONS[role]:
+        pytest.skip("this role may run this action")
+    client = as_role(role)
+    before = job_rows()
+    for apply in (False, True):
+        response = post_action(client, model, action, [objects[model]], apply=apply, **data)
+        assert response.status_code == 403
+    assert job_rows() == before
+    backup = BackupRecord.objects.get()
+    assert (backup.pinned, backup.pinned_reason) == (True, "audit")
+
+
+@pytest.mark.parametrize("model,action,data", CRAFTED, ids=[c[1] for c in CRAFTED])
+def test_an_anonymous_post_is_sent_to_the_login_page_and_changes_nothing(client, objects, model, action, data):
+    before = job_rows()
+    response = post_action(client, model, action, [objects[model]], apply=True, **data)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+    assert job_rows() == before
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_anonymous_users_are_sent_to_the_login_page(client, objects, model):
+    for url in (changelist(model), change_url(objects[model])):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("admin:login"))
+
+
+def test_a_staff_user_without_a_role_sees_nothing(as_role, objects):
+    client = as_role(None)
+    for model in MODELS:
+        assert client.get(changelist(model)).status_code == 403, model
+
+
+@pytest.mark.parametrize("role,action", [
+    (BACKUP_OPERATORS, "backup_now"), (BACKUP_OPERATORS, "verify_backup"), (BACKUP_OPERATORS, "pin_backup"),
+])
+def test_an_allowed_action_opens_its_form(as_role, objects, role, action):
+    model = "databasetarget" if action in TARGET_ACTIONS else "backuprecord"
+    response = post_action(as_role(role), model, action, [objects[model]])
+    assert response.status_code == 200
+    assert response.context["action"] == action and "form" in response.context
+
+
+@pytest.mark.parametrize("action", ["test_connection", "unpin_backup"])
+def test_an_allowed_direct_action_runs_and_returns_to_the_list(as_role, objects, action):
+    model = "databasetarget" if action in TARGET_ACTIONS else "backuprecord"
+    response = post_action(as_role(BACKUP_OPERATORS), model, action, [objects[model]])
+    assert response.status_code == 302
+
+
+def test_restore_operators_open_the_restore_form(as_role, objects):
+    pytest.importorskip("backups_app.services.restore")
+    response = post_action(as_role(RESTORE_OPERATORS), "backuprecord", "restore_backup", [objects["backuprecord"]])
+    assert response.status_code == 200
+    assert response.context["action"] == "restore_backup"
+
+
+def test_no_role_but_backup_operators_may_prune(user_in):
+    for role in ROLES:
+        assert user_in(role).has_perm("backups_app.run_prune") == (role == BACKUP_OPERATORS), role
+
+
+def test_only_restore_operators_may_restore(user_in):
+    for role in ROLES:
+        assert user_in(role).has_perm("backups_app.run_restore") == (role == RESTORE_OPERATORS), role

@@ -1,0 +1,183 @@
+"""`manage.py backup`: the original script's command line, run in-process and as a real process."""
+
+import json
+import re
+import time
+from datetime import datetime, timedelta
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+from humanize import naturalsize
+
+from backups_app.models import BackupRecord
+from tests import faultkit
+from tests.conftest import PASSWORD_ENV
+
+pytestmark = pytest.mark.django_db
+
+SUCCESS_LINE = re.compile(r"^(/\S+) (\d+(?:\.\d+)? (?:Bytes|KiB|MiB|GiB)) in (\d+\.\d)s$")
+JSON_KEYS = {"id", "target", "type", "format", "status", "size_bytes", "sha256", "created_at", "path"}
+
+
+def run(*args) -> str:
+    out = StringIO()
+    call_command("backup", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_a_custom_backup_prints_one_line_with_path_size_and_duration(pagila, make_target, backup_root):
+    make_target(pagila)
+    out = run("--type", "manual", "--format", "custom", "--target", "pagila")
+    assert out.count("\n") == 1
+    path, size, seconds = SUCCESS_LINE.match(out.strip()).groups()
+    record = BackupRecord.objects.get()
+    assert Path(path) == record.absolute_path and Path(path).parent == backup_root / "database" / "manual"
+    assert path.endswith(".dump") and record.format == "custom" and record.status == "succeeded"
+    assert size == naturalsize(record.size_bytes, binary=True) and record.size_bytes > 100_000
+    assert float(seconds) == pytest.approx(record.duration_seconds, abs=0.06)
+    assert record.started_by == "command line"
+
+
+def test_a_daily_sql_backup_lands_compressed_in_the_daily_folder(pagila, make_target, backup_root):
+    make_target(pagila)
+    path = Path(SUCCESS_LINE.match(run("--type", "daily", "--format", "sql", "--target", "pagila").strip())[1])
+    assert path.parent == backup_root / "database" / "daily" and path.name.endswith(".sql.gz")
+    assert path.name.startswith("pagila_daily_")
+    assert BackupRecord.objects.get().backup_type == "daily"
+
+
+def test_without_target_it_backs_up_the_database_the_db_settings_name(
+    pg_cluster, pagila, backup_root, settings, monkeypatch, db
+):
+    settings.DB_HOST, settings.DB_PORT, settings.DB_USER, settings.DB_NAME = (
+        pg_cluster.host, pg_cluster.port, pg_cluster.user, pagila)
+    monkeypatch.setenv("DB_PASSWORD", pg_cluster.password)
+    run("--type", "daily")
+    record = BackupRecord.objects.get()
+    assert (record.target.name, record.target.dbname, record.status) == ("default", pagila, "succeeded")
+    assert record.format == "custom", "custom is the default format, as in the original script"
+
+
+def test_an_unknown_target_is_one_clear_error(pagila, make_target, backup_root):
+    make_target(pagila)
+    for args in (["--target", "nope"], ["--list", "--target", "nope"], ["--cleanup", "--target", "nope"]):
+        with pytest.raises(CommandError, match=r"^no target named 'nope' \(known: default, pagila\)$|"
+                                               r"^no target named 'nope' \(known: pagila\)$"):
+            run(*args)
+    assert not BackupRecord.objects.exists()
+
+
+def test_a_failed_backup_raises_one_line_with_the_reason(pagila, make_target, backup_root, monkeypatch):
+    make_target(pagila)
+    monkeypatch.setenv(PASSWORD_ENV, "wrong")
+    with pytest.raises(CommandError) as failure:
+        run("--target", "pagila")
+    message = str(failure.value)
+    assert message.startswith("backup #") and "failed: cannot connect" in message and "\n" not in message
+
+
+def make_row(target, *, backup_type="daily", fmt="custom", status="succeeded", age_days=0.0, path="") -> BackupRecord:
+    record = BackupRecord.objects.create(target=target, backup_type=backup_type, format=fmt, status=status,
+                                         path=path, size_bytes=1536 if path else None)
+    BackupRecord.objects.filter(pk=record.pk).update(created_at=timezone.now() - timedelta(days=age_days))
+    return record
+
+
+def test_list_shows_every_backup_newest_first_and_filters_by_type(pagila, make_target, backup_root):
+    target = make_target(pagila)
+    old = make_row(target, age_days=3, path="database/daily/a.dump")
+    new = make_row(target, age_days=1, path="database/daily/b.dump")
+    weekly = make_row(target, backup_type="weekly", age_days=2, path="database/weekly/c.dump")
+    failed = make_row(target, status="failed", age_days=0.5)
+
+    lines = run("--list").splitlines()
+    assert lines[0].split() == ["ID", "TARGET", "TYPE", "FORMAT", "SIZE", "CREATED", "STATUS", "PATH"]
+    ids = [int(line.split()[0]) for line in lines[1:-1]]
+    assert ids == [failed.pk, new.pk, weekly.pk, old.pk]
+    assert lines[-1] == "4 backups"
+    row = lines[2]
+    assert "1.5 KiB" in row and "succeeded" in row and str(backup_root / "database/daily/b.dump") in row
+    created = timezone.localtime(timezone.now() - timedelta(days=1))
+    assert created.strftime("%Y-%m-%d") in row
+
+    weekly_lines = run("--list", "--type", "weekly").splitlines()
+    assert [int(line.split()[0]) for line in weekly_lines[1:-1]] == [weekly.pk]
+
+
+def test_list_json_gives_every_field_scripts_rely_on(pagila, make_target, backup_root):
+    target = make_target(pagila)
+    run("--target", "pagila", "--format", "sql", "--type", "daily")
+    make_row(target, backup_type="weekly", age_days=5, path="database/weekly/x.dump")
+
+    items = json.loads(run("--list", "--json"))
+    assert len(items) == 2
+    assert all(JSON_KEYS <= set(item) for item in items)
+    newest = items[0]
+    assert newest["type"] == "daily" and newest["format"] == "sql" and newest["status"] == "succeeded"
+    assert newest["target"] == "pagila" and isinstance(newest["id"], int)
+    assert newest["size_bytes"] == Path(newest["path"]).stat().st_size
+    assert re.fullmatch(r"[0-9a-f]{64}", newest["sha256"])
+    assert Path(newest["path"]).is_absolute() and Path(newest["path"]).is_file()
+    created = [datetime.fromisoformat(item["created_at"]) for item in items]
+    assert all(c.utcoffset() is not None for c in created), "ISO 8601 with an offset"
+    assert created == sorted(created, reverse=True)
+    assert json.loads(run("--list", "--json", "--type", "weekly"))[0]["path"] == str(
+        backup_root / "database/weekly/x.dump")
+    assert json.loads(run("--list", "--json", "--type", "monthly")) == []
+
+
+# -- as a real process: exit status, stdout and stderr as cron sees them ---------
+
+@pytest.fixture
+def console(pg_cluster, pagila, tmp_path):
+    env = faultkit.console_env(tmp_path, pg_cluster, pagila)
+    migrated = faultkit.manage("migrate", "-v0", env=env)
+    assert migrated.returncode == 0, migrated.stderr
+    return env
+
+
+def test_the_real_command_succeeds_with_exit_0_and_one_line(console):
+    done = faultkit.manage("backup", "--type", "manual", "--format", "custom", env=console)
+    assert (done.returncode, done.stderr) == (0, "")
+    path = Path(SUCCESS_LINE.match(done.stdout.strip())[1])
+    assert path.is_file() and done.stdout.count("\n") == 1
+
+    listed = json.loads(faultkit.manage("backup", "--list", "--json", env=console).stdout)
+    assert [item["path"] for item in listed] == [str(path)]
+
+
+@pytest.mark.parametrize("args,env_change,words", [
+    (["--type", "daily"], {"DB_PASSWORD": "wrong"}, "password authentication failed"),
+    (["--target", "nope"], {}, "no target named 'nope'"),
+    (["--cleanup", "--keep-days", "0"], {}, "--keep-days must be at least 1"),
+], ids=["wrong password", "unknown target", "bad keep-days"])
+def test_the_real_command_fails_with_exit_1_and_one_line_on_stderr(console, args, env_change, words):
+    failed = faultkit.manage("backup", *args, env={**console, **env_change})
+    assert failed.returncode == 1
+    assert failed.stderr.count("\n") == 1 and failed.stderr.startswith("CommandError: "), failed.stderr
+    assert words in failed.stderr
+    assert failed.stdout == ""
+
+
+@pytest.mark.slow
+def test_a_running_backup_reports_its_progress(pg_cluster, console, tmp_path):
+    """Seen from outside while it runs: heartbeat and bytes written move, then the final size is recorded."""
+    faultkit.make_ticks_db(pg_cluster, "bc_ticks_300k", 300_000)
+    # pg_dump's own default level is slow on purpose here: the dump then lasts a few heartbeats.
+    env = {**console, "DB_NAME": "bc_ticks_300k", "JOB_HEARTBEAT_SECONDS": "1",
+           "BACKUP_CUSTOM_COMPRESSION": "gzip:6"}
+    proc = faultkit.start_manage("backup", "--format", "custom", env=env)
+    seen = []
+    while proc.poll() is None:
+        seen += faultkit.console_rows(env, "SELECT status, bytes_written, heartbeat_at > started_at "
+                                           "FROM backups_app_backuprecord")
+        time.sleep(0.2)
+    assert proc.returncode == 0, proc.stderr.read()
+    progress = [written for status, written, beaten in seen if status == "running" and beaten]
+    assert len(set(progress)) >= 2 and progress == sorted(progress) and progress[-1] > 0, seen
+    (status, written, size), = faultkit.console_rows(
+        env, "SELECT status, bytes_written, size_bytes FROM backups_app_backuprecord")
+    assert status == "succeeded" and written == size > progress[-1]

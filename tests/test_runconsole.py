@@ -1,0 +1,55 @@
+"""manage.py runconsole: web server and worker together, both stopped cleanly by SIGTERM."""
+
+import signal
+import time
+import urllib.request
+
+import pytest
+
+from tests.pgcluster import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def get(url) -> tuple[int, str]:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.status, response.read().decode(errors="replace")
+
+
+def stop_and_wait(console, proc, *, within: float):
+    started = time.monotonic()
+    proc.signal(signal.SIGTERM)
+    status = proc.popen.wait(timeout=within)
+    assert time.monotonic() - started < within
+    assert proc.family() == [], "processes were left behind"
+    return status
+
+
+def test_it_serves_the_console_runs_jobs_and_stops_both_on_sigterm(console, pg_cluster, pagila, fresh_db):
+    console.add_target("shop", dbname=fresh_db("rc_shop", template=pagila), cluster=pg_cluster)
+    port = free_port()
+    proc = console.start_runconsole(port)
+
+    status, page = get(f"http://127.0.0.1:{port}/admin/login/")
+    assert status == 200 and "csrfmiddlewaretoken" in page
+    assert get(f"http://127.0.0.1:{port}/static/admin/css/base.css")[0] == 200
+    [record_id] = console.enqueue_backups(["shop"])
+    assert console.wait_for_jobs([record_id], timeout=60)[0]["status"] == "succeeded"
+
+    assert stop_and_wait(console, proc, within=30) == 0
+    assert "Q Cluster" in proc.log() and "has stopped" in proc.log()
+
+
+def test_stopping_it_during_a_backup_ends_the_job_failed_and_tidy(console, pg_cluster, big_db):
+    console.add_target("big", dbname=big_db, cluster=pg_cluster)
+    proc = console.start_runconsole(free_port(), args=["--stop-timeout", "1"])
+    [record_id] = console.enqueue_backups(["big"])
+    console.wait(lambda: proc.children_named("pg_dump"), timeout=30, interval=0.05, what="pg_dump to start")
+
+    stop_and_wait(console, proc, within=60)
+
+    row = console.jobs([record_id])[0]
+    assert row["status"] == "failed"
+    assert row["error"].startswith("pg_dump failed") and "terminated" in row["error"]
+    assert list((console.backup_root / "database").glob("*/.*partial*")) == []
+    assert "interrupting them" in proc.log()

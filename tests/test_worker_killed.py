@@ -1,0 +1,79 @@
+"""A worker killed in the middle of a big dump: its job fails as "worker lost", tidied up; the target is free again."""
+
+import os
+import signal
+import time
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+# Short on purpose: the defaults (10 s beats, lost after 120 s) would make the test wait minutes.
+FAST_REAPER = {"JOB_HEARTBEAT_SECONDS": "1", "JOB_LOST_AFTER_SECONDS": "4", "JOB_REAP_SECONDS": "1"}
+
+
+@pytest.fixture
+def big_target(console, pg_cluster, big_db):
+    console.env.update(FAST_REAPER)
+    console.add_target("big", dbname=big_db, cluster=pg_cluster)
+    return "big"
+
+
+def partial_files(console):
+    return sorted((console.backup_root / "database").glob("*/.*partial*"))
+
+
+def wait_until_dumping(console, cluster, record_id):
+    """Until pg_dump has written a few MB of the temporary file; returns its pg_dump process."""
+    def dumping():
+        files = partial_files(console)
+        dumps = cluster.children_named("pg_dump")
+        return dumps[0] if files and files[0].stat().st_size > 2_000_000 and dumps else None
+    return console.wait(dumping, timeout=60, interval=0.05, what=f"backup #{record_id} to be halfway")
+
+
+def assert_failed_as_lost_and_tidied(console, record_id, killed_at):
+    def ended():
+        row = console.jobs([record_id])[0]
+        return row if row["status"] != "running" else None
+    row = console.wait(ended, timeout=60, what=f"backup #{record_id} to stop being running")
+    assert row["status"] == "failed"
+    assert row["error"].startswith("worker lost")
+    assert time.monotonic() - killed_at < 30
+    assert partial_files(console) == []
+    assert row["path"] == "" and row["finished_at"] is not None
+    assert console.rows("SELECT lock_holder FROM backups_app_databasetarget") == [{"lock_holder": ""}]
+
+
+def assert_a_new_backup_succeeds(console, target):
+    [new_id] = console.enqueue_backups([target])
+    [row] = console.wait_for_jobs([new_id], timeout=120)
+    assert row["status"] == "succeeded", row["error"]
+    assert (console.backup_root / row["path"]).stat().st_size == row["size_bytes"]
+
+
+def test_a_sigkilled_worker_leaves_a_failed_record_and_no_partial_file(console, big_target):
+    with console.qcluster(workers=2) as cluster:
+        [record_id] = console.enqueue_backups([big_target])
+        pg_dump = wait_until_dumping(console, cluster, record_id)
+        worker = pg_dump["ppid"]
+        os.kill(worker, signal.SIGKILL)
+        killed_at = time.monotonic()
+
+        console.wait(lambda: not cluster.children_named("pg_dump"), timeout=10, what="pg_dump to die with its worker")
+        assert_failed_as_lost_and_tidied(console, record_id, killed_at)
+        assert_a_new_backup_succeeds(console, big_target)
+    assert "reincarnated worker" in cluster.log()
+
+
+def test_after_a_power_loss_the_next_cluster_fails_the_lost_job(console, big_target):
+    cluster = console.start_qcluster(workers=2)
+    [record_id] = console.enqueue_backups([big_target])
+    wait_until_dumping(console, cluster, record_id)
+    cluster.kill()  # every process of the cluster at once, pg_dump included
+    killed_at = time.monotonic()
+    assert console.jobs([record_id])[0]["status"] == "running"
+
+    with console.qcluster(workers=1):
+        assert_failed_as_lost_and_tidied(console, record_id, killed_at)
+        assert_a_new_backup_succeeds(console, big_target)

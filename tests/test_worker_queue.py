@@ -1,0 +1,56 @@
+"""Ten backups queued at once against two targets, run by a real qcluster with two workers on SQLite."""
+
+import itertools
+
+import pytest
+
+from tests.qcluster import overlaps
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def two_targets(console, pg_cluster, pagila, fresh_db):
+    for name in ("shop_a", "shop_b"):
+        fresh_db(name, template=pagila)
+        console.add_target(name.replace("_", "-"), dbname=name, cluster=pg_cluster)
+    return ["shop-a", "shop-b"]
+
+
+def run_ten_backups(console, targets):
+    # All of one target first: both workers meet a busy target at once, and only handing the
+    # waiting job back to the queue lets the second target run alongside.
+    with console.qcluster(workers=2, env={"JOB_TURN_SLICE_SECONDS": "0.5"}) as cluster:
+        ids = console.enqueue_backups([targets[0]] * 5 + [targets[1]] * 5)
+        rows = console.wait_for_jobs(ids, timeout=240)
+    return cluster, rows
+
+
+def assert_one_dump_per_target_at_a_time(rows):
+    by_target = {}
+    for r in rows:
+        by_target.setdefault(r["target_id"], []).append(r)
+    for target_rows in by_target.values():
+        target_rows.sort(key=lambda r: r["started_at"])
+        for earlier, later in itertools.pairwise(target_rows):
+            assert later["started_at"] >= earlier["finished_at"], (earlier["id"], later["id"])
+    return list(by_target.values())
+
+
+def assert_no_locking_errors(console, cluster, rows):
+    log_file = console.backup_root / "database" / "backup_log.txt"
+    for text in (cluster.log(), log_file.read_text(), *(r["error"] for r in rows)):
+        assert "database is locked" not in text
+        assert "Traceback" not in text
+
+
+def test_ten_queued_backups_all_succeed_one_at_a_time_per_target(console, two_targets):
+    cluster, rows = run_ten_backups(console, two_targets)
+
+    assert [r["status"] for r in rows] == ["succeeded"] * 10, [(r["id"], r["error"]) for r in rows]
+    for r in rows:
+        assert (console.backup_root / r["path"]).stat().st_size == r["size_bytes"] > 0
+    assert_no_locking_errors(console, cluster, rows)
+    a_rows, b_rows = assert_one_dump_per_target_at_a_time(rows)
+    assert any(overlaps(a, b) for a in a_rows for b in b_rows), "different targets never ran in parallel"
+    assert console.rows("SELECT lock_holder FROM backups_app_databasetarget") == [{"lock_holder": ""}] * 2
