@@ -16,7 +16,7 @@ NEGATIVE = _("A count cannot be negative. Leave the field empty to switch this r
 TOO_MANY = _("That is more than can be meant; the largest allowed value is %(limit_value)s.")
 
 HELP = {
-    "name": _("A name people will recognise, e.g. \u201cProduction: 14 days, then weeks, then months\u201d."),
+    "name": _("A name people will recognise, e.g. “Production: 14 days, then weeks, then months”."),
     "target": _("The database this policy is for. Leave empty to apply it to every database."),
     "backup_type": _("Which backups it is for (manual, daily, weekly, monthly). Leave empty for all of them."),
     "keep_days": _("Keep every backup made in the last this-many days. Example: 14 keeps two weeks of "

@@ -14,7 +14,7 @@ WEEKDAYS = [(0, _("Monday")), (1, _("Tuesday")), (2, _("Wednesday")), (3, _("Thu
 class BackupScheduleForm(forms.ModelForm):
     weekday = forms.TypedChoiceField(label=_("weekday"), choices=[("", "---------"), *WEEKDAYS], coerce=int,
                                      empty_value=None, required=False,
-                                     help_text=_("For \u201cevery week\u201d only."))
+                                     help_text=_("For “every week” only."))
 
     class Meta:
         model = BackupSchedule
@@ -25,8 +25,8 @@ class BackupScheduleForm(forms.ModelForm):
             "kind": _("Every day, every week or every month at a time of day; or a cron expression."),
             "time_of_day": _("HH:MM, in the console's time zone (%(zone)s). Example: 02:00.") % {
                 "zone": settings.TIME_ZONE},
-            "day_of_month": _("For \u201cevery month\u201d only: 1 to 28, so that every month has that day."),
-            "cron_expression": _("Only for \u201ccron expression\u201d: minute hour day-of-month month weekday, "
+            "day_of_month": _("For “every month” only: 1 to 28, so that every month has that day."),
+            "cron_expression": _("Only for “cron expression”: minute hour day-of-month month weekday, "
                                  "in %(zone)s. Example: 30 2 * * 1-5 (02:30 on weekdays).") % {
                 "zone": settings.TIME_ZONE},
             "backup_type": _("The folder and the retention rules the backups belong to."),
@@ -45,7 +45,7 @@ class BackupScheduleForm(forms.ModelForm):
             return cleaned
         for name in self.NEEDS[kind]:
             if cleaned.get(name) in (None, ""):
-                self.add_error(name, _("Needed for \u201c%(kind)s\u201d.") % {
+                self.add_error(name, _("Needed for “%(kind)s”.") % {
                     "kind": dict(self.fields["kind"].choices)[kind]})
         if self.errors:
             return cleaned

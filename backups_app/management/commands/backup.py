@@ -5,7 +5,7 @@ import json
 import logging
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, no_translations
 from django.utils import timezone
 from humanize import naturalsize
 
@@ -52,6 +52,7 @@ class Command(BaseCommand):
         parser.add_argument("--max-age-hours", type=float, default=None,
                             help="with --check: allowed age for every target (default: from its schedule)")
 
+    @no_translations  # the command line speaks English, like its options and errors; cron logs stay stable
     def handle(self, *args, **opts):
         try:
             if opts["check"]:
