@@ -29,10 +29,11 @@ def run_prune(policy_id: int, started_by: str = "") -> int:
     return len(retention.prune_policy(policy_id=policy_id, started_by=started_by))
 
 
-def run_scheduled_backup(schedule_id: int) -> str:
+def run_scheduled_backup(schedule_id: int, intended: str | None = None) -> str:
+    """`intended`: the time the run was meant for, passed by django-q2 (Schedule.intended_date_kwarg)."""
     from backups_app.services import schedules
 
-    return schedules.run_scheduled(schedule_id=schedule_id)
+    return schedules.run_scheduled(schedule_id=schedule_id, intended=intended)
 
 
 def reap_lost_jobs() -> int:

@@ -66,8 +66,9 @@ def test_a_dry_run_says_what_would_go_and_why_and_changes_nothing(backup_root):
     target = new_target()
     young, old = new_backup(target, age_days=1), new_backup(target, age_days=100)
     out = cleanup("--keep-days", "30", "--dry-run")
-    assert f"#{old.pk}: would be deleted: older than 30 days and no rule keeps it" in out
-    assert f"#{young.pk}: kept: newest succeeded backup; younger than 30 days" in out
+    lines = {line.split(" ", 1)[0]: line for line in out.splitlines()}
+    assert lines[f"#{old.pk}"].endswith(f"{old.path}: would be deleted: older than 30 days and no rule keeps it")
+    assert lines[f"#{young.pk}"].endswith("kept: newest succeeded backup; younger than 30 days")
     assert "Would delete 1 backups (dry run)" in out
     assert old.absolute_path.exists()
     assert BackupRecord.objects.get(pk=old.pk).status == "succeeded"

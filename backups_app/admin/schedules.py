@@ -1,5 +1,84 @@
+"""Backup schedules: saving or deleting one here updates django-q2's schedule at once."""
+
 from django.contrib import admin
+from django.db.models import OuterRef, Subquery
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django_q.models import Schedule
 
+from backups_app.admin.schedule_forms import WEEKDAYS, BackupScheduleForm
 from backups_app.models import BackupSchedule
+from backups_app.services import schedules
 
-admin.site.register(BackupSchedule)
+
+@admin.register(BackupSchedule)
+class BackupScheduleAdmin(admin.ModelAdmin):
+    form = BackupScheduleForm
+    list_display = ["name", "target", "backup_type", "format", "when_in_words", "next_run", "last_result", "enabled"]
+    list_filter = ["enabled", "kind", "backup_type", "target"]
+    list_select_related = ["target"]
+    fieldsets = [
+        (None, {"fields": ["name", "enabled", "target", "backup_type", "format"]}),
+        (gettext_lazy("When"), {"fields": ["kind", "time_of_day", "weekday", "day_of_month", "cron_expression"]}),
+    ]
+
+    def get_queryset(self, request):
+        next_run = Schedule.objects.filter(pk=OuterRef("q_schedule_id"), func=schedules.FUNC).values("next_run")
+        return super().get_queryset(request).annotate(q_next_run=Subquery(next_run[:1]))
+
+    @admin.display(description=gettext_lazy("when"))
+    def when_in_words(self, obj):
+        return when_in_words(obj)
+
+    @admin.display(description=gettext_lazy("next run"), ordering="q_next_run")
+    def next_run(self, obj):
+        if not obj.enabled:
+            return _("disabled")
+        when = getattr(obj, "q_next_run", None)
+        if when is None:
+            return _("not scheduled: run manage.py sync_schedules")
+        return f"{timezone.localtime(when):%Y-%m-%d %H:%M}"
+
+    @admin.display(description=gettext_lazy("last result"))
+    def last_result(self, obj):
+        if not obj.last_run_at:
+            return _("never run")
+        return f"{obj.last_status or '-'} ({timezone.localtime(obj.last_run_at):%Y-%m-%d %H:%M})"
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        outcome = schedules.sync_schedule(schedule=obj)
+        if outcome == "refused":
+            self.message_user(request, _("Saved, but not scheduled: %(problem)s") % {
+                "problem": schedules.schedule_problem(obj)}, level="warning")
+
+    def delete_model(self, request, obj):
+        schedules.remove_schedule(schedule=obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            schedules.remove_schedule(schedule=obj)
+        super().delete_queryset(request, queryset)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        upcoming = []
+        if obj is not None and obj.enabled and not schedules.schedule_problem(obj):
+            upcoming = [timezone.localtime(t) for t in
+                        schedules.next_runs(schedules.cron_for(obj), after=timezone.now(), count=5)]
+        extra_context = {**(extra_context or {}), "upcoming_runs": upcoming,
+                         "time_zone": timezone.get_current_timezone_name()}
+        return super().change_view(request, object_id, form_url, extra_context=extra_context)
+
+
+def when_in_words(obj: BackupSchedule) -> str:
+    at = obj.time_of_day.strftime("%H:%M") if obj.time_of_day else ""
+    if obj.kind == "daily":
+        return _("every day at %(time)s") % {"time": at}
+    if obj.kind == "weekly":
+        return _("every %(day)s at %(time)s") % {"day": dict(WEEKDAYS).get(obj.weekday, "?"), "time": at}
+    if obj.kind == "monthly":
+        return _("on day %(day)s of every month at %(time)s") % {"day": obj.day_of_month, "time": at}
+    return _("cron: %(expression)s") % {"expression": obj.cron_expression}

@@ -42,14 +42,25 @@ class Period:
             return f"{key // 12}-{key % 12 + 1:02d}"
         return str(key)
 
-    def reason(self, key: int) -> str:
+    def first_day(self, key: int) -> date:
+        if self.name in ("day", "week"):
+            return date.fromordinal(key)
+        if self.name == "month":
+            return date(key // 12, key % 12 + 1, 1)
+        return date(key, 1, 1)
+
+    def reason_text(self) -> str:
+        """The translated reason, with %(period)s for the period's label."""
         texts = {
             "day": _("newest of day %(period)s"),
             "week": _("newest of week %(period)s"),
             "month": _("newest of month %(period)s"),
             "year": _("newest of year %(period)s"),
         }
-        return texts[self.name] % {"period": self.label(key)}
+        return texts[self.name]
+
+    def reason(self, key: int) -> str:
+        return self.reason_text() % {"period": self.label(key)}
 
 
 DAY = Period("day", 1)

@@ -18,7 +18,9 @@ of them keeps it: adding a policy can only keep more.
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, time, timedelta, tzinfo
+from itertools import takewhile
+from typing import NamedTuple
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -55,8 +57,7 @@ class Candidate:
     leftover: bool = False  # a failed attempt left a file behind
 
 
-@dataclass(frozen=True)
-class Fate:
+class Fate(NamedTuple):  # a tuple: made 100,000 times per plan
     id: int
     delete: bool
     reason: str
@@ -121,12 +122,14 @@ def _plan_group(group, members, policies: list[Policy], now, tz) -> list[Fate]:
         for i, found in enumerate(keep_reasons(good, policy.rules, now, tz)):
             reasons[i] += [f"{r} ({policy.name})" for r in found] if named else found
     first = policies[0]
+    kept, deleted = _("kept: %(reasons)s"), _deleted_reason(first.rules)
     fates = [
-        Fate(c.id, False, _("kept: %(reasons)s") % {"reasons": "; ".join(r)}, group) if r
-        else Fate(c.id, True, _deleted_reason(first.rules), group, policy_id=first.id)
+        Fate(c.id, False, kept % {"reasons": "; ".join(r)}, group) if r
+        else Fate(c.id, True, deleted, group, policy_id=first.id)
         for c, r in zip(good, reasons, strict=True)
     ]
-    fates += [Fate(c.id, True, _("deleted: file left by a failed attempt"), group, leftover=True, policy_id=first.id)
+    leftover = _("deleted: file left by a failed attempt")
+    fates += [Fate(c.id, True, leftover, group, leftover=True, policy_id=first.id)
               for c in members if c.status == FAILED and c.leftover]
     return fates
 
@@ -138,47 +141,60 @@ def _deleted_reason(rules: Rules) -> str:
 
 
 def keep_reasons(good: list[Candidate], rules: Rules, now: datetime, tz: tzinfo) -> list[list[str]]:
-    """Why each succeeded backup (newest first) is kept; an empty list means no rule keeps it."""
+    """Why each succeeded backup (newest first) is kept; an empty list means no rule keeps it.
+
+    `good` is sorted newest first, so every rule but "pinned" stops at the first backup it no longer keeps.
+    """
     reasons = [[] for _c in good]
     _safety_and_count_rules(good, rules, now, reasons)
     periods = rules.periods()
     if periods:
         today = now.astimezone(tz).date()
-        dates = [c.created_at.astimezone(tz).date() for c in good]
-        for period, count in periods:
-            _newest_per_period(dates, period, period.window(today, count), reasons)
+        windows = [(period, period.window(today, count)) for period, count in periods]
+        oldest = min(period.first_day(window.start) for period, window in windows)
+        cutoff = datetime.combine(oldest, time(0), tz)
+        dates = [c.created_at.astimezone(tz).date() for c in takewhile(lambda c: c.created_at >= cutoff, good)]
+        for period, window in windows:
+            _newest_per_period(dates, period, window, reasons)
     return reasons
 
 
 def _safety_and_count_rules(good, rules: Rules, now, reasons) -> None:
-    min_keep = max(1, rules.min_keep)
-    max_age = timedelta(days=rules.keep_days) if rules.keep_days else None
     for i, c in enumerate(good):
-        found = reasons[i]
         if c.pinned:
-            found.append(_("pinned (legal hold)"))
-        if i == 0:
-            found.append(_("newest succeeded backup"))
-        elif i < min_keep:
-            found.append(_("one of the %(count)s newest (minimum kept)") % {"count": min_keep})
-        if rules.keep_last and i < rules.keep_last:
-            found.append(_("one of the last %(count)s") % {"count": rules.keep_last})
-        age = now - c.created_at
-        if max_age is not None and age < max_age:
-            found.append(_("younger than %(days)s days") % {"days": rules.keep_days})
-        elif age < timedelta(0):
-            found.append(_("dated in the future"))
+            reasons[i].append(_("pinned (legal hold)"))
+    if good:
+        reasons[0].append(_("newest succeeded backup"))
+    min_keep = max(1, rules.min_keep)
+    text = _("one of the %(count)s newest (minimum kept)") % {"count": min_keep}
+    for i in range(1, min(min_keep, len(good))):
+        reasons[i].append(text)
+    if rules.keep_last:
+        text = _("one of the last %(count)s") % {"count": rules.keep_last}
+        for i in range(min(rules.keep_last, len(good))):
+            reasons[i].append(text)
+    _young_rule(good, rules, now, reasons)
+
+
+def _young_rule(good, rules: Rules, now, reasons) -> None:
+    limit = timedelta(days=rules.keep_days) if rules.keep_days else timedelta(0)
+    text = _("younger than %(days)s days") % {"days": rules.keep_days} if rules.keep_days else \
+        _("dated in the future")
+    for i, c in enumerate(good):
+        if now - c.created_at >= limit:
+            break
+        reasons[i].append(text)
 
 
 def _newest_per_period(dates, period: gfs.Period, window: range, reasons) -> None:
-    seen = set()
+    text, key_of, last_key = period.reason_text(), period.key, None
     for i, d in enumerate(dates):  # newest first, so the first of each period is its newest
-        key = period.key(d)
-        if key in seen:
-            continue
-        seen.add(key)
-        if key in window:
-            reasons[i].append(period.reason(key))
+        key = key_of(d)
+        if key < window.start:
+            return
+        if key != last_key and key in window:
+            reasons[i].append(text % {"period": period.label(key)})
+        last_key = key
 
 
 def prune_policy(*, policy_id: int, started_by: str = ""):

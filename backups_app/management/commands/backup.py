@@ -5,13 +5,13 @@ import json
 import logging
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, no_translations
 from django.utils import timezone
 from humanize import naturalsize
 
 from backups_app import selectors
 from backups_app.models import BackupFormat, BackupRecord, BackupType
-from backups_app.services import dump, layout, retention
+from backups_app.services import dump, health, layout, orphans, retention
 from backups_app.services.targets import UnknownTarget, get_target
 
 TYPES = [t.value for t in BackupType]
@@ -41,13 +41,24 @@ class Command(BaseCommand):
         action = parser.add_mutually_exclusive_group()
         action.add_argument("--list", action="store_true", help="list backups, newest first")
         action.add_argument("--cleanup", action="store_true", help="delete backups older than --keep-days")
+        action.add_argument("--check", action="store_true",
+                            help="exit non-zero when a target lacks a recent succeeded backup")
         parser.add_argument("--json", action="store_true", help="with --list: print JSON")
         parser.add_argument("--keep-days", type=int, default=None,
                             help="with --cleanup: days to keep (default BACKUP_KEEP_DAYS, 30)")
         parser.add_argument("--dry-run", action="store_true", help="with --cleanup: only say what would go")
+        parser.add_argument("--orphans", action="store_true",
+                            help="with --list: files under BACKUP_ROOT/database that no record knows")
+        parser.add_argument("--max-age-hours", type=float, default=None,
+                            help="with --check: allowed age for every target (default: from its schedule)")
 
+    @no_translations  # the command line speaks English, like its options and errors; cron logs stay stable
     def handle(self, *args, **opts):
         try:
+            if opts["check"]:
+                return self.check_freshness(opts)
+            if opts["list"] and opts["orphans"]:
+                return self.list_orphans(opts)
             if opts["list"]:
                 return self.list(opts)
             if opts["cleanup"]:
@@ -89,6 +100,30 @@ class Command(BaseCommand):
         for row in rows:
             self.stdout.write("  ".join(c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1])
         self.stdout.write(f"{len(rows) - 1} backups")
+
+    def check_freshness(self, opts):
+        if opts["max_age_hours"] is not None and opts["max_age_hours"] <= 0:
+            raise CommandError("--max-age-hours must be more than 0")
+        report = health.freshness_report(max_age_hours=opts["max_age_hours"])
+        for t in report["targets"]:
+            self.stdout.write(f"{'ok   ' if t['ok'] else 'STALE'}  {t['target']}: "
+                              f"{t['problem'] or t['last_success']}")
+        stale = [t["target"] for t in report["targets"] if not t["ok"]]
+        if stale:
+            raise CommandError(f"{len(stale)} of {len(report['targets'])} targets lack a recent succeeded backup: "
+                               + ", ".join(stale))
+        return f"All {len(report['targets'])} targets have a recent succeeded backup"
+
+    def list_orphans(self, opts):
+        found = orphans.find_orphans()
+        if opts["json"]:
+            self.stdout.write(json.dumps([o.as_dict() for o in found], indent=2))
+            return
+        for o in found:
+            size = naturalsize(o.size_bytes, binary=True)
+            self.stdout.write(f"{layout.absolute(o.path)}  {size}  "
+                              f"{timezone.localtime(o.modified):%Y-%m-%d %H:%M}  {o.note}")
+        return f"{len(found)} files under {layout.database_dir()} that no record knows (none deleted)"
 
     def cleanup(self, opts):
         keep_days = opts["keep_days"] if opts["keep_days"] is not None else settings.BACKUP_KEEP_DAYS

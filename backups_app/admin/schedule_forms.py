@@ -1,0 +1,57 @@
+"""The backup schedule form: simple choices (daily, weekly, monthly) or a cron expression, in TIME_ZONE."""
+
+from django import forms
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+
+from backups_app.models import BackupSchedule
+from backups_app.services import schedules
+
+WEEKDAYS = [(0, _("Monday")), (1, _("Tuesday")), (2, _("Wednesday")), (3, _("Thursday")), (4, _("Friday")),
+            (5, _("Saturday")), (6, _("Sunday"))]
+
+
+class BackupScheduleForm(forms.ModelForm):
+    weekday = forms.TypedChoiceField(label=_("weekday"), choices=[("", "---------"), *WEEKDAYS], coerce=int,
+                                     empty_value=None, required=False,
+                                     help_text=_("For “every week” only."))
+
+    class Meta:
+        model = BackupSchedule
+        fields = ["name", "target", "backup_type", "format", "kind", "time_of_day", "weekday", "day_of_month",
+                  "cron_expression", "enabled"]
+        widgets = {"time_of_day": forms.TimeInput(format="%H:%M")}
+        help_texts = {
+            "kind": _("Every day, every week or every month at a time of day; or a cron expression."),
+            "time_of_day": _("HH:MM, in the console's time zone (%(zone)s). Example: 02:00.") % {
+                "zone": settings.TIME_ZONE},
+            "day_of_month": _("For “every month” only: 1 to 28, so that every month has that day."),
+            "cron_expression": _("Only for “cron expression”: minute hour day-of-month month weekday, "
+                                 "in %(zone)s. Example: 30 2 * * 1-5 (02:30 on weekdays).") % {
+                "zone": settings.TIME_ZONE},
+            "backup_type": _("The folder and the retention rules the backups belong to."),
+        }
+        error_messages = {"day_of_month": {"max_value": _("Use a day from 1 to 28; later days are missing in "
+                                                          "some months."),
+                                           "min_value": _("Use a day from 1 to 28.")}}
+
+    NEEDS = {"daily": ["time_of_day"], "weekly": ["weekday", "time_of_day"],
+             "monthly": ["day_of_month", "time_of_day"], "cron": ["cron_expression"]}
+
+    def clean(self):
+        cleaned = super().clean()
+        kind = cleaned.get("kind")
+        if kind not in self.NEEDS:
+            return cleaned
+        for name in self.NEEDS[kind]:
+            if cleaned.get(name) in (None, ""):
+                self.add_error(name, _("Needed for “%(kind)s”.") % {
+                    "kind": dict(self.fields["kind"].choices)[kind]})
+        if self.errors:
+            return cleaned
+        draft = BackupSchedule(**{k: cleaned.get(k) for k in ["kind", "time_of_day", "weekday", "day_of_month"]},
+                               cron_expression=cleaned.get("cron_expression") or "")
+        problem = schedules.schedule_problem(draft)
+        if problem:
+            self.add_error("cron_expression" if kind == "cron" else "time_of_day", problem)
+        return cleaned

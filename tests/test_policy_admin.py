@@ -1,0 +1,222 @@
+"""The retention policy admin, as a policy editor (not a developer) and a prune operator use it."""
+
+import re
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import Permission, User
+from django.utils import translation
+from django_q.models import OrmQ
+
+from backups_app.models import BackupRecord, RetentionPolicy
+from backups_app.services import layout
+from tests.retention_records import new_backup, new_target
+
+pytestmark = pytest.mark.django_db
+ADD, CHANGELIST = "/admin/backups_app/retentionpolicy/add/", "/admin/backups_app/retentionpolicy/"
+
+
+@pytest.fixture(autouse=True)
+def english(settings):
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield
+
+
+def user_with(name, *codenames) -> User:
+    user = User.objects.create(username=name, is_staff=True)  # force_login: no password hashing needed
+    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    return user
+
+
+@pytest.fixture
+def editor(client):
+    user = user_with("editor", "add_retentionpolicy", "change_retentionpolicy", "view_retentionpolicy",
+                     "view_databasetarget", "view_backuprecord")
+    client.force_login(user)
+    return user
+
+
+@pytest.fixture
+def history(backup_root):
+    """db1: one daily backup every ten days for a hundred days, kept by a one-year policy."""
+    target = new_target()
+    backups = [new_backup(target, age_days=age + 0.5) for age in range(0, 100, 10)]
+    policy = RetentionPolicy.objects.create(name="a year", target=target, keep_days=365)
+    return target, backups, policy
+
+
+def form_data(policy: RetentionPolicy, **changes) -> dict:
+    data = {"name": policy.name, "target": policy.target_id or "", "backup_type": policy.backup_type,
+            "keep_days": policy.keep_days or "", "keep_last": policy.keep_last or "",
+            "keep_daily": policy.keep_daily or "", "keep_weekly": policy.keep_weekly or "",
+            "keep_monthly": policy.keep_monthly or "", "keep_yearly": policy.keep_yearly or "",
+            "min_keep": policy.min_keep, "enabled": "on" if policy.enabled else ""}
+    data.update(changes)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def token_in(response) -> str:
+    return re.search(r'name="preview_token" value="([0-9a-f]+)"', response.content.decode()).group(1)
+
+
+def change_url(policy):
+    return f"{CHANGELIST}{policy.pk}/change/"
+
+
+def test_the_form_explains_each_rule_in_plain_words(client, editor):
+    page = client.get(ADD).content.decode()
+    for words in ["Keep every backup made in the last this-many days", "weeks start on Monday",
+                  "Example: 24 is two years", "the newest successful backup is never deleted",
+                  "Leave empty to apply it to every database"]:
+        assert words in page
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("keep_daily", "-1", "A count cannot be negative. Leave the field empty to switch this rule off."),
+    ("min_keep", "0", "At least one backup is always kept: the minimum cannot be 0 or less."),
+    ("keep_days", "40000", "Keep days cannot be more than 100 years (36525 days)."),
+    ("keep_days", "0", "Keep days must be at least 1. Leave it empty to switch this rule off."),
+    ("keep_weekly", "99999", "That is more than can be meant; the largest allowed value is 5218."),
+])
+def test_an_impossible_value_gets_a_clear_message_and_nothing_is_saved(client, editor, history, field, value,
+                                                                      message):
+    _target, _backups, policy = history
+    response = client.post(change_url(policy), form_data(policy, **{field: value}))
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    policy.refresh_from_db()
+    assert policy.keep_days == 365 and policy.min_keep == 1
+
+
+def test_a_policy_editor_sees_which_backups_a_change_deletes_before_it_is_saved(client, editor, history):
+    _target, backups, policy = history
+    response = client.post(change_url(policy), form_data(policy, keep_days=55))
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Nothing is saved yet." in page
+    assert "6 backups kept, 4 deleted." in page
+    for old in backups[6:]:
+        assert f"<td>#{old.pk}</td>" in page
+        assert old.path in page
+    assert "deleted: older than 55 days and no rule keeps it" in page
+    assert "kept: newest succeeded backup; younger than 55 days" in page
+    policy.refresh_from_db()
+    assert policy.keep_days == 365, "not saved before the preview was seen"
+    assert all(BackupRecord.objects.get(pk=b.pk).status == "succeeded" for b in backups), "saving deletes nothing"
+
+    response = client.post(change_url(policy), form_data(policy, keep_days=55, preview_token=token_in(response)))
+    assert response.status_code == 302
+    policy.refresh_from_db()
+    assert policy.keep_days == 55
+
+
+def test_changing_the_settings_after_the_preview_shows_a_new_preview(client, editor, history):
+    _target, _backups, policy = history
+    first = client.post(change_url(policy), form_data(policy, keep_days=55))
+    response = client.post(change_url(policy), form_data(policy, keep_days=75, preview_token=token_in(first)))
+    assert response.status_code == 200
+    assert "8 backups kept, 2 deleted." in response.content.decode()
+    policy.refresh_from_db()
+    assert policy.keep_days == 365
+
+
+def test_deleting_more_than_half_of_a_databases_backups_needs_a_second_confirmation(client, editor, history):
+    _target, _backups, policy = history
+    preview = client.post(change_url(policy), form_data(policy, keep_days=5))
+    page = preview.content.decode()
+    assert "1 backups kept, 9 deleted." in page
+    assert "This change deletes more than half of the backups of one database: db1 (9 of 10)" in page
+    unconfirmed = client.post(change_url(policy), form_data(policy, keep_days=5, preview_token=token_in(preview)))
+    assert unconfirmed.status_code == 200
+    assert "Tick the box to confirm." in unconfirmed.content.decode()
+    policy.refresh_from_db()
+    assert policy.keep_days == 365
+    confirmed = client.post(change_url(policy), form_data(policy, keep_days=5, preview_token=token_in(unconfirmed),
+                                                          confirm_large_deletion="on"))
+    assert confirmed.status_code == 302
+    policy.refresh_from_db()
+    assert policy.keep_days == 5
+
+
+def test_a_change_that_deletes_nothing_is_saved_at_once(client, editor, history):
+    _target, _backups, policy = history
+    response = client.post(change_url(policy), form_data(policy, keep_days=200, keep_monthly=12))
+    assert response.status_code == 302
+    policy.refresh_from_db()
+    assert (policy.keep_days, policy.keep_monthly) == (200, 12)
+
+
+def test_every_change_is_in_the_history_with_old_and_new_values(client, editor, history):
+    _target, _backups, policy = history
+    client.post(change_url(policy), form_data(policy, keep_days=200, keep_weekly=13, name="a year, weeks"))
+    entry = LogEntry.objects.get(object_id=str(policy.pk))
+    assert entry.user == editor
+    message = entry.get_change_message()
+    assert "Keep days: 365 \u2192 200" in message
+    assert "Weekly copies: (empty: all / off) \u2192 13" in message
+    assert "Name: a year \u2192 a year, weeks" in message
+    history_page = client.get(f"{CHANGELIST}{policy.pk}/history/").content.decode()
+    assert "Keep days: 365 \u2192 200" in history_page
+
+
+def test_a_new_policy_is_recorded_with_all_its_values(client, editor, backup_root):
+    response = client.post(ADD, {"name": "two weeks", "keep_days": "14", "min_keep": "2", "enabled": "on"})
+    assert response.status_code == 302
+    message = LogEntry.objects.get().get_change_message()
+    assert "Keep days: 14" in message and "Minimum kept: 2" in message
+
+
+def test_a_policy_editor_can_neither_prune_nor_back_up_nor_restore(client, editor, history):
+    _target, backups, policy = history
+    assert not editor.has_perm("backups_app.run_prune")
+    assert not editor.has_perm("backups_app.run_backup")
+    assert not editor.has_perm("backups_app.run_restore")
+    changelist = client.get(CHANGELIST)
+    assert "prune_now" not in changelist.content.decode()
+    crafted = client.post(CHANGELIST, {"action": "prune_now", "_selected_action": [policy.pk], "confirm": "yes"})
+    assert crafted.status_code in (200, 302, 403)
+    assert OrmQ.objects.count() == 0
+    targets = client.get("/admin/backups_app/databasetarget/")
+    actions = dict(targets.context["cl"].model_admin.get_actions(targets.wsgi_request))
+    assert "backup_now" not in actions
+
+
+@pytest.fixture
+def operator(client):
+    user = user_with("operator", "view_retentionpolicy", "change_retentionpolicy", "run_prune")
+    client.force_login(user)
+    return user
+
+
+def test_prune_now_lists_each_backup_it_would_delete_and_the_rule_then_queues_the_prune(
+        client, operator, history, django_capture_on_commit_callbacks):
+    _target, backups, policy = history
+    RetentionPolicy.objects.filter(pk=policy.pk).update(keep_days=35)
+    preview = client.post(CHANGELIST, {"action": "prune_now", "_selected_action": [policy.pk]})
+    page = preview.content.decode()
+    assert preview.status_code == 200
+    assert "4 backups kept, 6 deleted." in page
+    for old in backups[4:]:
+        assert f"<td>#{old.pk}</td>" in page
+    assert page.count("deleted: older than 35 days and no rule keeps it") == 6
+    assert OrmQ.objects.count() == 0, "nothing is queued before the confirmation"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        done = client.post(CHANGELIST, {"action": "prune_now", "_selected_action": [policy.pk], "confirm": "yes"})
+    assert done.status_code == 302
+    [queued] = OrmQ.objects.all()
+    assert queued.task["func"] == "backups_app.tasks.run_prune"
+    assert tuple(queued.task["args"]) == (policy.pk, "operator")
+    assert "Queued a prune" in LogEntry.objects.get(object_id=str(policy.pk)).get_change_message()
+    assert all(b.absolute_path.exists() for b in backups), "the worker deletes, not the web request"
+
+
+def test_the_admin_lists_files_no_record_knows(client, editor, backup_root):
+    stray = layout.ensure_dir(layout.type_dir("daily")) / "hand_copy.dump"
+    stray.write_bytes(b"z")
+    changelist = client.get(CHANGELIST).content.decode()
+    assert "1 unknown file under BACKUP_ROOT" in changelist
+    page = client.get(f"{CHANGELIST}orphans/").content.decode()
+    assert "database/daily/hand_copy.dump" in page and "no backup record knows this file" in page
+    assert stray.exists()
