@@ -53,8 +53,12 @@ def job_models():
     return [apps.get_model("backups_app", name) for name in names]
 
 
+# Record errors are stored text, written the same whatever the worker's language.
+JOB_WORDS = {"BackupRecord": "backup", "RestoreRecord": "restore", "VerificationRecord": "verification"}
+
+
 def describe(record) -> str:
-    return f"{record._meta.verbose_name} #{record.pk}"
+    return f"{JOB_WORDS.get(type(record).__name__, 'job')} #{record.pk}"
 
 
 # --- transitions -----------------------------------------------------------
@@ -161,7 +165,7 @@ def busy_message(target, *, waited_seconds: float) -> str:
 
     holder = DatabaseTarget.objects.filter(pk=target.pk).values_list("lock_holder", flat=True).first() or ""
     name, _, pk = holder.partition(":")
-    what = f"{apps.get_model('backups_app', name)._meta.verbose_name} #{pk}" if name else "another job"
+    what = f"{JOB_WORDS.get(name, 'job')} #{pk}" if name else "another job"
     return (f"refused: target '{target.name}' is busy with {what}, and this job has already waited "
             f"{int(waited_seconds)} s (JOB_LOCK_WAIT_SECONDS={settings.JOB_LOCK_WAIT_SECONDS}); try again later")
 
@@ -298,7 +302,7 @@ def _reap_never_started(model, now) -> int:
         error=f"never started: no worker took this job within {limit} s of the request (is the worker running?)",
     )
     if n:
-        log.warning("marked %s %s never started", n, model._meta.verbose_name_plural)
+        log.warning("marked %s %s jobs never started", n, JOB_WORDS.get(model.__name__, "job"))
     return n
 
 
