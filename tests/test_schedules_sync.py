@@ -115,3 +115,13 @@ def test_the_expected_interval_comes_from_the_schedule():
     assert schedules.period_of(weekdays) == timedelta(days=3), "Friday to Monday"
     monthly = BackupSchedule(kind="monthly", day_of_month=1, time_of_day=time(2, 0))
     assert timedelta(days=28) <= schedules.period_of(monthly) <= timedelta(days=31)
+
+
+def test_an_incomplete_schedule_is_refused_in_words_not_with_a_crash():
+    from django.utils import translation
+
+    incomplete = make_schedule(time_of_day=None)
+    with translation.override("en"):
+        assert schedules.schedule_problem(incomplete) == "This schedule is incomplete: time missing."
+    assert schedules.sync_schedule(schedule=incomplete) == "refused"
+    assert not Schedule.objects.exists()
