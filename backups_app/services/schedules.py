@@ -110,7 +110,8 @@ def period_of(schedule: BackupSchedule, *, now: datetime | None = None) -> timed
     runs = [it.get_next(datetime)]
     while len(runs) < 400 and (len(runs) < 12 or runs[-1] - runs[0] < timedelta(days=35)):
         runs.append(it.get_next(datetime))
-    return max(b - a for a, b in zip(runs, runs[1:], strict=False))
+    # Timestamps, not a - b: Python subtracts two times of one zone by wall clock, ignoring summer time.
+    return timedelta(seconds=max(b.timestamp() - a.timestamp() for a, b in zip(runs, runs[1:], strict=False)))
 
 
 # --- keeping django-q2 in step ---------------------------------------------------------------
