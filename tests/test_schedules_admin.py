@@ -91,3 +91,10 @@ def test_disabling_or_deleting_a_schedule_unschedules_it(admin_user_client):
     assert Schedule.objects.count() == 1
     admin_user_client.post(f"{CHANGELIST}{schedule.pk}/delete/", {"post": "yes"})
     assert not BackupSchedule.objects.exists() and not Schedule.objects.exists()
+
+
+def test_an_incomplete_schedule_made_elsewhere_still_opens_in_the_admin(admin_user_client):
+    schedule = BackupSchedule.objects.create(name="half", target=new_target(), backup_type="daily", kind="daily")
+    page = admin_user_client.get(f"{CHANGELIST}{schedule.pk}/change/")
+    assert page.status_code == 200
+    assert "not scheduled" in admin_user_client.get(CHANGELIST).content.decode()

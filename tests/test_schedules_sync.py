@@ -115,3 +115,25 @@ def test_the_expected_interval_comes_from_the_schedule():
     assert schedules.period_of(weekdays) == timedelta(days=3), "Friday to Monday"
     monthly = BackupSchedule(kind="monthly", day_of_month=1, time_of_day=time(2, 0))
     assert timedelta(days=28) <= schedules.period_of(monthly) <= timedelta(days=31)
+
+
+def test_an_incomplete_schedule_is_refused_in_words_not_with_a_crash():
+    from django.utils import translation
+
+    incomplete = make_schedule(time_of_day=None)
+    with translation.override("en"):
+        assert schedules.schedule_problem(incomplete) == "This schedule is incomplete: time missing."
+    assert schedules.sync_schedule(schedule=incomplete) == "refused"
+    assert not Schedule.objects.exists()
+
+
+def test_the_expected_interval_counts_real_hours_across_a_summer_time_change(monkeypatch):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    monkeypatch.setattr(Conf, "TIME_ZONE", "Europe/Berlin")
+    spring = datetime(2026, 3, 20, tzinfo=ZoneInfo("UTC"))  # the next five weeks include 2026-03-29
+    daily_3am = BackupSchedule(kind="daily", time_of_day=time(3, 0))
+    assert schedules.period_of(daily_3am, now=spring) == timedelta(hours=24), "23 h on 03-29, 24 h otherwise"
+    autumn = datetime(2026, 10, 20, tzinfo=ZoneInfo("UTC"))
+    assert schedules.period_of(daily_3am, now=autumn) == timedelta(hours=25), "the night of 10-25 is 25 h long"

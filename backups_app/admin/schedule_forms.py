@@ -35,15 +35,12 @@ class BackupScheduleForm(forms.ModelForm):
                                                           "some months."),
                                            "min_value": _("Use a day from 1 to 28.")}}
 
-    NEEDS = {"daily": ["time_of_day"], "weekly": ["weekday", "time_of_day"],
-             "monthly": ["day_of_month", "time_of_day"], "cron": ["cron_expression"]}
-
     def clean(self):
         cleaned = super().clean()
         kind = cleaned.get("kind")
-        if kind not in self.NEEDS:
+        if kind not in schedules.NEEDS:
             return cleaned
-        for name in self.NEEDS[kind]:
+        for name in schedules.NEEDS[kind]:
             if cleaned.get(name) in (None, ""):
                 self.add_error(name, _("Needed for “%(kind)s”.") % {
                     "kind": dict(self.fields["kind"].choices)[kind]})

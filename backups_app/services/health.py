@@ -24,7 +24,8 @@ def expected_interval(target: DatabaseTarget, *, max_age_hours: float | None = N
     """(how old the newest backup may be, where that figure comes from)."""
     if max_age_hours:
         return timedelta(hours=max_age_hours), _("--max-age-hours")
-    periods = [(schedules.period_of(s, now=now), s.name) for s in target.schedules.filter(enabled=True)]
+    periods = [(schedules.period_of(s, now=now), s.name) for s in target.schedules.filter(enabled=True)
+               if schedules.schedule_problem(s) is None]
     if not periods:
         return timedelta(hours=DEFAULT_MAX_AGE_HOURS), _("default")
     period, name = min(periods)

@@ -45,7 +45,20 @@ def zone() -> ZoneInfo:
     return ZoneInfo(Conf.TIME_ZONE)
 
 
+# The fields each kind of schedule needs.
+NEEDS = {"daily": ["time_of_day"], "weekly": ["weekday", "time_of_day"],
+         "monthly": ["day_of_month", "time_of_day"], "cron": ["cron_expression"]}
+
+
+class IncompleteSchedule(ValueError):
+    """A schedule lacks a field its kind needs (made outside the admin form)."""
+
+
 def cron_for(schedule: BackupSchedule) -> str:
+    missing = [f for f in NEEDS.get(schedule.kind, ["kind"]) if getattr(schedule, f) in (None, "")]
+    if missing:
+        raise IncompleteSchedule(_("This schedule is incomplete: %(fields)s missing.") % {
+            "fields": ", ".join(str(BackupSchedule._meta.get_field(f).verbose_name) for f in missing)})
     if schedule.kind == "cron":
         return " ".join(schedule.cron_expression.split())
     t = schedule.time_of_day
@@ -79,7 +92,10 @@ def cron_problem(expression: str) -> str | None:
 
 
 def schedule_problem(schedule: BackupSchedule) -> str | None:
-    return cron_problem(cron_for(schedule))
+    try:
+        return cron_problem(cron_for(schedule))
+    except IncompleteSchedule as exc:
+        return str(exc)
 
 
 def next_runs(expression: str, *, after: datetime, count: int) -> list[datetime]:
@@ -94,7 +110,8 @@ def period_of(schedule: BackupSchedule, *, now: datetime | None = None) -> timed
     runs = [it.get_next(datetime)]
     while len(runs) < 400 and (len(runs) < 12 or runs[-1] - runs[0] < timedelta(days=35)):
         runs.append(it.get_next(datetime))
-    return max(b - a for a, b in zip(runs, runs[1:], strict=False))
+    # Timestamps, not a - b: Python subtracts two times of one zone by wall clock, ignoring summer time.
+    return timedelta(seconds=max(b.timestamp() - a.timestamp() for a, b in zip(runs, runs[1:], strict=False)))
 
 
 # --- keeping django-q2 in step ---------------------------------------------------------------
