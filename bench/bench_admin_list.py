@@ -31,6 +31,7 @@ def configure(tmp: Path) -> None:
         "BACKUP_ROOT": str(tmp / "backups"), "ALLOWED_HOSTS": "testserver", "SECRET_KEY": "bench-only",
         "DJANGO_SETTINGS_MODULE": "backupconsole.settings", "LOG_LEVEL": "WARNING",
     })
+    (tmp / "static").mkdir(exist_ok=True)  # STATIC_ROOT; whitenoise warns on every request without it
     sys.path.insert(0, str(ROOT))
     import django
 

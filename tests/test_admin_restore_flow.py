@@ -1,6 +1,7 @@
 """restore_backup and verify_backup with real backups: queued from the admin, run by the worker's own tasks."""
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django_q.models import OrmQ
 
 from backups_app import tasks
@@ -56,6 +57,10 @@ def test_a_backup_restores_into_a_new_database_from_the_admin(as_role, backup, p
     record = RestoreRecord.objects.get()
     assert messages_of(response) == [f"Queued restore #{record.pk} of backup #{backup.pk} into database {into}."]
     assert queued("run_restore") == [(record.pk,)]
+    history = LogEntry.objects.filter(user=client.user)
+    assert {(e.content_type.model, e.object_id) for e in history} == {
+        ("backuprecord", str(backup.pk)), ("restorerecord", str(record.pk))}
+    assert all(e.change_message == f"Queued restore #{record.pk} into database {into}." for e in history)
     assert tasks.run_restore(record.pk) == "succeeded"
     assert pg_cluster.sql("SELECT count(*) FROM public.trades", dbname=into) == [(500,)]
     assert pg_cluster.sql("SELECT count(*) FROM public.quotes", dbname=into) == [(20,)]

@@ -19,7 +19,7 @@ from backups_app.services import pins, queue
 class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
     list_display = ["id", "created_at", "target", "backup_type", "format_short", "status_badge", "size", "duration",
                     "progress", "notes"]
-    list_display_links = ["id", "created_at"]
+    list_display_links = ["id"]
     list_filter = ["status", "backup_type", "format", "target", "pinned"]
     list_select_related = ["target"]
     date_hierarchy = "created_at"

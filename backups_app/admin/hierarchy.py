@@ -2,8 +2,8 @@
 
 Django's own asks for DISTINCT truncated dates, which on SQLite calls a
 Python function for every row: seconds for 100,000 backups. Here:
-- the whole table: each year, month or day shown is one EXISTS seek on the
-  created_at index;
+- the whole table, or only a date range of it: each year, month or day shown
+  is one EXISTS seek on the created_at index;
 - a filtered list: one pass over the matching rows answers every bucket at
   once (conditional counts), and one more finds the first and last date;
 - a list that fits on its page: the rows already read answer it, no query.
@@ -78,8 +78,9 @@ def _dates_for(cl):
     field, qs = cl.date_hierarchy, cl.queryset
     if cl.result_count <= len(cl.result_list):
         return _Listed([getattr(row, field) for row in cl.result_list])
-    if not qs.query.where:
-        return _Indexed(qs, field)
+    other_filters = {k for k in cl.get_filters_params(cl.params) if not k.startswith(f"{field}__")}
+    if not other_filters and not cl.query:
+        return _Indexed(qs, field)  # at most a range of the field itself: seeks stay cheap
     return _Scanned(qs, field)
 
 

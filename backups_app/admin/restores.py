@@ -21,7 +21,7 @@ class ReadOnlyJobAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
 class RestoreRecordAdmin(ReadOnlyJobAdmin):
     list_display = ["id", "created_at", "backup", "server", "target_database", "table_list", "overwrite",
                     "requested_by", "status_badge", "duration", "progress"]
-    list_display_links = ["id", "created_at"]
+    list_display_links = ["id"]
     list_select_related = ["backup", "server", "requested_by"]
     list_filter = ["status", "overwrite", "server", "created_at"]
     search_fields = ["target_database"]
@@ -42,7 +42,7 @@ class RestoreRecordAdmin(ReadOnlyJobAdmin):
 class VerificationRecordAdmin(ReadOnlyJobAdmin):
     list_display = ["id", "created_at", "backup", "drill", "requested_by", "status_badge", "ok", "duration",
                     "progress"]
-    list_display_links = ["id", "created_at"]
+    list_display_links = ["id"]
     list_select_related = ["backup", "requested_by"]
     list_filter = ["status", "ok", "drill", "created_at"]
     fieldsets = [
