@@ -187,7 +187,7 @@ def test_a_restore_waits_for_the_targets_lock_and_gives_up_with_a_clear_message(
     DatabaseTarget.objects.filter(pk=target.pk).update(lock_holder="BackupRecord:999",
                                                       lock_expires_at=timezone.now() + timedelta(minutes=5))
     record = run_restore(backup, "pagila_locked_out")
-    assert record.status == "failed" and "another backup or restore of target" in record.error
+    assert record.status == "failed" and f"'{target.name}'" in record.error and "try again later" in record.error
     assert "pagila_locked_out" not in database_names(pg_cluster)
 
 
