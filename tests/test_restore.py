@@ -157,3 +157,44 @@ def test_the_default_name_is_derived_from_the_source_and_the_backup_time(pg_clus
     stamp = timezone.localtime(backup.created_at).strftime("%Y%m%d_%H%M%S")
     assert restore.default_database_name(backup) == f"pagila_restore_{stamp}"
     assert restore.default_database_name(backup) not in database_names(pg_cluster)
+
+
+def test_overwriting_the_targets_own_database_takes_its_safety_backup_inside_the_restores_lock(
+    pg_cluster, pagila, make_target, backup_root, fresh_db
+):
+    own = fresh_db("pagila_own", template=pagila)
+    target = make_target(own)
+    backup = make_backup(target, "custom")
+    pg_cluster.sql("TRUNCATE rental CASCADE", dbname=own)
+    record = run_restore(backup, own, overwrite=True)
+    assert record.status == "succeeded", record.error
+    assert record.safety_backup.target == target and record.safety_backup.status == "succeeded"
+    assert row_counts(pg_cluster, own) == row_counts(pg_cluster, pagila)
+    target.refresh_from_db()
+    assert target.lock_holder == "", "the lock is released"
+
+
+def test_a_restore_waits_for_the_targets_lock_and_gives_up_with_a_clear_message(
+    pg_cluster, pagila, make_target, backup_root, settings
+):
+    from datetime import timedelta
+
+    from backups_app.models import DatabaseTarget
+
+    target = make_target(pagila)
+    backup = make_backup(target, "custom")
+    settings.JOB_LOCK_WAIT_SECONDS = 1
+    DatabaseTarget.objects.filter(pk=target.pk).update(lock_holder="BackupRecord:999",
+                                                      lock_expires_at=timezone.now() + timedelta(minutes=5))
+    record = run_restore(backup, "pagila_locked_out")
+    assert record.status == "failed" and f"'{target.name}'" in record.error and "try again later" in record.error
+    assert "pagila_locked_out" not in database_names(pg_cluster)
+
+
+def test_parallel_jobs_into_an_existing_database_are_refused(pg_cluster, pagila, make_target, backup_root,
+                                                              fresh_db):
+    backup = make_backup(make_target(pagila), "custom")
+    with pytest.raises(restore.RestoreRefused, match="--jobs works only for a new database"):
+        restore.restore_create(backup=backup, into=fresh_db("pagila_empty_jobs"), jobs=2)
+    with pytest.raises(restore.RestoreRefused, match="parallel restore .* needs a custom-format backup"):
+        restore.restore_create(backup=make_backup(make_target(pagila, name="sql"), "sql"), into="x", jobs=2)

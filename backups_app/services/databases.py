@@ -54,14 +54,20 @@ def check_name(name: str) -> str:
 def maintenance(server) -> psycopg.Connection:
     """An autocommit connection for CREATE/DROP DATABASE, to whichever database lets us in."""
     first_error = None
-    for dbname in (*MAINTENANCE_DATABASES, server.dbname):
+    for dbname in dict.fromkeys((*MAINTENANCE_DATABASES, server.dbname)):
         try:
             return connect(conn_for(server, dbname), autocommit=True)
         except ConnectionFailed as exc:
-            if "does not exist" not in str(exc) and "not permitted" not in str(exc):
+            # Another database may let us in (pg_hba, CONNECT privilege); a wrong password or an
+            # unreachable server will not change with the database name.
+            if any(word in str(exc).lower() for word in _HOPELESS):
                 raise
             first_error = first_error or exc
     raise first_error
+
+
+_HOPELESS = ("password authentication failed", "no password supplied", "connection refused", "could not connect",
+             "timeout", "could not translate host name")
 
 
 def exists(mconn: psycopg.Connection, name: str) -> bool:
