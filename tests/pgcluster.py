@@ -82,19 +82,40 @@ class Cluster:
         self._run([f"{self.bindir}/pg_ctl", "-D", str(self.datadir), "-m", mode, "-w", "stop"])
 
     def kill(self):
-        """SIGKILL the postmaster (a crash, not a shutdown)."""
+        """SIGKILL the postmaster (a crash, not a shutdown), its backends and clients of this port."""
         pid = int((self.datadir / "postmaster.pid").read_text().split()[0])
+        os.kill(pid, signal.SIGSTOP)  # no new backend is forked while we look
+        doomed = self.backend_pids(pid)
         os.kill(pid, signal.SIGKILL)
-        time.sleep(0.5)
-        for child in self.backend_pids():
+        for child in doomed:
             try:
                 os.kill(child, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        time.sleep(0.5)
 
-    def backend_pids(self):
-        out = subprocess.run(["pgrep", "-f", f"postgres.*{self.port}|postgres: "], capture_output=True, text=True)
-        return [int(p) for p in out.stdout.split()] if out.returncode == 0 else []
+    def backend_pids(self, postmaster: int | None = None):
+        """This cluster's processes only: the postmaster's children, and programs given its port.
+
+        Never match by name: other PostgreSQL servers on the machine are not ours.
+        """
+        if postmaster is None:
+            postmaster = int((self.datadir / "postmaster.pid").read_text().split()[0])
+        port = str(self.port).encode()
+        found = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) in (os.getpid(), postmaster):
+                continue
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                args = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+            by_port = any(a in (b"--port", b"-p") and b == port for a, b in zip(args, args[1:], strict=False))
+            if ppid == postmaster or by_port:
+                found.append(int(entry))
+        return found
 
     def running(self) -> bool:
         return (self.datadir / "postmaster.pid").exists()

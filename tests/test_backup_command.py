@@ -180,4 +180,5 @@ def test_a_running_backup_reports_its_progress(pg_cluster, console, tmp_path):
     assert len(set(progress)) >= 2 and progress == sorted(progress) and progress[-1] > 0, seen
     (status, written, size), = faultkit.console_rows(
         env, "SELECT status, bytes_written, size_bytes FROM backups_app_backuprecord")
-    assert status == "succeeded" and written == size > progress[-1]
+    # The last beats may come after pg_dump has finished (while the file is verified).
+    assert status == "succeeded" and written == size >= progress[-1] and progress[0] < size
