@@ -205,10 +205,30 @@ def parallel(cluster, work: Path, size_mb: int, repeat: int) -> dict:
         cluster.dropdb(MULTI_DB)
 
 
+def row_counts_cost(cluster, dbname: str, work: Path, repeat: int) -> list[tuple[str, str]]:
+    """What BACKUP_ROW_COUNTS adds to a backup: manage.py backup with and without it, interleaved."""
+    (work / "counts").mkdir()
+    env = console_env(work / "counts", cluster, dbname)
+    manage("migrate", "-v0", env=env)
+    times = {"off": [], "on": []}
+    for i in range(repeat):
+        for mode in times:
+            times[mode].append(manage("backup", "--type", "manual", "--format", "custom",
+                                      env={**env, "BACKUP_ROW_COUNTS": str(mode == "on").lower()}))
+            print(f"    run {i + 1}/{repeat} backup, row counts {mode:3} {times[mode][-1]:7.2f} s", flush=True)
+            for f in (work / "counts" / "backups" / "database" / "manual").glob("*"):
+                f.unlink()
+    off, on = statistics.median(times["off"]), statistics.median(times["on"])
+    return [("backup, BACKUP_ROW_COUNTS off (median)", f"{off:.2f} s"),
+            ("backup, BACKUP_ROW_COUNTS on (median)", f"{on:.2f} s (x{on / off:.3f})")]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mb", type=int, default=500, help="FX tick table size in MB (default 500)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each command (default 3)")
+    parser.add_argument("--row-counts", action="store_true",
+                        help="also time backups with and without BACKUP_ROW_COUNTS")
     opts = parser.parse_args()
     cluster = Cluster().init().start()
     try:
@@ -219,6 +239,9 @@ def main():
         heap = cluster.sql("SELECT pg_relation_size('fx_ticks')", dbname="fx")[0][0]
         print(f"  fx_ticks: {heap / 2**20:.0f} MB heap", flush=True)
         results = measure(StandaloneContext(cluster, "fx", opts.size_mb), repeat=opts.repeat)
+        if opts.row_counts:
+            with tempfile.TemporaryDirectory(prefix="bc-bench-counts-") as work:
+                results += row_counts_cost(cluster, "fx", Path(work), opts.repeat)
         print()
         for label, value in results:
             print(f"{label:44} {value}")
