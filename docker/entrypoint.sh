@@ -26,6 +26,8 @@ prepare() {
     if manage help --commands | grep -qx setup_roles; then
         manage setup_roles
     fi
+    # The django-q2 rows behind backup schedules, rebuilt after every deploy.
+    manage sync_schedules
     # At start, not at build: STATIC_ROOT is on the /app/var volume, and the
     # settings would otherwise make a secret key inside the image.
     manage collectstatic --noinput -v0

@@ -202,6 +202,9 @@ mkdir -p "$VAR_DIR"
 chmod 700 "$VAR_DIR"
 manage migrate --noinput -v0
 manage collectstatic --noinput -v0
+if command -v msgfmt >/dev/null; then  # Japanese pages need the compiled catalogue
+  manage compilemessages -v0 --ignore=.venv >/dev/null
+fi
 COMMANDS="$(manage help --commands)"
 
 admin_args=()
@@ -209,6 +212,10 @@ admin_args=()
 manage ensure_admin --username "$ADMIN_USER" ${admin_args[@]+"${admin_args[@]}"}
 if has_command setup_roles; then
   manage setup_roles
+fi
+# Backup schedules live in the console's tables; their django-q2 rows are rebuilt from them.
+if has_command sync_schedules; then
+  manage sync_schedules
 fi
 
 if [ "$USE_DEMO" = 1 ]; then
