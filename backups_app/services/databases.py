@@ -1,14 +1,11 @@
 """Databases on a server as a restore sees them: exist, empty, created, dropped."""
 
-import logging
 import re
 
 import psycopg
 from psycopg import sql
 
 from backups_app.services.connection import Conn, ConnectionFailed, conn_for, connect
-
-log = logging.getLogger(__name__)
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 RESERVED = {"template0", "template1"}

@@ -11,7 +11,6 @@ Modes, chosen by what is at the target name:
 """
 
 import contextlib
-import logging
 from dataclasses import dataclass, field
 
 import psycopg
@@ -36,8 +35,6 @@ from backups_app.services.restore_tools import (
     run_psql_script,
     run_script,
 )
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
