@@ -165,3 +165,15 @@ def test_a_directory_format_backup_is_removed_whole(backup_root):
     assert len(retention.prune_policy(policy_id=policy().pk)) == 1
     assert not folder.exists()
     assert layout.type_dir("daily").exists()
+
+
+def test_the_roles_file_beside_a_pruned_dump_goes_with_it(backup_root):
+    target = new_target()
+    new_backup(target, age_days=1)
+    old = new_backup(target, age_days=40)
+    beside = old.absolute_path.with_name(old.absolute_path.name + ".globals.sql")
+    beside.write_text("-- roles\n")
+    BackupRecord.objects.filter(pk=old.pk).update(globals_path=layout.relative(beside))
+    retention.prune_policy(policy_id=policy(target=target).pk)
+    assert not old.absolute_path.exists()
+    assert not beside.exists()

@@ -68,7 +68,9 @@ def candidates(name: str) -> list[Tool]:
         if not (os.path.isfile(path) and os.access(path, os.X_OK)):
             continue
         real = os.path.realpath(path)
-        if real in seen:
+        # Debian's /usr/bin/pg_dump is a Perl wrapper around the real program in
+        # /usr/lib/postgresql/N/bin (searched too): starting it costs ~80 ms a run.
+        if real in seen or os.path.basename(real) == "pg_wrapper":
             continue
         seen.add(real)
         version = _version_of(real, Path(real).stat().st_mtime)

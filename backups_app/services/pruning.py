@@ -158,7 +158,8 @@ def _prune_backup(record: BackupRecord, *, reason: str, policy, now) -> bool:
     still = BackupRecord.objects.filter(pk=record.pk, status=SUCCEEDED, pinned=False)
     if not still.exists():  # pinned or pruned since the plan was made
         return False
-    if not _remove(record.path):
+    # The roles file saved beside the dump goes with it.
+    if not (_remove(record.path) and _remove(record.globals_path)):
         return False
     n = still.update(status="pruned", pruned_at=now, pruned_reason=reason, **_policy_kwargs(policy))
     if n:
