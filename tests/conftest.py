@@ -5,6 +5,11 @@ import pytest
 
 from tests.pgcluster import Cluster, ExistingServer
 
+# The console speaks Japanese by default; tests read its English words unless a
+# test asks for Japanese itself (translation.override("ja")). Commands started
+# as subprocesses inherit this through the environment.
+os.environ["LANGUAGE_CODE"] = "en"
+
 
 def _find_pagila() -> Path:
     """PAGILA_DIR, else shared/datasets/pagila in the nearest folder above the checkout that has it."""
@@ -100,3 +105,12 @@ def big_db(pg_cluster):
                    "AS payload FROM generate_series(1, 600000) g", dbname="big_for_kill")
     yield "big_for_kill"
     pg_cluster.dropdb("big_for_kill")
+
+
+@pytest.fixture(autouse=True)
+def console_speaks_english(settings):
+    from django.utils import translation
+
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield

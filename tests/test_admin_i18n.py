@@ -1,5 +1,7 @@
 """Every text of the console's pages is marked for translation, and the console speaks Japanese by default."""
 
+import os
+
 import pytest
 from django.contrib import admin
 from django.utils.functional import Promise
@@ -32,7 +34,16 @@ def test_form_labels_and_help_are_marked_for_translation(form):
 
 
 @pytest.mark.django_db
-def test_the_console_speaks_japanese_by_default(superuser_client):
+def test_the_console_speaks_japanese_by_default(superuser_client, settings):
+    # The test suite runs in English (conftest); ask a fresh process what its default is.
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "LANGUAGE_CODE"}
+    out = subprocess.run([sys.executable, "manage.py", "shell", "-c",
+                          "from django.conf import settings; print(settings.LANGUAGE_CODE)"],
+                         env=env, capture_output=True, text=True, check=True).stdout.split()
+    settings.LANGUAGE_CODE = out[-1]
     html = superuser_client.get(changelist("backuprecord")).content.decode()
     assert '<html lang="ja"' in html
     assert "ログアウト" in html  # Django's own catalogue; ours follows the same path
