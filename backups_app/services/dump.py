@@ -24,7 +24,7 @@ from django.conf import settings
 from backups_app.models import BackupRecord, BackupStatus
 from backups_app.services import backup_log, binaries, files, globals_dump, jobs, layout, preflight, row_counts
 from backups_app.services.connection import Conn, ConnectionFailed, child_env, conn_for, server_info
-from backups_app.services.proc import last_lines, run, spawn
+from backups_app.services.proc import Drain, last_lines, run, spawn
 from backups_app.services.scrub import scrub
 
 log = logging.getLogger(__name__)
@@ -267,8 +267,8 @@ def _dump_sql(conn, tool, partial: Path, env, snapshot=None):
             _stop(dump)
             raise
         dump.stdout.close()  # the compressor alone reads it now
-        dump_err = _drain(dump.stderr)
-        comp_err = _drain(comp.stderr)
+        dump_err = Drain(dump.stderr)
+        comp_err = Drain(comp.stderr)
         try:
             while chunk := comp.stdout.read(files.CHUNK):
                 digest.update(chunk)
@@ -295,19 +295,6 @@ def _stop(*procs) -> None:
         if proc.poll() is None:
             proc.kill()
         proc.wait()
-
-
-class _drain(threading.Thread):
-    """Collects a child's stderr without ever blocking it."""
-
-    def __init__(self, stream):
-        super().__init__(daemon=True)
-        self.stream, self.data = stream, b""
-        self.start()
-
-    def run(self):
-        self.data = self.stream.read()
-        self.stream.close()
 
 
 def _check_exit(name: str, returncode: int, stderr: bytes, conn: Conn) -> None:
@@ -354,7 +341,7 @@ def check_sql_file(path: Path) -> None:
     test_args = SQL_COMPRESSORS[name][2]
     proc = spawn([shutil.which(test_args[0]), *test_args[1:], str(path)], env={"PATH": "/usr/bin:/bin"},
                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    err = _drain(proc.stderr)
+    err = Drain(proc.stderr)
     tail = b""
     while chunk := proc.stdout.read(files.CHUNK):
         tail = (tail + chunk)[-4096:]

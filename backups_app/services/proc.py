@@ -4,6 +4,7 @@ import ctypes
 import os
 import signal
 import subprocess
+import threading
 
 _libc = None
 
@@ -36,3 +37,16 @@ def last_lines(data: bytes | str, n: int = 8) -> str:
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return "\n".join(lines[-n:])
+
+
+class Drain(threading.Thread):
+    """Collects a child's stderr without ever blocking it."""
+
+    def __init__(self, stream):
+        super().__init__(daemon=True)
+        self.stream, self.data = stream, b""
+        self.start()
+
+    def run(self):
+        self.data = self.stream.read()
+        self.stream.close()

@@ -7,12 +7,11 @@ created and then drops, or a single transaction that rolls back.
 
 import re
 import subprocess
-import threading
 from pathlib import Path
 
 from backups_app.services import files
 from backups_app.services.connection import Conn, child_env
-from backups_app.services.proc import last_lines, run, spawn
+from backups_app.services.proc import Drain, last_lines, run, spawn
 from backups_app.services.scrub import scrub
 
 DECOMPRESSORS = {".gz": ["gzip", "-dc"], ".zst": ["zstd", "-dcq"]}
@@ -84,7 +83,7 @@ def run_script(source_args: list[str], tool, conn: Conn, *, single_transaction: 
     with child_env(conn) as env:
         source = spawn(source_args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         psql = spawn(args, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        source_err, psql_err = _Drain(source.stderr), _Drain(psql.stderr)
+        source_err, psql_err = Drain(source.stderr), Drain(psql.stderr)
         try:
             fed_whole = _pump(source.stdout, psql.stdin, preamble.encode())
             if not fed_whole:
@@ -131,14 +130,3 @@ def _close_quietly(stream) -> None:
         pass
 
 
-class _Drain(threading.Thread):
-    """Collects a child's stderr without ever blocking it."""
-
-    def __init__(self, stream):
-        super().__init__(daemon=True)
-        self.stream, self.data = stream, b""
-        self.start()
-
-    def run(self):
-        self.data = self.stream.read()
-        self.stream.close()

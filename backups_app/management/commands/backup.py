@@ -1,8 +1,6 @@
 """`manage.py backup`: the original backup script's command line, kept exactly."""
 
-import contextlib
 import json
-import logging
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, no_translations
@@ -10,24 +8,12 @@ from django.utils import timezone
 from humanize import naturalsize
 
 from backups_app import selectors
+from backups_app.management.cli import quiet_log
 from backups_app.models import BackupFormat, BackupRecord, BackupType
 from backups_app.services import dump, health, layout, orphans, retention
 from backups_app.services.targets import UnknownTarget, get_target
 
 TYPES = [t.value for t in BackupType]
-
-
-@contextlib.contextmanager
-def quiet_log(verbosity: int):
-    """A failure is already the one line on stderr; -v 2 shows the log lines too."""
-    logger = logging.getLogger("backups_app")
-    level = logger.level
-    if verbosity < 2:
-        logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 class Command(BaseCommand):
