@@ -166,8 +166,9 @@ def test_the_real_command_fails_with_exit_1_and_one_line_on_stderr(console, args
 def test_a_running_backup_reports_its_progress(pg_cluster, console, tmp_path):
     """Seen from outside while it runs: heartbeat and bytes written move, then the final size is recorded."""
     faultkit.make_ticks_db(pg_cluster, "bc_ticks_300k", 300_000)
-    # pg_dump's own default level is slow on purpose here: the dump then lasts a few heartbeats.
-    env = {**console, "DB_NAME": "bc_ticks_300k", "JOB_HEARTBEAT_SECONDS": "1",
+    # pg_dump's own default level is slow on purpose here, and the heartbeat fast: the dump
+    # then lasts several beats even on a quiet machine.
+    env = {**console, "DB_NAME": "bc_ticks_300k", "JOB_HEARTBEAT_SECONDS": "0.2",
            "BACKUP_CUSTOM_COMPRESSION": "gzip:6"}
     proc = faultkit.start_manage("backup", "--format", "custom", env=env)
     seen = []
