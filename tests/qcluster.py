@@ -32,6 +32,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tests.faultkit import wait_for
+
 ROOT = Path(__file__).resolve().parents[1]
 MANAGE = ROOT / "manage.py"
 # Settings the caller's environment must not leak into a console under test.
@@ -100,13 +102,7 @@ class Console:
         return rows
 
     def wait(self, predicate, *, timeout: float, interval: float = 0.2, what: str = "condition"):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(interval)
-        raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        return wait_for(predicate, timeout=timeout, interval=interval, what=what)
 
     def wait_for_jobs(self, ids, *, timeout: float, table="backups_app_backuprecord") -> list[dict]:
         """Wait until every job has ended (succeeded or failed); returns the rows."""
