@@ -201,14 +201,6 @@ def sync_all() -> dict[str, int]:
     return counts
 
 
-def next_run_of(schedule: BackupSchedule) -> datetime | None:
-    """When django-q2 will start this schedule next (None when it is not scheduled)."""
-    if not schedule.enabled:
-        return None
-    row = q_row(schedule)
-    return row.next_run if row is not None else None
-
-
 # --- a scheduled run ---------------------------------------------------------------------------
 
 
