@@ -130,6 +130,24 @@ def crash_cluster(cluster) -> None:
         (cluster.datadir / "postmaster.pid").unlink()
 
 
+@contextlib.contextmanager
+def table_held(cluster, dbname: str, table: str):
+    """Hold ACCESS EXCLUSIVE on a table: a pg_dump of that database waits at its LOCK TABLE until the block ends.
+
+    A gate that keeps a dump running for as long as a test needs, however fast the machine.
+    """
+    with cluster.connect(dbname) as c, c.transaction(force_rollback=True):
+        c.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        yield
+
+
+def dump_waiting_on_lock(cluster, dbname: str) -> bool:
+    """Whether a pg_dump of dbname is waiting for a table lock (see table_held)."""
+    return bool(cluster.sql(
+        "SELECT 1 FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock' "
+        "AND query LIKE 'LOCK TABLE %% IN ACCESS SHARE MODE'", params=(dbname,)))
+
+
 def _zombie(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"

@@ -6,6 +6,7 @@ import urllib.request
 
 import pytest
 
+from tests.faultkit import dump_waiting_on_lock, table_held
 from tests.pgcluster import free_port
 
 pytestmark = pytest.mark.slow
@@ -43,10 +44,12 @@ def test_it_serves_the_console_runs_jobs_and_stops_both_on_sigterm(console, pg_c
 def test_stopping_it_during_a_backup_ends_the_job_failed_and_tidy(console, pg_cluster, big_db):
     console.add_target("big", dbname=big_db, cluster=pg_cluster)
     proc = console.start_runconsole(free_port(), args=["--stop-timeout", "1"])
-    [record_id] = console.enqueue_backups(["big"])
-    console.wait(lambda: proc.children_named("pg_dump"), timeout=30, interval=0.05, what="pg_dump to start")
+    with table_held(pg_cluster, big_db, "big"):  # the dump waits at its lock until the stop, however fast the machine
+        [record_id] = console.enqueue_backups(["big"])
+        console.wait(lambda: dump_waiting_on_lock(pg_cluster, big_db), timeout=30, interval=0.05,
+                     what="pg_dump to wait at its table lock")
 
-    stop_and_wait(console, proc, within=60)
+        stop_and_wait(console, proc, within=60)
 
     row = console.jobs([record_id])[0]
     assert row["status"] == "failed"

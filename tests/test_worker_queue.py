@@ -1,9 +1,11 @@
 """Ten backups queued at once against two targets, run by a real qcluster with two workers on SQLite."""
 
 import itertools
+import time
 
 import pytest
 
+from tests.faultkit import dump_waiting_on_lock, table_held
 from tests.qcluster import overlaps
 
 pytestmark = pytest.mark.slow
@@ -17,13 +19,18 @@ def two_targets(console, pg_cluster, pagila, fresh_db):
     return ["shop-a", "shop-b"]
 
 
-def run_ten_backups(console, targets):
+def run_ten_backups(console, pg_cluster, targets):
     # All of one target first: both workers meet a busy target at once, and only handing the
     # waiting job back to the queue lets the second target run alongside. Heartbeats five
-    # times a second add writes from threads to the console database's load.
+    # times a second add writes from threads to the console database's load. The first dump
+    # is held at its table lock for a second, so beats happen however fast the machine dumps.
     env = {"JOB_TURN_SLICE_SECONDS": "0.5", "JOB_HEARTBEAT_SECONDS": "0.2"}
+    first_db = targets[0].replace("-", "_")
     with console.qcluster(workers=2, env=env) as cluster:
-        ids = console.enqueue_backups([targets[0]] * 5 + [targets[1]] * 5)
+        with table_held(pg_cluster, first_db, "public.actor"):
+            ids = console.enqueue_backups([targets[0]] * 5 + [targets[1]] * 5)
+            console.wait(lambda: dump_waiting_on_lock(pg_cluster, first_db), timeout=60, what="the first dump")
+            time.sleep(1.0)
         rows = console.wait_for_jobs(ids, timeout=240)
     return cluster, rows
 
@@ -46,8 +53,8 @@ def assert_no_locking_errors(console, cluster, rows):
         assert "Traceback" not in text
 
 
-def test_ten_queued_backups_all_succeed_one_at_a_time_per_target(console, two_targets):
-    cluster, rows = run_ten_backups(console, two_targets)
+def test_ten_queued_backups_all_succeed_one_at_a_time_per_target(console, pg_cluster, two_targets):
+    cluster, rows = run_ten_backups(console, pg_cluster, two_targets)
 
     assert [r["status"] for r in rows] == ["succeeded"] * 10, [(r["id"], r["error"]) for r in rows]
     for r in rows:
