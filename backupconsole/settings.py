@@ -32,7 +32,9 @@ if not SECRET_KEY:
     SECRET_KEY = _key_file.read_text().strip()
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin's modules are loaded by backupconsole/urls.py (admin.autodiscover), so the
+    # commands cron runs (backup, restore, verify) start without them.
+    "django.contrib.admin.apps.SimpleAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -4,6 +4,9 @@ from django.views.generic import RedirectView
 
 from backups_app import views
 
+# Registered here rather than at start-up (settings: SimpleAdminConfig): only what serves pages needs it.
+admin.autodiscover()
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("healthz", views.healthz, name="healthz"),

@@ -5,6 +5,13 @@ import logging
 import signal
 import threading
 
+from django.core.checks import Tags
+
+# The system checks the operational commands (backup, restore, verify) run before they start: the
+# console's own (pg_dump found, BACKUP_ROOT writable) and the models'. The admin's and the URLs'
+# are for the web process; `manage.py check` runs them all.
+OPERATIONAL_CHECKS = [Tags.compatibility, Tags.models]
+
 
 def one_line(text: str) -> str:
     """A multi-line error (pg_restore's own lines) as the one line a command prints."""

@@ -8,7 +8,7 @@ from django.utils import timezone
 from humanize import naturalsize
 
 from backups_app import selectors
-from backups_app.management.cli import quiet_log
+from backups_app.management.cli import OPERATIONAL_CHECKS, quiet_log
 from backups_app.models import BackupFormat, BackupRecord, BackupType
 from backups_app.services import dump, health, layout, orphans, retention
 from backups_app.services.targets import UnknownTarget, get_target
@@ -18,6 +18,7 @@ TYPES = [t.value for t in BackupType]
 
 class Command(BaseCommand):
     help = "Create, list or clean up backups of a database target."
+    requires_system_checks = OPERATIONAL_CHECKS
 
     def add_arguments(self, parser):
         parser.add_argument("--type", choices=TYPES, help="backup type (default manual; all for --list/--cleanup)")

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from backups_app.management.cli import one_line, quiet_log, stop_cleanly_on_sigterm
+from backups_app.management.cli import OPERATIONAL_CHECKS, one_line, quiet_log, stop_cleanly_on_sigterm
 from backups_app.models import BackupRecord
 from backups_app.services import restore
 from backups_app.services.targets import UnknownTarget, get_target
@@ -10,6 +10,7 @@ from backups_app.services.targets import UnknownTarget, get_target
 
 class Command(BaseCommand):
     help = "Restore a backup into a new database (default), an empty one, or over an existing one."
+    requires_system_checks = OPERATIONAL_CHECKS
 
     def add_arguments(self, parser):
         parser.add_argument("backup_id", type=int, help="the backup's id (see backup --list)")
