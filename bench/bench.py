@@ -17,10 +17,10 @@ resident memory of the process tree (polled from /proc), the target
 ratios, a restore of the console's file with plain pg_restore, and (with
 --levels) where the time goes: every gzip level and the server's COPY alone.
 
-A restore section can be added without touching this file: when
-bench/restore_section.py exists, its measure(ctx) is called for each size
-with a Context (cluster, dbname, backup_file, size_mb, conn, tool, env) and
-may return (label, value) pairs to print.
+At each size, bench/restore_section.py's measure(ctx) then times
+`manage.py restore` against plain pg_restore of the same file, and --jobs 2
+against --jobs 1, with a Context (cluster, dbname, backup_file, size_mb,
+conn, tool, env); it returns (label, value) pairs to print.
 """
 
 import argparse
