@@ -1,3 +1,5 @@
+import gc
+
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
@@ -14,3 +16,7 @@ class BackupsAppConfig(AppConfig):
         from backups_app.services import reaper
 
         post_spawn.connect(reaper.on_worker_spawn, dispatch_uid="backups_app.reaper")
+        # What the apps built lives as long as the process: later collections skip it (and
+        # forked workers keep sharing its pages). manage.py paused the collector until now.
+        gc.freeze()
+        gc.enable()

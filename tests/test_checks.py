@@ -1,9 +1,6 @@
 """System checks: a console that cannot back up says so at start, in one clear line."""
 
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -11,8 +8,6 @@ from django.core.management.base import SystemCheckError
 
 from backups_app.checks import backup_settings
 from tests import faultkit
-
-PROJECT = Path(__file__).resolve().parents[1]
 
 
 def problems():
@@ -95,16 +90,3 @@ def test_the_operational_commands_refuse_to_start_with_a_broken_configuration(pg
     assert "(backups.E002) no usable pg_dump found" in started.stderr
     assert started.stdout == ""
 
-
-def test_the_operational_commands_start_without_the_admin(pg_cluster, tmp_path):
-    """Cron runs them often: the admin's modules (and the URL checks that would load them) stay out."""
-    env = faultkit.console_env(tmp_path, pg_cluster, "postgres")
-    faultkit.manage("migrate", "-v0", env=env)
-    script = ("import sys, django; django.setup(); from django.core.management import call_command; "
-              "call_command('backup', '--list'); "
-              "print(sorted(m for m in sys.modules if m.startswith('backups_app.admin')))")
-    env["DJANGO_SETTINGS_MODULE"] = "backupconsole.settings"
-    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=PROJECT, capture_output=True, text=True,
-                          timeout=60)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().endswith("[]")
