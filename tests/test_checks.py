@@ -89,4 +89,3 @@ def test_the_operational_commands_refuse_to_start_with_a_broken_configuration(pg
     assert started.returncode == 1
     assert "(backups.E002) no usable pg_dump found" in started.stderr
     assert started.stdout == ""
-
