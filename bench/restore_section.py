@@ -130,6 +130,15 @@ def interleaved(runs: dict, repeat: int, cleanup) -> dict:
     return times
 
 
+def raw_and_console(cluster, env, backup_id: int, path: Path, repeat: int, label: str = "") -> tuple[list, list]:
+    """Plain pg_restore of the backup's file and manage.py restore of the backup, interleaved."""
+    times = interleaved({
+        "raw pg_restore" + label: lambda into: raw_restore(cluster, path, into),
+        "manage.py restore" + label: lambda into: manage("restore", str(backup_id), "--into", into, env=env),
+    }, repeat, cluster.dropdb)
+    return list(times.values())
+
+
 def measure(ctx, repeat: int = 3) -> list[tuple[str, str]]:
     cluster = ctx.cluster
     work = Path(tempfile.mkdtemp(prefix="bc-bench-restore-"))
@@ -138,11 +147,8 @@ def measure(ctx, repeat: int = 3) -> list[tuple[str, str]]:
         manage("migrate", "-v0", env=env)
         backup_id, path = console_backup(env)
         print(f"  restore of the console's file ({path.stat().st_size / 2**20:.1f} MB):", flush=True)
-        same = interleaved({
-            "raw pg_restore": lambda into: raw_restore(cluster, path, into),
-            "manage.py restore": lambda into: manage("restore", str(backup_id), "--into", into, env=env),
-        }, repeat, cluster.dropdb)
-        raw, console = statistics.median(same["raw pg_restore"]), statistics.median(same["manage.py restore"])
+        raw_times, console_times = raw_and_console(cluster, env, backup_id, path, repeat)
+        raw, console = statistics.median(raw_times), statistics.median(console_times)
 
         fixed = fixed_cost(cluster, work, max(5, 2 * repeat))
         implied = (raw + fixed) / raw
@@ -180,12 +186,9 @@ def fixed_cost(cluster, work: Path, repeat: int) -> float:
     manage("migrate", "-v0", env=env)
     backup_id, path = console_backup(env)
     print(f"  the console's fixed cost, {repeat} restores of a tiny database each way:", flush=True)
-    times = interleaved({
-        "raw tiny": lambda into: raw_restore(cluster, path, into),
-        "console tiny": lambda into: manage("restore", str(backup_id), "--into", into, env=env),
-    }, repeat, cluster.dropdb)
+    raw_times, console_times = raw_and_console(cluster, env, backup_id, path, repeat, label=" tiny")
     cluster.dropdb("bench_tiny")
-    return statistics.median(c - r for r, c in zip(times["raw tiny"], times["console tiny"], strict=True))
+    return statistics.median(c - r for r, c in zip(raw_times, console_times, strict=True))
 
 
 def parallel(cluster, work: Path, size_mb: int, repeat: int) -> dict:
