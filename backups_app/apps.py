@@ -13,7 +13,7 @@ class BackupsAppConfig(AppConfig):
         from django_q.signals import post_spawn
 
         from backups_app import checks  # noqa: F401  (registers system checks)
-        from backups_app.services import reaper
+        from backups_app.services.jobs import reaper
 
         post_spawn.connect(reaper.on_worker_spawn, dispatch_uid="backups_app.reaper")
         # What the apps built lives as long as the process: later collections skip it (and

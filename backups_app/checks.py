@@ -10,7 +10,7 @@ from django.core.checks import Error, Tags, Warning, register
 
 @register(Tags.compatibility, deploy=False)
 def backup_settings(app_configs, **kwargs):
-    from backups_app.services import binaries
+    from backups_app.services.postgres import binaries
 
     problems = []
     root = Path(settings.BACKUP_ROOT)

@@ -6,37 +6,39 @@ Schedule rows); tests assert that each such path resolves.
 
 
 def run_backup(record_id: int) -> str:
-    from backups_app.services import dump, queue
+    from backups_app.services.backups import dump
+    from backups_app.services.jobs import queue
 
     return queue.run_in_turn("run_backup", record_id, dump.backup_execute)
 
 
 def run_restore(record_id: int) -> str:
-    from backups_app.services import queue, restore
+    from backups_app.services.jobs import queue
+    from backups_app.services.restores import restore
 
     return queue.run_in_turn("run_restore", record_id, restore.restore_execute)
 
 
 def run_verify(record_id: int) -> str:
-    from backups_app.services import verify
+    from backups_app.services.verify import verify
 
     return verify.verify_execute(record_id=record_id).status
 
 
 def run_prune(policy_id: int, started_by: str = "") -> int:
-    from backups_app.services import retention
+    from backups_app.services.retention import plan as retention
 
     return len(retention.prune_policy(policy_id=policy_id, started_by=started_by))
 
 
 def run_scheduled_backup(schedule_id: int, intended: str | None = None) -> str:
     """`intended`: the time the run was meant for, passed by django-q2 (Schedule.intended_date_kwarg)."""
-    from backups_app.services import schedules
+    from backups_app.services.jobs import schedules
 
     return schedules.run_scheduled(schedule_id=schedule_id, intended=intended)
 
 
 def reap_lost_jobs() -> int:
-    from backups_app.services import jobs
+    from backups_app.services.jobs import lifecycle as jobs
 
     return jobs.reap_lost()

@@ -10,7 +10,7 @@ log = logging.getLogger(__name__)
 @require_GET
 def healthz(request):
     """Freshness of backups per target, for load balancers and monitors: 200 when all are fresh, else 503."""
-    from backups_app.services import health
+    from backups_app.services.monitoring import health
 
     try:
         report = health.freshness_report()

@@ -224,7 +224,7 @@ class Context:
 
 
 def run_size(size_mb: int, *, cluster, conn, tool, dump_env, console_env, work: Path, repeat: int):
-    from backups_app.services import dump
+    from backups_app.services.backups import dump
 
     commands = {
         "raw-default": [*dump.dump_args(tool, conn, "custom")[:-1]],  # drop --compress: pg_dump's default
@@ -302,7 +302,7 @@ def restore_section(ctx: Context) -> list[tuple[str, str]]:
 
 def level_sweep(cluster: Cluster, *, conn, tool, dump_env, work: Path) -> list[tuple]:
     """Where the time goes: the server's COPY alone, then every gzip level."""
-    from backups_app.services import dump
+    from backups_app.services.backups import dump
 
     copy = measure("COPY only", ["psql", "-X", "-q", "-c", "COPY fx_ticks TO STDOUT", "-o", "/dev/null",
                                  "-h", conn.host, "-p", str(conn.port), "-U", conn.user, "-d", conn.dbname],
@@ -395,8 +395,9 @@ def main():
 
     work = Path(tempfile.mkdtemp(prefix="bc-bench-"))
     setup_django(work)
-    from backups_app.services import binaries, dump
-    from backups_app.services.connection import Conn, child_env, server_info
+    from backups_app.services.backups import dump
+    from backups_app.services.postgres import binaries
+    from backups_app.services.postgres.connection import Conn, child_env, server_info
 
     cluster = Cluster().init().start()
     try:

@@ -24,7 +24,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from backups_app.services.retention import Candidate, Policy, Rules, plan_policies  # noqa: E402
+from backups_app.services.retention.plan import Candidate, Policy, Rules, plan_policies  # noqa: E402
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=ZoneInfo("Asia/Tokyo"))
 

@@ -137,7 +137,8 @@ class Console:
             import json, time
             from django.db import transaction
             from backups_app.models import DatabaseTarget
-            from backups_app.services import dump, queue
+            from backups_app.services.backups import dump
+            from backups_app.services.jobs import queue
             ids = []
             with transaction.atomic():
                 for name in {list(target_names)!r}:

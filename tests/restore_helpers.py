@@ -6,7 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from backups_app.services import dump, restore, verify
+from backups_app.services.backups import dump
+from backups_app.services.restores import restore
+from backups_app.services.verify import verify
 
 
 def make_backup(target, fmt="custom"):

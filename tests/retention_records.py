@@ -5,7 +5,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from backups_app.models import BackupRecord, DatabaseTarget
-from backups_app.services import layout
+from backups_app.services.storage import layout
 
 
 def new_target(name="db1", **fields) -> DatabaseTarget:

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from backups_app.models import BackupRecord, DatabaseTarget
-from backups_app.services.roles import BACKUP_OPERATORS
+from backups_app.services.setup.roles import BACKUP_OPERATORS
 from tests.admin_support import changelist
 
 pytest_plugins = ["tests.admin_fixtures"]

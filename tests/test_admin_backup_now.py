@@ -8,8 +8,8 @@ from django_q.models import OrmQ
 
 from backups_app import tasks
 from backups_app.models import BackupRecord
-from backups_app.services.files import sha256_of
-from backups_app.services.roles import BACKUP_OPERATORS
+from backups_app.services.setup.roles import BACKUP_OPERATORS
+from backups_app.services.storage.files import sha256_of
 from tests.admin_support import messages_of, post_action
 
 pytest_plugins = ["tests.admin_fixtures"]

@@ -11,7 +11,7 @@ from backups_app.models import (
     RetentionPolicy,
     VerificationRecord,
 )
-from backups_app.services.roles import BACKUP_OPERATORS, POLICY_EDITORS, RESTORE_OPERATORS, VIEWERS
+from backups_app.services.setup.roles import BACKUP_OPERATORS, POLICY_EDITORS, RESTORE_OPERATORS, VIEWERS
 from tests.admin_support import action_names, changelist, post_action
 
 pytest_plugins = ["tests.admin_fixtures"]

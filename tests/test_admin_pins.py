@@ -4,7 +4,7 @@ import pytest
 from django.contrib.admin.models import LogEntry
 
 from backups_app.models import BackupRecord, DatabaseTarget
-from backups_app.services.roles import BACKUP_OPERATORS
+from backups_app.services.setup.roles import BACKUP_OPERATORS
 from tests.admin_support import messages_of, post_action
 
 pytest_plugins = ["tests.admin_fixtures"]

@@ -6,8 +6,8 @@ from django_q.models import OrmQ
 
 from backups_app import tasks
 from backups_app.models import BackupRecord, RestoreRecord, VerificationRecord
-from backups_app.services import dump
-from backups_app.services.roles import BACKUP_OPERATORS, RESTORE_OPERATORS
+from backups_app.services.backups import dump
+from backups_app.services.setup.roles import BACKUP_OPERATORS, RESTORE_OPERATORS
 from tests.admin_support import changelist, messages_of, post_action
 
 pytest_plugins = ["tests.admin_fixtures"]

@@ -4,8 +4,8 @@ import pytest
 
 from backups_app.forms import RestoreForm
 from backups_app.models import BackupRecord, DatabaseTarget, RestoreRecord
-from backups_app.services import restore
-from backups_app.services.roles import RESTORE_OPERATORS
+from backups_app.services.restores import restore
+from backups_app.services.setup.roles import RESTORE_OPERATORS
 from tests.admin_support import messages_of, post_action
 
 pytest_plugins = ["tests.admin_fixtures"]

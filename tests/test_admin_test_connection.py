@@ -5,7 +5,7 @@ import re
 import pytest
 from django.contrib.admin.models import LogEntry
 
-from backups_app.services.roles import BACKUP_OPERATORS
+from backups_app.services.setup.roles import BACKUP_OPERATORS
 from tests.admin_support import messages_of, post_action
 from tests.conftest import PASSWORD_ENV
 

@@ -5,7 +5,7 @@ from django.contrib.admin.models import LogEntry
 from django_q.models import OrmQ
 
 from backups_app.models import BackupRecord, DatabaseTarget, VerificationRecord
-from backups_app.services.roles import BACKUP_OPERATORS
+from backups_app.services.setup.roles import BACKUP_OPERATORS
 from tests.admin_support import messages_of, post_action
 
 pytest_plugins = ["tests.admin_fixtures"]

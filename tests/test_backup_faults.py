@@ -12,7 +12,8 @@ import subprocess
 import pytest
 
 from backups_app.models import BackupRecord, DatabaseTarget
-from backups_app.services import dump, layout
+from backups_app.services.backups import dump
+from backups_app.services.storage import layout
 from tests import faultkit
 from tests.conftest import PASSWORD_ENV
 from tests.pgcluster import Cluster

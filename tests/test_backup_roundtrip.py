@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from backups_app.services import dump
+from backups_app.services.backups import dump
 from tests.dbcompare import object_counts, row_counts
 
 pytestmark = pytest.mark.django_db
@@ -57,7 +57,7 @@ def test_a_backup_file_is_private_and_its_record_tells_the_truth(pagila, make_ta
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     for folder in (backup_root, backup_root / "database", path.parent):
         assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
-    from backups_app.services.files import sha256_of
+    from backups_app.services.storage.files import sha256_of
 
     assert (record.sha256, record.size_bytes) == sha256_of(path)
     assert record.server_version and record.pg_dump_version and record.compression == "gzip:1"

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from backups_app.services import binaries, dump
-from backups_app.services.connection import conn_for, server_info
+from backups_app.services.backups import dump
+from backups_app.services.postgres import binaries
+from backups_app.services.postgres.connection import conn_for, server_info
 
 REAL_VERSION = subprocess.run(["pg_dump", "--version"], capture_output=True, text=True).stdout.split()[2]
 

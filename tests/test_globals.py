@@ -5,7 +5,8 @@ import stat
 
 import pytest
 
-from backups_app.services import globals_dump, restore
+from backups_app.services.backups import globals_dump
+from backups_app.services.restores import restore
 from tests.restore_helpers import dropping, make_backup, run_restore
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,10 @@ from django.utils import timezone
 from django_q.models import OrmQ
 
 from backups_app.models import BackupRecord, DatabaseTarget
-from backups_app.services import dump, files, jobs, layout, queue
+from backups_app.services.backups import dump
+from backups_app.services.jobs import lifecycle as jobs
+from backups_app.services.jobs import queue
+from backups_app.services.storage import files, layout
 
 pytestmark = pytest.mark.django_db
 

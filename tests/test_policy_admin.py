@@ -9,7 +9,7 @@ from django.utils import translation
 from django_q.models import OrmQ
 
 from backups_app.models import BackupRecord, RetentionPolicy
-from backups_app.services import layout
+from backups_app.services.storage import layout
 from tests.retention_records import new_backup, new_target
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,9 @@ from django.utils import translation
 
 from backups_app import tasks
 from backups_app.models import BackupRecord, RetentionPolicy
-from backups_app.services import layout, pruning, retention
+from backups_app.services.retention import plan as retention
+from backups_app.services.retention import prune as pruning
+from backups_app.services.storage import layout
 from tests.retention_records import leftover_partial, new_backup, new_target
 
 pytestmark = pytest.mark.django_db

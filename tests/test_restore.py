@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from backups_app.models import BackupRecord, RestoreRecord
-from backups_app.services import restore
+from backups_app.services.restores import restore
 from tests.dbcompare import object_counts, row_counts
 from tests.restore_helpers import database_names, dropping, make_backup, run_restore
 

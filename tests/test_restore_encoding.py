@@ -2,7 +2,7 @@
 
 import pytest
 
-from backups_app.services import databases
+from backups_app.services.postgres import databases
 from tests.restore_helpers import dropping, make_backup, run_restore
 
 pytestmark = pytest.mark.django_db

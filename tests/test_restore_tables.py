@@ -3,7 +3,7 @@
 import pytest
 
 from backups_app.models import RestoreRecord
-from backups_app.services import restore
+from backups_app.services.restores import restore
 from tests.dbcompare import object_counts, row_counts
 from tests.restore_helpers import dropping, make_backup, run_restore
 

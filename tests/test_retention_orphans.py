@@ -8,7 +8,9 @@ from django.core.management import call_command
 from django.utils import translation
 
 from backups_app.models import BackupRecord
-from backups_app.services import layout, orphans, retention
+from backups_app.services.retention import orphans
+from backups_app.services.retention import plan as retention
+from backups_app.services.storage import layout
 from tests.retention_records import leftover_partial, new_backup, new_target
 
 pytestmark = pytest.mark.django_db

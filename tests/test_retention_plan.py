@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import translation
 
-from backups_app.services.retention import Candidate, Policy, Rules, plan, plan_policies
+from backups_app.services.retention.plan import Candidate, Policy, Rules, plan, plan_policies
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=TOKYO)  # a Friday in ISO week 2026-W47

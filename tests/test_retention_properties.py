@@ -8,7 +8,7 @@ from django.utils import translation
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backups_app.services.retention import Candidate, Policy, Rules, plan_policies
+from backups_app.services.retention.plan import Candidate, Policy, Rules, plan_policies
 
 ZONES = [ZoneInfo("Asia/Tokyo"), ZoneInfo("Europe/Berlin"), ZoneInfo("UTC")]
 EPOCH = datetime(2024, 1, 1, tzinfo=ZoneInfo("UTC"))

@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 from django.core.management import CommandError, call_command
 
-from backups_app.services import roles
+from backups_app.services.setup import roles
 
 pytestmark = pytest.mark.django_db
 

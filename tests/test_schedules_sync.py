@@ -10,7 +10,7 @@ from django_q.conf import Conf
 from django_q.models import Schedule
 
 from backups_app.models import BackupSchedule
-from backups_app.services import schedules
+from backups_app.services.jobs import schedules
 from tests.retention_records import new_target
 
 pytestmark = pytest.mark.django_db

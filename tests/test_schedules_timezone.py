@@ -21,7 +21,7 @@ from django_q.conf import Conf
 from django_q.models import OrmQ, Schedule
 
 from backups_app.models import BackupSchedule
-from backups_app.services import schedules
+from backups_app.services.jobs import schedules
 from tests.retention_records import new_target
 
 UTC = ZoneInfo("UTC")

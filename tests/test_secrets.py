@@ -15,7 +15,7 @@ from django.apps import apps
 from psycopg import sql
 
 from backups_app.models import DatabaseTarget
-from backups_app.services import dump
+from backups_app.services.backups import dump
 from tests import faultkit
 
 pytestmark = pytest.mark.django_db

@@ -20,7 +20,7 @@ import pytest
 from psycopg import sql
 
 from backups_app.models import BackupRecord, RestoreRecord
-from backups_app.services import restore, timescale
+from backups_app.services.restores import restore, timescale
 from tests.restore_helpers import database_names, dropping, make_backup, run_restore
 
 pytestmark = pytest.mark.django_db
@@ -107,7 +107,7 @@ def test_the_procedure_runs_in_order_create_pre_restore_restore_post_restore_ana
 def test_a_failed_timescale_restore_still_ends_restoring_mode_and_drops_the_new_database(
     pg_cluster, ts_backup, standin_server, monkeypatch
 ):
-    from backups_app.services import restore_run
+    from backups_app.services.restores import run as restore_run
 
     posted = []
     real_post = timescale._post_restore

@@ -3,7 +3,8 @@
 import pytest
 
 from backups_app.models import BackupRecord
-from backups_app.services import restore, verify
+from backups_app.services.restores import restore
+from backups_app.services.verify import verify
 from tests.restore_helpers import database_names, dropping, flip_byte, make_backup, run_restore, run_verify, truncate
 
 pytestmark = pytest.mark.django_db
@@ -48,7 +49,7 @@ def test_an_archive_that_does_not_read_to_the_end_fails_even_with_a_matching_che
     backup = make_backup(make_target(pagila), "custom")
     path = backup.absolute_path
     flip_byte(path, backup.size_bytes - 5000)
-    from backups_app.services.files import sha256_of
+    from backups_app.services.storage.files import sha256_of
 
     BackupRecord.objects.filter(pk=backup.pk).update(sha256=sha256_of(path)[0])
     record = run_verify(backup)

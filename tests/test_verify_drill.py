@@ -3,8 +3,8 @@
 import pytest
 
 from backups_app.models import BackupRecord, RestoreRecord
-from backups_app.services import drill, verify
-from backups_app.services.files import sha256_of
+from backups_app.services.storage.files import sha256_of
+from backups_app.services.verify import drill, verify
 from tests.dbcompare import row_counts
 from tests.restore_helpers import database_names, flip_byte, make_backup, run_verify
 

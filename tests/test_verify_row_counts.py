@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from backups_app.services import dump
+from backups_app.services.backups import dump
 from tests.restore_helpers import dropping, make_backup, run_restore, run_verify
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,8 @@ from backups_app.admin.actions import GuardedActionsMixin, applying, history, in
 from backups_app.admin.jobs import JobAdminMixin
 from backups_app.forms import PinForm, RestoreForm, VerifyForm
 from backups_app.models import BackupRecord, BackupStatus
-from backups_app.services import pins, queue
+from backups_app.services.jobs import queue
+from backups_app.services.retention import pins
 
 
 @admin.register(BackupRecord)
@@ -117,7 +118,7 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
         return None
 
     def _queue_verifications(self, request, backups, *, drill: bool):
-        from backups_app.services import verify
+        from backups_app.services.verify import verify
 
         queued = []
         with transaction.atomic():
@@ -182,7 +183,7 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
 
 def restore_page(modeladmin, request, queryset, backup):
     """restore_backup's form; on a valid submission, one queued restore."""
-    from backups_app.services import restore
+    from backups_app.services.restores import restore
 
     form = RestoreForm(request.POST if applying(request) else None,
                        initial={"into": restore.default_database_name(backup), "jobs": 1})
@@ -204,7 +205,7 @@ def restore_page(modeladmin, request, queryset, backup):
 
 
 def queue_restore(modeladmin, request, backup, data):
-    from backups_app.services import restore
+    from backups_app.services.restores import restore
 
     with transaction.atomic():
         record = restore.restore_create(

@@ -10,8 +10,9 @@ from django.utils.translation import gettext_lazy
 
 from backups_app.admin.policy_forms import SETTING_FIELDS, RetentionPolicyForm
 from backups_app.models import RetentionPolicy
-from backups_app.services import orphans, queue
-from backups_app.services.retention_preview import preview_policy
+from backups_app.services.jobs import queue
+from backups_app.services.retention import orphans
+from backups_app.services.retention.preview import preview_policy
 
 
 @admin.register(RetentionPolicy)

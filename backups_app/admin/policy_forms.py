@@ -6,7 +6,7 @@ from django.forms.models import construct_instance
 from django.utils.translation import gettext_lazy as _
 
 from backups_app.models import RetentionPolicy
-from backups_app.services.retention_preview import preview_policy
+from backups_app.services.retention.preview import preview_policy
 
 RULE_FIELDS = ["keep_days", "keep_last", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly", "min_keep"]
 COUNT_FIELDS = ["keep_last", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly"]

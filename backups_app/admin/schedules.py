@@ -9,7 +9,7 @@ from django_q.models import Schedule
 
 from backups_app.admin.schedule_forms import WEEKDAYS, BackupScheduleForm
 from backups_app.models import BackupSchedule
-from backups_app.services import schedules
+from backups_app.services.jobs import schedules
 
 
 @admin.register(BackupSchedule)

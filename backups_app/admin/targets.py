@@ -9,7 +9,9 @@ from backups_app.admin.actions import GuardedActionsMixin, applying, history, in
 from backups_app.admin.display import human_size
 from backups_app.forms import BackupNowForm
 from backups_app.models import BackupFormat, BackupRecord, BackupStatus, BackupType, DatabaseTarget
-from backups_app.services import connection_test, dump, queue
+from backups_app.services.backups import dump
+from backups_app.services.jobs import queue
+from backups_app.services.targets import connection_test
 
 
 @admin.register(DatabaseTarget)

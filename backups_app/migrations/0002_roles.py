@@ -6,7 +6,7 @@ from django.db import migrations
 def create_roles(apps, schema_editor):
     from django.contrib.auth.management import create_permissions
 
-    from backups_app.services import roles
+    from backups_app.services.setup import roles
 
     # Permissions are normally created after all migrations ran; a role needs them now.
     for app_config in apps.get_app_configs():
@@ -17,7 +17,7 @@ def create_roles(apps, schema_editor):
 
 
 def remove_roles(apps, schema_editor):
-    from backups_app.services import roles
+    from backups_app.services.setup import roles
 
     apps.get_model("auth", "Group").objects.filter(name__in=roles.ROLES).delete()
 

@@ -95,6 +95,6 @@ class BackupRecord(models.Model):
 
     @property
     def absolute_path(self):
-        from backups_app.services.layout import absolute
+        from backups_app.services.storage.layout import absolute
 
         return absolute(self.path) if self.path else None

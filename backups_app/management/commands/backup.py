@@ -10,8 +10,12 @@ from humanize import naturalsize
 from backups_app import selectors
 from backups_app.management.cli import OPERATIONAL_CHECKS, quiet_log
 from backups_app.models import BackupFormat, BackupRecord, BackupType
-from backups_app.services import dump, health, layout, orphans, retention
-from backups_app.services.targets import UnknownTarget, get_target
+from backups_app.services.backups import dump
+from backups_app.services.monitoring import health
+from backups_app.services.retention import orphans
+from backups_app.services.retention import plan as retention
+from backups_app.services.storage import layout
+from backups_app.services.targets.lookup import UnknownTarget, get_target
 
 TYPES = [t.value for t in BackupType]
 

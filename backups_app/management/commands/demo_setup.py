@@ -9,10 +9,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 from humanize import naturalsize
 
-from backups_app.services import demo, demo_data
-from backups_app.services.connection import ConnectionFailed, conn_for
-from backups_app.services.scrub import scrub
-from backups_app.services.targets import UnknownTarget, get_target
+from backups_app.services.postgres.connection import ConnectionFailed, conn_for
+from backups_app.services.postgres.scrub import scrub
+from backups_app.services.setup import demo, demo_data
+from backups_app.services.targets.lookup import UnknownTarget, get_target
 
 
 def default_dir() -> Path:

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
 
-from backups_app.services.admin_user import admin_ensure
+from backups_app.services.setup.admin_user import admin_ensure
 
 
 class Command(BaseCommand):

@@ -4,8 +4,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from backups_app.management.cli import OPERATIONAL_CHECKS, one_line, quiet_log, stop_cleanly_on_sigterm
 from backups_app.models import BackupRecord
-from backups_app.services import restore
-from backups_app.services.targets import UnknownTarget, get_target
+from backups_app.services.restores import restore
+from backups_app.services.targets.lookup import UnknownTarget, get_target
 
 
 class Command(BaseCommand):

@@ -8,7 +8,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from backups_app.services import supervisor
+from backups_app.services.jobs import supervisor
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from backups_app.services import roles
+from backups_app.services.setup import roles
 
 
 class Command(BaseCommand):

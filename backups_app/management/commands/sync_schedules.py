@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from backups_app.services import schedules
+from backups_app.services.jobs import schedules
 
 
 class Command(BaseCommand):

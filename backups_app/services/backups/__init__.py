@@ -1,0 +1,6 @@
+"""Making backups: preflight, pg_dump into a private file, publish, log.
+
+Owns the backup job from claim to a published, read-back file: the checks
+before a byte is written, the dump pipeline, the roles file saved beside a
+dump, exact row counts taken in pg_dump's snapshot, and backup_log.txt.
+"""

@@ -1,0 +1,126 @@
+"""The cluster's roles and tablespaces (`pg_dumpall --globals-only`), saved beside each dump.
+
+A dump names its owners but does not create them; on a new server the
+roles must exist first. Role passwords are always left out
+(--no-role-passwords): only a superuser could read them, a password hash in
+a file that travels with the backups is a credential to guard, and a
+restore must never reset the passwords of roles that already exist. Roles
+created from this file get no password: set them with ALTER ROLE ... PASSWORD.
+
+Applying it (`restore --with-globals`) creates the roles and tablespaces
+the server lacks and leaves existing ones untouched.
+"""
+
+import contextlib
+import re
+
+from backups_app.models import BackupRecord
+from backups_app.services.postgres import binaries, databases
+from backups_app.services.storage import files, layout
+from backups_app.services.postgres.connection import Conn, child_env, conn_for
+from backups_app.services.postgres.proc import last_lines, run
+from backups_app.services.postgres.scrub import scrub
+
+SUFFIX = ".globals.sql"
+_IDENT = r'("(?:[^"]|"")+"|[^\s;"]+)'
+_ROLE = re.compile(rf"^(?:CREATE ROLE|ALTER ROLE|COMMENT ON ROLE)\s+{_IDENT}")
+_TABLESPACE = re.compile(
+    rf"^(?:(?:CREATE|ALTER|COMMENT ON) TABLESPACE\s+|(?:GRANT|REVOKE) .* ON TABLESPACE\s+){_IDENT}"
+)
+_PASSWORD = re.compile(r"(PASSWORD\s+)'(?:[^']|'')*'", re.IGNORECASE)
+
+
+class GlobalsFailed(Exception):
+    pass
+
+
+def _server_major(version: str) -> int | None:
+    m = re.match(r"(\d+)", version or "")
+    return int(m.group(1)) if m else None
+
+
+@contextlib.contextmanager
+def beside(record: BackupRecord, conn: Conn, final):
+    """Write the globals file before the dump is published, and publish it right after.
+
+    Used by dump.py around files.publish: a backup either has both files or
+    neither.
+    """
+    target = final.with_name(final.name + SUFFIX)
+    partial = layout.partial_path(target, record.pk)
+    try:
+        save(conn, partial, server_major=_server_major(record.server_version))
+        yield
+        files.publish(partial, target)
+    except BaseException:
+        files.remove_quietly(partial)
+        raise
+    record.globals_path = layout.relative(target)
+    BackupRecord.objects.filter(pk=record.pk).update(globals_path=record.globals_path)
+
+
+def save(conn: Conn, path, *, server_major: int | None) -> None:
+    tool = binaries.find("pg_dumpall", server_major)
+    files.create_private(path).close()
+    args = [tool.path, *conn.args(), "--database", conn.dbname, "--globals-only", "--no-role-passwords",
+            "--file", str(path)]
+    with child_env(conn) as env:
+        proc = run(args, env=env)
+    if proc.returncode != 0:
+        raise GlobalsFailed(scrub(f"pg_dumpall --globals-only failed: {last_lines(proc.stderr, 3)}",
+                                  conn.secrets()))
+
+
+def apply(backup: BackupRecord, server) -> str:
+    """Create the roles and tablespaces of the backup's cluster that this server lacks."""
+    path = layout.absolute(backup.globals_path)
+    with databases.maintenance(server) as m:
+        roles = {r[0] for r in m.execute("SELECT rolname FROM pg_roles").fetchall()}
+        tablespaces = {r[0] for r in m.execute("SELECT spcname FROM pg_tablespace").fetchall()}
+        dbname, major = m.info.dbname, m.info.server_version // 10000
+    script, created, kept = filter_script(path.read_text(), roles=roles, tablespaces=tablespaces)
+    conn = conn_for(server, dbname)
+    tool = binaries.find("psql", major)
+    args = [tool.path, *conn.args(), "--dbname", dbname, "-X", "-q", "-v", "ON_ERROR_STOP=1",
+            "--single-transaction", "-f", "-"]
+    with child_env(conn) as env:
+        proc = run(args, env=env, input_bytes=script.encode())
+    if proc.returncode != 0:
+        detail = _PASSWORD.sub(r"\1'********'", last_lines(proc.stderr, 4))
+        raise GlobalsFailed(scrub(f"applying roles and tablespaces failed, nothing was changed: {detail}",
+                                  conn.secrets()))
+    parts = [f"created roles: {', '.join(sorted(created))}" if created else "created no roles"]
+    if kept:
+        parts.append(f"left existing roles and tablespaces as they were: {', '.join(sorted(kept))}")
+    return "; ".join(parts)
+
+
+def filter_script(text: str, *, roles: set, tablespaces: set) -> tuple[str, set, set]:
+    """The globals script without statements about roles and tablespaces that exist already."""
+    out, created, kept, skipping = [], set(), set(), False
+    for line in text.splitlines(keepends=True):
+        if skipping:
+            skipping = not line.rstrip().endswith(";")
+            continue
+        name, existing = _subject(line, roles, tablespaces)
+        if name is not None and existing:
+            kept.add(name)
+            skipping = not line.rstrip().endswith(";")
+            continue
+        if name is not None and line.startswith("CREATE ROLE"):
+            created.add(name)
+        out.append(line)
+    return "".join(out), created, kept
+
+
+def _subject(line: str, roles: set, tablespaces: set):
+    for pattern, known in ((_ROLE, roles), (_TABLESPACE, tablespaces)):
+        m = pattern.match(line)
+        if m:
+            name = _unquote(m.group(1))
+            return name, name in known
+    return None, False
+
+
+def _unquote(ident: str) -> str:
+    return ident[1:-1].replace('""', '"') if ident.startswith('"') else ident

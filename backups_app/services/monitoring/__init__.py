@@ -1,0 +1,1 @@
+"""Is every target safely backed up? Freshness for `backup --check` and /healthz."""

@@ -1,0 +1,178 @@
+"""Everything a restore can check before anything is created: refusals are one readable line."""
+
+import os
+import re
+from dataclasses import dataclass
+
+from backups_app.services.postgres import databases, toc
+from backups_app.services.postgres.binaries import ToolNotFound
+from backups_app.services.postgres.connection import ConnectionFailed, conn_for
+from backups_app.services.restores import timescale
+from backups_app.services.storage import layout
+
+
+class RestoreRefused(Exception):
+    """The restore was not started; the message says why, on one line."""
+
+
+_IDENT = r'(?:[A-Za-z_][A-Za-z0-9_$]*|"(?:[^"]|"")+")'
+_TABLE = re.compile(rf"^({_IDENT})\.({_IDENT})$")
+
+
+def parse_table(text: str) -> tuple[str, str]:
+    """'schema.table' (or '"My Schema"."My Table"') as the archive names them."""
+    m = _TABLE.match(text.strip())
+    if not m:
+        raise RestoreRefused(f"{text!r} is not a table name: write SCHEMA.TABLE, e.g. public.rental")
+    return _unquote(m.group(1)), _unquote(m.group(2))
+
+
+def _unquote(part: str) -> str:
+    return part[1:-1].replace('""', '"') if part.startswith('"') else part
+
+
+@dataclass
+class Request:
+    backup: object
+    server: object
+    into: str
+    tables: list
+    overwrite: bool
+    with_globals: bool
+    jobs: int
+    force: bool
+    no_owner: bool | None
+    no_acl: bool | None
+
+
+def check(req: Request) -> None:
+    """Raise RestoreRefused for anything that would make the restore fail or do harm."""
+    check_backup_file(req.backup, force=req.force)
+    _check_options(req)
+    try:
+        databases.check_name(req.into)
+    except databases.BadName as exc:
+        raise RestoreRefused(str(exc)) from None
+    if req.tables:
+        _check_tables(req)
+    if timescale.in_backup(req.backup):
+        _check_timescale(req)
+    _check_server(req)
+
+
+def check_backup_file(backup, *, force: bool) -> None:
+    if backup.status != "succeeded":
+        raise RestoreRefused(f"backup #{backup.pk} cannot be restored: its status is {backup.status}")
+    if backup.format not in ("custom", "sql"):
+        raise RestoreRefused(f"backup #{backup.pk} is in {backup.format} format, which cannot be restored here")
+    path = backup.absolute_path
+    if path is None or not path.is_file():
+        raise RestoreRefused(f"the file of backup #{backup.pk} is missing ({path or 'no path recorded'})")
+    if force:
+        return
+    size = os.stat(path).st_size
+    if backup.size_bytes is not None and size != backup.size_bytes:
+        raise RestoreRefused(
+            f"the file of backup #{backup.pk} is {size} bytes but was {backup.size_bytes} when it was made: "
+            "it is damaged or truncated (use --force to try anyway)"
+        )
+    if backup.last_verify_ok is False:
+        raise RestoreRefused(
+            f"backup #{backup.pk} failed its last verification ({backup.last_verify_detail.strip()[:200]}); "
+            "use --force to restore it anyway"
+        )
+
+
+def _check_options(req: Request) -> None:
+    if req.jobs < 1 or req.jobs > 64:
+        raise RestoreRefused("--jobs must be between 1 and 64")
+    if req.backup.format == "sql":
+        if req.tables:
+            raise RestoreRefused(
+                "single-table restores need a custom-format backup: a plain SQL script cannot be split "
+                "soundly; restore it whole into a new database and copy the table from there"
+            )
+        if req.jobs > 1:
+            raise RestoreRefused("parallel restore (--jobs) needs a custom-format backup; this one is plain SQL")
+        if req.no_owner or req.no_acl:
+            raise RestoreRefused(
+                "--no-owner and --no-acl need a custom-format backup: a plain SQL script sets owners "
+                "and grants itself (restore the roles first with --with-globals)"
+            )
+    if req.with_globals:
+        path = layout.absolute(req.backup.globals_path) if req.backup.globals_path else None
+        if path is None or not path.is_file():
+            raise RestoreRefused(
+                f"backup #{req.backup.pk} has no roles and tablespaces file to apply "
+                f"({path or 'none was saved with it'})"
+            )
+
+
+def _check_tables(req: Request) -> None:
+    names = [parse_table(t) for t in req.tables]
+    try:
+        contents = toc.read(req.backup.absolute_path)
+    except (toc.ArchiveUnreadable, ToolNotFound) as exc:
+        raise RestoreRefused(str(exc)) from None
+    for schema, name in names:
+        if contents.find_table(schema, name) is None:
+            raise RestoreRefused(f"table {schema}.{name} is not in backup #{req.backup.pk}" +
+                                 _known_tables(contents))
+    if timescale.in_backup(req.backup):
+        hypertables = timescale.hypertables_in_archive(req.backup.absolute_path)
+        for schema, name in names:
+            if (schema, name) in hypertables:
+                raise RestoreRefused(timescale.single_hypertable_refusal(schema, name))
+
+
+def _known_tables(contents) -> str:
+    known = sorted(e.qualified for e in contents.tables())
+    if not known:
+        return " (it holds no tables)"
+    more = f" and {len(known) - 8} more" if len(known) > 8 else ""
+    return f" (it has {', '.join(known[:8])}{more})"
+
+
+def _check_timescale(req: Request) -> None:
+    if req.jobs > 1:
+        raise RestoreRefused(
+            "a TimescaleDB backup restores with one job (TimescaleDB's documented procedure); drop --jobs"
+        )
+    if req.overwrite:
+        raise RestoreRefused(
+            "a TimescaleDB backup cannot overwrite a database: restore it into a new database "
+            "(TimescaleDB's restore procedure starts from an empty one)"
+        )
+
+
+def _check_server(req: Request) -> None:
+    try:
+        with databases.maintenance(req.server) as m:
+            if timescale.in_backup(req.backup) and not req.tables:
+                problem = timescale.unavailable_reason(m, timescale.version_in_backup(req.backup))
+                if problem:
+                    raise RestoreRefused(problem)
+            if databases.exists(m, req.into):
+                _check_existing(req)
+            elif not databases.can_create(m):
+                raise RestoreRefused(
+                    f"user {req.server.user} may not create databases on {req.server.host}:{req.server.port}; "
+                    "grant CREATEDB, or create an empty database and restore into it"
+                )
+    except ConnectionFailed as exc:
+        raise RestoreRefused(str(exc)) from None
+
+
+def _check_existing(req: Request) -> None:
+    objects = databases.user_objects(conn_for(req.server, req.into))
+    if objects and not req.overwrite:
+        raise RestoreRefused(
+            f"database {req.into} already holds objects ({', '.join(objects[:3])}"
+            f"{', ...' if len(objects) > 3 else ''}): choose a new name, or overwrite it "
+            "(a safety backup is taken first)"
+        )
+    if req.jobs > 1:
+        raise RestoreRefused(
+            f"--jobs works only for a new database: into the existing {req.into} the restore runs "
+            "in one transaction, so that a failure changes nothing"
+        )

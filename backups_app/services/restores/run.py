@@ -1,0 +1,217 @@
+"""What a restore does once it holds the server's lock.
+
+Modes, chosen by what is at the target name:
+  new        the database is created from template0 (source encoding and
+             locale where the server has them); dropped again if the restore fails.
+  empty      an existing database without user objects; restored in one transaction.
+  overwrite  an existing database with objects (only with overwrite): a safety
+             backup first, then, in one transaction, everything in it is dropped
+             and the backup restored (single tables: pg_restore --clean --if-exists
+             of just those, in one transaction).
+"""
+
+import contextlib
+from dataclasses import dataclass, field
+
+import psycopg
+from psycopg import sql
+
+from backups_app.services.backups import globals_dump
+from backups_app.services.postgres import binaries, databases, toc
+from backups_app.services.postgres.client import (
+    decompressor,
+    pg_restore_args,
+    run_pg_restore,
+    run_psql_script,
+    run_script,
+)
+from backups_app.services.postgres.connection import conn_for, connect
+from backups_app.services.restores import checks as restore_checks
+from backups_app.services.restores import safety, source_db, timescale
+from backups_app.services.storage.files import sha256_of
+
+
+@dataclass
+class Outcome:
+    rows: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    record: object
+    mode: str
+    major: int
+    superuser: bool
+    outcome: Outcome
+
+    @property
+    def backup(self):
+        return self.record.backup
+
+
+def run(record, outcome: Outcome) -> Outcome:
+    """Restore as the record says; notes go into `outcome` as they happen, so a failure keeps them too."""
+    check_checksum(record.backup, force=record.force, notes=outcome.notes)
+    restore_checks.check(_request(record))
+    plan = _plan(record, outcome)
+    if record.with_globals:
+        outcome.notes.append(globals_dump.apply(record.backup, record.server))
+    if plan.mode == "overwrite":
+        taken = safety.take(record)
+        outcome.notes.append(f"safety backup #{taken.pk} taken of {record.target_database} before overwriting it")
+    if plan.backup.format == "custom":
+        _restore_custom(plan)
+    else:
+        _restore_sql(plan)
+    outcome.rows = _rows_restored(plan)
+    return outcome
+
+
+def check_checksum(backup, *, force: bool, notes: list) -> None:
+    """The file must be the one that was made: refused before anything is touched, unless forced."""
+    sha, _ = sha256_of(backup.absolute_path)
+    if sha == backup.sha256:
+        return
+    message = (f"the file of backup #{backup.pk} does not match its recorded checksum: it has been "
+               "damaged or changed since it was made")
+    if not force:
+        raise restore_checks.RestoreRefused(message + " (use --force to try anyway)")
+    notes.append(message + "; restored anyway (forced)")
+
+
+def _request(record) -> restore_checks.Request:
+    return restore_checks.Request(
+        backup=record.backup, server=record.server, into=record.target_database, tables=record.tables,
+        overwrite=record.overwrite, with_globals=record.with_globals, jobs=record.jobs, force=record.force,
+        no_owner=record.no_owner, no_acl=record.no_acl,
+    )
+
+
+def _plan(record, outcome: Outcome) -> Plan:
+    with databases.maintenance(record.server) as m:
+        major = m.info.server_version // 10000
+        superuser = databases.is_superuser(m)
+        exists = databases.exists(m, record.target_database)
+    mode = "new"
+    if exists:
+        objects = databases.user_objects(conn_for(record.server, record.target_database))
+        mode = "overwrite" if objects else "empty"
+    return Plan(record, mode, major, superuser, outcome)
+
+
+def _owner_flags(plan: Plan) -> tuple[bool, bool]:
+    """Owners and grants are kept when the restoring role can set them (a superuser), unless told otherwise."""
+    record = plan.record
+    no_owner = record.no_owner if record.no_owner is not None else not plan.superuser
+    no_acl = record.no_acl if record.no_acl is not None else not plan.superuser
+    return no_owner, no_acl
+
+
+def _restore_custom(plan: Plan) -> None:
+    record = plan.record
+    conn = conn_for(record.server, record.target_database)
+    tool = binaries.find("pg_restore", plan.major)
+    no_owner, no_acl = _owner_flags(plan)
+    if plan.mode == "overwrite" and not record.tables:
+        return _overwrite(plan, conn, pg_restore_args(tool, conn, plan.backup.absolute_path, no_owner=no_owner,
+                                                      no_acl=no_acl, script=True))
+    existing = plan.mode != "new"
+    with _database(plan), _timescale(plan, conn), _table_list(plan, conn) as use_list:
+        args = pg_restore_args(
+            tool, conn, plan.backup.absolute_path, jobs=1 if existing else record.jobs,
+            clean=plan.mode == "overwrite", single_transaction=existing and not timescale.in_backup(plan.backup),
+            no_owner=no_owner, no_acl=no_acl, use_list=use_list,
+        )
+        run_pg_restore(args, conn)
+
+
+def _restore_sql(plan: Plan) -> None:
+    record = plan.record
+    conn = conn_for(record.server, record.target_database)
+    path = plan.backup.absolute_path
+    if plan.mode == "overwrite":
+        return _overwrite(plan, conn, [*decompressor(path), str(path)])
+    tool = binaries.find("psql", plan.major)
+    with _database(plan), _timescale(plan, conn):
+        run_psql_script(tool, conn, path, single_transaction=plan.mode == "empty")
+
+
+def _overwrite(plan: Plan, conn, source_args: list[str]) -> None:
+    """Empty the database and restore the backup's script, all in one transaction.
+
+    pg_restore --clean cannot do this reliably (it fails on partitioned tables'
+    constraints, and leaves behind objects the backup does not have); this
+    keeps the database itself (owner, grants, settings) and changes nothing
+    when any statement fails.
+    """
+    with connect(conn, autocommit=True) as c:
+        preamble = databases.clearing_script(c)
+    run_script(source_args, binaries.find("psql", plan.major), conn, single_transaction=True, preamble=preamble,
+               source_name="the backup cannot be read")
+    plan.outcome.notes.append(f"database {plan.record.target_database} was emptied and restored in one transaction")
+
+
+@contextlib.contextmanager
+def _database(plan: Plan):
+    """Create the database for a new restore, and drop it again if the restore fails."""
+    name = plan.record.target_database
+    if plan.mode != "new":
+        yield
+        return
+    with databases.maintenance(plan.record.server) as m:
+        note = databases.create(m, name, source_db.creation_options(plan.backup, major=plan.major))
+    if note:
+        plan.outcome.notes.append(note)
+    try:
+        yield
+    except BaseException:
+        with databases.maintenance(plan.record.server) as m:
+            databases.drop(m, name)
+        raise
+
+
+@contextlib.contextmanager
+def _timescale(plan: Plan, conn):
+    if not timescale.in_backup(plan.backup) or plan.record.tables:
+        yield
+        return
+    with timescale.procedure(conn, timescale.version_in_backup(plan.backup)):
+        yield
+    plan.outcome.notes.append(
+        f"TimescaleDB {timescale.version_in_backup(plan.backup)}: pre_restore, restore, post_restore, ANALYZE"
+    )
+
+
+@contextlib.contextmanager
+def _table_list(plan: Plan, conn):
+    """For single tables: a --use-list file naming the tables and everything that belongs to them."""
+    if not plan.record.tables:
+        yield None
+        return
+    contents = toc.read(plan.backup.absolute_path, server_major=plan.major)
+    wanted = [restore_checks.parse_table(t) for t in plan.record.tables]
+    with connect(conn, autocommit=True) as c:
+        chosen = toc.select_tables(contents, wanted, present=databases.present_checker(c),
+                                   replacing=plan.mode == "overwrite")
+    if chosen.skipped:
+        plan.outcome.notes.append("left out: " + "; ".join(chosen.skipped))
+    with toc.list_file(chosen.lines) as listing:
+        yield listing
+
+
+def _rows_restored(plan: Plan) -> int | None:
+    """Exact where we know it: the counts recorded at backup time, or a count of the tables just restored."""
+    record, counts = plan.record, plan.backup.row_counts or {}
+    if not record.tables:
+        return sum(counts.values()) if counts else None
+    wanted = [restore_checks.parse_table(t) for t in record.tables]
+    with connect(conn_for(record.server, record.target_database), autocommit=True) as c:
+        total = 0
+        for schema, name in wanted:
+            query = sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(name))
+            try:
+                total += c.execute(query).fetchone()[0]
+            except psycopg.Error:
+                return None
+    return total

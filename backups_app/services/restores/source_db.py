@@ -1,0 +1,46 @@
+"""What a backup tells about its source database: the encoding and locale to create the new one with.
+
+A custom archive always carries pg_dump's CREATE DATABASE statement (used by
+pg_restore --create); a plain SQL dump made without --create only names its
+client encoding, so the locale is then the server's default.
+"""
+
+import re
+import subprocess
+
+from backups_app.services.postgres import binaries, databases, toc
+from backups_app.services.postgres.client import decompressor
+from backups_app.services.postgres.proc import run, spawn
+
+_ENV = {"PATH": "/usr/bin:/bin"}
+
+
+def creation_options(backup, *, major: int) -> dict:
+    path = backup.absolute_path
+    if backup.format == "custom":
+        return databases.options_from_create_statement(create_database_statement(path, major))
+    return {"ENCODING": enc} if (enc := sql_client_encoding(path)) else {}
+
+
+def create_database_statement(path, major: int) -> str:
+    contents = toc.read(path, server_major=major)
+    entry = next((e for e in contents.entries if e.kind == "DATABASE"), None)
+    if entry is None:
+        return ""
+    tool = binaries.find("pg_restore", major)
+    with toc.list_file([entry.line]) as listing:
+        proc = run([tool.path, "--create", "--schema-only", "--use-list", str(listing), "--file", "-", str(path)],
+                   env=_ENV)
+    text = proc.stdout.decode("utf-8", "replace")
+    return next((line for line in text.splitlines() if line.startswith("CREATE DATABASE")), "")
+
+
+def sql_client_encoding(path) -> str:
+    """From the head of the script only: the decompressor is stopped after 64 kB."""
+    proc = spawn([*decompressor(path), str(path)], env=_ENV, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    head = proc.stdout.read(64 * 1024).decode("utf-8", "replace")
+    proc.kill()
+    proc.stdout.close()
+    proc.wait()
+    m = re.search(r"^SET client_encoding = '([^']+)';", head, re.MULTILINE)
+    return m.group(1) if m else ""

@@ -1,0 +1,216 @@
+"""Which backups to keep and which to delete, with the reason in words.
+
+Planning is a pure function of records, rules and "now"; the CLI's dry run,
+the admin preview and the prune job all use it. Deleting lives in
+pruning.py.
+
+A backup is kept when any rule keeps it. Safety no setting can switch off:
+- the newest `min_keep` (at least 1) succeeded backups of each target and
+  type are kept, so the newest succeeded backup survives even when every
+  recent run failed;
+- a pinned backup (legal hold) is never deleted;
+- only succeeded backups count as kept copies; failed attempts are never
+  "kept", and the files they left behind are cleaned up.
+
+Where several policies cover one target and type, a backup is kept when any
+of them keeps it: adding a policy can only keep more.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, tzinfo
+from itertools import takewhile
+from typing import NamedTuple
+
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from backups_app.services.retention import gfs
+
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Rules:
+    keep_days: int | None = 30
+    keep_last: int | None = None
+    keep_daily: int | None = None
+    keep_weekly: int | None = None
+    keep_monthly: int | None = None
+    keep_yearly: int | None = None
+    min_keep: int = 1
+
+    def periods(self) -> list[tuple[gfs.Period, int]]:
+        counts = [(gfs.DAY, self.keep_daily), (gfs.WEEK, self.keep_weekly),
+                  (gfs.MONTH, self.keep_monthly), (gfs.YEAR, self.keep_yearly)]
+        return [(period, n) for period, n in counts if n]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    id: int
+    group: tuple  # (target id, backup type)
+    created_at: datetime
+    status: str
+    pinned: bool = False
+    leftover: bool = False  # a failed attempt left a file behind
+
+
+class Fate(NamedTuple):  # a tuple: made 100,000 times per plan
+    id: int
+    delete: bool
+    reason: str
+    group: tuple = ()
+    leftover: bool = False
+    policy_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A policy's scope and rules, detached from the database."""
+
+    rules: Rules
+    id: int | None = None
+    name: str = ""
+    target_id: int | None = None  # None: every target
+    backup_type: str = ""  # "": every type
+
+    def covers(self, group: tuple) -> bool:
+        target_id, backup_type = group
+        return (self.target_id is None or self.target_id == target_id) and (
+            not self.backup_type or self.backup_type == backup_type
+        )
+
+    @property
+    def specificity(self) -> tuple:
+        return (self.target_id is not None, bool(self.backup_type))
+
+
+def plan(candidates: list[Candidate], rules: Rules, now: datetime, *, tz: tzinfo | None = None) -> list[Fate]:
+    """Each candidate's fate under one set of rules, every target and type on its own."""
+    return plan_policies(candidates, [Policy(rules=rules)], now, tz=tz)
+
+
+def plan_policies(candidates: list[Candidate], policies: list[Policy], now: datetime, *,
+                  tz: tzinfo | None = None) -> list[Fate]:
+    """Fates under several policies: kept when any policy that covers the backup keeps it.
+
+    Backups no policy covers get no fate: nothing decides about them.
+    """
+    tz = tz or timezone.get_default_timezone()
+    fates = []
+    for group, members in _by_group(candidates).items():
+        applicable = sorted((p for p in policies if p.covers(group)), key=lambda p: p.specificity, reverse=True)
+        if applicable:
+            fates += _plan_group(group, members, applicable, now, tz)
+    return fates
+
+
+def _by_group(candidates) -> dict[tuple, list[Candidate]]:
+    groups = defaultdict(list)
+    for c in candidates:
+        groups[c.group].append(c)
+    return groups
+
+
+def _plan_group(group, members, policies: list[Policy], now, tz) -> list[Fate]:
+    good = sorted((c for c in members if c.status == SUCCEEDED), key=lambda c: (c.created_at, c.id), reverse=True)
+    reasons = [[] for _c in good]
+    named = len(policies) > 1
+    for policy in policies:
+        for i, found in enumerate(keep_reasons(good, policy.rules, now, tz)):
+            reasons[i] += [f"{r} ({policy.name})" for r in found] if named else found
+    first = policies[0]
+    kept, deleted = _("kept: %(reasons)s"), _deleted_reason(first.rules)
+    fates = [
+        Fate(c.id, False, kept % {"reasons": "; ".join(r)}, group) if r
+        else Fate(c.id, True, deleted, group, policy_id=first.id)
+        for c, r in zip(good, reasons, strict=True)
+    ]
+    leftover = _("deleted: file left by a failed attempt")
+    fates += [Fate(c.id, True, leftover, group, leftover=True, policy_id=first.id)
+              for c in members if c.status == FAILED and c.leftover]
+    return fates
+
+
+def _deleted_reason(rules: Rules) -> str:
+    if rules.keep_days:
+        return _("deleted: older than %(days)s days and no rule keeps it") % {"days": rules.keep_days}
+    return _("deleted: no rule keeps it")
+
+
+def keep_reasons(good: list[Candidate], rules: Rules, now: datetime, tz: tzinfo) -> list[list[str]]:
+    """Why each succeeded backup (newest first) is kept; an empty list means no rule keeps it.
+
+    `good` is sorted newest first, so every rule but "pinned" stops at the first backup it no longer keeps.
+    """
+    reasons = [[] for _c in good]
+    _safety_and_count_rules(good, rules, now, reasons)
+    periods = rules.periods()
+    if periods:
+        today = now.astimezone(tz).date()
+        windows = [(period, period.window(today, count)) for period, count in periods]
+        oldest = min(period.first_day(window.start) for period, window in windows)
+        cutoff = datetime.combine(oldest, time(0), tz)
+        dates = [c.created_at.astimezone(tz).date() for c in takewhile(lambda c: c.created_at >= cutoff, good)]
+        for period, window in windows:
+            _newest_per_period(dates, period, window, reasons)
+    return reasons
+
+
+def _safety_and_count_rules(good, rules: Rules, now, reasons) -> None:
+    for i, c in enumerate(good):
+        if c.pinned:
+            reasons[i].append(_("pinned (legal hold)"))
+    if good:
+        reasons[0].append(_("newest succeeded backup"))
+    min_keep = max(1, rules.min_keep)
+    text = _("one of the %(count)s newest (minimum kept)") % {"count": min_keep}
+    for i in range(1, min(min_keep, len(good))):
+        reasons[i].append(text)
+    if rules.keep_last:
+        text = _("one of the last %(count)s") % {"count": rules.keep_last}
+        for i in range(min(rules.keep_last, len(good))):
+            reasons[i].append(text)
+    _young_rule(good, rules, now, reasons)
+
+
+def _young_rule(good, rules: Rules, now, reasons) -> None:
+    limit = timedelta(days=rules.keep_days) if rules.keep_days else timedelta(0)
+    text = _("younger than %(days)s days") % {"days": rules.keep_days} if rules.keep_days else \
+        _("dated in the future")
+    for i, c in enumerate(good):
+        if now - c.created_at >= limit:
+            break
+        reasons[i].append(text)
+
+
+def _newest_per_period(dates, period: gfs.Period, window: range, reasons) -> None:
+    text, key_of, last_key = period.reason_text(), period.key, None
+    for i, d in enumerate(dates):  # newest first, so the first of each period is its newest
+        key = key_of(d)
+        if key < window.start:
+            return
+        if key != last_key and key in window:
+            reasons[i].append(text % {"period": period.label(key)})
+        last_key = key
+
+
+def prune_policy(*, policy_id: int, started_by: str = ""):
+    """Delete what a policy (together with the others covering the same backups) no longer keeps."""
+    from backups_app.services.retention import prune as pruning
+
+    return pruning.prune_policy(policy_id=policy_id, started_by=started_by)
+
+
+def candidates_for(*, target=None, backup_type: str | None = None, leftovers: bool = False) -> list[Candidate]:
+    from backups_app.services.retention import prune as pruning
+
+    return pruning.candidates_for(target=target, backup_type=backup_type, leftovers=leftovers)
+
+
+def prune(*, fates: list[Fate], reason_prefix: str = "", policy=None, now=None):
+    from backups_app.services.retention import prune as pruning
+
+    return pruning.prune(fates=fates, reason_prefix=reason_prefix, policy=policy, now=now)

@@ -1,0 +1,199 @@
+"""Deleting what retention no longer keeps: the file goes first, then the record is marked.
+
+A pruned record stays (status `pruned`, when, why, which policy) so the
+history of what existed is kept. A file outside BACKUP_ROOT is never touched.
+"""
+
+import logging
+import os
+import shutil
+
+from django.db.models import Q
+from django.utils import timezone
+
+from backups_app.models import BackupRecord, RetentionPolicy
+from backups_app.services.retention.plan import FAILED, SUCCEEDED, Candidate, Fate, Policy, Rules, plan_policies
+from backups_app.services.storage import layout
+
+log = logging.getLogger(__name__)
+CHUNK = 500  # ids per IN (...) query: SQLite limits the number of parameters
+
+
+def rules_of(policy: RetentionPolicy) -> Rules:
+    return Rules(keep_days=policy.keep_days, keep_last=policy.keep_last, keep_daily=policy.keep_daily,
+                 keep_weekly=policy.keep_weekly, keep_monthly=policy.keep_monthly,
+                 keep_yearly=policy.keep_yearly, min_keep=policy.min_keep or 1)
+
+
+def policy_of(policy: RetentionPolicy) -> Policy:
+    return Policy(rules=rules_of(policy), id=policy.pk, name=policy.name, target_id=policy.target_id,
+                  backup_type=policy.backup_type or "")
+
+
+def covering_policies(*, target_id: int | None, backup_type: str | None,
+                      draft: RetentionPolicy | None = None) -> list[Policy]:
+    """Enabled policies that may cover backups in this scope; a draft stands in for its saved self."""
+    qs = RetentionPolicy.objects.filter(enabled=True)
+    if target_id is not None:
+        qs = qs.filter(Q(target__isnull=True) | Q(target_id=target_id))
+    if backup_type:
+        qs = qs.filter(backup_type__in=["", backup_type])
+    if draft is not None and draft.pk:
+        qs = qs.exclude(pk=draft.pk)
+    policies = [policy_of(p) for p in qs]
+    if draft is not None and draft.enabled:
+        policies.append(policy_of(draft))
+    return policies
+
+
+def candidates_for(*, target=None, target_id: int | None = None, backup_type: str | None = None,
+                   leftovers: bool = False) -> list[Candidate]:
+    """Succeeded backups in a scope; with leftovers, also failed attempts that left a file."""
+    target_id = target.pk if target is not None else target_id
+    qs = BackupRecord.objects.filter(status=SUCCEEDED)
+    if target_id is not None:
+        qs = qs.filter(target_id=target_id)
+    if backup_type:
+        qs = qs.filter(backup_type=backup_type)
+    rows = qs.values_list("id", "target_id", "backup_type", "created_at", "pinned")
+    found = [Candidate(i, (t, bt), ca, SUCCEEDED, p) for i, t, bt, ca, p in rows.iterator(chunk_size=5000)]
+    if leftovers:
+        found += _failed_with_files(target_id=target_id, backup_type=backup_type)
+    return found
+
+
+def _failed_with_files(*, target_id, backup_type) -> list[Candidate]:
+    partial_ids = _partial_file_ids()
+    qs = BackupRecord.objects.filter(status=FAILED, pruned_at__isnull=True).filter(
+        Q(pk__in=partial_ids) | ~Q(path="")
+    )
+    if target_id is not None:
+        qs = qs.filter(target_id=target_id)
+    if backup_type:
+        qs = qs.filter(backup_type=backup_type)
+    found = []
+    for pk, t, bt, created, path in qs.values_list("id", "target_id", "backup_type", "created_at", "path"):
+        if pk in partial_ids or (path and os.path.lexists(layout.absolute(path))):
+            found.append(Candidate(pk, (t, bt), created, FAILED, leftover=True))
+    return found
+
+
+def _partial_file_ids() -> set[int]:
+    ids = set()
+    for path in layout.partial_files():
+        suffix = path.name.rsplit(layout.PARTIAL_MARK, 1)[-1]
+        if suffix.isdigit():
+            ids.add(int(suffix))
+    return ids
+
+
+def plan_scope(*, target_id: int | None, backup_type: str | None, now=None, leftovers: bool = False,
+               draft: RetentionPolicy | None = None) -> list[Fate]:
+    now = now or timezone.now()
+    candidates = candidates_for(target_id=target_id, backup_type=backup_type, leftovers=leftovers)
+    policies = covering_policies(target_id=target_id, backup_type=backup_type, draft=draft)
+    return plan_policies(candidates, policies, now)
+
+
+def prune_policy(*, policy_id: int, started_by: str = "") -> list[BackupRecord]:
+    """Run one policy now. Other enabled policies covering the same backups still keep what they keep."""
+    policy = RetentionPolicy.objects.filter(pk=policy_id).first()
+    if policy is None or not policy.enabled:
+        log.info("prune of policy #%s skipped: %s", policy_id, "disabled" if policy else "no such policy")
+        return []
+    now = timezone.now()
+    fates = plan_scope(target_id=policy.target_id, backup_type=policy.backup_type, now=now, leftovers=True)
+    pruned = prune(fates=fates, policy=policy, now=now, started_by=started_by)
+    log.info("policy %r pruned %s backups (started by %s)", policy.name, len(pruned), started_by or "-")
+    return pruned
+
+
+def prune_for(*, target, backup_type: str, started_by: str = "") -> list[BackupRecord]:
+    """Prune one target and type under every enabled policy that covers it (after a scheduled backup)."""
+    now = timezone.now()
+    fates = plan_scope(target_id=target.pk, backup_type=backup_type, now=now, leftovers=True)
+    return prune(fates=fates, now=now, started_by=started_by)
+
+
+def prune(*, fates: list[Fate], reason_prefix: str = "", policy=None, now=None,
+          started_by: str = "") -> list[BackupRecord]:
+    """Delete the files planned for deletion, then mark their records."""
+    now = now or timezone.now()
+    doomed = {f.id: f for f in fates if f.delete}
+    newest = _newest_succeeded_ids({f.group for f in doomed.values() if not f.leftover})
+    suffix = f" [{started_by}]" if started_by else ""
+    pruned = []
+    ids = sorted(doomed)
+    for start in range(0, len(ids), CHUNK):
+        for record in BackupRecord.objects.filter(pk__in=ids[start:start + CHUNK]):
+            fate = doomed[record.pk]
+            reason = (reason_prefix + fate.reason + suffix)[:255]
+            by = policy if policy is not None else fate.policy_id
+            if fate.leftover:
+                done = _clean_leftover(record, reason=reason, policy=by, now=now)
+            else:
+                done = record.pk not in newest and _prune_backup(record, reason=reason, policy=by, now=now)
+            if done:
+                pruned.append(record)
+    return pruned
+
+
+def _newest_succeeded_ids(groups) -> set[int]:
+    """The last line of defence: whatever a plan says, these files stay."""
+    newest = set()
+    for target_id, backup_type in groups:
+        pk = (BackupRecord.objects.filter(target_id=target_id, backup_type=backup_type, status=SUCCEEDED)
+              .order_by("-created_at", "-id").values_list("pk", flat=True).first())
+        newest.add(pk)
+    return newest
+
+
+def _policy_kwargs(policy) -> dict:
+    if policy is None or isinstance(policy, int):
+        return {"pruned_by_policy_id": policy}
+    return {"pruned_by_policy": policy}
+
+
+def _prune_backup(record: BackupRecord, *, reason: str, policy, now) -> bool:
+    still = BackupRecord.objects.filter(pk=record.pk, status=SUCCEEDED, pinned=False)
+    if not still.exists():  # pinned or pruned since the plan was made
+        return False
+    # The roles file saved beside the dump goes with it.
+    if not (_remove(record.path) and _remove(record.globals_path)):
+        return False
+    n = still.update(status="pruned", pruned_at=now, pruned_reason=reason, **_policy_kwargs(policy))
+    if n:
+        record.status, record.pruned_at, record.pruned_reason = "pruned", now, reason
+    return n == 1
+
+
+def _clean_leftover(record: BackupRecord, *, reason: str, policy, now) -> bool:
+    if not all(_remove(layout.relative(p)) for p in layout.partial_files(record.pk)):
+        return False
+    if record.path and not _remove(record.path):
+        return False
+    n = BackupRecord.objects.filter(pk=record.pk, status=FAILED, pruned_at__isnull=True).update(
+        pruned_at=now, pruned_reason=reason, **_policy_kwargs(policy)
+    )
+    return n == 1
+
+
+def _remove(relative_path: str) -> bool:
+    """Remove a file (or a directory-format backup) under BACKUP_ROOT; False when it must stay."""
+    if not relative_path:
+        return True
+    path = layout.absolute(relative_path)
+    if not layout.is_inside_root(path):  # resolves "..", and links that point elsewhere
+        log.error("refusing to delete %s: outside BACKUP_ROOT", path)
+        return False
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        log.error("cannot delete %s: %s", path, exc.strerror or exc)
+        return False
+    return True

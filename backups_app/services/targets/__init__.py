@@ -1,0 +1,1 @@
+"""Database targets: the default one built from DB_*, and testing a target's connection."""

@@ -1,0 +1,97 @@
+"""Checking a target before trusting it with backups: the `test_connection` admin action.
+
+Answers what an operator asks first: does it connect, which server is it,
+which pg_dump would we use, how big is the database, and is there room
+under BACKUP_ROOT. A failure says what to fix, never the password.
+"""
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+
+from backups_app.services.postgres import binaries
+from backups_app.services.postgres.connection import ConnectionFailed, conn_for, connect, server_info
+from backups_app.services.postgres.scrub import scrub
+
+# Tables pg_dump could not read would fail the backup halfway; name a few.
+UNREADABLE_SQL = """
+SELECT n.nspname || '.' || c.relname
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'm', 'S')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+  AND NOT has_table_privilege(c.oid, 'SELECT')
+ORDER BY 1
+"""
+
+
+@dataclass(frozen=True)
+class ConnectionReport:
+    target: str
+    ok: bool
+    problems: list[str] = field(default_factory=list)
+    server_version: str = ""
+    pg_dump: binaries.Tool | None = None
+    database_size: int | None = None
+    backup_root: Path | None = None
+    free_bytes: int | None = None
+
+
+def connection_check(*, target) -> ConnectionReport:
+    """Connect to the target and gather what a backup of it needs."""
+    root, free = free_space_under_backup_root()
+    conn = conn_for(target)
+    missing = _missing_password(target)
+    if missing:
+        return ConnectionReport(target=target.name, ok=False, problems=[missing], backup_root=root, free_bytes=free)
+    try:
+        info = server_info(conn)
+        unreadable = _unreadable_tables(conn)
+    except ConnectionFailed as exc:
+        return ConnectionReport(target=target.name, ok=False, problems=[str(exc)], backup_root=root,
+                                free_bytes=free)
+    problems, tool = [], None
+    try:
+        tool = binaries.find("pg_dump", info.major)
+    except binaries.ToolNotFound as exc:
+        problems.append(str(exc))
+    if unreadable:
+        problems.append(_unreadable_message(conn.user, unreadable))
+    if free is None:
+        problems.append(f"BACKUP_ROOT {root} cannot be created or read; create it or set BACKUP_ROOT")
+    return ConnectionReport(
+        target=target.name, ok=not problems, problems=[scrub(p, conn.secrets()) for p in problems],
+        server_version=info.version, pg_dump=tool, database_size=info.database_size,
+        backup_root=root, free_bytes=free,
+    )
+
+
+def _missing_password(target) -> str:
+    name = target.password_env or "DB_PASSWORD"
+    if target.password_source == "env" and not os.environ.get(name):
+        return (f"the environment variable {name} is not set in the console's environment "
+                f"(set it for the web server and the worker, or choose another password source)")
+    return ""
+
+
+def _unreadable_tables(conn) -> list[str]:
+    with connect(conn) as c:
+        return [row[0] for row in c.execute(UNREADABLE_SQL).fetchall()]
+
+
+def _unreadable_message(user: str, tables: list[str]) -> str:
+    shown = ", ".join(tables[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5 else "")
+    return (f"user {user} cannot read {len(tables)} table(s) that pg_dump must read: {shown} "
+            f"(grant SELECT, or use a role such as pg_read_all_data)")
+
+
+def free_space_under_backup_root() -> tuple[Path, int | None]:
+    """Free bytes on the file system BACKUP_ROOT is (or will be) on."""
+    root = Path(settings.BACKUP_ROOT)
+    existing = next((p for p in [root, *root.parents] if p.exists()), None)
+    try:
+        return root, shutil.disk_usage(existing).free if existing else None
+    except OSError:
+        return root, None

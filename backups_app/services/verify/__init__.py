@@ -1,0 +1,1 @@
+"""Is a backup still good? Checksums, reading the archive to the end, restore drills."""

@@ -1,0 +1,64 @@
+"""Verification: the file is the one that was made and reads to the end; optionally a restore drill.
+
+The job ends `succeeded` only when every check passed; the result is also
+copied onto the backup (last verified, passed, detail) for the admin list.
+"""
+
+import logging
+
+from django.utils import timezone
+
+from backups_app.models import BackupRecord, VerificationRecord
+from backups_app.services.jobs import lifecycle as jobs
+from backups_app.services.verify import drill as drills
+from backups_app.services.verify import integrity
+from backups_app.services.verify.integrity import Finding
+
+log = logging.getLogger(__name__)
+
+
+class VerifyRefused(Exception):
+    """The verification was not started; the message says why."""
+
+
+def verify_create(*, backup, drill: bool = False, started_by: str = "", requested_by=None) -> VerificationRecord:
+    if backup.status != "succeeded":
+        raise VerifyRefused(f"backup #{backup.pk} cannot be verified: its status is {backup.status}")
+    return VerificationRecord.objects.create(
+        backup=backup, drill=drill, started_by=started_by[:150], requested_by=requested_by
+    )
+
+
+def verify_execute(*, record_id: int) -> VerificationRecord:
+    if not jobs.claim(VerificationRecord, record_id):
+        raise jobs.JobRefused(f"verification #{record_id} is not queued (someone else got there first)")
+    record = VerificationRecord.objects.select_related("backup", "backup__target").get(pk=record_id)
+    try:
+        with jobs.Heartbeat(record):
+            findings = _findings(record)
+    except BaseException as exc:
+        _end(record, [Finding(False, f"verification interrupted: {type(exc).__name__}: {exc}")])
+        raise
+    _end(record, findings)
+    return record
+
+
+def _findings(record: VerificationRecord) -> list[Finding]:
+    findings = integrity.check_file(record.backup)
+    if record.drill and all(f.ok for f in findings):
+        findings.append(drills.run(record))
+    return findings
+
+
+def _end(record: VerificationRecord, findings: list[Finding]) -> None:
+    ok = all(f.ok for f in findings)
+    detail = "; ".join(f.detail for f in findings)
+    failure = next((f.detail for f in findings if not f.ok), "")
+    jobs.finish(record, ok=ok, error=failure, detail=detail)
+    # `ok` is also jobs.finish's own argument, so the result column is set apart.
+    VerificationRecord.objects.filter(pk=record.pk).update(ok=ok)
+    record.ok = ok
+    BackupRecord.objects.filter(pk=record.backup_id).update(
+        last_verified_at=record.finished_at or timezone.now(), last_verify_ok=ok, last_verify_detail=detail,
+    )
+    log.info("verification #%s of backup #%s: %s", record.pk, record.backup_id, "passed" if ok else failure)
