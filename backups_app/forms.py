@@ -1,14 +1,10 @@
 """Forms of the admin's intermediate pages (backup_now, restore_backup, verify_backup, pin_backup)."""
 
-import re
-
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from backups_app.models import BackupFormat, BackupType, DatabaseTarget
-
-DATABASE_NAME = re.compile(r"^[\w$-]{1,63}$")
-TABLE_NAME = re.compile(r"^[^.\s\"]+\.[^.\s\"]+$")
+from backups_app.services.postgres import names
 
 
 class BackupNowForm(forms.Form):
@@ -80,21 +76,26 @@ class RestoreForm(forms.Form):
 
     def clean_into(self):
         name = self.cleaned_data["into"].strip()
-        if not DATABASE_NAME.match(name):
+        try:
+            return names.check_database(name)
+        except names.BadName as exc:
+            if exc.rule == "template":
+                raise forms.ValidationError(
+                    _("%(name)s is a template database; restore into another name."), params={"name": name},
+                ) from None
             raise forms.ValidationError(
-                _("Use letters, digits, underscores, dollar signs or hyphens (at most 63 characters).")
-            )
-        return name
+                _("Use 1 to 63 letters, digits, underscores or hyphens, starting with a letter or an underscore.")
+            ) from None
 
     def clean_tables(self):
-        names = [n.strip() for n in re.split(r"[\s,]+", self.cleaned_data["tables"]) if n.strip()]
-        bad = [n for n in names if not TABLE_NAME.match(n)]
+        tables = names.split_tables(self.cleaned_data["tables"])
+        bad = [t for t in tables if not _is_table(t)]
         if bad:
             raise forms.ValidationError(
                 _("Write each table as SCHEMA.TABLE (e.g. public.rental): %(names)s"),
                 params={"names": ", ".join(bad)},
             )
-        return list(dict.fromkeys(names))
+        return list(dict.fromkeys(tables))
 
     def clean(self):
         data = super().clean()
@@ -105,3 +106,11 @@ class RestoreForm(forms.Form):
         if typed and not overwrite:
             self.add_error("overwrite", _("Tick overwrite as well, or clear the typed name."))
         return data
+
+
+def _is_table(text: str) -> bool:
+    try:
+        names.parse_table(text)
+    except names.BadName:
+        return False
+    return True

@@ -1,13 +1,7 @@
-"""Fixtures of the admin tests (load with pytest_plugins): language, users in each role."""
+"""Fixtures of the admin tests (load with pytest_plugins): users in each role (English comes from conftest)."""
 
 import pytest
 from django.contrib.auth.models import Group
-
-
-@pytest.fixture
-def english(settings):
-    """Assertions read the English source texts; the default language is Japanese."""
-    settings.LANGUAGE_CODE = "en"
 
 
 @pytest.fixture

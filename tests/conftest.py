@@ -108,7 +108,8 @@ def big_db(pg_cluster):
 
 
 @pytest.fixture(autouse=True)
-def console_speaks_english(settings):
+def english(settings):
+    """Assertions read the English source texts; the console's default language is Japanese."""
     from django.utils import translation
 
     settings.LANGUAGE_CODE = "en"

@@ -8,9 +8,7 @@ machine are never touched.
 import contextlib
 import os
 import signal
-import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -239,35 +237,3 @@ def immutable(path: Path):
         yield path
     finally:
         subprocess.run(["chattr", "-i", str(path)], capture_output=True)
-
-
-# -- the console as a separate process (`python manage.py ...`) -----------------
-
-MANAGE = Path(__file__).resolve().parents[1] / "manage.py"
-
-
-def console_env(base: Path, cluster, dbname: str, **extra) -> dict:
-    """Environment for a console of its own: SQLite file, BACKUP_ROOT and DB_* under base."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "PG"))}
-    env.update(DATABASE_URL=f"sqlite:///{base / 'console.sqlite3'}", VAR_DIR=str(base / "var"),
-               BACKUP_ROOT=str(base / "backups"), DB_HOST=cluster.host, DB_PORT=str(cluster.port),
-               DB_USER=cluster.user, DB_NAME=dbname, DB_PASSWORD=cluster.password)
-    env.update({k: str(v) for k, v in extra.items()})
-    return env
-
-
-def manage(*args, env: dict, timeout: float = 300, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(MANAGE), *args], env=env, capture_output=True, text=True,
-                          timeout=timeout, **kw)
-
-
-def start_manage(*args, env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(MANAGE), *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-
-
-def console_rows(env: dict, query: str, params=()) -> list:
-    """Read the separate console's SQLite database directly."""
-    path = env["DATABASE_URL"].removeprefix("sqlite:///")
-    with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
-        return db.execute(query, params).fetchall()

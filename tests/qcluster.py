@@ -1,8 +1,9 @@
 """A temporary console instance, and real `manage.py qcluster` / `runconsole` processes, for tests.
 
 Everything runs as an operator would run it: subprocesses of this
-checkout's manage.py with the console's own environment (its own SQLite file
-via DATABASE_URL, its own BACKUP_ROOT and VAR_DIR). The test reads the
+checkout's manage.py (started through tests/console_process.py) with the
+console's own environment (its own SQLite file via DATABASE_URL, its own
+BACKUP_ROOT and VAR_DIR). The test reads the
 console database directly with sqlite3 and never writes it.
 
     def test_something(console, pg_cluster):            # fixture from tests/conftest.py
@@ -25,17 +26,16 @@ import secrets
 import signal
 import sqlite3
 import subprocess
-import sys
 import textwrap
 import time
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tests import console_process
+from tests.console_process import ROOT
 from tests.faultkit import wait_for
 
-ROOT = Path(__file__).resolve().parents[1]
-MANAGE = ROOT / "manage.py"
 # Settings the caller's environment must not leak into a console under test.
 CLEARED = ("DATABASE_URL", "REDIS_URL", "BACKUP_ROOT", "VAR_DIR", "SECRET_KEY", "Q_WORKERS", "DJANGO_SETTINGS_MODULE")
 
@@ -66,8 +66,7 @@ class Console:
 
     # -- running manage.py ------------------------------------------------
     def manage(self, *args, env: dict | None = None, timeout: float = 300, check: bool = True):
-        proc = subprocess.run([sys.executable, str(MANAGE), *args], cwd=ROOT, env={**self.env, **(env or {})},
-                              capture_output=True, text=True, timeout=timeout)
+        proc = console_process.manage(*args, env={**self.env, **(env or {})}, timeout=timeout)
         if check and proc.returncode != 0:
             raise AssertionError(f"manage.py {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}{proc.stdout}")
         return proc
@@ -170,7 +169,7 @@ class Console:
         return proc
 
     def start(self, name: str, *, args, env: dict | None = None) -> "Process":
-        proc = Process(name, [sys.executable, str(MANAGE), *args], env={**self.env, **(env or {})},
+        proc = Process(name, console_process.argv(*args), env={**self.env, **(env or {})},
                        log_path=self.base / f"{name}-{len(self.processes)}.log")
         self.processes.append(proc)
         return proc

@@ -1,10 +1,6 @@
 """Small helpers shared by the restore, verify, globals and TimescaleDB tests."""
 
 import contextlib
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 from backups_app.services.backups import dump
 from backups_app.services.restores import restore
@@ -53,20 +49,3 @@ def truncate(path, keep_fraction=0.6):
     size = path.stat().st_size
     with open(path, "r+b") as f:
         f.truncate(int(size * keep_fraction))
-
-
-MANAGE = Path(__file__).resolve().parents[1] / "manage.py"
-
-
-def console_env(base: Path, cluster, dbname: str) -> dict:
-    """Environment for a console process of its own: SQLite file, BACKUP_ROOT and DB_* under base."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "PG"))}
-    env.update(DATABASE_URL=f"sqlite:///{base / 'console.sqlite3'}", VAR_DIR=str(base / "var"),
-               BACKUP_ROOT=str(base / "backups"), DB_HOST=cluster.host, DB_PORT=str(cluster.port),
-               DB_USER=cluster.user, DB_NAME=dbname, DB_PASSWORD=cluster.password)
-    return env
-
-
-def manage(*args, env: dict, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(MANAGE), *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)

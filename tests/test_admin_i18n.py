@@ -9,6 +9,7 @@ from django.utils.functional import Promise
 from backups_app import forms
 from backups_app.models import BackupRecord, DatabaseTarget, RestoreRecord, VerificationRecord
 from tests.admin_support import changelist
+from tests.console_process import manage
 
 pytest_plugins = ["tests.admin_fixtures"]
 
@@ -36,13 +37,9 @@ def test_form_labels_and_help_are_marked_for_translation(form):
 @pytest.mark.django_db
 def test_the_console_speaks_japanese_by_default(superuser_client, settings):
     # The test suite runs in English (conftest); ask a fresh process what its default is.
-    import subprocess
-    import sys
-
     env = {k: v for k, v in os.environ.items() if k != "LANGUAGE_CODE"}
-    out = subprocess.run([sys.executable, "manage.py", "shell", "-c",
-                          "from django.conf import settings; print(settings.LANGUAGE_CODE)"],
-                         env=env, capture_output=True, text=True, check=True).stdout.split()
+    out = manage("shell", "-c", "from django.conf import settings; print(settings.LANGUAGE_CODE)",
+                 env=env, check=True).stdout.split()
     settings.LANGUAGE_CODE = out[-1]
     html = superuser_client.get(changelist("backuprecord")).content.decode()
     assert '<html lang="ja"' in html

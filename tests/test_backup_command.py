@@ -13,7 +13,7 @@ from django.utils import timezone
 from humanize import naturalsize
 
 from backups_app.models import BackupRecord
-from tests import faultkit
+from tests import console_process, faultkit
 from tests.conftest import PASSWORD_ENV
 
 pytestmark = pytest.mark.django_db
@@ -132,20 +132,20 @@ def test_list_json_gives_every_field_scripts_rely_on(pagila, make_target, backup
 # -- as a real process: exit status, stdout and stderr as cron sees them ---------
 
 @pytest.fixture
-def console(pg_cluster, pagila, tmp_path):
-    env = faultkit.console_env(tmp_path, pg_cluster, pagila)
-    migrated = faultkit.manage("migrate", "-v0", env=env)
+def migrated_console_env(pg_cluster, pagila, tmp_path):
+    env = console_process.console_env(tmp_path, pg_cluster, pagila)
+    migrated = console_process.manage("migrate", "-v0", env=env)
     assert migrated.returncode == 0, migrated.stderr
     return env
 
 
-def test_the_real_command_succeeds_with_exit_0_and_one_line(console):
-    done = faultkit.manage("backup", "--type", "manual", "--format", "custom", env=console)
+def test_the_real_command_succeeds_with_exit_0_and_one_line(migrated_console_env):
+    done = console_process.manage("backup", "--type", "manual", "--format", "custom", env=migrated_console_env)
     assert (done.returncode, done.stderr) == (0, "")
     path = Path(SUCCESS_LINE.match(done.stdout.strip())[1])
     assert path.is_file() and done.stdout.count("\n") == 1
 
-    listed = json.loads(faultkit.manage("backup", "--list", "--json", env=console).stdout)
+    listed = json.loads(console_process.manage("backup", "--list", "--json", env=migrated_console_env).stdout)
     assert [item["path"] for item in listed] == [str(path)]
 
 
@@ -154,8 +154,8 @@ def test_the_real_command_succeeds_with_exit_0_and_one_line(console):
     (["--target", "nope"], {}, "no target named 'nope'"),
     (["--cleanup", "--keep-days", "0"], {}, "--keep-days must be at least 1"),
 ], ids=["wrong password", "unknown target", "bad keep-days"])
-def test_the_real_command_fails_with_exit_1_and_one_line_on_stderr(console, args, env_change, words):
-    failed = faultkit.manage("backup", *args, env={**console, **env_change})
+def test_the_real_command_fails_with_exit_1_and_one_line_on_stderr(migrated_console_env, args, env_change, words):
+    failed = console_process.manage("backup", *args, env={**migrated_console_env, **env_change})
     assert failed.returncode == 1
     assert failed.stderr.count("\n") == 1 and failed.stderr.startswith("CommandError: "), failed.stderr
     assert words in failed.stderr
@@ -163,23 +163,23 @@ def test_the_real_command_fails_with_exit_1_and_one_line_on_stderr(console, args
 
 
 @pytest.mark.slow
-def test_a_running_backup_reports_its_progress(pg_cluster, console, tmp_path):
+def test_a_running_backup_reports_its_progress(pg_cluster, migrated_console_env, tmp_path):
     """Seen from outside while it runs: heartbeat and bytes written move, then the final size is recorded."""
     faultkit.make_ticks_db(pg_cluster, "bc_ticks_300k", 300_000)
     # pg_dump's own default level is slow on purpose here, and the heartbeat fast: the dump
     # then lasts several beats even on a quiet machine.
-    env = {**console, "DB_NAME": "bc_ticks_300k", "JOB_HEARTBEAT_SECONDS": "0.2",
+    env = {**migrated_console_env, "DB_NAME": "bc_ticks_300k", "JOB_HEARTBEAT_SECONDS": "0.2",
            "BACKUP_CUSTOM_COMPRESSION": "gzip:6"}
-    proc = faultkit.start_manage("backup", "--format", "custom", env=env)
+    proc = console_process.start_manage("backup", "--format", "custom", env=env)
     seen = []
     while proc.poll() is None:
-        seen += faultkit.console_rows(env, "SELECT status, bytes_written, heartbeat_at > started_at "
+        seen += console_process.console_rows(env, "SELECT status, bytes_written, heartbeat_at > started_at "
                                            "FROM backups_app_backuprecord")
         time.sleep(0.2)
     assert proc.returncode == 0, proc.stderr.read()
     progress = [written for status, written, beaten in seen if status == "running" and beaten]
     assert len(set(progress)) >= 2 and progress == sorted(progress) and progress[-1] > 0, seen
-    (status, written, size), = faultkit.console_rows(
+    (status, written, size), = console_process.console_rows(
         env, "SELECT status, bytes_written, size_bytes FROM backups_app_backuprecord")
     # The last beats may come after pg_dump has finished (while the file is verified).
     assert status == "succeeded" and written == size >= progress[-1] and progress[0] < size

@@ -14,7 +14,7 @@ import pytest
 from backups_app.models import BackupRecord, DatabaseTarget
 from backups_app.services.backups import dump
 from backups_app.services.storage import layout
-from tests import faultkit
+from tests import console_process, faultkit
 from tests.conftest import PASSWORD_ENV
 from tests.pgcluster import Cluster
 
@@ -162,10 +162,10 @@ def test_a_killed_pg_dump_leaves_no_file(own_cluster, fx_target, backup_root, fm
 def test_a_backup_command_stopped_by_a_signal_cleans_up(own_cluster, tmp_path, fmt, sig):
     if not _accepting(own_cluster):
         start_again(own_cluster)
-    env = faultkit.console_env(tmp_path, own_cluster, "fx")
-    assert faultkit.manage("migrate", "-v0", env=env).returncode == 0
+    env = console_process.console_env(tmp_path, own_cluster, "fx")
+    assert console_process.manage("migrate", "-v0", env=env).returncode == 0
     root = tmp_path / "backups"
-    proc = faultkit.start_manage("backup", "--format", fmt, env=env)
+    proc = console_process.start_manage("backup", "--format", fmt, env=env)
     saboteur = faultkit.Saboteur(when=faultkit.partial_growing(root), act=lambda: proc.send_signal(sig))
     out, err = proc.communicate(timeout=120)
     saboteur.done()
@@ -175,11 +175,11 @@ def test_a_backup_command_stopped_by_a_signal_cleans_up(own_cluster, tmp_path, f
     assert f"backup interrupted by {sig.name}" in err
     assert files_under(root) == []
     assert faultkit.running_with_args("--port", str(own_cluster.port)) == [], "no pg_dump left running"
-    (status, error), = faultkit.console_rows(env, "SELECT status, error FROM backups_app_backuprecord")
+    (status, error), = console_process.console_rows(env, "SELECT status, error FROM backups_app_backuprecord")
     assert status == "failed" and error == f"backup interrupted by {sig.name}"
-    assert faultkit.console_rows(env, "SELECT lock_holder FROM backups_app_databasetarget") == [("",)]
+    assert console_process.console_rows(env, "SELECT lock_holder FROM backups_app_databasetarget") == [("",)]
 
-    again = faultkit.manage("backup", "--format", fmt, env=env)
+    again = console_process.manage("backup", "--format", fmt, env=env)
     assert again.returncode == 0, again.stderr
     assert len(backups_under(root)) == 1
 

@@ -7,7 +7,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
 from backups_app.checks import backup_settings
-from tests import faultkit
+from tests import console_process, faultkit
 
 
 def problems():
@@ -84,8 +84,8 @@ def test_the_check_command_fails_on_it(settings, tmp_path):
 
 @pytest.mark.parametrize("command", [["backup", "--list"], ["restore", "1", "--into", "x"], ["verify", "--latest"]])
 def test_the_operational_commands_refuse_to_start_with_a_broken_configuration(pg_cluster, tmp_path, command):
-    env = faultkit.console_env(tmp_path, pg_cluster, "postgres", PG_BIN_DIR=tmp_path, PG_BIN_DIR_ONLY="true")
-    started = faultkit.manage(*command, env=env)
+    env = console_process.console_env(tmp_path, pg_cluster, "postgres", PG_BIN_DIR=tmp_path, PG_BIN_DIR_ONLY="true")
+    started = console_process.manage(*command, env=env)
     assert started.returncode == 1
     assert "(backups.E002) no usable pg_dump found" in started.stderr
     assert started.stdout == ""

@@ -5,7 +5,6 @@ import re
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission, User
-from django.utils import translation
 from django_q.models import OrmQ
 
 from backups_app.models import BackupRecord, RetentionPolicy
@@ -14,13 +13,6 @@ from tests.retention_records import new_backup, new_target
 
 pytestmark = pytest.mark.django_db
 ADD, CHANGELIST = "/admin/backups_app/retentionpolicy/add/", "/admin/backups_app/retentionpolicy/"
-
-
-@pytest.fixture(autouse=True)
-def english(settings):
-    settings.LANGUAGE_CODE = "en"
-    with translation.override("en"):
-        yield
 
 
 def user_with(name, *codenames) -> User:

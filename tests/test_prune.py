@@ -1,7 +1,6 @@
 """Pruning: the file goes first, the record stays as history, and nothing that must survive is touched."""
 
 import pytest
-from django.utils import translation
 
 from backups_app import tasks
 from backups_app.models import BackupRecord, RetentionPolicy
@@ -11,12 +10,6 @@ from backups_app.services.storage import layout
 from tests.retention_records import leftover_partial, new_backup, new_target
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def english():
-    with translation.override("en"):
-        yield
 
 
 def policy(**fields) -> RetentionPolicy:

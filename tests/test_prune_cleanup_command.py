@@ -4,18 +4,11 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.utils import translation
 
 from backups_app.models import BackupRecord
 from tests.retention_records import new_backup, new_target
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def english():
-    with translation.override("en"):
-        yield
 
 
 def cleanup(*args) -> str:

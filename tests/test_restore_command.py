@@ -6,8 +6,9 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from tests.console_process import console_env, manage
 from tests.dbcompare import row_counts
-from tests.restore_helpers import console_env, database_names, dropping, make_backup, manage
+from tests.restore_helpers import database_names, dropping, make_backup
 
 pytestmark = pytest.mark.django_db
 
@@ -58,7 +59,7 @@ def test_an_unknown_backup_is_one_clear_error(db):
 
 
 @pytest.fixture
-def console(pg_cluster, pagila, tmp_path):
+def console_env_with_a_backup(pg_cluster, pagila, tmp_path):
     env = console_env(tmp_path, pg_cluster, pagila)
     assert manage("migrate", "-v0", env=env).returncode == 0
     made = manage("backup", "--type", "manual", "--format", "sql", env=env)
@@ -66,16 +67,16 @@ def console(pg_cluster, pagila, tmp_path):
     return env
 
 
-def test_the_real_command_exits_0_and_restores(pg_cluster, pagila, console):
+def test_the_real_command_exits_0_and_restores(pg_cluster, pagila, console_env_with_a_backup):
     with dropping(pg_cluster, "pagila_real"):
-        done = manage("restore", "1", "--into", "pagila_real", env=console)
+        done = manage("restore", "1", "--into", "pagila_real", env=console_env_with_a_backup)
         assert done.returncode == 0 and done.stderr == "", done.stderr
         assert done.stdout.startswith("restored backup #1 into pagila_real in ")
         assert row_counts(pg_cluster, "pagila_real") == row_counts(pg_cluster, pagila)
 
 
-def test_the_real_command_exits_1_with_one_line_on_stderr(pg_cluster, pagila, console):
-    failed = manage("restore", "1", "--into", pagila, env=console)
+def test_the_real_command_exits_1_with_one_line_on_stderr(pg_cluster, pagila, console_env_with_a_backup):
+    failed = manage("restore", "1", "--into", pagila, env=console_env_with_a_backup)
     assert failed.returncode == 1 and failed.stdout == ""
     assert failed.stderr.count("\n") == 1 and failed.stderr.startswith("CommandError: restore refused: ")
     assert "database pagila already holds objects" in failed.stderr

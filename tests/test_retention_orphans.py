@@ -5,7 +5,6 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.utils import translation
 
 from backups_app.models import BackupRecord
 from backups_app.services.retention import orphans
@@ -14,12 +13,6 @@ from backups_app.services.storage import layout
 from tests.retention_records import leftover_partial, new_backup, new_target
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def english():
-    with translation.override("en"):
-        yield
 
 
 def notes():

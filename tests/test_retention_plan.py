@@ -3,20 +3,11 @@
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
-from django.utils import translation
-
 from backups_app.services.retention.plan import Candidate, Policy, Rules, plan, plan_policies
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=TOKYO)  # a Friday in ISO week 2026-W47
 G = (1, "daily")
-
-
-@pytest.fixture(autouse=True)
-def english():
-    with translation.override("en"):
-        yield
 
 
 def daily_history(days: int, *, hour=2, group=G, status="succeeded"):

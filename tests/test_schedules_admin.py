@@ -4,7 +4,7 @@ from datetime import time
 
 import pytest
 from django.contrib.auth.models import User
-from django.utils import timezone, translation
+from django.utils import timezone
 from django_q.conf import Conf
 from django_q.models import Schedule
 
@@ -13,13 +13,6 @@ from tests.retention_records import new_target
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = "/admin/backups_app/backupschedule/"
-
-
-@pytest.fixture(autouse=True)
-def english(settings):
-    settings.LANGUAGE_CODE = "en"
-    with translation.override("en"):
-        yield
 
 
 @pytest.fixture

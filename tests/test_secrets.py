@@ -16,7 +16,7 @@ from psycopg import sql
 
 from backups_app.models import DatabaseTarget
 from backups_app.services.backups import dump
-from tests import faultkit
+from tests import console_process, faultkit
 
 pytestmark = pytest.mark.django_db
 
@@ -140,12 +140,12 @@ def test_a_wrong_password_shows_nowhere(target, backup_root, all_logs, capfd, mo
 
 
 def test_the_command_line_shows_the_password_nowhere(pg_cluster, tricky_role, tmp_path):
-    env = faultkit.console_env(tmp_path, pg_cluster, DBNAME, DB_USER=tricky_role, DB_PASSWORD=TRICKY)
-    assert faultkit.manage("migrate", "-v0", env=env).returncode == 0
-    runs = [faultkit.manage("backup", "--format", "sql", "-v", "2", env=env),
-            faultkit.manage("backup", "--list", "--json", env=env),
-            faultkit.manage("backup", "--list", env=env),
-            faultkit.manage("backup", env={**env, "DB_PASSWORD": TRICKY + "x"})]
+    env = console_process.console_env(tmp_path, pg_cluster, DBNAME, DB_USER=tricky_role, DB_PASSWORD=TRICKY)
+    assert console_process.manage("migrate", "-v0", env=env).returncode == 0
+    runs = [console_process.manage("backup", "--format", "sql", "-v", "2", env=env),
+            console_process.manage("backup", "--list", "--json", env=env),
+            console_process.manage("backup", "--list", env=env),
+            console_process.manage("backup", env={**env, "DB_PASSWORD": TRICKY + "x"})]
     assert [r.returncode for r in runs] == [0, 0, 0, 1]
     stored = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".gz")
     printed = "".join(run.stdout + run.stderr for run in runs)

@@ -6,7 +6,8 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from tests.restore_helpers import console_env, flip_byte, make_backup, manage
+from tests.console_process import console_env, manage
+from tests.restore_helpers import flip_byte, make_backup
 
 pytestmark = pytest.mark.django_db
 

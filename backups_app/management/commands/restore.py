@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from backups_app.management.cli import OPERATIONAL_CHECKS, one_line, quiet_log, stop_cleanly_on_sigterm
 from backups_app.models import BackupRecord
+from backups_app.services.postgres import names
 from backups_app.services.restores import restore
 from backups_app.services.targets.lookup import UnknownTarget, get_target
 
@@ -36,13 +37,14 @@ class Command(BaseCommand):
         if backup is None:
             raise CommandError(f"no backup #{opts['backup_id']} (see manage.py backup --list)")
         try:
+            check_names(opts)
             server = get_target(opts["target"]) if opts["target"] else None
             record = restore.restore_create(
                 backup=backup, into=opts["into"], tables=opts["table"], overwrite=opts["overwrite"],
                 with_globals=opts["with_globals"], jobs=opts["jobs"], force=opts["force"], server=server,
                 no_owner=opts["no_owner"], no_acl=opts["no_acl"], started_by="command line",
             )
-        except (UnknownTarget, restore.RestoreRefused) as exc:
+        except (names.BadName, UnknownTarget, restore.RestoreRefused) as exc:
             raise CommandError(f"restore refused: {one_line(str(exc))}") from None
         with quiet_log(opts["verbosity"]), stop_cleanly_on_sigterm():
             try:
@@ -56,3 +58,11 @@ class Command(BaseCommand):
         rows = f", {record.rows_restored} rows" if record.rows_restored is not None else ""
         return (f"restored backup #{backup.pk} into {record.target_database} in "
                 f"{record.duration_seconds:.1f}s{rows} (restore #{record.pk})")
+
+
+def check_names(opts) -> None:
+    """The names' rules, before any connection is made (the service applies the same ones again)."""
+    names.check_database(opts["into"].strip())
+    for table in opts["table"]:
+        if table.strip():
+            names.parse_table(table)

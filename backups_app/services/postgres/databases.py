@@ -7,8 +7,6 @@ from psycopg import sql
 
 from backups_app.services.postgres.connection import Conn, ConnectionFailed, conn_for, connect
 
-NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
-RESERVED = {"template0", "template1"}
 MAINTENANCE_DATABASES = ("postgres", "template1")
 
 USER_OBJECTS = """
@@ -31,21 +29,6 @@ SELECT kind || ' ' || name FROM (
   SELECT 'extension', extname::text FROM pg_extension WHERE extname <> 'plpgsql'
 ) o ORDER BY 1 LIMIT %s
 """
-
-
-class BadName(ValueError):
-    pass
-
-
-def check_name(name: str) -> str:
-    if not name or len(name.encode()) > 63 or not NAME_RE.match(name):
-        raise BadName(
-            f"{name!r} is not a usable database name: use 1 to 63 letters, digits, _ or -, "
-            "starting with a letter or _"
-        )
-    if name in RESERVED:
-        raise BadName(f"{name} is a template database; restore into another name")
-    return name
 
 
 def maintenance(server) -> psycopg.Connection:

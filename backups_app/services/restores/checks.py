@@ -1,10 +1,9 @@
 """Everything a restore can check before anything is created: refusals are one readable line."""
 
 import os
-import re
 from dataclasses import dataclass
 
-from backups_app.services.postgres import databases, toc
+from backups_app.services.postgres import databases, names, toc
 from backups_app.services.postgres.binaries import ToolNotFound
 from backups_app.services.postgres.connection import ConnectionFailed, conn_for
 from backups_app.services.restores import timescale
@@ -15,20 +14,12 @@ class RestoreRefused(Exception):
     """The restore was not started; the message says why, on one line."""
 
 
-_IDENT = r'(?:[A-Za-z_][A-Za-z0-9_$]*|"(?:[^"]|"")+")'
-_TABLE = re.compile(rf"^({_IDENT})\.({_IDENT})$")
-
-
 def parse_table(text: str) -> tuple[str, str]:
     """'schema.table' (or '"My Schema"."My Table"') as the archive names them."""
-    m = _TABLE.match(text.strip())
-    if not m:
-        raise RestoreRefused(f"{text!r} is not a table name: write SCHEMA.TABLE, e.g. public.rental")
-    return _unquote(m.group(1)), _unquote(m.group(2))
-
-
-def _unquote(part: str) -> str:
-    return part[1:-1].replace('""', '"') if part.startswith('"') else part
+    try:
+        return names.parse_table(text)
+    except names.BadName as exc:
+        raise RestoreRefused(str(exc)) from None
 
 
 @dataclass
@@ -50,8 +41,8 @@ def check(req: Request) -> None:
     check_backup_file(req.backup, force=req.force)
     _check_options(req)
     try:
-        databases.check_name(req.into)
-    except databases.BadName as exc:
+        names.check_database(req.into)
+    except names.BadName as exc:
         raise RestoreRefused(str(exc)) from None
     if req.tables:
         _check_tables(req)

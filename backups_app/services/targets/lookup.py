@@ -3,6 +3,7 @@
 from django.conf import settings
 
 from backups_app.models import DatabaseTarget
+from backups_app.services.postgres import names
 
 DEFAULT_NAME = "default"
 
@@ -27,8 +28,8 @@ def ensure_default() -> DatabaseTarget:
 def get_target(name: str) -> DatabaseTarget:
     if name == DEFAULT_NAME:
         return ensure_default()
-    try:
-        return DatabaseTarget.objects.get(name=name)
-    except DatabaseTarget.DoesNotExist:
+    target = DatabaseTarget.objects.filter(name=name).first() if names.is_target_name(name) else None
+    if target is None:
         known = ", ".join(DatabaseTarget.objects.values_list("name", flat=True)) or "none"
-        raise UnknownTarget(f"no target named {name!r} (known: {known})") from None
+        raise UnknownTarget(f"no target named {name!r} (known: {known})")
+    return target

@@ -1,0 +1,67 @@
+"""Names people type: a database to restore into, SCHEMA.TABLE, a target.
+
+The one set of rules for the admin's forms, the commands and the services, so
+that a name one of them accepts is never refused by another. A database name
+is plain (1 to 63 bytes of letters, digits, _ or -, starting with a letter or
+_) and not a template. A table is SCHEMA.TABLE, each part either plain
+(letters, digits, _ or $, not starting with a digit) or double-quoted as
+PostgreSQL writes it ("My Schema"."My Table", "" for a quote), at most 63
+bytes. A target name is a slug, like the model's field.
+"""
+
+import re
+
+from django.core.validators import slug_re
+
+MAX_IDENTIFIER_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1: longer names are cut short by the server
+MAX_TARGET_NAME = 100  # DatabaseTarget.name's max_length
+TEMPLATES = frozenset({"template0", "template1"})
+
+_DATABASE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+_IDENT = r'(?:[A-Za-z_][A-Za-z0-9_$]*|"(?:[^"]|"")+")'
+_TABLE = re.compile(rf"^({_IDENT})\.({_IDENT})$")
+# A table list is split on spaces and commas, except inside double quotes; a stray quote stays
+# in its word, so the word is refused rather than quietly changed.
+_TABLE_WORD = re.compile(r'(?:"(?:[^"]|"")*"|[^\s,"]|")+')
+
+
+class BadName(ValueError):
+    """A name that breaks the rules; `rule` says which ("database", "template", "table", "target")."""
+
+    def __init__(self, message: str, *, rule: str):
+        super().__init__(message)
+        self.rule = rule
+
+
+def check_database(name: str) -> str:
+    """The name, or BadName: a database the console may create, overwrite or drop."""
+    if not name or len(name.encode()) > MAX_IDENTIFIER_BYTES or not _DATABASE.match(name):
+        raise BadName(
+            f"{name!r} is not a usable database name: use 1 to 63 letters, digits, _ or -, "
+            "starting with a letter or _", rule="database",
+        )
+    if name in TEMPLATES:
+        raise BadName(f"{name} is a template database; restore into another name", rule="template")
+    return name
+
+
+def parse_table(text: str) -> tuple[str, str]:
+    """'schema.table' (or '"My Schema"."My Table"') as (schema, table), unquoted as the archive names them."""
+    m = _TABLE.match(text.strip())
+    parts = (_unquote(m.group(1)), _unquote(m.group(2))) if m else ()
+    if not parts or any(len(p.encode()) > MAX_IDENTIFIER_BYTES for p in parts):
+        raise BadName(f"{text!r} is not a table name: write SCHEMA.TABLE, e.g. public.rental", rule="table")
+    return parts
+
+
+def split_tables(text: str) -> list[str]:
+    """The table names in a list separated by spaces, commas or new lines (quoted names kept whole)."""
+    return _TABLE_WORD.findall(text or "")
+
+
+def is_target_name(name: str) -> bool:
+    return bool(name) and len(name) <= MAX_TARGET_NAME and slug_re.match(name) is not None
+
+
+def _unquote(part: str) -> str:
+    return part[1:-1].replace('""', '"') if part.startswith('"') else part
