@@ -18,7 +18,7 @@ def backup_settings(app_configs, **kwargs):
     if why:
         problems.append(Error(f"BACKUP_ROOT {root} is not a writable directory: {why}", id="backups.E001",
                               hint="Create it or set BACKUP_ROOT to a folder this user can write."))
-    if not binaries.candidates("pg_dump"):
+    if not binaries.pg_dump_candidates():
         problems.append(Error(f"no usable pg_dump found ({binaries.where_searched()})",
                               id="backups.E002", hint="Install the PostgreSQL client tools or set PG_BIN_DIR."))
     if settings.BACKUP_SQL_COMPRESSION not in ("gzip", "zstd"):

@@ -8,7 +8,7 @@ millisecond timestamps, sizes, venues) and, at each table size, runs side
 by side, interleaved, `--repeat` times:
 
   raw-default   pg_dump --format=custom with pg_dump's default compression
-  raw-console   pg_dump with exactly the console's arguments (dump.dump_args)
+  raw-console   pg_dump with exactly the console's arguments (args.pg_dump_args)
   console       python manage.py backup --format custom (its own SQLite
                 console database and BACKUP_ROOT)
 
@@ -224,11 +224,11 @@ class Context:
 
 
 def run_size(size_mb: int, *, cluster, conn, tool, dump_env, console_env, work: Path, repeat: int):
-    from backups_app.services.backups import dump
+    from backups_app.services.postgres.args import pg_dump_args
 
     commands = {
-        "raw-default": [*dump.dump_args(tool, conn, "custom")[:-1]],  # drop --compress: pg_dump's default
-        "raw-console": dump.dump_args(tool, conn, "custom"),
+        "raw-default": [*pg_dump_args(tool, conn, "custom")[:-1]],  # drop --compress: pg_dump's default
+        "raw-console": pg_dump_args(tool, conn, "custom"),
         "console": [sys.executable, str(PROJECT / "manage.py"), "backup", "--type", "manual", "--format", "custom"],
     }
     assert commands["raw-default"][-1] == "--format=custom"
@@ -302,13 +302,13 @@ def restore_section(ctx: Context) -> list[tuple[str, str]]:
 
 def level_sweep(cluster: Cluster, *, conn, tool, dump_env, work: Path) -> list[tuple]:
     """Where the time goes: the server's COPY alone, then every gzip level."""
-    from backups_app.services.backups import dump
+    from backups_app.services.postgres.args import pg_dump_args
 
     copy = measure("COPY only", ["psql", "-X", "-q", "-c", "COPY fx_ticks TO STDOUT", "-o", "/dev/null",
                                  "-h", conn.host, "-p", str(conn.port), "-U", conn.user, "-d", conn.dbname],
                    env=dump_env, output=Path("/dev/null"))
     rows = [("server COPY to /dev/null (psql)", copy.wall, copy.cpu, None)]
-    base = dump.dump_args(tool, conn, "custom")[:-1]
+    base = pg_dump_args(tool, conn, "custom")[:-1]
     for level in range(10):
         out = work / f"level{level}.dump"
         run = measure(f"-Z{level}", [*base, f"--compress={level}", "--file", str(out)], env=dump_env, output=out)
@@ -395,8 +395,8 @@ def main():
 
     work = Path(tempfile.mkdtemp(prefix="bc-bench-"))
     setup_django(work)
-    from backups_app.services.backups import dump
     from backups_app.services.postgres import binaries
+    from backups_app.services.postgres.args import pg_dump_args
     from backups_app.services.postgres.connection import Conn, child_env, server_info
 
     cluster = Cluster().init().start()
@@ -416,7 +416,7 @@ def main():
         from django.conf import settings
 
         print(f"console settings: BACKUP_CUSTOM_COMPRESSION={settings.BACKUP_CUSTOM_COMPRESSION} -> "
-              f"{' '.join(dump.dump_args(tool, conn, 'custom')[1:])}")
+              f"{' '.join(pg_dump_args(tool, conn, 'custom')[1:])}")
         summary = {}
         sweep = None
         with child_env(conn) as dump_env:

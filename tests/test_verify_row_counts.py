@@ -4,7 +4,9 @@ import threading
 
 import pytest
 
-from backups_app.services.backups import dump
+from backups_app.services.postgres import binaries
+from backups_app.services.postgres.args import pg_dump_args
+from backups_app.services.postgres.connection import conn_for
 from tests.restore_helpers import dropping, make_backup, run_restore, run_verify
 
 pytestmark = pytest.mark.django_db
@@ -47,5 +49,5 @@ def test_counts_taken_in_pg_dumps_snapshot_match_the_file_despite_concurrent_ins
 def test_counting_is_off_by_default_and_pg_dump_then_gets_no_snapshot(pagila, make_target, backup_root, settings):
     assert settings.BACKUP_ROW_COUNTS is False
     assert make_backup(make_target(pagila), "sql").row_counts == {}
-    assert not any(a.startswith("--snapshot") for a in dump.dump_args(
-        dump.binaries.find("pg_dump"), dump.conn_for(make_target(pagila, name="again")), "custom"))
+    assert not any(a.startswith("--snapshot") for a in pg_dump_args(
+        binaries.find("pg_dump"), conn_for(make_target(pagila, name="again")), "custom"))

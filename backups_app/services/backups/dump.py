@@ -25,18 +25,20 @@ from backups_app.models import BackupRecord, BackupStatus
 from backups_app.services.backups import backup_log, globals_dump, preflight, row_counts
 from backups_app.services.jobs import lifecycle as jobs
 from backups_app.services.postgres import binaries
-from backups_app.services.storage import files, layout
+from backups_app.services.postgres.args import (
+    COMPRESSORS,
+    UnsupportedSetting,
+    custom_compression,
+    pg_dump_args,
+    pg_restore_list_args,
+)
 from backups_app.services.postgres.connection import Conn, ConnectionFailed, child_env, conn_for, server_info
 from backups_app.services.postgres.proc import Drain, last_lines, run, spawn
 from backups_app.services.postgres.scrub import scrub
+from backups_app.services.storage import files, layout
 
 log = logging.getLogger(__name__)
 
-SQL_COMPRESSORS = {
-    # name: (suffix key, compress args, test args)
-    "gzip": ("sql.gzip", ["gzip", "-1", "-n", "-c"], ["gzip", "-dc"]),
-    "zstd": ("sql.zstd", ["zstd", "-3", "-q", "-c"], ["zstd", "-dcq"]),
-}
 SQL_DUMP_TRAILER = b"PostgreSQL database dump complete"
 
 
@@ -133,7 +135,7 @@ def _run(record: BackupRecord, progress) -> None:
         # Roles and tablespaces beside the dump, published with it.
         with globals_dump.beside(record, conn, final):
             files.publish(partial, final)
-    except (BackupFailed, ConnectionFailed, binaries.ToolNotFound, preflight.NoSpace,
+    except (BackupFailed, ConnectionFailed, binaries.ToolNotFound, UnsupportedSetting, preflight.NoSpace,
             globals_dump.GlobalsFailed, jobs.JobLost) as exc:
         _fail(record, str(exc), secrets=conn.secrets(), partial=partial)
         return
@@ -178,7 +180,7 @@ def _size_or_none(path):
 def _prepare(record: BackupRecord, conn: Conn):
     """Everything that can fail before a byte is written: server, tools, space, folder."""
     info = server_info(conn)
-    tool = binaries.find("pg_dump", info.major, server_version=info.version)
+    tool = binaries.pg_dump_for(info.major, server_version=info.version)
     record.server_version, record.pg_dump_version = info.version, tool.version
     record.extensions = info.extensions
     BackupRecord.objects.filter(pk=record.pk).update(
@@ -201,40 +203,14 @@ def _prepare(record: BackupRecord, conn: Conn):
 
 def _sql_compressor():
     name = settings.BACKUP_SQL_COMPRESSION
-    if name not in SQL_COMPRESSORS:
+    if name not in COMPRESSORS:
         raise BackupFailed(f"BACKUP_SQL_COMPRESSION must be gzip or zstd, not {name!r}")
-    key, args, test = SQL_COMPRESSORS[name]
+    compressor = COMPRESSORS[name]
+    args, test = compressor.compress, compressor.decompress
     path = shutil.which(args[0])
     if not path:
         raise BackupFailed(f"{args[0]} is not installed; it compresses plain SQL backups")
-    return key, [path, *args[1:]], [shutil.which(test[0]), *test[1:]]
-
-
-def custom_compression(tool: binaries.Tool) -> str:
-    """The -Z value for this pg_dump: 'gzip:N' becomes 'N' before PostgreSQL 16."""
-    spec = settings.BACKUP_CUSTOM_COMPRESSION
-    method, _, level = spec.partition(":")
-    if tool.major >= 16:
-        return spec
-    if method.isdigit():
-        return method
-    if method == "gzip":
-        return level or "6"
-    if method == "none":
-        return "0"
-    raise BackupFailed(
-        f"BACKUP_CUSTOM_COMPRESSION={spec} needs pg_dump 16 or newer; this pg_dump is {tool.version}"
-    )
-
-
-def dump_args(tool: binaries.Tool, conn: Conn, fmt: str, snapshot: str | None = None) -> list[str]:
-    """The pg_dump command line (no password: it travels in PGPASSFILE)."""
-    args = [tool.path, *conn.args(), "--dbname", conn.dbname]
-    if snapshot:
-        args.append(f"--snapshot={snapshot}")
-    if fmt == "custom":
-        return [*args, "--format=custom", f"--compress={custom_compression(tool)}"]
-    return [*args, "--format=plain", "--no-sync"]
+    return compressor.key, [path, *args[1:]], [shutil.which(test[0]), *test[1:]]
 
 
 def _dump(record, conn, tool, partial: Path, snapshot=None):
@@ -250,8 +226,8 @@ def _dump_custom(conn, tool, partial: Path, env, snapshot=None):
     # pick single tables efficiently. So we hash it in one pass afterwards.
     files.create_private(partial).close()
     compression = custom_compression(tool)
-    proc = run([*dump_args(tool, conn, "custom", snapshot), "--file", str(partial)], env=env)
-    _check_exit("pg_dump", proc.returncode, proc.stderr, conn)
+    proc = run(pg_dump_args(tool, conn, "custom", snapshot, file=partial), env=env)
+    _check_exit(tool.path, proc.returncode, proc.stderr, conn)
     sha, size = files.sha256_of(partial)
     return sha, size, f"gzip:{compression}" if compression.isdigit() else compression
 
@@ -261,7 +237,7 @@ def _dump_sql(conn, tool, partial: Path, env, snapshot=None):
     _, compress_args, _ = _sql_compressor()
     digest, size = hashlib.sha256(), 0
     with files.create_private(partial) as out:
-        dump = spawn(dump_args(tool, conn, "sql", snapshot), env=env, stdout=subprocess.PIPE,
+        dump = spawn(pg_dump_args(tool, conn, "sql", snapshot), env=env, stdout=subprocess.PIPE,
                      stderr=subprocess.PIPE)
         try:
             comp = spawn(compress_args, env=env, stdin=dump.stdout, stdout=subprocess.PIPE,
@@ -288,7 +264,7 @@ def _dump_sql(conn, tool, partial: Path, env, snapshot=None):
             comp.wait()
             dump_err.join()
             comp_err.join()
-    _check_exit("pg_dump", dump.returncode, dump_err.data, conn)
+    _check_exit(tool.path, dump.returncode, dump_err.data, conn)
     _check_exit(compress_args[0], comp.returncode, comp_err.data, conn)
     return digest.hexdigest(), size, f"{Path(compress_args[0]).name}:{compress_args[1].lstrip('-')}"
 
@@ -330,8 +306,10 @@ def one_line(stderr: bytes | str, limit: int = 1000) -> str:
 def _verify_archive(record, tool, partial: Path) -> None:
     """A backup is only good if it reads back to the end."""
     if record.format == "custom":
-        restore = binaries.find("pg_restore", tool.major)
-        proc = run([restore.path, "--list", str(partial)], env={"PATH": "/usr/bin:/bin"})
+        # The pg_restore that reads what this pg_dump writes.
+        restore = binaries.pg_restore_for(partial, server_major=tool.major)
+        with child_env() as env:
+            proc = run(pg_restore_list_args(restore, partial), env=env)
         if proc.returncode != 0:
             raise BackupFailed("the new archive does not read back: " + one_line(proc.stderr))
         return
@@ -341,9 +319,10 @@ def _verify_archive(record, tool, partial: Path) -> None:
 def check_sql_file(path: Path) -> None:
     """Decompress to the end and insist on pg_dump's closing line."""
     name = "zstd" if path.name.endswith(".zst") or ".sql.zst" in path.name else "gzip"
-    test_args = SQL_COMPRESSORS[name][2]
-    proc = spawn([shutil.which(test_args[0]), *test_args[1:], str(path)], env={"PATH": "/usr/bin:/bin"},
-                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    test_args = COMPRESSORS[name].decompress
+    with child_env() as env:
+        proc = spawn([shutil.which(test_args[0]), *test_args[1:], str(path)], env=env,
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     err = Drain(proc.stderr)
     tail = b""
     while chunk := proc.stdout.read(files.CHUNK):

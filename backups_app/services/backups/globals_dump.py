@@ -16,10 +16,11 @@ import re
 
 from backups_app.models import BackupRecord
 from backups_app.services.postgres import binaries, databases
-from backups_app.services.storage import files, layout
+from backups_app.services.postgres.args import pg_dumpall_globals_args, psql_args
 from backups_app.services.postgres.connection import Conn, child_env, conn_for
 from backups_app.services.postgres.proc import last_lines, run
 from backups_app.services.postgres.scrub import scrub
+from backups_app.services.storage import files, layout
 
 SUFFIX = ".globals.sql"
 _IDENT = r'("(?:[^"]|"")+"|[^\s;"]+)'
@@ -60,10 +61,9 @@ def beside(record: BackupRecord, conn: Conn, final):
 
 
 def save(conn: Conn, path, *, server_major: int | None) -> None:
-    tool = binaries.find("pg_dumpall", server_major)
+    tool = binaries.pg_dumpall_for(server_major)
     files.create_private(path).close()
-    args = [tool.path, *conn.args(), "--database", conn.dbname, "--globals-only", "--no-role-passwords",
-            "--file", str(path)]
+    args = pg_dumpall_globals_args(tool, conn, path)
     with child_env(conn) as env:
         proc = run(args, env=env)
     if proc.returncode != 0:
@@ -80,9 +80,7 @@ def apply(backup: BackupRecord, server) -> str:
         dbname, major = m.info.dbname, m.info.server_version // 10000
     script, created, kept = filter_script(path.read_text(), roles=roles, tablespaces=tablespaces)
     conn = conn_for(server, dbname)
-    tool = binaries.find("psql", major)
-    args = [tool.path, *conn.args(), "--dbname", dbname, "-X", "-q", "-v", "ON_ERROR_STOP=1",
-            "--single-transaction", "-f", "-"]
+    args = psql_args(binaries.psql_for(major), conn, single_transaction=True)
     with child_env(conn) as env:
         proc = run(args, env=env, input_bytes=script.encode())
     if proc.returncode != 0:

@@ -103,3 +103,27 @@ def where_searched() -> str:
 
 def which(name: str) -> str | None:
     return shutil.which(name)
+
+
+# Which program each run uses. Every run of a client program takes it from
+# one of these, so a rule about client versions is written once, here.
+
+def pg_dump_for(server_major: int | None, *, server_version: str = "") -> Tool:
+    return find("pg_dump", server_major, server_version=server_version)
+
+
+def pg_dump_candidates() -> list[Tool]:
+    return candidates("pg_dump")
+
+
+def pg_dumpall_for(server_major: int | None) -> Tool:
+    return find("pg_dumpall", server_major)
+
+
+def psql_for(server_major: int | None) -> Tool:
+    return find("psql", server_major)
+
+
+def pg_restore_for(archive, *, server_major: int | None = None) -> Tool:
+    """A pg_restore to read `archive` with (and to restore it into a server of server_major)."""
+    return find("pg_restore", server_major)

@@ -1,4 +1,4 @@
-"""Running pg_restore and psql for a restore: argument lists, password via PGPASSFILE only.
+"""Running pg_restore and psql for a restore, with the arguments from args.py and the password in PGPASSFILE only.
 
 Every run stops at the first error (pg_restore --exit-on-error, psql
 ON_ERROR_STOP): what a failed run leaves is either a database the restore
@@ -9,37 +9,17 @@ import re
 import subprocess
 from pathlib import Path
 
+from backups_app.services.postgres.args import COMPRESSORS, psql_args
 from backups_app.services.postgres.connection import Conn, child_env
 from backups_app.services.postgres.proc import Drain, last_lines, run, spawn
 from backups_app.services.postgres.scrub import scrub
 from backups_app.services.storage import files
 
-DECOMPRESSORS = {".gz": ["gzip", "-dc"], ".zst": ["zstd", "-dcq"]}
 _NOISE = re.compile(r"^pg_restore: (?:warning: errors ignored|creating|processing|connecting)")
 
 
 class RestoreFailed(Exception):
     """The restore did not complete; the message carries the program's own error lines."""
-
-
-def pg_restore_args(tool, conn: Conn, path, *, jobs: int = 1, clean: bool = False, single_transaction: bool = False,
-                    no_owner: bool = False, no_acl: bool = False, use_list=None, script: bool = False) -> list[str]:
-    """pg_restore into conn's database, or (script=True) writing the SQL script to stdout."""
-    target = ["--file", "-"] if script else [*conn.args(), "--dbname", conn.dbname]
-    args = [tool.path, *target, "--exit-on-error"]
-    if single_transaction:
-        args.append("--single-transaction")
-    if clean:
-        args += ["--clean", "--if-exists"]
-    if jobs > 1:
-        args.append(f"--jobs={jobs}")
-    if no_owner:
-        args.append("--no-owner")
-    if no_acl:
-        args.append("--no-acl")
-    if use_list is not None:
-        args += ["--use-list", str(use_list)]
-    return [*args, str(path)]
 
 
 def run_pg_restore(args: list[str], conn: Conn) -> None:
@@ -57,9 +37,9 @@ def error_lines(stderr: bytes, returncode: int) -> str:
 
 
 def decompressor(path: Path) -> list[str]:
-    for suffix, args in DECOMPRESSORS.items():
-        if path.name.endswith(suffix):
-            return args
+    for compressor in COMPRESSORS.values():
+        if path.name.endswith(compressor.suffix):
+            return list(compressor.decompress)
     raise RestoreFailed(f"cannot tell how {path.name} is compressed (expected .sql.gz or .sql.zst)")
 
 
@@ -77,9 +57,7 @@ def run_script(source_args: list[str], tool, conn: Conn, *, single_transaction: 
     or pg_restore writing a script) fails, psql is killed before its input
     ends, so it cannot commit or run a truncated script.
     """
-    args = [tool.path, *conn.args(), "--dbname", conn.dbname, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", "-"]
-    if single_transaction:
-        args.insert(-2, "--single-transaction")
+    args = psql_args(tool, conn, single_transaction=single_transaction)
     with child_env(conn) as env:
         source = spawn(source_args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         psql = spawn(args, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -14,6 +14,7 @@ import psycopg
 from backups_app.services.postgres.scrub import scrub
 
 PASSFILE_DIR_PREFIX = "bc-pass-"
+OFFLINE_ENV = {"PATH": "/usr/bin:/bin"}
 
 
 class ConnectionFailed(Exception):
@@ -62,8 +63,15 @@ def _escape_pgpass(value: str) -> str:
 
 
 @contextlib.contextmanager
-def child_env(conn: Conn):
-    """Environment for a libpq tool: PGPASSFILE points at a private file, removed after."""
+def child_env(conn: Conn | None = None):
+    """Environment for a client program: PGPASSFILE points at a private file, removed after.
+
+    Without a connection (a program that only reads files) the child gets a
+    fixed PATH and nothing else of ours.
+    """
+    if conn is None:
+        yield dict(OFFLINE_ENV)
+        return
     # Whatever variable held the password (the target names it) stays with us.
     env = {k: v for k, v in os.environ.items() if not (conn.password and v == conn.password)}
     for name in ("PGPASSWORD", "DB_PASSWORD", "PGHOST", "PGPORT", "PGUSER", "PGDATABASE"):

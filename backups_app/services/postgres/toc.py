@@ -12,6 +12,8 @@ import tempfile
 from dataclasses import dataclass, field
 
 from backups_app.services.postgres import binaries
+from backups_app.services.postgres.args import pg_restore_list_args
+from backups_app.services.postgres.connection import child_env
 from backups_app.services.postgres.proc import last_lines, run
 
 _ENTRY = re.compile(r"^(\d+);\s+(\d+)\s+(\d+)\s+(.*)$")
@@ -118,8 +120,9 @@ def _entry(dump_id: int, rest: str, line: str) -> Entry:
 
 def read(path, *, server_major: int | None = None) -> Toc:
     """The archive's table of contents; ArchiveUnreadable when pg_restore cannot read it."""
-    tool = binaries.find("pg_restore", server_major)
-    proc = run([tool.path, "--list", "--verbose", str(path)], env={"PATH": "/usr/bin:/bin"})
+    tool = binaries.pg_restore_for(path, server_major=server_major)
+    with child_env() as env:
+        proc = run(pg_restore_list_args(tool, path, verbose=True), env=env)
     if proc.returncode != 0:
         raise ArchiveUnreadable(f"the archive cannot be read: {last_lines(proc.stderr, 3)}")
     return parse(proc.stdout.decode("utf-8", "replace"))

@@ -18,13 +18,8 @@ from psycopg import sql
 
 from backups_app.services.backups import globals_dump
 from backups_app.services.postgres import binaries, databases, toc
-from backups_app.services.postgres.client import (
-    decompressor,
-    pg_restore_args,
-    run_pg_restore,
-    run_psql_script,
-    run_script,
-)
+from backups_app.services.postgres.args import pg_restore_args
+from backups_app.services.postgres.client import decompressor, run_pg_restore, run_psql_script, run_script
 from backups_app.services.postgres.connection import conn_for, connect
 from backups_app.services.restores import checks as restore_checks
 from backups_app.services.restores import safety, source_db, timescale
@@ -111,7 +106,7 @@ def _owner_flags(plan: Plan) -> tuple[bool, bool]:
 def _restore_custom(plan: Plan) -> None:
     record = plan.record
     conn = conn_for(record.server, record.target_database)
-    tool = binaries.find("pg_restore", plan.major)
+    tool = binaries.pg_restore_for(plan.backup.absolute_path, server_major=plan.major)
     no_owner, no_acl = _owner_flags(plan)
     if plan.mode == "overwrite" and not record.tables:
         return _overwrite(plan, conn, pg_restore_args(tool, conn, plan.backup.absolute_path, no_owner=no_owner,
@@ -132,7 +127,7 @@ def _restore_sql(plan: Plan) -> None:
     path = plan.backup.absolute_path
     if plan.mode == "overwrite":
         return _overwrite(plan, conn, [*decompressor(path), str(path)])
-    tool = binaries.find("psql", plan.major)
+    tool = binaries.psql_for(plan.major)
     with _database(plan), _timescale(plan, conn):
         run_psql_script(tool, conn, path, single_transaction=plan.mode == "empty")
 
@@ -147,7 +142,7 @@ def _overwrite(plan: Plan, conn, source_args: list[str]) -> None:
     """
     with connect(conn, autocommit=True) as c:
         preamble = databases.clearing_script(c)
-    run_script(source_args, binaries.find("psql", plan.major), conn, single_transaction=True, preamble=preamble,
+    run_script(source_args, binaries.psql_for(plan.major), conn, single_transaction=True, preamble=preamble,
                source_name="the backup cannot be read")
     plan.outcome.notes.append(f"database {plan.record.target_database} was emptied and restored in one transaction")
 

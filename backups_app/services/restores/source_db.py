@@ -9,10 +9,10 @@ import re
 import subprocess
 
 from backups_app.services.postgres import binaries, databases, toc
+from backups_app.services.postgres.args import pg_restore_script_args
 from backups_app.services.postgres.client import decompressor
+from backups_app.services.postgres.connection import child_env
 from backups_app.services.postgres.proc import run, spawn
-
-_ENV = {"PATH": "/usr/bin:/bin"}
 
 
 def creation_options(backup, *, major: int) -> dict:
@@ -27,17 +27,17 @@ def create_database_statement(path, major: int) -> str:
     entry = next((e for e in contents.entries if e.kind == "DATABASE"), None)
     if entry is None:
         return ""
-    tool = binaries.find("pg_restore", major)
-    with toc.list_file([entry.line]) as listing:
-        proc = run([tool.path, "--create", "--schema-only", "--use-list", str(listing), "--file", "-", str(path)],
-                   env=_ENV)
+    tool = binaries.pg_restore_for(path, server_major=major)
+    with toc.list_file([entry.line]) as listing, child_env() as env:
+        proc = run(pg_restore_script_args(tool, path, create=True, schema_only=True, use_list=listing), env=env)
     text = proc.stdout.decode("utf-8", "replace")
     return next((line for line in text.splitlines() if line.startswith("CREATE DATABASE")), "")
 
 
 def sql_client_encoding(path) -> str:
     """From the head of the script only: the decompressor is stopped after 64 kB."""
-    proc = spawn([*decompressor(path), str(path)], env=_ENV, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    with child_env() as env:
+        proc = spawn([*decompressor(path), str(path)], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     head = proc.stdout.read(64 * 1024).decode("utf-8", "replace")
     proc.kill()
     proc.stdout.close()

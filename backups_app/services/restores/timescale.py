@@ -17,7 +17,8 @@ import psycopg
 from psycopg import sql
 
 from backups_app.services.postgres import binaries
-from backups_app.services.postgres.connection import Conn, connect
+from backups_app.services.postgres.args import pg_restore_script_args
+from backups_app.services.postgres.connection import Conn, child_env, connect
 from backups_app.services.postgres.proc import last_lines, run
 
 log = logging.getLogger(__name__)
@@ -112,9 +113,10 @@ def _first_line(exc) -> str:
 
 def hypertables_in_archive(path) -> set[tuple[str, str]]:
     """(schema, table) of every hypertable, read from the archive's own TimescaleDB catalog data."""
-    tool = binaries.find("pg_restore")
-    proc = run([tool.path, "--data-only", "--schema", "_timescaledb_catalog", "--table", "hypertable",
-                "--file", "-", str(path)], env={"PATH": "/usr/bin:/bin"})
+    tool = binaries.pg_restore_for(path)
+    args = pg_restore_script_args(tool, path, data_only=True, schema="_timescaledb_catalog", table="hypertable")
+    with child_env() as env:
+        proc = run(args, env=env)
     if proc.returncode != 0:
         raise TimescaleFailed(f"cannot read the TimescaleDB catalog in the archive: {last_lines(proc.stderr, 2)}")
     return parse_hypertable_copy(proc.stdout.decode("utf-8", "replace"))

@@ -54,7 +54,7 @@ def connection_check(*, target) -> ConnectionReport:
                                 free_bytes=free)
     problems, tool = [], None
     try:
-        tool = binaries.find("pg_dump", info.major)
+        tool = binaries.pg_dump_for(info.major)
     except binaries.ToolNotFound as exc:
         problems.append(str(exc))
     if unreadable:

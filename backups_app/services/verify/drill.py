@@ -13,7 +13,7 @@ from psycopg import sql
 
 from backups_app.services.postgres import databases, toc
 from backups_app.services.postgres.client import decompressor
-from backups_app.services.postgres.connection import ConnectionFailed, conn_for, connect
+from backups_app.services.postgres.connection import ConnectionFailed, child_env, conn_for, connect
 from backups_app.services.postgres.proc import spawn
 from backups_app.services.restores import restore
 from backups_app.services.verify.integrity import Finding
@@ -91,8 +91,8 @@ def archive_tables(backup) -> list[tuple[str, str]]:
 
 
 def _sql_tables(path) -> list[tuple[str, str]]:
-    proc = spawn([*decompressor(path), str(path)], env={"PATH": "/usr/bin:/bin"}, stdout=subprocess.PIPE,
-                 stderr=subprocess.DEVNULL)
+    with child_env() as env:
+        proc = spawn([*decompressor(path), str(path)], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     found = []
     try:
         for raw in proc.stdout:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from backups_app.services.backups.dump import BackupFailed, check_sql_file
 from backups_app.services.postgres import binaries
+from backups_app.services.postgres.args import pg_restore_list_args, pg_restore_read_all_args
+from backups_app.services.postgres.connection import child_env
 from backups_app.services.postgres.proc import last_lines, spawn
 from backups_app.services.storage.files import sha256_of
 
@@ -59,9 +61,10 @@ def _reads_to_end(backup, path) -> Finding:
 
 def read_archive_to_end(path) -> None:
     """pg_restore --list reads only the table of contents; writing the script to nowhere reads every block."""
-    tool = binaries.find("pg_restore")
-    for args in ([tool.path, "--list", str(path)], [tool.path, "--file", os.devnull, str(path)]):
-        proc = spawn(args, env={"PATH": "/usr/bin:/bin"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    tool = binaries.pg_restore_for(path)
+    for args in (pg_restore_list_args(tool, path), pg_restore_read_all_args(tool, path)):
+        with child_env() as env:
+            proc = spawn(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         err = proc.stderr.read()
         proc.stderr.close()
         if proc.wait() != 0:

@@ -1,0 +1,36 @@
+"""A scheduled run: back up as the schedule says, then prune its target and type.
+
+The schedules themselves (django-q2 rows, summer time, one run per slot) are
+jobs/schedules.py; this is the work a slot starts.
+"""
+
+from datetime import datetime
+
+from django.utils import timezone
+
+from backups_app.models import BackupSchedule
+from backups_app.services.backups import dump
+from backups_app.services.jobs import schedules
+from backups_app.services.retention import prune as pruning
+
+
+def run_scheduled(*, schedule_id: int, intended: str | None = None, now: datetime | None = None) -> str:
+    """Back up as the schedule says, then prune its target and type, but only after a success."""
+    schedule = BackupSchedule.objects.select_related("target").filter(pk=schedule_id).first()
+    if schedule is None or not schedule.enabled:
+        return f"schedule #{schedule_id} skipped: {'disabled' if schedule else 'no longer exists'}"
+    slot = datetime.fromisoformat(intended) if intended else (now or timezone.now())
+    if not schedules.claim_slot(schedule=schedule, slot=slot):
+        return f"schedule #{schedule_id} skipped: its {schedules.wall_clock(slot):%Y-%m-%d %H:%M} run already happened"
+    record = dump.backup_create(target=schedule.target, backup_type=schedule.backup_type, fmt=schedule.format,
+                                started_by=f"schedule {schedule.name}"[:150], schedule=schedule)
+    try:
+        record = dump.backup_execute(record_id=record.pk)
+    finally:
+        record.refresh_from_db()
+        BackupSchedule.objects.filter(pk=schedule.pk).update(last_status=record.status)
+    if record.status != "succeeded":
+        return f"backup #{record.pk} {record.status}; nothing pruned"
+    pruned = pruning.prune_for(target=schedule.target, backup_type=schedule.backup_type,
+                               started_by=f"schedule {schedule.name}")
+    return f"backup #{record.pk} succeeded; pruned {len(pruned)}"

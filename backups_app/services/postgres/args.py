@@ -1,0 +1,123 @@
+"""Argument lists for pg_dump, pg_dumpall, pg_restore and psql, and the compressors beside them.
+
+The one place that knows these programs' options. Each builder takes the
+program binaries.py picked (a Tool) and returns a list for proc.run or
+proc.spawn; no password ever appears here (it travels in PGPASSFILE, see
+connection.child_env).
+"""
+
+import os
+from dataclasses import dataclass
+
+from django.conf import settings
+
+
+class UnsupportedSetting(Exception):
+    """A setting the chosen program cannot do; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Compressor:
+    key: str  # the layout.FORMAT_SUFFIX key of a plain SQL backup made with it
+    suffix: str  # how the name of a file it wrote ends
+    compress: tuple[str, ...]
+    decompress: tuple[str, ...]
+
+
+COMPRESSORS = {
+    "gzip": Compressor("sql.gzip", ".gz", ("gzip", "-1", "-n", "-c"), ("gzip", "-dc")),
+    "zstd": Compressor("sql.zstd", ".zst", ("zstd", "-3", "-q", "-c"), ("zstd", "-dcq")),
+}
+
+
+def custom_compression(tool) -> str:
+    """The -Z value for this pg_dump: 'gzip:N' becomes 'N' before PostgreSQL 16."""
+    spec = settings.BACKUP_CUSTOM_COMPRESSION
+    method, _, level = spec.partition(":")
+    if tool.major >= 16:
+        return spec
+    if method.isdigit():
+        return method
+    if method == "gzip":
+        return level or "6"
+    if method == "none":
+        return "0"
+    raise UnsupportedSetting(
+        f"BACKUP_CUSTOM_COMPRESSION={spec} needs pg_dump 16 or newer; this pg_dump is {tool.version}"
+    )
+
+
+def pg_dump_args(tool, conn, fmt: str, snapshot: str | None = None, *, file=None) -> list[str]:
+    """pg_dump of conn's database: a custom archive, or plain SQL on stdout (fmt 'sql')."""
+    args = [tool.path, *conn.args(), "--dbname", conn.dbname]
+    if snapshot:
+        args.append(f"--snapshot={snapshot}")
+    if fmt == "custom":
+        args += ["--format=custom", f"--compress={custom_compression(tool)}"]
+    else:
+        args += ["--format=plain", "--no-sync"]
+    return [*args, "--file", str(file)] if file is not None else args
+
+
+def pg_dumpall_globals_args(tool, conn, file) -> list[str]:
+    """Roles and tablespaces, never their passwords."""
+    return [tool.path, *conn.args(), "--database", conn.dbname, "--globals-only", "--no-role-passwords",
+            "--file", str(file)]
+
+
+def pg_restore_args(tool, conn, path, *, jobs: int = 1, clean: bool = False, single_transaction: bool = False,
+                    no_owner: bool = False, no_acl: bool = False, use_list=None, script: bool = False) -> list[str]:
+    """pg_restore into conn's database, or (script=True) writing the SQL script to stdout."""
+    target = ["--file", "-"] if script else [*conn.args(), "--dbname", conn.dbname]
+    args = [tool.path, *target, "--exit-on-error"]
+    if single_transaction:
+        args.append("--single-transaction")
+    if clean:
+        args += ["--clean", "--if-exists"]
+    if jobs > 1:
+        args.append(f"--jobs={jobs}")
+    if no_owner:
+        args.append("--no-owner")
+    if no_acl:
+        args.append("--no-acl")
+    if use_list is not None:
+        args += ["--use-list", str(use_list)]
+    return [*args, str(path)]
+
+
+def pg_restore_list_args(tool, path, *, verbose: bool = False) -> list[str]:
+    """The archive's table of contents on stdout; verbose adds each entry's dependencies."""
+    return [tool.path, "--list", *(["--verbose"] if verbose else []), str(path)]
+
+
+def pg_restore_read_all_args(tool, path) -> list[str]:
+    """Write the whole script to nowhere: reads every block of the archive."""
+    return [tool.path, "--file", os.devnull, str(path)]
+
+
+def pg_restore_script_args(tool, path, *, create: bool = False, schema_only: bool = False,
+                           data_only: bool = False, schema: str | None = None, table: str | None = None,
+                           use_list=None) -> list[str]:
+    """Part of the archive as an SQL script on stdout, to read (not to run)."""
+    args = [tool.path]
+    if create:
+        args.append("--create")
+    if schema_only:
+        args.append("--schema-only")
+    if data_only:
+        args.append("--data-only")
+    if schema:
+        args += ["--schema", schema]
+    if table:
+        args += ["--table", table]
+    if use_list is not None:
+        args += ["--use-list", str(use_list)]
+    return [*args, "--file", "-", str(path)]
+
+
+def psql_args(tool, conn, *, single_transaction: bool) -> list[str]:
+    """psql running the script on stdin, stopping at the first error."""
+    args = [tool.path, *conn.args(), "--dbname", conn.dbname, "-X", "-q", "-v", "ON_ERROR_STOP=1"]
+    if single_transaction:
+        args.append("--single-transaction")
+    return [*args, "-f", "-"]
