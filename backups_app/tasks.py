@@ -26,9 +26,9 @@ def run_verify(record_id: int) -> str:
 
 
 def run_prune(policy_id: int, started_by: str = "") -> int:
-    from backups_app.services.retention import plan as retention
+    from backups_app.services.retention import prune as pruning
 
-    return len(retention.prune_policy(policy_id=policy_id, started_by=started_by))
+    return len(pruning.prune_policy(policy_id=policy_id, started_by=started_by))
 
 
 def run_scheduled_backup(schedule_id: int, intended: str | None = None) -> str:

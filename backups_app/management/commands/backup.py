@@ -14,6 +14,7 @@ from backups_app.services.backups import dump
 from backups_app.services.monitoring import health
 from backups_app.services.retention import orphans
 from backups_app.services.retention import plan as retention
+from backups_app.services.retention import prune as pruning
 from backups_app.services.storage import layout
 from backups_app.services.targets.lookup import UnknownTarget, get_target
 
@@ -122,7 +123,7 @@ class Command(BaseCommand):
             raise CommandError("--keep-days must be at least 1")
         target = get_target(opts["target"]) if opts["target"] else None
         fates = retention.plan(
-            retention.candidates_for(target=target, backup_type=opts["type"]),
+            pruning.candidates_for(target=target, backup_type=opts["type"]),
             retention.Rules(keep_days=keep_days), timezone.now(),
         )
         records = BackupRecord.objects.select_related("target").in_bulk([f.id for f in fates])
@@ -132,7 +133,7 @@ class Command(BaseCommand):
             for f in sorted(fates, key=lambda f: f.id):
                 self.stdout.write(_describe(records[f.id], f, refused, "would be "))
             return f"Would delete {len(doomed)} backups (dry run)"
-        pruned = retention.prune(fates=[f for f in fates if f.id not in refused], reason_prefix="--cleanup: ")
+        pruned = pruning.prune(fates=[f for f in fates if f.id not in refused], reason_prefix="--cleanup: ")
         for r in pruned:
             self.stdout.write(f"deleted #{r.pk} {r.path}")
         for pk in sorted(refused):
