@@ -20,9 +20,10 @@ def run_restore(record_id: int) -> str:
 
 
 def run_verify(record_id: int) -> str:
+    from backups_app.services.jobs import queue
     from backups_app.services.verify import verify
 
-    return verify.verify_execute(record_id=record_id).status
+    return queue.run_in_turn("run_verify", record_id, verify.verify_execute)
 
 
 def run_prune(policy_id: int, started_by: str = "") -> int:

@@ -9,8 +9,9 @@ from humanize import naturalsize
 
 from backups_app import selectors
 from backups_app.management.cli import OPERATIONAL_CHECKS, quiet_log
-from backups_app.models import BackupFormat, BackupRecord, BackupType
+from backups_app.models import BackupFormat, BackupRecord, BackupStatus, BackupType
 from backups_app.services.backups import dump
+from backups_app.services.jobs import stopping
 from backups_app.services.monitoring import health
 from backups_app.services.retention import orphans
 from backups_app.services.retention import plan as retention
@@ -66,12 +67,8 @@ class Command(BaseCommand):
             target=target, backup_type=opts["type"] or BackupType.MANUAL, fmt=opts["format"],
             started_by="command line",
         )
-        try:
-            with dump.stop_on_signals():
-                record = dump.backup_execute(record_id=record.pk)
-        except dump.Interrupted:
-            record.refresh_from_db()
-        if record.status != "succeeded":
+        record = stopping.run_here(dump.backup_execute, record)
+        if record.status != BackupStatus.SUCCEEDED:
             raise CommandError(f"backup #{record.pk} failed: {record.error}")
         size = naturalsize(record.size_bytes, binary=True)
         return f"{record.absolute_path} {size} in {record.duration_seconds:.1f}s"

@@ -4,8 +4,8 @@ import os
 
 from django.utils import timezone
 
-from backups_app.services.storage import layout
 from backups_app.services.postgres.scrub import scrub
+from backups_app.services.storage import layout
 
 
 def append(record, *, secrets=()) -> None:
