@@ -26,10 +26,11 @@ from typing import NamedTuple
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from backups_app.models.backups import BackupStatus
 from backups_app.services.retention import gfs
 
-SUCCEEDED = "succeeded"
-FAILED = "failed"
+# Plain strings, compared up to 100,000 times per plan.
+SUCCEEDED, FAILED = BackupStatus.SUCCEEDED.value, BackupStatus.FAILED.value
 
 
 @dataclass(frozen=True)
