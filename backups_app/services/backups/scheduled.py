@@ -1,0 +1,37 @@
+"""A schedule's run: back up as the schedule says, then prune its target and type after a success.
+
+Above both the backup job and retention; the schedules themselves (rows,
+cron strings, one run per local time) are jobs/schedules.py.
+"""
+
+from datetime import datetime
+
+from django.utils import timezone
+
+from backups_app.models import BackupSchedule, BackupStatus
+from backups_app.services.backups import dump
+from backups_app.services.jobs import schedules
+from backups_app.services.retention import prune as pruning
+
+
+def run_scheduled(*, schedule_id: int, intended: str | None = None, now: datetime | None = None) -> str:
+    """Back up as the schedule says, then prune its target and type, but only after a success."""
+    schedule = BackupSchedule.objects.select_related("target").filter(pk=schedule_id).first()
+    if schedule is None or not schedule.enabled:
+        return f"schedule #{schedule_id} skipped: {'disabled' if schedule else 'no longer exists'}"
+    slot = datetime.fromisoformat(intended) if intended else (now or timezone.now())
+    if not schedules.claim_slot(schedule=schedule, slot=slot):
+        when = slot.astimezone(schedules.zone())
+        return f"schedule #{schedule_id} skipped: its {when:%Y-%m-%d %H:%M} run already happened"
+    record = dump.backup_create(target=schedule.target, backup_type=schedule.backup_type, fmt=schedule.format,
+                                started_by=f"schedule {schedule.name}"[:150], schedule=schedule)
+    try:
+        record = dump.backup_execute(record_id=record.pk)
+    finally:
+        record.refresh_from_db()
+        BackupSchedule.objects.filter(pk=schedule.pk).update(last_status=record.status)
+    if record.status != BackupStatus.SUCCEEDED:
+        return f"backup #{record.pk} {record.status}; nothing pruned"
+    pruned = pruning.prune_for(target=schedule.target, backup_type=schedule.backup_type,
+                               started_by=f"schedule {schedule.name}")
+    return f"backup #{record.pk} succeeded; pruned {len(pruned)}"
