@@ -20,15 +20,16 @@ def run_restore(record_id: int) -> str:
 
 
 def run_verify(record_id: int) -> str:
+    from backups_app.services.jobs import queue
     from backups_app.services.verify import verify
 
-    return verify.verify_execute(record_id=record_id).status
+    return queue.run_in_turn("run_verify", record_id, verify.verify_execute)
 
 
 def run_prune(policy_id: int, started_by: str = "") -> int:
-    from backups_app.services.retention import plan as retention
+    from backups_app.services.retention import prune as pruning
 
-    return len(retention.prune_policy(policy_id=policy_id, started_by=started_by))
+    return len(pruning.prune_policy(policy_id=policy_id, started_by=started_by))
 
 
 def run_scheduled_backup(schedule_id: int, intended: str | None = None) -> str:

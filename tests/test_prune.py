@@ -25,7 +25,7 @@ def test_pruning_a_policy_removes_the_file_and_keeps_the_record_as_pruned(backup
     target = new_target()
     young, old = new_backup(target, age_days=1), new_backup(target, age_days=40)
     p = policy(target=target)
-    pruned = retention.prune_policy(policy_id=p.pk, started_by="alice")
+    pruned = pruning.prune_policy(policy_id=p.pk, started_by="alice")
     assert [r.pk for r in pruned] == [old.pk]
     assert not old.absolute_path.exists()
     assert young.absolute_path.exists()
@@ -50,8 +50,8 @@ def test_pruning_again_deletes_nothing(backup_root):
     for age in range(0, 90, 3):
         new_backup(target, age_days=age)
     p = policy(keep_days=None, keep_weekly=4, keep_monthly=2)
-    assert len(retention.prune_policy(policy_id=p.pk)) > 0
-    assert retention.prune_policy(policy_id=p.pk) == []
+    assert len(pruning.prune_policy(policy_id=p.pk)) > 0
+    assert pruning.prune_policy(policy_id=p.pk) == []
 
 
 def test_it_never_deletes_a_file_outside_backup_root(backup_root, tmp_path):
@@ -61,7 +61,7 @@ def test_it_never_deletes_a_file_outside_backup_root(backup_root, tmp_path):
     outside.write_bytes(b"not ours")
     stray = new_backup(target, age_days=100, with_file=False)
     BackupRecord.objects.filter(pk=stray.pk).update(path="../precious.dump")
-    assert retention.prune_policy(policy_id=policy().pk) == []
+    assert pruning.prune_policy(policy_id=policy().pk) == []
     assert outside.exists()
     assert statuses(stray) == ["succeeded"]
 
@@ -74,7 +74,7 @@ def test_a_pinned_backup_survives_even_when_pinned_after_the_plan_was_made(backu
     fates = pruning.plan_scope(target_id=None, backup_type=None)
     assert [f.id for f in fates if f.delete] == [old.pk]
     BackupRecord.objects.filter(pk=old.pk).update(pinned=True, pinned_reason="audit 2026", pinned_by="carol")
-    assert retention.prune(fates=fates, policy=p) == []
+    assert pruning.prune(fates=fates, policy=p) == []
     assert old.absolute_path.exists()
 
 
@@ -82,7 +82,7 @@ def test_the_newest_succeeded_backup_survives_even_a_plan_that_says_delete(backu
     target = new_target()
     only = new_backup(target, age_days=500)
     forged = [retention.Fate(only.pk, True, "deleted: a mistake", (target.pk, "daily"))]
-    assert retention.prune(fates=forged) == []
+    assert pruning.prune(fates=forged) == []
     assert only.absolute_path.exists()
     assert statuses(only) == ["succeeded"]
 
@@ -92,13 +92,13 @@ def test_a_failed_attempts_leftover_file_is_removed_and_the_record_stays_failed(
     new_backup(target, age_days=1)
     failed = new_backup(target, status="failed")
     partial = leftover_partial(failed)
-    pruned = retention.prune_policy(policy_id=policy().pk)
+    pruned = pruning.prune_policy(policy_id=policy().pk)
     assert [r.pk for r in pruned] == [failed.pk]
     assert not partial.exists()
     failed.refresh_from_db()
     assert failed.status == "failed"
     assert failed.pruned_reason == "deleted: file left by a failed attempt"
-    assert retention.prune_policy(policy_id=policy(name="again").pk) == []
+    assert pruning.prune_policy(policy_id=policy(name="again").pk) == []
 
 
 def test_a_running_backups_temporary_file_is_left_alone(backup_root):
@@ -106,7 +106,7 @@ def test_a_running_backups_temporary_file_is_left_alone(backup_root):
     new_backup(target, age_days=1)
     running = new_backup(target, status="running")
     partial = leftover_partial(running)
-    assert retention.prune_policy(policy_id=policy().pk) == []
+    assert pruning.prune_policy(policy_id=policy().pk) == []
     assert partial.exists()
 
 
@@ -114,7 +114,7 @@ def test_a_disabled_policy_prunes_nothing(backup_root):
     target = new_target()
     new_backup(target, age_days=1)
     old = new_backup(target, age_days=100)
-    assert retention.prune_policy(policy_id=policy(enabled=False).pk) == []
+    assert pruning.prune_policy(policy_id=policy(enabled=False).pk) == []
     assert old.absolute_path.exists()
 
 
@@ -123,7 +123,7 @@ def test_another_policy_covering_the_same_backups_still_keeps_what_it_keeps(back
     backups = [new_backup(target, age_days=age) for age in (1, 40, 50, 400)]
     policy(name="a year, all targets", keep_days=365)
     strict = policy(name="a week for db1", target=target, keep_days=7)
-    pruned = retention.prune_policy(policy_id=strict.pk)
+    pruned = pruning.prune_policy(policy_id=strict.pk)
     assert [r.pk for r in pruned] == [backups[3].pk]
     assert pruned[0].pruned_reason.startswith("deleted: older than 7 days")
 
@@ -157,7 +157,7 @@ def test_a_directory_format_backup_is_removed_whole(backup_root):
     (folder / "toc.dat").write_bytes(b"toc")
     (folder / "3001.dat.gz").write_bytes(b"data")
     BackupRecord.objects.filter(pk=old.pk).update(path=layout.relative(folder))
-    assert len(retention.prune_policy(policy_id=policy().pk)) == 1
+    assert len(pruning.prune_policy(policy_id=policy().pk)) == 1
     assert not folder.exists()
     assert layout.type_dir("daily").exists()
 
@@ -169,6 +169,6 @@ def test_the_roles_file_beside_a_pruned_dump_goes_with_it(backup_root):
     beside = old.absolute_path.with_name(old.absolute_path.name + ".globals.sql")
     beside.write_text("-- roles\n")
     BackupRecord.objects.filter(pk=old.pk).update(globals_path=layout.relative(beside))
-    retention.prune_policy(policy_id=policy(target=target).pk)
+    pruning.prune_policy(policy_id=policy(target=target).pk)
     assert not old.absolute_path.exists()
     assert not beside.exists()

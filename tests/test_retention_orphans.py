@@ -8,7 +8,7 @@ from django.core.management import call_command
 
 from backups_app.models import BackupRecord
 from backups_app.services.retention import orphans
-from backups_app.services.retention import plan as retention
+from backups_app.services.retention import prune as pruning
 from backups_app.services.storage import layout
 from tests.retention_records import leftover_partial, new_backup, new_target
 
@@ -53,7 +53,7 @@ def test_a_failed_attempts_file_is_reported_until_a_prune_removes_it(backup_root
     partial = leftover_partial(failed)
     assert list(notes().values()) == [
         f"temporary file of backup #{failed.pk}, which is no longer running; the next prune removes it"]
-    retention.prune_policy(policy_id=RetentionPolicy.objects.create(name="p").pk)
+    pruning.prune_policy(policy_id=RetentionPolicy.objects.create(name="p").pk)
     assert not partial.exists()
     assert notes() == {}
 

@@ -9,14 +9,16 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from humanize import naturalsize
 
-ACTIVE = ("queued", "running")
+from backups_app.models import BackupStatus as Status
+
+ACTIVE = (Status.QUEUED, Status.RUNNING)
 
 BADGE_COLOURS = {
-    "queued": ("#555", "#e8e8e8"),
-    "running": ("#fff", "#1f6fb2"),
-    "succeeded": ("#fff", "#2e7d32"),
-    "failed": ("#fff", "#c62828"),
-    "pruned": ("#555", "#e8e8e8"),
+    Status.QUEUED: ("#555", "#e8e8e8"),
+    Status.RUNNING: ("#fff", "#1f6fb2"),
+    Status.SUCCEEDED: ("#fff", "#2e7d32"),
+    Status.FAILED: ("#fff", "#c62828"),
+    Status.PRUNED: ("#555", "#e8e8e8"),
 }
 
 
@@ -70,7 +72,7 @@ def human_duration(seconds) -> str:
 
 def elapsed_seconds(record, now=None):
     """Seconds since the job started (running) or was queued (queued)."""
-    since = record.started_at if record.status == "running" else record.created_at
+    since = record.started_at if record.status == Status.RUNNING else record.created_at
     if since is None:
         return None
     return max(0.0, ((now or timezone.now()) - since).total_seconds())
@@ -89,16 +91,16 @@ def first_line(text: str, limit: int = 120) -> str:
 
 def progress(record, now=None):
     """What a job is doing now, or how it ended, in one short line."""
-    if record.status == "queued":
+    if record.status == Status.QUEUED:
         return format_html('<span class="bc-progress">{}</span>', _("waiting for a worker for %(t)s") % {
             "t": human_duration(elapsed_seconds(record, now))})
-    if record.status == "running":
+    if record.status == Status.RUNNING:
         written = getattr(record, "bytes_written", None)
         text = _("running for %(t)s") % {"t": human_duration(elapsed_seconds(record, now))}
         if written:
             text = _("%(size)s written, running for %(t)s") % {
                 "size": human_size(written), "t": human_duration(elapsed_seconds(record, now))}
         return format_html('<span class="bc-progress">{}</span>', text)
-    if record.status == "failed":
+    if record.status == Status.FAILED:
         return format_html('<span class="bc-error" title="{}">{}</span>', record.error, first_line(record.error))
     return ""

@@ -2,8 +2,6 @@
 
 import contextlib
 import logging
-import signal
-import threading
 
 from django.core.checks import Tags
 
@@ -29,16 +27,3 @@ def quiet_log(verbosity: int):
         yield
     finally:
         logger.setLevel(level)
-
-
-@contextlib.contextmanager
-def stop_cleanly_on_sigterm():
-    """SIGTERM (kill, systemd stop) unwinds like Ctrl-C: the job ends failed and a half-made database is dropped."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

@@ -1,6 +1,7 @@
 from backups_app.models.backups import BackupFormat, BackupRecord, BackupStatus, BackupType
+from backups_app.models.jobs import JobStatus
 from backups_app.models.policies import RetentionPolicy
-from backups_app.models.restores import JobStatus, RestoreRecord, VerificationRecord
+from backups_app.models.restores import RestoreRecord, VerificationRecord
 from backups_app.models.schedules import BackupSchedule
 from backups_app.models.targets import DatabaseTarget, PasswordSource
 

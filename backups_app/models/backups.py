@@ -1,6 +1,10 @@
+from pathlib import Path
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+
+from backups_app.models.jobs import JobFields
 
 
 class BackupType(models.TextChoices):
@@ -24,8 +28,17 @@ class BackupStatus(models.TextChoices):
     PRUNED = "pruned", _("pruned")
 
 
-class BackupRecord(models.Model):
+class BackupRecord(JobFields):
     """One backup attempt and, when it succeeded, the file it produced."""
+
+    # The job's own fields come from JobFields; a backup can also end pruned, and says who starts it.
+    status = models.CharField(
+        _("status"), max_length=10, choices=BackupStatus.choices, default=BackupStatus.QUEUED,
+        db_index=True,
+    )
+    started_by = models.CharField(
+        _("started by"), max_length=150, blank=True, help_text=_("User, schedule or command line.")
+    )
 
     target = models.ForeignKey(
         "backups_app.DatabaseTarget", on_delete=models.PROTECT, related_name="backups",
@@ -33,30 +46,13 @@ class BackupRecord(models.Model):
     )
     backup_type = models.CharField(_("type"), max_length=10, choices=BackupType.choices)
     format = models.CharField(_("format"), max_length=10, choices=BackupFormat.choices)
-    status = models.CharField(
-        _("status"), max_length=10, choices=BackupStatus.choices, default=BackupStatus.QUEUED,
-        db_index=True,
-    )
     path = models.CharField(_("file"), max_length=500, blank=True, help_text=_("Relative to BACKUP_ROOT."))
     size_bytes = models.BigIntegerField(_("size (bytes)"), null=True, blank=True)
     sha256 = models.CharField(_("SHA-256"), max_length=64, blank=True)
-    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
-    started_at = models.DateTimeField(_("started"), null=True, blank=True)
-    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
-    duration_seconds = models.FloatField(_("duration (s)"), null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
     bytes_written = models.BigIntegerField(_("bytes written"), default=0)
     pg_dump_version = models.CharField(_("pg_dump version"), max_length=100, blank=True)
     server_version = models.CharField(_("server version"), max_length=100, blank=True)
     compression = models.CharField(_("compression"), max_length=30, blank=True)
-    error = models.TextField(_("error"), blank=True)
-    started_by = models.CharField(
-        _("started by"), max_length=150, blank=True, help_text=_("User, schedule or command line.")
-    )
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="+", verbose_name=_("requested by"),
-    )
     schedule = models.ForeignKey(
         "backups_app.BackupSchedule", null=True, blank=True, on_delete=models.SET_NULL,
         related_name="backups", verbose_name=_("schedule"),
@@ -94,7 +90,6 @@ class BackupRecord(models.Model):
         return f"#{self.pk} {self.target_id} {self.backup_type} {self.format}"
 
     @property
-    def absolute_path(self):
-        from backups_app.services.storage.layout import absolute
-
-        return absolute(self.path) if self.path else None
+    def absolute_path(self) -> Path | None:
+        # The same rule as services.storage.layout.absolute; models import no services.
+        return Path(settings.BACKUP_ROOT) / self.path if self.path else None

@@ -9,11 +9,13 @@ from humanize import naturalsize
 
 from backups_app import selectors
 from backups_app.management.cli import OPERATIONAL_CHECKS, quiet_log
-from backups_app.models import BackupFormat, BackupRecord, BackupType
+from backups_app.models import BackupFormat, BackupRecord, BackupStatus, BackupType
 from backups_app.services.backups import dump
+from backups_app.services.jobs import stopping
 from backups_app.services.monitoring import health
 from backups_app.services.retention import orphans
 from backups_app.services.retention import plan as retention
+from backups_app.services.retention import prune as pruning
 from backups_app.services.storage import layout
 from backups_app.services.targets.lookup import UnknownTarget, get_target
 
@@ -65,12 +67,8 @@ class Command(BaseCommand):
             target=target, backup_type=opts["type"] or BackupType.MANUAL, fmt=opts["format"],
             started_by="command line",
         )
-        try:
-            with dump.stop_on_signals():
-                record = dump.backup_execute(record_id=record.pk)
-        except dump.Interrupted:
-            record.refresh_from_db()
-        if record.status != "succeeded":
+        record = stopping.run_here(dump.backup_execute, record)
+        if record.status != BackupStatus.SUCCEEDED:
             raise CommandError(f"backup #{record.pk} failed: {record.error}")
         size = naturalsize(record.size_bytes, binary=True)
         return f"{record.absolute_path} {size} in {record.duration_seconds:.1f}s"
@@ -122,7 +120,7 @@ class Command(BaseCommand):
             raise CommandError("--keep-days must be at least 1")
         target = get_target(opts["target"]) if opts["target"] else None
         fates = retention.plan(
-            retention.candidates_for(target=target, backup_type=opts["type"]),
+            pruning.candidates_for(target=target, backup_type=opts["type"]),
             retention.Rules(keep_days=keep_days), timezone.now(),
         )
         records = BackupRecord.objects.select_related("target").in_bulk([f.id for f in fates])
@@ -132,7 +130,7 @@ class Command(BaseCommand):
             for f in sorted(fates, key=lambda f: f.id):
                 self.stdout.write(_describe(records[f.id], f, refused, "would be "))
             return f"Would delete {len(doomed)} backups (dry run)"
-        pruned = retention.prune(fates=[f for f in fates if f.id not in refused], reason_prefix="--cleanup: ")
+        pruned = pruning.prune(fates=[f for f in fates if f.id not in refused], reason_prefix="--cleanup: ")
         for r in pruned:
             self.stdout.write(f"deleted #{r.pk} {r.path}")
         for pk in sorted(refused):

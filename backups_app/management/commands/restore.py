@@ -2,8 +2,9 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from backups_app.management.cli import OPERATIONAL_CHECKS, one_line, quiet_log, stop_cleanly_on_sigterm
-from backups_app.models import BackupRecord
+from backups_app.management.cli import OPERATIONAL_CHECKS, one_line, quiet_log
+from backups_app.models import BackupRecord, JobStatus
+from backups_app.services.jobs import stopping
 from backups_app.services.postgres import names
 from backups_app.services.restores import restore
 from backups_app.services.targets.lookup import UnknownTarget, get_target
@@ -46,12 +47,9 @@ class Command(BaseCommand):
             )
         except (names.BadName, UnknownTarget, restore.RestoreRefused) as exc:
             raise CommandError(f"restore refused: {one_line(str(exc))}") from None
-        with quiet_log(opts["verbosity"]), stop_cleanly_on_sigterm():
-            try:
-                record = restore.restore_execute(record_id=record.pk)
-            except KeyboardInterrupt:
-                record.refresh_from_db()
-        if record.status != "succeeded":
+        with quiet_log(opts["verbosity"]):
+            record = stopping.run_here(restore.restore_execute, record)
+        if record.status != JobStatus.SUCCEEDED:
             raise CommandError(f"restore #{record.pk} failed: {one_line(record.error)}")
         for note in record.detail.splitlines():
             self.stdout.write(note)

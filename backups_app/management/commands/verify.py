@@ -2,8 +2,9 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from backups_app.management.cli import OPERATIONAL_CHECKS, one_line, quiet_log, stop_cleanly_on_sigterm
-from backups_app.models import BackupRecord
+from backups_app.management.cli import OPERATIONAL_CHECKS, one_line, quiet_log
+from backups_app.models import BackupRecord, BackupStatus
+from backups_app.services.jobs import stopping
 from backups_app.services.targets.lookup import UnknownTarget, get_target
 from backups_app.services.verify import verify
 
@@ -25,11 +26,8 @@ class Command(BaseCommand):
             record = verify.verify_create(backup=backup, drill=opts["drill"], started_by="command line")
         except verify.VerifyRefused as exc:
             raise CommandError(str(exc)) from None
-        with quiet_log(opts["verbosity"]), stop_cleanly_on_sigterm():
-            try:
-                record = verify.verify_execute(record_id=record.pk)
-            except KeyboardInterrupt:
-                record.refresh_from_db()
+        with quiet_log(opts["verbosity"]):
+            record = stopping.run_here(verify.verify_execute, record)
         if not record.ok:
             raise CommandError(f"backup #{backup.pk} failed verification: {one_line(record.error)}")
         self.stdout.write(record.detail)
@@ -47,7 +45,8 @@ class Command(BaseCommand):
             target = get_target(opts["target"] or "default")
         except UnknownTarget as exc:
             raise CommandError(str(exc)) from None
-        backup = BackupRecord.objects.filter(target=target, status="succeeded").order_by("-created_at", "-id").first()
+        succeeded = BackupRecord.objects.filter(target=target, status=BackupStatus.SUCCEEDED)
+        backup = succeeded.order_by("-created_at", "-id").first()
         if backup is None:
             raise CommandError(f"target {target.name} has no succeeded backup to verify")
         return backup

@@ -2,5 +2,6 @@
 
 Owns the backup job from claim to a published, read-back file: the checks
 before a byte is written, the dump pipeline, the roles file saved beside a
-dump, exact row counts taken in pg_dump's snapshot, and backup_log.txt.
+dump, exact row counts taken in pg_dump's snapshot, backup_log.txt, and a
+schedule's run (back up, then prune after a success).
 """

@@ -8,7 +8,6 @@ streaming pass right after; plain SQL is piped through the compressor and
 hashed while it is written. Neither is ever held in memory.
 """
 
-import contextlib
 import hashlib
 import logging
 import os
@@ -16,7 +15,6 @@ import re
 import shutil
 import signal
 import subprocess
-import threading
 from pathlib import Path
 
 from django.conf import settings
@@ -24,6 +22,7 @@ from django.conf import settings
 from backups_app.models import BackupRecord, BackupStatus
 from backups_app.services.backups import backup_log, globals_dump, preflight, row_counts
 from backups_app.services.jobs import lifecycle as jobs
+from backups_app.services.jobs import stopping
 from backups_app.services.postgres import binaries
 from backups_app.services.postgres.args import (
     COMPRESSORS,
@@ -46,32 +45,6 @@ class BackupFailed(Exception):
     """A backup could not be made; the message is one readable, secret-free line."""
 
 
-class Interrupted(BaseException):
-    """SIGTERM or SIGINT arrived while a backup ran (see stop_on_signals)."""
-
-
-@contextlib.contextmanager
-def stop_on_signals():
-    """Turn SIGTERM and SIGINT into Interrupted, so a stopped backup cleans up like a failed one.
-
-    Python's default SIGTERM ends the process at once, leaving the temporary
-    file and a `running` record behind. Only the main thread can do this.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise Interrupted(signal.Signals(signum).name)
-
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
 def backup_create(*, target, backup_type: str, fmt: str, started_by: str = "",
                   requested_by=None, schedule=None, is_safety_backup: bool = False) -> BackupRecord:
     """A queued backup row; the work happens in backup_execute."""
@@ -84,11 +57,9 @@ def backup_create(*, target, backup_type: str, fmt: str, started_by: str = "",
 
 def backup_execute_locked(*, record_id: int) -> BackupRecord:
     """backup_execute for a caller that already holds the target's lock (a restore's safety backup)."""
-    if not jobs.claim(BackupRecord, record_id):
-        raise jobs.NotQueued(f"backup #{record_id} is not queued (someone else got there first)")
     record = BackupRecord.objects.select_related("target").get(pk=record_id)
     progress = _Progress()
-    with jobs.Heartbeat(record, progress=progress.size):
+    with jobs.running(record, progress=progress.size):
         _run(record, progress)
     return record
 
@@ -116,7 +87,7 @@ def backup_execute(*, record_id: int, lock_wait: float | None = None,
         # Interrupted while waiting for the target: the row must not stay `running`.
         record.refresh_from_db(fields=["status"])
         if record.status == BackupStatus.RUNNING:
-            _fail(record, _interrupted(exc), secrets=())
+            _fail(record, stopping.interrupted("backup", exc), secrets=())
         raise
     return record
 
@@ -145,20 +116,12 @@ def _run(record: BackupRecord, progress) -> None:
               secrets=conn.secrets(), partial=partial)
         return
     except BaseException as exc:
-        _fail(record, _interrupted(exc), secrets=conn.secrets(), partial=partial)
+        _fail(record, stopping.interrupted("backup", exc), secrets=conn.secrets(), partial=partial)
         raise
     jobs.finish(record, ok=True, path=layout.relative(final), size_bytes=size, sha256=sha,
                 compression=compression, bytes_written=size)
     _log_attempt(record, conn.secrets())
     log.info("backup #%s succeeded: %s (%s bytes)", record.pk, record.path, size)
-
-
-def _interrupted(exc: BaseException) -> str:
-    if isinstance(exc, Interrupted):
-        return f"backup interrupted by {exc}"
-    if isinstance(exc, KeyboardInterrupt):
-        return "backup interrupted by SIGINT"
-    return f"backup interrupted: {type(exc).__name__}: {exc}"
 
 
 class _Progress:

@@ -16,10 +16,10 @@ def estimate_size(*, target, fmt: str, database_size: int) -> tuple[int, str]:
     third of pg_database_size, so a tenth is the smallest plausible size:
     refusing below it only stops backups that clearly cannot fit.
     """
-    from backups_app.models import BackupRecord
+    from backups_app.models import BackupRecord, BackupStatus
 
     last = (
-        BackupRecord.objects.filter(target=target, format=fmt, status="succeeded", size_bytes__isnull=False)
+        BackupRecord.objects.filter(target=target, format=fmt, status=BackupStatus.SUCCEEDED, size_bytes__isnull=False)
         .order_by("-created_at")
         .values_list("size_bytes", flat=True)
         .first()

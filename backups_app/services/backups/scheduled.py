@@ -8,7 +8,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from backups_app.models import BackupSchedule
+from backups_app.models import BackupSchedule, BackupStatus
 from backups_app.services.backups import dump
 from backups_app.services.jobs import schedules
 from backups_app.services.retention import prune as pruning
@@ -29,7 +29,7 @@ def run_scheduled(*, schedule_id: int, intended: str | None = None, now: datetim
     finally:
         record.refresh_from_db()
         BackupSchedule.objects.filter(pk=schedule.pk).update(last_status=record.status)
-    if record.status != "succeeded":
+    if record.status != BackupStatus.SUCCEEDED:
         return f"backup #{record.pk} {record.status}; nothing pruned"
     pruned = pruning.prune_for(target=schedule.target, backup_type=schedule.backup_type,
                                started_by=f"schedule {schedule.name}")

@@ -22,6 +22,8 @@ from django.db import close_old_connections, connection
 from django.db.models import Q
 from django.utils import timezone
 
+from backups_app.models.jobs import JobStatus
+
 log = logging.getLogger(__name__)
 
 WORKER_LOST = "worker lost: the job stopped reporting (worker killed or machine stopped)"
@@ -65,15 +67,15 @@ def describe(record) -> str:
 
 def claim(model, pk) -> bool:
     now = timezone.now()
-    n = model.objects.filter(pk=pk, status="queued").update(
-        status="running", started_at=now, heartbeat_at=now
+    n = model.objects.filter(pk=pk, status=JobStatus.QUEUED).update(
+        status=JobStatus.RUNNING, started_at=now, heartbeat_at=now
     )
     return n == 1
 
 
 def finish(record, *, ok: bool, error: str = "", **fields) -> None:
     record.finished_at = timezone.now()
-    record.status = "succeeded" if ok else "failed"
+    record.status = (JobStatus.SUCCEEDED if ok else JobStatus.FAILED).value  # a plain string, as read from the row
     record.error = error
     if record.started_at:
         record.duration_seconds = (record.finished_at - record.started_at).total_seconds()
@@ -81,7 +83,7 @@ def finish(record, *, ok: bool, error: str = "", **fields) -> None:
         setattr(record, k, v)
     names = {"status", "finished_at", "error", "duration_seconds", *fields}
     # Only a running row can end; a row the reaper already failed stays failed.
-    n = type(record).objects.filter(pk=record.pk, status="running").update(
+    n = type(record).objects.filter(pk=record.pk, status=JobStatus.RUNNING).update(
         **{name: getattr(record, name) for name in names}
     )
     if n != 1:
@@ -90,8 +92,8 @@ def finish(record, *, ok: bool, error: str = "", **fields) -> None:
 
 def refuse(record, message: str) -> bool:
     """A queued row that will never run ends failed, with the reason."""
-    n = type(record).objects.filter(pk=record.pk, status="queued").update(
-        status="failed", finished_at=timezone.now(), error=message
+    n = type(record).objects.filter(pk=record.pk, status=JobStatus.QUEUED).update(
+        status=JobStatus.FAILED, finished_at=timezone.now(), error=message
     )
     record.refresh_from_db()
     return n == 1
@@ -99,7 +101,7 @@ def refuse(record, message: str) -> bool:
 
 def ensure_running(record) -> None:
     """Raise JobLost when the row is no longer ours (checked before anything is published)."""
-    if not type(record).objects.filter(pk=record.pk, status="running").exists():
+    if not type(record).objects.filter(pk=record.pk, status=JobStatus.RUNNING).exists():
         raise JobLost(f"{describe(record)} was marked failed while it ran ({WORKER_LOST}); its result is discarded")
 
 
@@ -143,7 +145,7 @@ def _keep_waiting_row_alive(holder: str) -> None:
         model = apps.get_model("backups_app", name)
     except LookupError:
         return
-    model.objects.filter(pk=pk, status="running").update(heartbeat_at=timezone.now())
+    model.objects.filter(pk=pk, status=JobStatus.RUNNING).update(heartbeat_at=timezone.now())
 
 
 def acquire(target, holder: str, *, wait_seconds: float) -> bool:
@@ -183,7 +185,7 @@ def target_lock(target, holder: str, *, wait_seconds: float | None = None):
 
 
 @contextlib.contextmanager
-def turn(record, *, target, progress=None, defer: bool = False, wait_seconds: float | None = None):
+def turn(record, *, target=None, progress=None, defer: bool = False, wait_seconds: float | None = None):
     """Wait for the target's turn, claim the row, keep it alive; release the target at the end.
 
     The row stays queued while it waits, so its start time is when its turn
@@ -191,10 +193,16 @@ def turn(record, *, target, progress=None, defer: bool = False, wait_seconds: fl
     (or wait_seconds, when given); then it is refused. With defer=True it
     waits only JOB_TURN_SLICE_SECONDS and raises TargetBusy(final=False),
     so the queue can hand the worker to another target and try again later.
+    A job that needs no target to itself (target=None: a verification reads
+    a file) is claimed at once.
     """
     model, holder = type(record), lock_key(record)
-    if not model.objects.filter(pk=record.pk, status="queued").exists():
-        raise NotQueued(f"{describe(record)} is not queued (someone else got there first, or it has ended)")
+    if not model.objects.filter(pk=record.pk, status=JobStatus.QUEUED).exists():
+        raise NotQueued(_not_queued(record))
+    if target is None:
+        with running(record, progress=progress) as beat:
+            yield beat
+        return
     deadline = record.created_at + timedelta(seconds=settings.JOB_LOCK_WAIT_SECONDS)
     remaining = (deadline - timezone.now()).total_seconds() if wait_seconds is None else wait_seconds
     wait = min(remaining, settings.JOB_TURN_SLICE_SECONDS) if defer else remaining
@@ -203,13 +211,24 @@ def turn(record, *, target, progress=None, defer: bool = False, wait_seconds: fl
         waited = (timezone.now() - record.created_at).total_seconds() if wait_seconds is None else wait
         raise TargetBusy(busy_message(target, waited_seconds=waited), final=final)
     try:
-        if not claim(model, record.pk):
-            raise NotQueued(f"{describe(record)} is not queued (someone else got there first, or it has ended)")
-        record.refresh_from_db(fields=["status", "started_at", "heartbeat_at"])
-        with Heartbeat(record, progress=progress, target=target) as beat:
+        with running(record, progress=progress, target=target) as beat:
             yield beat
     finally:
         release_lock(target, holder)
+
+
+@contextlib.contextmanager
+def running(record, *, progress=None, target=None):
+    """Claim the queued row and keep it alive while the block runs (the caller has the target, if it needs one)."""
+    if not claim(type(record), record.pk):
+        raise NotQueued(_not_queued(record))
+    record.refresh_from_db(fields=["status", "started_at", "heartbeat_at"])
+    with Heartbeat(record, progress=progress, target=target) as beat:
+        yield beat
+
+
+def _not_queued(record) -> str:
+    return f"{describe(record)} is not queued (someone else got there first, or it has ended)"
 
 
 # --- staying alive ---------------------------------------------------------
@@ -241,7 +260,7 @@ class Heartbeat:
             value = self.progress()
             if value is not None:
                 fields["bytes_written"] = value
-        if not self.model.objects.filter(pk=self.pk, status="running").update(**fields):
+        if not self.model.objects.filter(pk=self.pk, status=JobStatus.RUNNING).update(**fields):
             self.lost.set()
             return
         if self.target is not None:
@@ -281,11 +300,12 @@ def reap_lost(*, now=None) -> int:
 def _reap_running(model, now) -> int:
     cutoff = now - timedelta(seconds=settings.JOB_LOST_AFTER_SECONDS)
     reaped = 0
-    stale = model.objects.filter(status="running").filter(Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True))
+    silent = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True)
+    stale = model.objects.filter(silent, status=JobStatus.RUNNING)
     for pk in stale.values_list("pk", flat=True):
-        n = model.objects.filter(pk=pk, status="running").filter(
-            Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True)
-        ).update(status="failed", finished_at=now, error=WORKER_LOST)
+        n = model.objects.filter(silent, pk=pk, status=JobStatus.RUNNING).update(
+            status=JobStatus.FAILED, finished_at=now, error=WORKER_LOST
+        )
         if n:
             reaped += 1
             log.warning("marked %s #%s failed: worker lost", model.__name__, pk)
@@ -297,8 +317,8 @@ def _reap_never_started(model, now) -> int:
     # A row still queued long after the job could have been refused was lost by the queue
     # (a crashed worker's prefetched task, a broker that lost it): it must not run days later.
     limit = settings.JOB_LOCK_WAIT_SECONDS + settings.JOB_LOST_AFTER_SECONDS
-    n = model.objects.filter(status="queued", created_at__lt=now - timedelta(seconds=limit)).update(
-        status="failed", finished_at=now,
+    n = model.objects.filter(status=JobStatus.QUEUED, created_at__lt=now - timedelta(seconds=limit)).update(
+        status=JobStatus.FAILED, finished_at=now,
         error=f"never started: no worker took this job within {limit} s of the request (is the worker running?)",
     )
     if n:
@@ -331,7 +351,9 @@ def _remove_orphan_partials() -> None:
 
     for partial in layout.partial_files():
         record_id = partial.name.rpartition(layout.PARTIAL_MARK)[2]
-        if record_id.isdigit() and not BackupRecord.objects.filter(pk=int(record_id), status="running").exists():
+        if not record_id.isdigit():
+            continue
+        if not BackupRecord.objects.filter(pk=int(record_id), status=JobStatus.RUNNING).exists():
             files.remove_quietly(partial)
             log.warning("removed a leftover temporary file %s", partial)
 

@@ -31,7 +31,7 @@ from django.utils.translation import gettext as _
 from django_q.conf import Conf
 from django_q.models import Schedule
 
-from backups_app.models import BackupSchedule
+from backups_app.models import BackupSchedule, BackupStatus
 from backups_app.services.jobs import summer_time
 
 log = logging.getLogger(__name__)
@@ -215,7 +215,7 @@ def claim_slot(*, schedule: BackupSchedule, slot: datetime) -> bool:
         return False
     won = BackupSchedule.objects.filter(pk=schedule.pk, last_run_at=last) if last else \
         BackupSchedule.objects.filter(pk=schedule.pk, last_run_at__isnull=True)
-    if won.update(last_run_at=slot, last_status="running") != 1:
+    if won.update(last_run_at=slot, last_status=BackupStatus.RUNNING) != 1:
         return False
-    schedule.last_run_at, schedule.last_status = slot, "running"
+    schedule.last_run_at, schedule.last_status = slot, BackupStatus.RUNNING.value
     return True

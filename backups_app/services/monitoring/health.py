@@ -13,7 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from backups_app.models import BackupRecord, DatabaseTarget
+from backups_app.models import BackupRecord, BackupStatus, DatabaseTarget
 from backups_app.services.jobs import schedules
 
 DEFAULT_MAX_AGE_HOURS = 26
@@ -33,7 +33,7 @@ def expected_interval(target: DatabaseTarget, *, max_age_hours: float | None = N
 
 
 def last_success(target: DatabaseTarget):
-    return (BackupRecord.objects.filter(target=target, status="succeeded")
+    return (BackupRecord.objects.filter(target=target, status=BackupStatus.SUCCEEDED)
             .order_by(F("finished_at").desc(nulls_last=True), "-created_at")
             .values_list("finished_at", "created_at").first())
 

@@ -3,6 +3,7 @@
 import os
 from dataclasses import dataclass
 
+from backups_app.models import BackupStatus
 from backups_app.services.postgres import databases, names, toc
 from backups_app.services.postgres.binaries import ToolNotFound
 from backups_app.services.postgres.connection import ConnectionFailed, conn_for
@@ -52,7 +53,7 @@ def check(req: Request) -> None:
 
 
 def check_backup_file(backup, *, force: bool) -> None:
-    if backup.status != "succeeded":
+    if backup.status != BackupStatus.SUCCEEDED:
         raise RestoreRefused(f"backup #{backup.pk} cannot be restored: its status is {backup.status}")
     if backup.format not in ("custom", "sql"):
         raise RestoreRefused(f"backup #{backup.pk} is in {backup.format} format, which cannot be restored here")

@@ -19,6 +19,7 @@ from django.utils import timezone
 from backups_app.models import RestoreRecord
 from backups_app.services.backups.globals_dump import GlobalsFailed
 from backups_app.services.jobs import lifecycle as jobs
+from backups_app.services.jobs import stopping
 from backups_app.services.postgres.binaries import ToolNotFound
 from backups_app.services.postgres.client import RestoreFailed
 from backups_app.services.postgres.connection import ConnectionFailed, conn_for
@@ -95,7 +96,7 @@ def restore_execute(*, record_id: int, defer_when_busy: bool = False) -> Restore
         return _fail(record, f"cannot read the backup file: {exc.strerror or exc} ({exc.filename or ''})", secrets,
                      outcome)
     except BaseException as exc:
-        _fail(record, f"restore interrupted: {type(exc).__name__}: {exc}", secrets, outcome)
+        _fail(record, stopping.interrupted("restore", exc), secrets, outcome)
         raise
     jobs.finish(record, ok=True, rows_restored=outcome.rows, detail=scrub("\n".join(outcome.notes), secrets))
     log.info("restore #%s of backup #%s into %s succeeded", record.pk, record.backup_id, record.target_database)

@@ -2,7 +2,7 @@
 
 from django.utils.text import slugify
 
-from backups_app.models import DatabaseTarget, RestoreRecord
+from backups_app.models import BackupStatus, DatabaseTarget, RestoreRecord
 from backups_app.services.backups import dump
 from backups_app.services.postgres.client import RestoreFailed
 
@@ -25,7 +25,7 @@ def take(record: RestoreRecord):
     else:
         backup = dump.backup_execute(record_id=backup.pk)
     record.safety_backup = backup
-    if backup.status != "succeeded":
+    if backup.status != BackupStatus.SUCCEEDED:
         raise RestoreFailed(
             f"the safety backup of {record.target_database} failed, so nothing was overwritten: {backup.error}"
         )

@@ -11,7 +11,7 @@ from pathlib import Path
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from backups_app.models import BackupRecord, BackupType
+from backups_app.models import BackupRecord, BackupStatus, BackupType
 from backups_app.services.storage import layout
 
 
@@ -32,7 +32,8 @@ def find_orphans() -> list[Orphan]:
     if not top.is_dir():
         return []
     known = _known_paths()
-    in_progress = set(BackupRecord.objects.filter(status__in=["queued", "running"]).values_list("pk", flat=True))
+    active = BackupRecord.objects.filter(status__in=[BackupStatus.QUEUED, BackupStatus.RUNNING])
+    in_progress = set(active.values_list("pk", flat=True))
     expected = {layout.log_path().name, *(t.value for t in BackupType)}
     found = []
     for entry in sorted(top.iterdir()):
@@ -58,7 +59,7 @@ def _orphan(entry: Path, known, in_progress) -> Orphan | None:
     relative = layout.relative(entry)
     if relative in known:
         pk, status = known[relative]
-        if status == "pruned":
+        if status == BackupStatus.PRUNED:
             return _describe(entry, _("backup #%(id)s was pruned but its file is still here") % {"id": pk})
         return None
     owner = _partial_owner(entry)

@@ -1,8 +1,9 @@
 """Which backups to keep and which to delete, with the reason in words.
 
 Planning is a pure function of records, rules and "now"; the CLI's dry run,
-the admin preview and the prune job all use it. Deleting lives in
-pruning.py.
+the admin preview and the prune job all use it. Deleting, and the
+records a plan is made from, live in prune.py (which imports this module,
+never the other way round).
 
 A backup is kept when any rule keeps it. Safety no setting can switch off:
 - the newest `min_keep` (at least 1) succeeded backups of each target and
@@ -25,10 +26,11 @@ from typing import NamedTuple
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from backups_app.models.backups import BackupStatus
 from backups_app.services.retention import gfs
 
-SUCCEEDED = "succeeded"
-FAILED = "failed"
+# Plain strings, compared up to 100,000 times per plan.
+SUCCEEDED, FAILED = BackupStatus.SUCCEEDED.value, BackupStatus.FAILED.value
 
 
 @dataclass(frozen=True)
@@ -196,21 +198,3 @@ def _newest_per_period(dates, period: gfs.Period, window: range, reasons) -> Non
             reasons[i].append(text % {"period": period.label(key)})
         last_key = key
 
-
-def prune_policy(*, policy_id: int, started_by: str = ""):
-    """Delete what a policy (together with the others covering the same backups) no longer keeps."""
-    from backups_app.services.retention import prune as pruning
-
-    return pruning.prune_policy(policy_id=policy_id, started_by=started_by)
-
-
-def candidates_for(*, target=None, backup_type: str | None = None, leftovers: bool = False) -> list[Candidate]:
-    from backups_app.services.retention import prune as pruning
-
-    return pruning.candidates_for(target=target, backup_type=backup_type, leftovers=leftovers)
-
-
-def prune(*, fates: list[Fate], reason_prefix: str = "", policy=None, now=None):
-    from backups_app.services.retention import prune as pruning
-
-    return pruning.prune(fates=fates, reason_prefix=reason_prefix, policy=policy, now=now)

@@ -11,7 +11,7 @@ import shutil
 from django.db.models import Q
 from django.utils import timezone
 
-from backups_app.models import BackupRecord, RetentionPolicy
+from backups_app.models import BackupRecord, BackupStatus, RetentionPolicy
 from backups_app.services.retention.plan import FAILED, SUCCEEDED, Candidate, Fate, Policy, Rules, plan_policies
 from backups_app.services.storage import layout
 
@@ -161,9 +161,9 @@ def _prune_backup(record: BackupRecord, *, reason: str, policy, now) -> bool:
     # The roles file saved beside the dump goes with it.
     if not (_remove(record.path) and _remove(record.globals_path)):
         return False
-    n = still.update(status="pruned", pruned_at=now, pruned_reason=reason, **_policy_kwargs(policy))
+    n = still.update(status=BackupStatus.PRUNED, pruned_at=now, pruned_reason=reason, **_policy_kwargs(policy))
     if n:
-        record.status, record.pruned_at, record.pruned_reason = "pruned", now, reason
+        record.status, record.pruned_at, record.pruned_reason = BackupStatus.PRUNED.value, now, reason
     return n == 1
 
 

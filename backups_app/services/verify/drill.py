@@ -11,6 +11,7 @@ import time
 import psycopg
 from psycopg import sql
 
+from backups_app.models import JobStatus
 from backups_app.services.postgres import databases, toc
 from backups_app.services.postgres.client import decompressor
 from backups_app.services.postgres.connection import ConnectionFailed, child_env, conn_for, connect
@@ -36,7 +37,7 @@ def run(verification) -> Finding:
         return Finding(False, f"drill refused: {exc}")
     try:
         record = restore.restore_execute(record_id=record.pk)
-        if record.status != "succeeded":
+        if record.status != JobStatus.SUCCEEDED:
             return Finding(False, f"drill restore #{record.pk} failed: {record.error}")
         problems, summary = sanity_check(backup, record.server, name)
     finally:

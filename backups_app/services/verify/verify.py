@@ -8,8 +8,9 @@ import logging
 
 from django.utils import timezone
 
-from backups_app.models import BackupRecord, VerificationRecord
+from backups_app.models import BackupRecord, BackupStatus, VerificationRecord
 from backups_app.services.jobs import lifecycle as jobs
+from backups_app.services.jobs import stopping
 from backups_app.services.verify import drill as drills
 from backups_app.services.verify import integrity
 from backups_app.services.verify.integrity import Finding
@@ -22,22 +23,28 @@ class VerifyRefused(Exception):
 
 
 def verify_create(*, backup, drill: bool = False, started_by: str = "", requested_by=None) -> VerificationRecord:
-    if backup.status != "succeeded":
+    if backup.status != BackupStatus.SUCCEEDED:
         raise VerifyRefused(f"backup #{backup.pk} cannot be verified: its status is {backup.status}")
     return VerificationRecord.objects.create(
         backup=backup, drill=drill, started_by=started_by[:150], requested_by=requested_by
     )
 
 
-def verify_execute(*, record_id: int) -> VerificationRecord:
-    if not jobs.claim(VerificationRecord, record_id):
-        raise jobs.JobRefused(f"verification #{record_id} is not queued (someone else got there first)")
+def verify_execute(*, record_id: int, defer_when_busy: bool = False) -> VerificationRecord:
+    """Claim a queued verification, run its checks, and end it; jobs.NotQueued if another worker has it.
+
+    It only reads the file, so it waits for no target's turn and
+    defer_when_busy (the queue's argument) changes nothing; a drill's
+    restore waits for its server like any restore.
+    """
     record = VerificationRecord.objects.select_related("backup", "backup__target").get(pk=record_id)
     try:
-        with jobs.Heartbeat(record):
+        with jobs.turn(record):
             findings = _findings(record)
+    except jobs.NotQueued:
+        raise
     except BaseException as exc:
-        _end(record, [Finding(False, f"verification interrupted: {type(exc).__name__}: {exc}")])
+        _end(record, [Finding(False, stopping.interrupted("verification", exc))])
         raise
     _end(record, findings)
     return record
