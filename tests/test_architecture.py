@@ -1,4 +1,6 @@
-"""The layout keeps its promises: one PostgreSQL client layer, no import circle between service subpackages.
+"""One PostgreSQL client layer: only services/postgres/ builds pg_dump, pg_restore, pg_dumpall or psql command lines.
+
+Import circles and upward imports: test_import_layers.py.
 
 Read from the source with ast, so a comment or a docstring never counts and
 an import inside a function does.
@@ -74,79 +76,3 @@ def test_the_check_would_see_a_command_line_built_elsewhere():
     )
     found = _command_line_findings(APP / "services" / "verify" / "example.py", tree)
     assert len(found) == 5, found
-
-
-# --- imports between service subpackages ---------------------------------------
-
-def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(APP.parent).with_suffix("").parts)
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def _imported(node, module: str, is_package: bool) -> list[str]:
-    if isinstance(node, ast.Import):
-        return [a.name for a in node.names]
-    if node.level:
-        base = module.split(".")
-        base = base[: len(base) - node.level + (1 if is_package else 0)]
-        prefix = ".".join(base + ([node.module] if node.module else []))
-    else:
-        prefix = node.module or ""
-    # `from a.b import c` may import the module a.b.c or the name c from a.b: both count.
-    return [prefix, *(f"{prefix}.{a.name}" for a in node.names)]
-
-
-def _subpackage(module: str) -> str | None:
-    parts = module.split(".")
-    if parts[:2] != ["backups_app", "services"] or len(parts) < 3:
-        return None
-    return parts[2] if (SERVICES / parts[2]).is_dir() else None
-
-
-def subpackage_graph(modules=None) -> dict[str, set[str]]:
-    graph: dict[str, set[str]] = {}
-    for path, tree in modules if modules is not None else _modules(SERVICES):
-        name = _module_name(path)
-        source = _subpackage(name)
-        if source is None:
-            continue
-        graph.setdefault(source, set())
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                for imported in _imported(node, name, path.name == "__init__.py"):
-                    target = _subpackage(imported)
-                    if target and target != source:
-                        graph[source].add(target)
-    return graph
-
-
-def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """Each import circle once, as the path that closes it."""
-    found, seen = [], set()
-
-    def visit(node, trail):
-        for nxt in sorted(graph.get(node, ())):
-            if nxt in trail:
-                circle = trail[trail.index(nxt):]
-                key = frozenset(circle)
-                if key not in seen:
-                    seen.add(key)
-                    found.append([*circle, nxt])
-            else:
-                visit(nxt, [*trail, nxt])
-
-    for start in sorted(graph):
-        visit(start, [start])
-    return found
-
-
-def test_no_import_circle_between_service_subpackages():
-    assert cycles(subpackage_graph()) == []
-
-
-def test_the_check_would_see_an_import_circle_inside_a_function():
-    fake = [
-        (SERVICES / "backups" / "a.py", ast.parse("from backups_app.services.verify import b\n")),
-        (SERVICES / "verify" / "b.py", ast.parse("def f():\n    from ..backups import a\n")),
-    ]
-    assert cycles(subpackage_graph(fake)) == [["backups", "verify", "backups"]]
