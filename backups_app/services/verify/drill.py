@@ -11,6 +11,7 @@ import time
 import psycopg
 from psycopg import sql
 
+from backups_app.services.backups import row_counts
 from backups_app.services.postgres import databases, toc
 from backups_app.services.postgres.client import decompressor
 from backups_app.services.postgres.connection import ConnectionFailed, conn_for, connect
@@ -62,6 +63,7 @@ def sanity_check(backup, server, dbname: str) -> tuple[list[str], str]:
     recorded = backup.row_counts or {}
     problems, compared, seen = [], 0, set()
     with connect(conn_for(server, dbname), autocommit=True) as c:
+        row_counts.without_timescaledb_planning(c)
         for schema, name in tables:
             key = c.execute("SELECT format('%%I.%%I', %s::text, %s::text)", (schema, name)).fetchone()[0]
             seen.add(key)
