@@ -77,6 +77,11 @@ class RestoreForm(forms.Form):
     confirm_name = forms.CharField(
         label=_("Type the database name to confirm the overwrite"), max_length=63, required=False,
     )
+    terminate_connections = forms.BooleanField(
+        label=_("End the sessions connected to it"), required=False,
+        help_text=_("TimescaleDB backups replace the database by swapping in a restored copy, which needs "
+                    "it free of clients. Unticked, the restore is refused while any are connected."),
+    )
 
     def clean_into(self):
         name = self.cleaned_data["into"].strip()
