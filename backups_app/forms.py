@@ -72,7 +72,8 @@ class RestoreForm(forms.Form):
     )
     overwrite = forms.BooleanField(
         label=_("Overwrite the existing database"), required=False,
-        help_text=_("Replaces everything in it. A safety backup of it is taken first."),
+        help_text=_("Replaces everything in it. A safety backup of it is taken first; a TimescaleDB "
+                    "database is instead swapped out and kept under a dated name."),
     )
     confirm_name = forms.CharField(
         label=_("Type the database name to confirm the overwrite"), max_length=63, required=False,

@@ -19,11 +19,15 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from backups_app import tasks
 from backups_app.models import BackupRecord, RestoreRecord
 from backups_app.services.restores import restore, swap
+from backups_app.services.setup.roles import RESTORE_OPERATORS
+from tests.admin_support import post_action
 from tests.pgcluster import Cluster, server_bin_dir
 from tests.restore_helpers import console_env, database_names, dropping, make_backup, manage, run_restore, run_verify
 
+pytest_plugins = ["tests.admin_fixtures"]
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 PASSWORD_ENV = "BC_TEST_TSDB_PASSWORD"
@@ -418,3 +422,29 @@ def test_a_failed_restore_into_an_empty_database_leaves_it_out_of_restoring_mode
             assert c.execute("SHOW timescaledb.restoring").fetchone()[0] == "off"
     finally:
         drop_role(ts_cluster, source, role)
+
+
+def test_the_admin_overwrites_ending_the_clients_only_when_ticked(ts_cluster, ts_target, fx, backup_root, as_role,
+                                                                 english):
+    live = fx("fx_admin")
+    backup = make_backup(ts_target(live), "custom")
+    change_after_backup(ts_cluster, live)
+    client = as_role(RESTORE_OPERATORS)
+    form = dict(apply=True, into=live, jobs="1", overwrite="on", confirm_name=live)
+    feed = ts_cluster.connect(live, application_name="fx-feed")
+    try:
+        response = post_action(client, "backuprecord", "restore_backup", [backup], **form)
+        [error] = response.context["form"].non_field_errors()
+        assert error.startswith(f"1 client session(s) are connected to {live} (postgres@127.0.0.1 (fx-feed))")
+        assert not RestoreRecord.objects.exists()
+        response = post_action(client, "backuprecord", "restore_backup", [backup], **form,
+                               terminate_connections="on")
+        assert response.status_code == 302
+        record = RestoreRecord.objects.get()
+        assert record.terminate_connections is True
+        assert tasks.run_restore(record.pk) == "succeeded", RestoreRecord.objects.get().error
+        with pytest.raises(psycopg.OperationalError):
+            feed.execute("SELECT 1")
+    finally:
+        feed.close()
+    assert ts_cluster.sql("SELECT to_regclass('added_later')", dbname=live) == [(None,)]
