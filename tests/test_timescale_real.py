@@ -31,9 +31,13 @@ pytest_plugins = ["tests.admin_fixtures"]
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 PASSWORD_ENV = "BC_TEST_TSDB_PASSWORD"
-INSTALL = ("TimescaleDB is not installed for the PostgreSQL in {bindir}: install it with "
-           "../shared/tools/install-timescaledb.sh (as root, from the project's folder; about three minutes), "
+INSTALL = ("TimescaleDB is not installed for the PostgreSQL in {bindir}: install it with {installer} "
+           "(as root; about three minutes; ../shared/tools/install-timescaledb.sh from a checkout beside shared/), "
            "then run these tests again")
+INSTALL_ELSEWHERE = ("TimescaleDB is not installed for the PostgreSQL in {bindir}, and "
+                     "../shared/tools/install-timescaledb.sh is not here to build it: install TimescaleDB 2.28.3 "
+                     "for that PostgreSQL (Timescale's packages, timescaledb-2-postgresql-<major>, or a build of "
+                     "github.com/timescale/timescaledb at 2.28.3), then run these tests again")
 
 FX = """
 CREATE EXTENSION IF NOT EXISTS timescaledb;
@@ -60,13 +64,23 @@ SELECT add_continuous_aggregate_policy('ticks_hourly', start_offset => NULL, end
 def ts_cluster():
     bindir = server_bin_dir()
     if not timescaledb_installed(bindir):
-        pytest.fail(INSTALL.format(bindir=bindir), pytrace=False)
+        installer = find_installer()
+        message = INSTALL if installer else INSTALL_ELSEWHERE
+        pytest.fail(message.format(bindir=bindir, installer=installer), pytrace=False)
     cluster = Cluster().init()
     with open(cluster.datadir / "postgresql.conf", "a") as f:
         f.write("shared_preload_libraries = 'timescaledb'\ntimescaledb.telemetry_level = off\n")
     cluster.start()
     yield cluster
     cluster.destroy()
+
+
+def find_installer() -> Path | None:
+    """shared/tools/install-timescaledb.sh in the nearest folder above the checkout that has it."""
+    for parent in Path(__file__).resolve().parents:
+        if (candidate := parent / "shared" / "tools" / "install-timescaledb.sh").exists():
+            return candidate
+    return None
 
 
 def timescaledb_installed(bindir: str) -> bool:
