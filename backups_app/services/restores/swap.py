@@ -17,6 +17,7 @@ off, the safety copy is dropped once the swap is done.
 """
 
 import contextlib
+import logging
 import time
 
 import psycopg
@@ -33,6 +34,8 @@ from backups_app.services.restores import timescale
 _LIST_SETTINGS = {"search_path", "temp_tablespaces", "session_preload_libraries", "local_preload_libraries",
                   "shared_preload_libraries", "dynamic_library_path"}
 _SWAP_ATTEMPTS = 3
+
+log = logging.getLogger(__name__)
 
 
 def applies(record) -> bool:
@@ -79,12 +82,20 @@ def replacing(record, outcome):
         copy_database_properties(record.server, source=record.target_database, dest=scratch)
         kept = swap(record, scratch)
     except BaseException:
-        with databases.maintenance(record.server) as m:
-            databases.drop(m, scratch)
+        _drop_quietly(record.server, scratch)
         raise
     outcome.notes.append(f"restored into {scratch}, checked, and swapped in as {record.target_database}")
     _restart_jobs(record)
     outcome.notes.append(_keep_or_drop(record, kept))
+
+
+def _drop_quietly(server, scratch: str) -> None:
+    """Drop the scratch database; if even that fails, the restore's own error is the one to report."""
+    try:
+        with databases.maintenance(server) as m:
+            databases.drop(m, scratch)
+    except (ConnectionFailed, psycopg.Error) as exc:
+        log.warning("could not drop the scratch database %s: %s", scratch, str(exc).strip()[:200])
 
 
 def check_copy(record, scratch: str) -> None:
