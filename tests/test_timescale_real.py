@@ -462,3 +462,19 @@ def test_the_admin_overwrites_ending_the_clients_only_when_ticked(ts_cluster, ts
     finally:
         feed.close()
     assert ts_cluster.sql("SELECT to_regclass('added_later')", dbname=live) == [(None,)]
+
+
+def test_a_copy_that_fails_its_check_is_dropped_and_the_original_stays(ts_cluster, ts_target, fx, backup_root):
+    live = fx("fx_badcheck")
+    backup = make_backup(ts_target(live), "custom")
+    # As if the backup had recorded 99 symbols: the restored copy's 4 do not match.
+    BackupRecord.objects.filter(pk=backup.pk).update(row_counts={"public.symbols": 99})
+    backup.refresh_from_db()
+    change_after_backup(ts_cluster, live)
+    before = snapshot(ts_cluster, live)
+    record = run_restore(backup, live, overwrite=True)
+    assert record.status == "failed"
+    assert f"the restored copy {live}_restoring_{record.pk} failed its check, so {live} was left as it was: " \
+           "table public.symbols has 4 rows, 99 when backed up" in record.error
+    assert related_databases(ts_cluster, live) == [live]
+    assert snapshot(ts_cluster, live) == before
