@@ -138,6 +138,9 @@ BACKUP_PREFLIGHT = env.bool("BACKUP_PREFLIGHT", default=True)
 # drills can compare them. Off by default: it reads every table once more.
 BACKUP_ROW_COUNTS = env.bool("BACKUP_ROW_COUNTS", default=False)
 BACKUP_KEEP_DAYS = env.int("BACKUP_KEEP_DAYS", default=30)
+# A TimescaleDB database overwritten by a restore is swapped out, not emptied:
+# it stays under a dated name as the safety copy unless this is off.
+RESTORE_KEEP_REPLACED_DATABASE = env.bool("RESTORE_KEEP_REPLACED_DATABASE", default=True)
 
 # --- Jobs (django-q2) -------------------------------------------------------
 # The longest a job may run (a big dump takes hours); django-q2 stops it after this.

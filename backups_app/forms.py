@@ -68,10 +68,16 @@ class RestoreForm(forms.Form):
     )
     overwrite = forms.BooleanField(
         label=_("Overwrite the existing database"), required=False,
-        help_text=_("Replaces everything in it. A safety backup of it is taken first."),
+        help_text=_("Replaces everything in it. A safety backup of it is taken first; a TimescaleDB "
+                    "database is instead swapped out and kept under a dated name."),
     )
     confirm_name = forms.CharField(
         label=_("Type the database name to confirm the overwrite"), max_length=63, required=False,
+    )
+    terminate_connections = forms.BooleanField(
+        label=_("End the sessions connected to it"), required=False,
+        help_text=_("TimescaleDB backups replace the database by swapping in a restored copy, which needs "
+                    "it free of clients. Unticked, the restore is refused while any are connected."),
     )
 
     def clean_into(self):

@@ -212,6 +212,7 @@ def queue_restore(modeladmin, request, backup, data):
             backup=backup, into=data["into"], tables=tuple(data["tables"]), overwrite=data["overwrite"],
             with_globals=data["with_globals"], jobs=data["jobs"], force=data["force"], server=data["server"],
             no_owner=data["no_owner"] or None, no_acl=data["no_acl"] or None,
+            terminate_connections=data.get("terminate_connections", False),
             started_by=request.user.get_username(), requested_by=request.user,
         )
         queue.enqueue_restore(record)

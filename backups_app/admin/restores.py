@@ -27,7 +27,7 @@ class RestoreRecordAdmin(ReadOnlyJobAdmin):
     search_fields = ["target_database"]
     fieldsets = [
         (None, {"fields": ["backup", "server", "target_database", "tables", "overwrite", "with_globals", "jobs",
-                           "no_owner", "no_acl", "force", "is_drill"]}),
+                           "no_owner", "no_acl", "force", "terminate_connections", "is_drill"]}),
         (_("Job"), {"fields": ["status_badge", "progress", "created_at", "started_at", "finished_at", "duration",
                                "started_by", "requested_by"]}),
         (_("Result"), {"fields": ["safety_backup", "rows_restored", "detail", "error"]}),

@@ -21,6 +21,11 @@ class RestoreRecord(JobFields):
     with_globals = models.BooleanField(_("with roles and tablespaces"), default=False)
     jobs = models.PositiveSmallIntegerField(_("parallel jobs"), default=1)
     force = models.BooleanField(_("despite failed verification"), default=False)
+    terminate_connections = models.BooleanField(
+        _("end other connections"), default=False,
+        help_text=_("When the restore swaps databases: end the sessions still connected to the database "
+                    "it replaces, instead of failing."),
+    )
     safety_backup = models.ForeignKey(
         "backups_app.BackupRecord", null=True, blank=True, on_delete=models.SET_NULL,
         related_name="+", verbose_name=_("safety backup"),

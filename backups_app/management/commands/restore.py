@@ -21,6 +21,9 @@ class Command(BaseCommand):
                             help="restore only these tables, with their indexes, constraints and triggers")
         parser.add_argument("--overwrite", action="store_true",
                             help="replace an existing database that holds objects (a safety backup is taken first)")
+        parser.add_argument("--terminate-connections", action="store_true",
+                            help="when overwriting a TimescaleDB database: end the sessions still connected to it "
+                                 "(otherwise the restore is refused while any are)")
         parser.add_argument("--jobs", type=int, default=1,
                             help="parallel pg_restore jobs (custom format, new database)")
         parser.add_argument("--with-globals", action="store_true",
@@ -44,6 +47,7 @@ class Command(BaseCommand):
                 backup=backup, into=opts["into"], tables=opts["table"], overwrite=opts["overwrite"],
                 with_globals=opts["with_globals"], jobs=opts["jobs"], force=opts["force"], server=server,
                 no_owner=opts["no_owner"], no_acl=opts["no_acl"], started_by="command line",
+                terminate_connections=opts["terminate_connections"],
             )
         except (names.BadName, UnknownTarget, restore.RestoreRefused) as exc:
             raise CommandError(f"restore refused: {one_line(str(exc))}") from None

@@ -7,7 +7,7 @@ from backups_app.models import BackupStatus
 from backups_app.services.postgres import databases, names, toc
 from backups_app.services.postgres.binaries import ToolNotFound
 from backups_app.services.postgres.connection import ConnectionFailed, conn_for
-from backups_app.services.restores import timescale
+from backups_app.services.restores import swap, timescale
 from backups_app.services.storage import layout
 
 
@@ -35,6 +35,7 @@ class Request:
     force: bool
     no_owner: bool | None
     no_acl: bool | None
+    terminate_connections: bool = False
 
 
 def check(req: Request) -> None:
@@ -130,11 +131,6 @@ def _check_timescale(req: Request) -> None:
         raise RestoreRefused(
             "a TimescaleDB backup restores with one job (TimescaleDB's documented procedure); drop --jobs"
         )
-    if req.overwrite:
-        raise RestoreRefused(
-            "a TimescaleDB backup cannot overwrite a database: restore it into a new database "
-            "(TimescaleDB's restore procedure starts from an empty one)"
-        )
 
 
 def _check_server(req: Request) -> None:
@@ -146,6 +142,8 @@ def _check_server(req: Request) -> None:
                     raise RestoreRefused(problem)
             if databases.exists(m, req.into):
                 _check_existing(req)
+                if req.overwrite and timescale.in_backup(req.backup) and not req.tables:
+                    _check_swap(req, m)
             elif not databases.can_create(m):
                 raise RestoreRefused(
                     f"user {req.server.user} may not create databases on {req.server.host}:{req.server.port}; "
@@ -153,6 +151,21 @@ def _check_server(req: Request) -> None:
                 )
     except ConnectionFailed as exc:
         raise RestoreRefused(str(exc)) from None
+
+
+def _check_swap(req: Request, m) -> None:
+    """A TimescaleDB overwrite restores beside the database and renames both (see swap.py)."""
+    if not databases.can_create(m):
+        raise RestoreRefused(
+            f"overwriting the TimescaleDB database {req.into} restores into a new database and swaps the names: "
+            f"user {req.server.user} needs CREATEDB (or to be a superuser) for that"
+        )
+    owner = m.execute("SELECT pg_has_role(datdba, 'USAGE') FROM pg_database WHERE datname = %s",
+                      (req.into,)).fetchone()[0]
+    if not (owner or databases.is_superuser(m)):
+        raise RestoreRefused(f"overwriting {req.into} renames it, which only its owner or a superuser may do")
+    if not req.terminate_connections and (found := swap.clients_settled(m, req.into)):
+        raise RestoreRefused(swap.clients_refusal(req.into, found))
 
 
 def _check_existing(req: Request) -> None:

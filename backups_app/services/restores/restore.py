@@ -49,13 +49,13 @@ def default_database_name(backup) -> str:
 def restore_create(*, backup, into: str, tables=(), overwrite: bool = False, with_globals: bool = False,
                    jobs: int = 1, force: bool = False, server=None, started_by: str = "", requested_by=None,
                    no_owner: bool | None = None, no_acl: bool | None = None,
-                   is_drill: bool = False) -> RestoreRecord:
+                   is_drill: bool = False, terminate_connections: bool = False) -> RestoreRecord:
     """A queued restore, or RestoreRefused with the reason and nothing created."""
     server = server or backup.target
     tables = list(dict.fromkeys(t.strip() for t in tables if t and t.strip()))
     request = Request(backup=backup, server=server, into=(into or "").strip(), tables=tables,
                       overwrite=overwrite, with_globals=with_globals, jobs=jobs, force=force,
-                      no_owner=no_owner, no_acl=no_acl)
+                      no_owner=no_owner, no_acl=no_acl, terminate_connections=terminate_connections)
     try:
         check(request)
     except RestoreRefused as exc:
@@ -64,6 +64,7 @@ def restore_create(*, backup, into: str, tables=(), overwrite: bool = False, wit
         backup=backup, server=server, target_database=request.into, tables=tables, overwrite=overwrite,
         with_globals=with_globals, jobs=jobs, force=force, no_owner=no_owner, no_acl=no_acl,
         started_by=started_by[:150], requested_by=requested_by, is_drill=is_drill,
+        terminate_connections=terminate_connections,
     )
 
 

@@ -7,7 +7,8 @@ Modes, chosen by what is at the target name:
   overwrite  an existing database with objects (only with overwrite): a safety
              backup first, then, in one transaction, everything in it is dropped
              and the backup restored (single tables: pg_restore --clean --if-exists
-             of just those, in one transaction).
+             of just those, in one transaction). A whole TimescaleDB backup is
+             restored into a scratch database instead and swapped in (swap.py).
 """
 
 import contextlib
@@ -22,7 +23,7 @@ from backups_app.services.postgres.args import pg_restore_args
 from backups_app.services.postgres.client import decompressor, run_pg_restore, run_psql_script, run_script
 from backups_app.services.postgres.connection import conn_for, connect
 from backups_app.services.restores import checks as restore_checks
-from backups_app.services.restores import safety, source_db, timescale
+from backups_app.services.restores import safety, source_db, swap, timescale
 from backups_app.services.storage.files import sha256_of
 
 
@@ -39,6 +40,10 @@ class Plan:
     major: int
     superuser: bool
     outcome: Outcome
+    into: str = ""  # the database pg_restore writes to: the record's, or a scratch one to swap in
+
+    def __post_init__(self):
+        self.into = self.into or self.record.target_database
 
     @property
     def backup(self):
@@ -52,15 +57,30 @@ def run(record, outcome: Outcome) -> Outcome:
     plan = _plan(record, outcome)
     if record.with_globals:
         outcome.notes.append(globals_dump.apply(record.backup, record.server))
-    if plan.mode == "overwrite":
-        taken = safety.take(record)
-        outcome.notes.append(f"safety backup #{taken.pk} taken of {record.target_database} before overwriting it")
+    if plan.mode == "overwrite" and swap.applies(record):
+        _restore_by_swap(plan)
+    else:
+        if plan.mode == "overwrite":
+            taken = safety.take(record)
+            outcome.notes.append(f"safety backup #{taken.pk} taken of {record.target_database} "
+                                 "before overwriting it")
+        _restore(plan)
+    outcome.rows = _rows_restored(plan)
+    return outcome
+
+
+def _restore(plan: Plan) -> None:
     if plan.backup.format == "custom":
         _restore_custom(plan)
     else:
         _restore_sql(plan)
-    outcome.rows = _rows_restored(plan)
-    return outcome
+
+
+def _restore_by_swap(plan: Plan) -> None:
+    """TimescaleDB over an existing database: a new database beside it, swapped in when it checks out."""
+    with swap.replacing(plan.record, plan.outcome) as scratch:
+        plan.into, plan.mode = scratch, "new"
+        _restore(plan)
 
 
 def check_checksum(backup, *, force: bool, notes: list) -> None:
@@ -79,7 +99,7 @@ def _request(record) -> restore_checks.Request:
     return restore_checks.Request(
         backup=record.backup, server=record.server, into=record.target_database, tables=record.tables,
         overwrite=record.overwrite, with_globals=record.with_globals, jobs=record.jobs, force=record.force,
-        no_owner=record.no_owner, no_acl=record.no_acl,
+        no_owner=record.no_owner, no_acl=record.no_acl, terminate_connections=record.terminate_connections,
     )
 
 
@@ -105,7 +125,7 @@ def _owner_flags(plan: Plan) -> tuple[bool, bool]:
 
 def _restore_custom(plan: Plan) -> None:
     record = plan.record
-    conn = conn_for(record.server, record.target_database)
+    conn = conn_for(record.server, plan.into)
     tool = binaries.pg_restore_for(plan.backup.absolute_path, server_major=plan.major)
     no_owner, no_acl = _owner_flags(plan)
     if plan.mode == "overwrite" and not record.tables:
@@ -123,7 +143,7 @@ def _restore_custom(plan: Plan) -> None:
 
 def _restore_sql(plan: Plan) -> None:
     record = plan.record
-    conn = conn_for(record.server, record.target_database)
+    conn = conn_for(record.server, plan.into)
     path = plan.backup.absolute_path
     if plan.mode == "overwrite":
         return _overwrite(plan, conn, [*decompressor(path), str(path)])
@@ -150,7 +170,7 @@ def _overwrite(plan: Plan, conn, source_args: list[str]) -> None:
 @contextlib.contextmanager
 def _database(plan: Plan):
     """Create the database for a new restore, and drop it again if the restore fails."""
-    name = plan.record.target_database
+    name = plan.into
     if plan.mode != "new":
         yield
         return
