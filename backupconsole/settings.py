@@ -139,6 +139,13 @@ BACKUP_PREFLIGHT = env.bool("BACKUP_PREFLIGHT", default=True)
 BACKUP_ROW_COUNTS = env.bool("BACKUP_ROW_COUNTS", default=False)
 BACKUP_KEEP_DAYS = env.int("BACKUP_KEEP_DAYS", default=30)
 
+# --- Monitoring -------------------------------------------------------------
+# A succeeded backup is flagged when its size is further than this many percent
+# from the median of the previous BACKUP_SIZE_ANOMALY_HISTORY backups of the
+# same target, type and format (0 turns the check off).
+BACKUP_SIZE_ANOMALY_PERCENT = env.float("BACKUP_SIZE_ANOMALY_PERCENT", default=50)
+BACKUP_SIZE_ANOMALY_HISTORY = env.int("BACKUP_SIZE_ANOMALY_HISTORY", default=7)
+
 # --- Jobs (django-q2) -------------------------------------------------------
 # The longest a job may run (a big dump takes hours); django-q2 stops it after this.
 JOB_TIMEOUT = env.int("JOB_TIMEOUT", default=6 * 3600)
