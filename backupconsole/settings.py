@@ -34,7 +34,7 @@ if not SECRET_KEY:
 INSTALLED_APPS = [
     # The admin's modules are loaded by backupconsole/urls.py (admin.autodiscover), so the
     # commands cron runs (backup, restore, verify) start without them.
-    "django.contrib.admin.apps.SimpleAdminConfig",
+    "backups_app.console_site.ConsoleAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
