@@ -145,6 +145,10 @@ BACKUP_KEEP_DAYS = env.int("BACKUP_KEEP_DAYS", default=30)
 # same target, type and format (0 turns the check off).
 BACKUP_SIZE_ANOMALY_PERCENT = env.float("BACKUP_SIZE_ANOMALY_PERCENT", default=50)
 BACKUP_SIZE_ANOMALY_HISTORY = env.int("BACKUP_SIZE_ANOMALY_HISTORY", default=7)
+# /metrics answers a request bearing this token, or coming from one of these
+# addresses or networks; nobody else (and nobody at all when both are empty).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
 
 # --- Jobs (django-q2) -------------------------------------------------------
 # The longest a job may run (a big dump takes hours); django-q2 stops it after this.
