@@ -34,7 +34,7 @@ if not SECRET_KEY:
 INSTALLED_APPS = [
     # The admin's modules are loaded by backupconsole/urls.py (admin.autodiscover), so the
     # commands cron runs (backup, restore, verify) start without them.
-    "django.contrib.admin.apps.SimpleAdminConfig",
+    "backups_app.console_site.ConsoleAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -141,6 +141,17 @@ BACKUP_KEEP_DAYS = env.int("BACKUP_KEEP_DAYS", default=30)
 # A TimescaleDB database overwritten by a restore is swapped out, not emptied:
 # it stays under a dated name as the safety copy unless this is off.
 RESTORE_KEEP_REPLACED_DATABASE = env.bool("RESTORE_KEEP_REPLACED_DATABASE", default=True)
+
+# --- Monitoring -------------------------------------------------------------
+# A succeeded backup is flagged when its size is further than this many percent
+# from the median of the previous BACKUP_SIZE_ANOMALY_HISTORY backups of the
+# same target, type and format (0 turns the check off).
+BACKUP_SIZE_ANOMALY_PERCENT = env.float("BACKUP_SIZE_ANOMALY_PERCENT", default=50)
+BACKUP_SIZE_ANOMALY_HISTORY = env.int("BACKUP_SIZE_ANOMALY_HISTORY", default=7)
+# /metrics answers a request bearing this token, or coming from one of these
+# addresses or networks; nobody else (and nobody at all when both are empty).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
 
 # --- Jobs (django-q2) -------------------------------------------------------
 # The longest a job may run (a big dump takes hours); django-q2 stops it after this.

@@ -34,7 +34,18 @@ def backup_settings(app_configs, **kwargs):
     if settings.JOB_LOST_AFTER_SECONDS < 3 * settings.JOB_HEARTBEAT_SECONDS:
         problems.append(Error("JOB_LOST_AFTER_SECONDS must be at least three times JOB_HEARTBEAT_SECONDS, "
                               "or live jobs are failed as lost", id="backups.E005"))
+    problems += _metrics_problems()
     return problems
+
+
+def _metrics_problems() -> list:
+    from backups_app.services.monitoring import access
+
+    bad = access.bad_networks()
+    if not bad:
+        return []
+    return [Error(f"METRICS_ALLOWED_IPS has entries that are not addresses or networks: {', '.join(bad)}",
+                  id="backups.E006", hint="Use addresses or networks such as 10.0.0.5, 10.0.0.0/24 or ::1.")]
 
 
 def _not_writable(root: Path) -> str:

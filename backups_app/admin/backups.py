@@ -16,23 +16,36 @@ from backups_app.services.jobs import queue
 from backups_app.services.retention import pins
 
 
+class SizeAnomalyFilter(admin.SimpleListFilter):
+    title = _lazy("size anomaly")
+    parameter_name = "size_anomaly"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _lazy("Yes")), ("no", _lazy("No"))]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(size_anomaly_pct__isnull=self.value() == "no")
+        return queryset
+
+
 @admin.register(BackupRecord)
 class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
     list_display = ["id", "created_at", "target", "backup_type", "format_short", "status_badge", "size", "duration",
                     "progress", "notes"]
     list_display_links = ["id"]
-    list_filter = ["status", "backup_type", "format", "target", "pinned"]
+    list_filter = ["status", "backup_type", "format", "target", "pinned", SizeAnomalyFilter]
     list_select_related = ["target"]
     date_hierarchy = "created_at"
     search_fields = ["path"]
     search_help_text = _lazy("Search by file name.")
     actions = ["restore_backup", "verify_backup", "pin_backup", "unpin_backup"]
-    readonly_fields = ["status_badge", "progress", "size", "duration"]
+    readonly_fields = ["status_badge", "progress", "size", "duration", "size_anomaly_pct"]
     fieldsets = [
         (None, {"fields": ["target", "status_badge", "progress", "backup_type", "format", "created_at",
                            "started_at", "finished_at", "duration", "started_by", "requested_by", "schedule",
                            "is_safety_backup"]}),
-        (_lazy("File"), {"fields": ["path", "size", "sha256", "compression", "pg_dump_version",
+        (_lazy("File"), {"fields": ["path", "size", "size_anomaly_pct", "sha256", "compression", "pg_dump_version",
                                     "server_version", "globals_path"]}),
         (_lazy("Verification"), {"fields": ["last_verified_at", "last_verify_ok", "last_verify_detail"]}),
         (_lazy("Legal hold and retention"), {"fields": ["pinned", "pinned_reason", "pinned_by", "pinned_at",
@@ -70,6 +83,8 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
             labels.append(_("safety backup"))
         if obj.last_verify_ok is not None:
             labels.append(_("verified") if obj.last_verify_ok else _("verification failed"))
+        if obj.size_anomaly_pct is not None:
+            labels.append(_("size anomaly: %(pct)+.0f%% vs. median") % {"pct": obj.size_anomaly_pct})
         return format_html('<span class="bc-notes">{}</span>', ", ".join(labels))
 
     def has_run_restore_permission(self, request):

@@ -79,12 +79,21 @@ class BackupRecord(JobFields):
     last_verified_at = models.DateTimeField(_("last verified"), null=True, blank=True)
     last_verify_ok = models.BooleanField(_("verification passed"), null=True, blank=True)
     last_verify_detail = models.TextField(_("verification detail"), blank=True)
+    size_anomaly_pct = models.FloatField(
+        _("size anomaly (%)"), null=True, blank=True, editable=False,
+        help_text=_("Set when the size differed from the median of the previous backups of the same target, "
+                    "type and format by more than BACKUP_SIZE_ANOMALY_PERCENT: by how much, in percent."),
+    )
 
     class Meta:
         verbose_name = _("backup")
         verbose_name_plural = _("backups")
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["target", "backup_type", "status", "-created_at"])]
+        indexes = [
+            models.Index(fields=["target", "backup_type", "status", "-created_at"]),
+            # The newest success per target (freshness) and each target's counts and sizes, index only.
+            models.Index(fields=["target", "status", "finished_at", "size_bytes"], name="backup_target_status_done"),
+        ]
 
     def __str__(self):
         return f"#{self.pk} {self.target_id} {self.backup_type} {self.format}"

@@ -23,6 +23,7 @@ from backups_app.models import BackupRecord, BackupStatus
 from backups_app.services.backups import backup_log, globals_dump, preflight, row_counts
 from backups_app.services.jobs import lifecycle as jobs
 from backups_app.services.jobs import stopping
+from backups_app.services.monitoring import anomaly
 from backups_app.services.postgres import binaries
 from backups_app.services.postgres.args import (
     COMPRESSORS,
@@ -120,6 +121,7 @@ def _run(record: BackupRecord, progress) -> None:
         raise
     jobs.finish(record, ok=True, path=layout.relative(final), size_bytes=size, sha256=sha,
                 compression=compression, bytes_written=size)
+    anomaly.flag_size_anomaly(record=record)
     _log_attempt(record, conn.secrets())
     log.info("backup #%s succeeded: %s (%s bytes)", record.pk, record.path, size)
 

@@ -1,0 +1,60 @@
+"""Room left for backups: free space on BACKUP_ROOT's filesystem, and how long it lasts.
+
+Growth is net: bytes of the backups made in the last GROWTH_WINDOW_DAYS that
+are still kept, minus the bytes pruned in that time, per day. Retention that
+keeps up with new backups means no growth, and no date by which the disk is
+full.
+"""
+
+import shutil
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+from backups_app.models import BackupRecord, BackupStatus
+
+GROWTH_WINDOW_DAYS = 14
+
+
+@dataclass(frozen=True)
+class DiskReport:
+    root: Path
+    free_bytes: int | None
+    total_bytes: int | None
+    growth_per_day: float | None
+
+    @property
+    def days_left(self) -> float | None:
+        if self.free_bytes is None or not self.growth_per_day or self.growth_per_day <= 0:
+            return None
+        return self.free_bytes / self.growth_per_day
+
+
+def existing_folder(path: Path) -> Path:
+    """The path itself, or its nearest existing parent (BACKUP_ROOT may not exist before the first backup)."""
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
+def growth_per_day(*, now=None, days: int = GROWTH_WINDOW_DAYS) -> float:
+    since = (now or timezone.now()) - timedelta(days=days)
+    sums = BackupRecord.objects.aggregate(
+        added=Sum("size_bytes", filter=Q(status=BackupStatus.SUCCEEDED, created_at__gte=since)),
+        removed=Sum("size_bytes", filter=Q(status=BackupStatus.PRUNED, pruned_at__gte=since)),
+    )
+    return ((sums["added"] or 0) - (sums["removed"] or 0)) / days
+
+
+def disk_report(*, now=None) -> DiskReport:
+    root = Path(settings.BACKUP_ROOT)
+    try:
+        usage = shutil.disk_usage(existing_folder(root))
+    except OSError:
+        usage = None
+    return DiskReport(root=root, free_bytes=usage.free if usage else None,
+                      total_bytes=usage.total if usage else None, growth_per_day=growth_per_day(now=now))
