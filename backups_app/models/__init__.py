@@ -1,4 +1,5 @@
 from backups_app.models.backups import BackupFormat, BackupRecord, BackupStatus, BackupType
+from backups_app.models.notifications import Notification, NotificationChannel
 from backups_app.models.policies import RetentionPolicy
 from backups_app.models.restores import JobStatus, RestoreRecord, VerificationRecord
 from backups_app.models.schedules import BackupSchedule
@@ -12,6 +13,8 @@ __all__ = [
     "BackupType",
     "DatabaseTarget",
     "JobStatus",
+    "Notification",
+    "NotificationChannel",
     "PasswordSource",
     "RestoreRecord",
     "RetentionPolicy",
