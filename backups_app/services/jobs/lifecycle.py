@@ -86,6 +86,15 @@ def finish(record, *, ok: bool, error: str = "", **fields) -> None:
     )
     if n != 1:
         record.refresh_from_db()
+    else:
+        _announce(record)
+
+
+def _announce(record) -> None:
+    # After the row is committed, outside any transaction; delivery never raises.
+    from backups_app.services import notify
+
+    notify.job_ended(record)
 
 
 def refuse(record, message: str) -> bool:
@@ -94,6 +103,8 @@ def refuse(record, message: str) -> bool:
         status="failed", finished_at=timezone.now(), error=message
     )
     record.refresh_from_db()
+    if n == 1:
+        _announce(record)
     return n == 1
 
 
@@ -290,6 +301,7 @@ def _reap_running(model, now) -> int:
             reaped += 1
             log.warning("marked %s #%s failed: worker lost", model.__name__, pk)
             _after_lost(model, pk)
+            _announce(model.objects.get(pk=pk))
     return reaped
 
 

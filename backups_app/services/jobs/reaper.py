@@ -33,8 +33,11 @@ def reap_once() -> int:
 
 
 def _loop() -> None:
+    from backups_app.services.notify import stale
+
     while True:
         reap_once()
+        stale.check_now_and_then()
         time.sleep(settings.JOB_REAP_SECONDS)
 
 
