@@ -88,7 +88,7 @@ def deliver(channel: NotificationChannel, message: messages.Message) -> bool:
         senders.send(channel, message.scrubbed(secrets))
     except Exception as exc:
         reason = scrub(_reason(exc), secrets + messages.known_secrets())
-        log.warning("notification channel %r could not deliver %r: %s", channel.name, message.kind, reason)
+        log.warning("notification channel %r could not deliver %s: %s", channel.name, message.kind, reason)
         NotificationChannel.objects.filter(pk=channel.pk).update(last_error=reason, last_error_at=timezone.now())
         return False
     NotificationChannel.objects.filter(pk=channel.pk).update(last_sent_at=timezone.now(), last_error="")

@@ -104,7 +104,7 @@ def _title(kind: str, record, target) -> str:
     name = target.name if target is not None else "-"
     word = job_word(record) if record is not None else ""
     if kind == EventKind.VERIFICATION_FAILED and getattr(record, "drill", False):
-        return _("Restore drill of %(target)s failed") % {"target": name}
+        return PREFIX + _("Restore drill of %(target)s failed") % {"target": name}
     titles = {
         EventKind.BACKUP_FAILED: _("Backup of %(target)s failed"),
         EventKind.RESTORE_FAILED: _("Restore from %(target)s failed"),
@@ -120,6 +120,7 @@ def _title(kind: str, record, target) -> str:
 
 
 def build(kind: str, record=None, *, target=None, detail: str = "") -> Message:
+    kind = str(kind)  # an EventKind member or its value
     target = target or (target_of(record) if record is not None else None)
     lines = [_target_line(target)] if target is not None else []
     if record is not None:
