@@ -18,7 +18,7 @@ class BackupScheduleForm(forms.ModelForm):
 
     class Meta:
         model = BackupSchedule
-        fields = ["name", "target", "backup_type", "format", "kind", "time_of_day", "weekday", "day_of_month",
+        fields = ["name", "action", "target", "backup_type", "format", "kind", "time_of_day", "weekday", "day_of_month",
                   "cron_expression", "enabled"]
         widgets = {"time_of_day": forms.TimeInput(format="%H:%M")}
         help_texts = {
@@ -29,7 +29,8 @@ class BackupScheduleForm(forms.ModelForm):
             "cron_expression": _("Only for “cron expression”: minute hour day-of-month month weekday, "
                                  "in %(zone)s. Example: 30 2 * * 1-5 (02:30 on weekdays).") % {
                 "zone": settings.TIME_ZONE},
-            "backup_type": _("The folder and the retention rules the backups belong to."),
+            "backup_type": _("The folder and the retention rules the backups belong to. For a verification or "
+                             "a drill: look only at backups of this type (empty: any type)."),
         }
         error_messages = {"day_of_month": {"max_value": _("Use a day from 1 to 28; later days are missing in "
                                                           "some months."),
@@ -37,6 +38,8 @@ class BackupScheduleForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        if cleaned.get("action", "backup") == "backup" and not cleaned.get("backup_type"):
+            self.add_error("backup_type", _("A backup schedule needs a backup type."))
         kind = cleaned.get("kind")
         if kind not in schedules.NEEDS:
             return cleaned

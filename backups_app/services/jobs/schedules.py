@@ -205,16 +205,25 @@ def sync_all() -> dict[str, int]:
 
 
 def run_scheduled(*, schedule_id: int, intended: str | None = None, now: datetime | None = None) -> str:
-    """Back up as the schedule says, then prune its target and type, but only after a success."""
-    from backups_app.services.backups import dump
-    from backups_app.services.retention import prune as pruning
-
+    """Run what the schedule says (a backup, a verification or a restore drill), once per intended time."""
     schedule = BackupSchedule.objects.select_related("target").filter(pk=schedule_id).first()
     if schedule is None or not schedule.enabled:
         return f"schedule #{schedule_id} skipped: {'disabled' if schedule else 'no longer exists'}"
     slot = datetime.fromisoformat(intended) if intended else (now or timezone.now())
     if not claim_slot(schedule=schedule, slot=slot):
         return f"schedule #{schedule_id} skipped: its {_wall(slot):%Y-%m-%d %H:%M} run already happened"
+    if schedule.action in ("verify", "drill"):
+        from backups_app.services.verify import scheduled
+
+        return scheduled.run(schedule=schedule)
+    return _backup_and_prune(schedule)
+
+
+def _backup_and_prune(schedule: BackupSchedule) -> str:
+    """Back up as the schedule says, then prune its target and type, but only after a success."""
+    from backups_app.services.backups import dump
+    from backups_app.services.retention import prune as pruning
+
     record = dump.backup_create(target=schedule.target, backup_type=schedule.backup_type, fmt=schedule.format,
                                 started_by=f"schedule {schedule.name}"[:150], schedule=schedule)
     try:
