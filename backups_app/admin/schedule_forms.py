@@ -5,6 +5,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from backups_app.models import BackupSchedule
+from backups_app.models.schedules import ScheduleAction
 from backups_app.services.jobs import schedules
 
 WEEKDAYS = [(0, _("Monday")), (1, _("Tuesday")), (2, _("Wednesday")), (3, _("Thursday")), (4, _("Friday")),
@@ -15,6 +16,10 @@ class BackupScheduleForm(forms.ModelForm):
     weekday = forms.TypedChoiceField(label=_("weekday"), choices=[("", "---------"), *WEEKDAYS], coerce=int,
                                      empty_value=None, required=False,
                                      help_text=_("For “every week” only."))
+    # Not required: a form posted without it (older scripts, bookmarks) means a backup, as before.
+    action = forms.ChoiceField(label=_("runs"), choices=ScheduleAction.choices, required=False,
+                               initial=ScheduleAction.BACKUP,
+                               help_text=BackupSchedule._meta.get_field("action").help_text)
 
     class Meta:
         model = BackupSchedule
@@ -35,6 +40,9 @@ class BackupScheduleForm(forms.ModelForm):
         error_messages = {"day_of_month": {"max_value": _("Use a day from 1 to 28; later days are missing in "
                                                           "some months."),
                                            "min_value": _("Use a day from 1 to 28.")}}
+
+    def clean_action(self):
+        return self.cleaned_data.get("action") or ScheduleAction.BACKUP
 
     def clean(self):
         cleaned = super().clean()
