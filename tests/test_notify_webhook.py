@@ -162,3 +162,28 @@ def test_the_size_anomaly_event_can_be_sent_for_a_record(receiver, monkeypatch):
     body = receiver.json()
     assert body["event"] == "size_anomaly" and "unusual size" in body["title"] and "median" in body["text"]
     json.dumps(body)
+
+
+def test_a_job_the_reaper_fails_as_lost_is_announced(receiver, monkeypatch, backup_root):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from backups_app.models import BackupRecord
+    from backups_app.services.jobs import lifecycle as jobs
+
+    channel("webhook", URL_ENV)
+    record = dump.backup_create(target=target(monkeypatch), backup_type="manual", fmt="custom")
+    assert jobs.claim(BackupRecord, record.pk)
+    BackupRecord.objects.filter(pk=record.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    assert jobs.reap_lost() == 1
+    assert receiver.json()["event"] == "backup_failed" and "worker lost" in receiver.json()["text"]
+
+
+def test_a_refused_job_is_announced(receiver, monkeypatch):
+    from backups_app.services.jobs import lifecycle as jobs
+
+    channel("webhook", URL_ENV)
+    record = dump.backup_create(target=target(monkeypatch), backup_type="manual", fmt="custom")
+    assert jobs.refuse(record, "refused: target 'sales' is busy")
+    assert receiver.json()["event"] == "backup_failed" and "is busy" in receiver.json()["text"]
