@@ -9,7 +9,6 @@ import logging
 import urllib.error
 import urllib.request
 
-import apprise
 from django.conf import settings
 from django.core import mail
 
@@ -58,6 +57,8 @@ def send_webhook(channel, message: Message) -> None:
 
 
 def send_apprise(channel, message: Message) -> None:
+    import apprise  # about a quarter of a second to import: only for channels that use it
+
     plugin = apprise.Apprise.instantiate(destinations.url(channel), suppress_exceptions=True)
     if not plugin:
         raise DeliveryFailed("Apprise does not understand this URL (see https://appriseit.com for the formats)")
