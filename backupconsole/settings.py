@@ -192,6 +192,22 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
 
+# --- Notifications -----------------------------------------------------------
+# Channels are made in the admin; email goes through Django's email settings.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="backup-console@localhost")
+# Each channel gives up after this long, so a dead server delays the end of a job at most this much.
+NOTIFY_TIMEOUT_SECONDS = env.float("NOTIFY_TIMEOUT_SECONDS", default=10)
+# How often each worker looks for targets without a fresh backup (0: never).
+NOTIFY_STALE_CHECK_SECONDS = env.int("NOTIFY_STALE_CHECK_SECONDS", default=600)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -199,5 +215,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
         "backups_app": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+        # Apprise's own lines can hold a channel's URL: captured and scrubbed by services/notify instead.
+        "apprise": {"handlers": [], "propagate": False},
     },
 }

@@ -34,7 +34,7 @@ def run_prune(policy_id: int, started_by: str = "") -> int:
 
 def run_scheduled_backup(schedule_id: int, intended: str | None = None) -> str:
     """`intended`: the time the run was meant for, passed by django-q2 (Schedule.intended_date_kwarg)."""
-    from backups_app.services.backups import scheduled
+    from backups_app.services.scheduled import run as scheduled
 
     return scheduled.run_scheduled(schedule_id=schedule_id, intended=intended)
 

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from backups_app.models import BackupSchedule
+from backups_app.models.schedules import ScheduleAction
 from backups_app.services.jobs import schedules
 
 WEEKDAYS = [(0, _("Monday")), (1, _("Tuesday")), (2, _("Wednesday")), (3, _("Thursday")), (4, _("Friday")),
@@ -15,10 +16,14 @@ class BackupScheduleForm(forms.ModelForm):
     weekday = forms.TypedChoiceField(label=_("weekday"), choices=[("", "---------"), *WEEKDAYS], coerce=int,
                                      empty_value=None, required=False,
                                      help_text=_("For “every week” only."))
+    # Not required: a form posted without it (older scripts, bookmarks) means a backup, as before.
+    action = forms.ChoiceField(label=_("runs"), choices=ScheduleAction.choices, required=False,
+                               initial=ScheduleAction.BACKUP,
+                               help_text=BackupSchedule._meta.get_field("action").help_text)
 
     class Meta:
         model = BackupSchedule
-        fields = ["name", "target", "backup_type", "format", "kind", "time_of_day", "weekday", "day_of_month",
+        fields = ["name", "action", "target", "backup_type", "format", "kind", "time_of_day", "weekday", "day_of_month",
                   "cron_expression", "enabled"]
         widgets = {"time_of_day": forms.TimeInput(format="%H:%M")}
         help_texts = {
@@ -29,14 +34,20 @@ class BackupScheduleForm(forms.ModelForm):
             "cron_expression": _("Only for “cron expression”: minute hour day-of-month month weekday, "
                                  "in %(zone)s. Example: 30 2 * * 1-5 (02:30 on weekdays).") % {
                 "zone": settings.TIME_ZONE},
-            "backup_type": _("The folder and the retention rules the backups belong to."),
+            "backup_type": _("The folder and the retention rules the backups belong to. For a verification or "
+                             "a drill: look only at backups of this type (empty: any type)."),
         }
         error_messages = {"day_of_month": {"max_value": _("Use a day from 1 to 28; later days are missing in "
                                                           "some months."),
                                            "min_value": _("Use a day from 1 to 28.")}}
 
+    def clean_action(self):
+        return self.cleaned_data.get("action") or ScheduleAction.BACKUP
+
     def clean(self):
         cleaned = super().clean()
+        if cleaned.get("action", "backup") == "backup" and not cleaned.get("backup_type"):
+            self.add_error("backup_type", _("A backup schedule needs a backup type."))
         kind = cleaned.get("kind")
         if kind not in schedules.NEEDS:
             return cleaned

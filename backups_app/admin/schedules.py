@@ -15,11 +15,12 @@ from backups_app.services.jobs import schedules
 @admin.register(BackupSchedule)
 class BackupScheduleAdmin(admin.ModelAdmin):
     form = BackupScheduleForm
-    list_display = ["name", "target", "backup_type", "format", "when_in_words", "next_run", "last_result", "enabled"]
-    list_filter = ["enabled", "kind", "backup_type", "target"]
+    list_display = ["name", "action", "target", "backup_type", "format", "when_in_words", "next_run", "last_result",
+                    "enabled"]
+    list_filter = ["enabled", "action", "kind", "backup_type", "target"]
     list_select_related = ["target"]
     fieldsets = [
-        (None, {"fields": ["name", "enabled", "target", "backup_type", "format"]}),
+        (None, {"fields": ["name", "enabled", "action", "target", "backup_type", "format"]}),
         (gettext_lazy("When"), {"fields": ["kind", "time_of_day", "weekday", "day_of_month", "cron_expression"]}),
     ]
 

@@ -1,5 +1,6 @@
 from backups_app.models.backups import BackupFormat, BackupRecord, BackupStatus, BackupType
 from backups_app.models.jobs import JobStatus
+from backups_app.models.notifications import Notification, NotificationChannel
 from backups_app.models.policies import RetentionPolicy
 from backups_app.models.restores import RestoreRecord, VerificationRecord
 from backups_app.models.schedules import BackupSchedule
@@ -13,6 +14,8 @@ __all__ = [
     "BackupType",
     "DatabaseTarget",
     "JobStatus",
+    "Notification",
+    "NotificationChannel",
     "PasswordSource",
     "RestoreRecord",
     "RetentionPolicy",

@@ -61,6 +61,9 @@ class VerificationRecord(JobFields):
     )
     drill = models.BooleanField(_("restore drill"), default=False)
     ok = models.BooleanField(_("passed"), null=True, blank=True)
+    restore_seconds = models.FloatField(
+        _("drill restore (s)"), null=True, blank=True, help_text=_("How long the drill's restore took."),
+    )
     detail = models.TextField(_("detail"), blank=True)
 
     class Meta:

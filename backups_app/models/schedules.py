@@ -12,6 +12,12 @@ class ScheduleKind(models.TextChoices):
     CRON = "cron", _("cron expression")
 
 
+class ScheduleAction(models.TextChoices):
+    BACKUP = "backup", _("back up")
+    VERIFY = "verify", _("verify the newest backup")
+    DRILL = "drill", _("restore drill of the newest backup")
+
+
 class BackupSchedule(models.Model):
     """Backups that run on their own, in TIME_ZONE; kept in sync with django-q2 Schedule rows."""
 
@@ -20,7 +26,15 @@ class BackupSchedule(models.Model):
         "backups_app.DatabaseTarget", on_delete=models.CASCADE, related_name="schedules",
         verbose_name=_("target"),
     )
-    backup_type = models.CharField(_("backup type"), max_length=10, choices=BackupType.choices)
+    action = models.CharField(
+        _("runs"), max_length=10, choices=ScheduleAction.choices, default=ScheduleAction.BACKUP,
+        help_text=_("A drill verifies the target's newest good backup, restores it into a scratch database, "
+                    "checks every table and drops it again."),
+    )
+    backup_type = models.CharField(
+        _("backup type"), max_length=10, choices=BackupType.choices, blank=True,
+        help_text=_("For verifications and drills: only backups of this type; empty means any type."),
+    )
     format = models.CharField(
         _("format"), max_length=10, choices=BackupFormat.choices, default=BackupFormat.CUSTOM
     )

@@ -88,6 +88,23 @@ def finish(record, *, ok: bool, error: str = "", **fields) -> None:
     )
     if n != 1:
         record.refresh_from_db()
+    else:
+        _announce(record)
+
+
+# Called with each record that ends, after its row is committed and outside any transaction.
+# Registered by the app at start-up (notifications), so that jobs/ imports nothing above it.
+_ended_listeners: list = []
+
+
+def when_ended(listener) -> None:
+    if listener not in _ended_listeners:
+        _ended_listeners.append(listener)
+
+
+def _announce(record) -> None:
+    for listener in _ended_listeners:
+        listener(record)
 
 
 def refuse(record, message: str) -> bool:
@@ -96,6 +113,8 @@ def refuse(record, message: str) -> bool:
         status=JobStatus.FAILED, finished_at=timezone.now(), error=message
     )
     record.refresh_from_db()
+    if n == 1:
+        _announce(record)
     return n == 1
 
 
@@ -310,6 +329,7 @@ def _reap_running(model, now) -> int:
             reaped += 1
             log.warning("marked %s #%s failed: worker lost", model.__name__, pk)
             _after_lost(model, pk)
+            _announce(model.objects.get(pk=pk))
     return reaped
 
 

@@ -32,9 +32,20 @@ def reap_once() -> int:
         connection.close()
 
 
+# Also run on each round (the stale-target check), registered by the app at start-up.
+_each_round: list = []
+
+
+def also_each_round(work) -> None:
+    if work not in _each_round:
+        _each_round.append(work)
+
+
 def _loop() -> None:
     while True:
         reap_once()
+        for work in _each_round:
+            work()
         time.sleep(settings.JOB_REAP_SECONDS)
 
 

@@ -201,7 +201,7 @@ def sync_all() -> dict[str, int]:
     return counts
 
 
-# --- the slot a scheduled run claims (the run itself: backups/scheduled.py) ---------------------
+# --- the slot a scheduled run claims (the run itself: scheduled/run.py) -----------------------
 
 
 def wall_clock(moment: datetime) -> datetime:

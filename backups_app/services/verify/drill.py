@@ -29,6 +29,8 @@ def run(verification) -> Finding:
         return Finding(False, f"drill refused: {exc}")
     try:
         record = restore.restore_execute(record_id=record.pk)
+        # What an incident would cost today: the restore alone, without the checks.
+        verification.restore_seconds = record.duration_seconds
         if record.status != JobStatus.SUCCEEDED:
             return Finding(False, f"drill restore #{record.pk} failed: {record.error}")
         problems, summary = sanity.sanity_check(backup, record.server, name)

@@ -61,7 +61,7 @@ def _end(record: VerificationRecord, findings: list[Finding]) -> None:
     ok = all(f.ok for f in findings)
     detail = "; ".join(f.detail for f in findings)
     failure = next((f.detail for f in findings if not f.ok), "")
-    jobs.finish(record, ok=ok, error=failure, detail=detail)
+    jobs.finish(record, ok=ok, error=failure, detail=detail, restore_seconds=record.restore_seconds)
     # `ok` is also jobs.finish's own argument, so the result column is set apart.
     VerificationRecord.objects.filter(pk=record.pk).update(ok=ok)
     record.ok = ok

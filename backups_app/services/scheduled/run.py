@@ -1,8 +1,4 @@
-"""A scheduled run: back up as the schedule says, then prune its target and type.
-
-The schedules themselves (django-q2 rows, summer time, one run per slot) are
-jobs/schedules.py; this is the work a slot starts.
-"""
+"""A schedule's run, once per intended time: back up and prune, verify, or drill, as the schedule says."""
 
 from datetime import datetime
 
@@ -12,16 +8,23 @@ from backups_app.models import BackupSchedule, BackupStatus
 from backups_app.services.backups import dump
 from backups_app.services.jobs import schedules
 from backups_app.services.retention import prune as pruning
+from backups_app.services.verify import scheduled as checks
 
 
 def run_scheduled(*, schedule_id: int, intended: str | None = None, now: datetime | None = None) -> str:
-    """Back up as the schedule says, then prune its target and type, but only after a success."""
     schedule = BackupSchedule.objects.select_related("target").filter(pk=schedule_id).first()
     if schedule is None or not schedule.enabled:
         return f"schedule #{schedule_id} skipped: {'disabled' if schedule else 'no longer exists'}"
     slot = datetime.fromisoformat(intended) if intended else (now or timezone.now())
     if not schedules.claim_slot(schedule=schedule, slot=slot):
         return f"schedule #{schedule_id} skipped: its {schedules.wall_clock(slot):%Y-%m-%d %H:%M} run already happened"
+    if schedule.action in ("verify", "drill"):
+        return checks.run(schedule=schedule)
+    return backup_and_prune(schedule)
+
+
+def backup_and_prune(schedule: BackupSchedule) -> str:
+    """Back up as the schedule says, then prune its target and type, but only after a success."""
     record = dump.backup_create(target=schedule.target, backup_type=schedule.backup_type, fmt=schedule.format,
                                 started_by=f"schedule {schedule.name}"[:150], schedule=schedule)
     try:

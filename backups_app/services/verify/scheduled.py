@@ -1,0 +1,44 @@
+"""Scheduled verifications and restore drills: the target's newest good backup, checked on a timetable.
+
+"Good" means succeeded, still on disk, and not a safety backup taken before
+a restore; a schedule with a backup type looks only at that type. With no
+such backup the run fails, and says so to the notification channels: a
+drill that cannot run is as bad news as one that fails.
+"""
+
+from django.db.models import F
+
+from backups_app.models import BackupRecord, BackupSchedule
+from backups_app.models.notifications import EventKind
+from backups_app.services import notify
+from backups_app.services.verify import verify
+
+
+def newest_good_backup(*, target, backup_type: str = "") -> BackupRecord | None:
+    found = BackupRecord.objects.filter(target=target, status="succeeded", is_safety_backup=False).exclude(path="")
+    if backup_type:
+        found = found.filter(backup_type=backup_type)
+    return found.order_by(F("finished_at").desc(nulls_last=True), "-created_at", "-pk").first()
+
+
+def run(*, schedule: BackupSchedule) -> str:
+    drill = schedule.action == "drill"
+    backup = newest_good_backup(target=schedule.target, backup_type=schedule.backup_type)
+    if backup is None:
+        _set_status(schedule, "failed")
+        what = f"{schedule.backup_type} backup" if schedule.backup_type else "backup"
+        problem = f"schedule {schedule.name}: no succeeded {what} of {schedule.target.name} to {schedule.action}"
+        notify.event(EventKind.VERIFICATION_FAILED, target=schedule.target, detail=problem)
+        return problem
+    record = verify.verify_create(backup=backup, drill=drill, started_by=f"schedule {schedule.name}")
+    try:
+        record = verify.verify_execute(record_id=record.pk)
+    finally:
+        record.refresh_from_db()
+        _set_status(schedule, record.status)
+    restore = f"; restore took {record.restore_seconds:.1f} s" if record.restore_seconds is not None else ""
+    return f"{'drill' if drill else 'verification'} #{record.pk} of backup #{backup.pk} {record.status}{restore}"
+
+
+def _set_status(schedule: BackupSchedule, status: str) -> None:
+    BackupSchedule.objects.filter(pk=schedule.pk).update(last_status=status)
