@@ -1,4 +1,6 @@
+import gzip
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,18 +13,8 @@ from tests.pgcluster import Cluster, ExistingServer
 os.environ["LANGUAGE_CODE"] = "en"
 
 
-def _find_pagila() -> Path:
-    """PAGILA_DIR, else shared/datasets/pagila in the nearest folder above the checkout that has it."""
-    if os.environ.get("PAGILA_DIR"):
-        return Path(os.environ["PAGILA_DIR"])
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "shared" / "datasets" / "pagila"
-        if candidate.exists():
-            return candidate
-    return Path("shared/datasets/pagila")
-
-
-PAGILA = _find_pagila()
+# The pagila sample database ships with the tests (data gzipped); see tests/data/pagila/README.md.
+PAGILA = Path(__file__).resolve().parent / "data" / "pagila"
 PASSWORD_ENV = "BC_TEST_TARGET_PASSWORD"
 
 
@@ -37,12 +29,11 @@ def pg_cluster():
 @pytest.fixture(scope="session")
 def pagila(pg_cluster):
     """The pagila sample database, loaded once; copy it with template= for tests that change it."""
-    if not (PAGILA / "pagila-schema.sql").exists():
-        pytest.skip(f"pagila dataset not found at {PAGILA} (set PAGILA_DIR)")
     pg_cluster.dropdb("pagila")
     pg_cluster.createdb("pagila")
     pg_cluster.psql_file("pagila", PAGILA / "pagila-schema.sql")
-    pg_cluster.psql_file("pagila", PAGILA / "pagila-data.sql")
+    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", "-d", "pagila"], input=gzip.decompress(
+        (PAGILA / "pagila-data.sql.gz").read_bytes()), env=pg_cluster.client_env(), check=True, capture_output=True)
     pg_cluster.sql("ANALYZE", dbname="pagila")
     return "pagila"
 
