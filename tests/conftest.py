@@ -1,5 +1,6 @@
 import gzip
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -105,3 +106,47 @@ def console_speaks_english(settings):
     settings.LANGUAGE_CODE = "en"
     with translation.override("en"):
         yield
+
+
+# -- prerequisites and skips ---------------------------------------------------
+# A program the tests need and scripts/test.sh can install is never a reason to
+# skip: `@pytest.mark.requires("redis-server", package="redis-server")` fails
+# the test before any fixture starts when it is missing. A skip is left only for
+# reasons outside the project (not root, not Debian); each is listed at the end
+# (-ra), and under CI=true any skip fails the run.
+
+def pytest_runtest_setup(item):
+    for mark in item.iter_markers("requires"):
+        for program in mark.args:
+            if not shutil.which(program):
+                package = mark.kwargs.get("package", program)
+                pytest.fail(f"{program} is not installed: apt-get install {package} "
+                            "(scripts/test.sh installs it when run as root or with sudo)", pytrace=False)
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("true", "1", "yes")
+
+
+_skipped = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and not hasattr(report, "wasxfail"):
+        _skipped.append(report.nodeid)
+
+
+def pytest_collectreport(report):
+    if report.skipped:
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if in_ci() and _skipped and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter):
+    if in_ci() and _skipped:
+        terminalreporter.write_line(f"CI=true: {len(_skipped)} skipped (reasons above), so this run fails: "
+                                    "in CI every test must run", red=True, bold=True)
