@@ -1,3 +1,4 @@
+import fnmatch
 import gzip
 import os
 import shutil
@@ -80,10 +81,19 @@ def fresh_db(pg_cluster):
 
 @pytest.fixture
 def console(tmp_path):
-    """A temporary console instance (its own SQLite database and BACKUP_ROOT), migrated; see tests/qcluster.py."""
+    """A temporary console instance (its own database and BACKUP_ROOT), migrated; see tests/qcluster.py.
+
+    Its database is a SQLite file, or a new database on the console's PostgreSQL
+    server when DATABASE_URL names one (python -m tests.run_on_postgres).
+    """
     from tests.qcluster import Console
 
-    instance = Console(tmp_path / "console").migrate()
+    if console_on_postgres():
+        from tests.console_pg import PostgresConsole
+
+        instance = PostgresConsole(tmp_path / "console", server_url=os.environ["DATABASE_URL"]).migrate()
+    else:
+        instance = Console(tmp_path / "console").migrate()
     yield instance
     instance.close()
 
@@ -122,6 +132,23 @@ def pytest_runtest_setup(item):
                 package = mark.kwargs.get("package", program)
                 pytest.fail(f"{program} is not installed: apt-get install {package} "
                             "(scripts/test.sh installs it when run as root or with sudo)", pytrace=False)
+
+
+def console_on_postgres() -> bool:
+    return os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
+
+
+# Modules that run a second time with the console's own database on PostgreSQL
+# (scripts/test.sh; python -m tests.run_on_postgres): the job queue, locks, the
+# reaper, the admin and the schedules.
+CONSOLE_DB_MODULES = ("test_job_lifecycle", "test_worker_*", "test_admin_*", "test_schedules_*", "test_policy_admin",
+                      "test_roles", "test_health")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if any(fnmatch.fnmatch(item.path.stem, pattern) for pattern in CONSOLE_DB_MODULES):
+            item.add_marker(pytest.mark.console_db)
 
 
 def in_ci() -> bool:
