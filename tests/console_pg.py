@@ -32,6 +32,7 @@ class PostgresConsole(Console):
 
     def rows(self, query: str, params=()) -> list[dict]:
         with psycopg.connect(self._url(self.dbname), autocommit=True, row_factory=dict_row) as c:
+            c.execute("SET TIME ZONE 'UTC'")  # text times in queries mean UTC, as Django stores them in SQLite
             return [{k: _as_sqlite(v) for k, v in r.items()} for r in c.execute(query.replace("?", "%s"), params)]
 
     def close(self) -> None:
