@@ -17,6 +17,7 @@
 #   --sqlite-only    leave out the second run
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"  # runuser, mount: not on a user's PATH on Debian
 
 PREPARE_ONLY=0
 SQLITE_ONLY=0
@@ -49,9 +50,10 @@ missing_packages() {  # the Debian package for each program the tests run that i
   fi
   have_pg_program initdb || need+=(postgresql)
   have_pg_program pg_dump || need+=(postgresql-client)
-  # program:package, for programs found on PATH
-  for pair in zstd:zstd gzip:gzip chromium:chromium msgfmt:gettext redis-server:redis-server \
-              runuser:util-linux mount:mount chattr:e2fsprogs pgrep:procps; do
+  # program:package, for programs found on PATH; as root the tests also mount, chattr and switch users
+  local programs=(zstd:zstd gzip:gzip chromium:chromium msgfmt:gettext redis-server:redis-server pgrep:procps)
+  [ "$(id -u)" -ne 0 ] || programs+=(runuser:util-linux mount:mount chattr:e2fsprogs)
+  for pair in "${programs[@]}"; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
   done
   have_fonts || need+=(fonts-dejavu-core)
