@@ -1,4 +1,8 @@
+import fnmatch
+import gzip
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,18 +15,8 @@ from tests.pgcluster import Cluster, ExistingServer
 os.environ["LANGUAGE_CODE"] = "en"
 
 
-def _find_pagila() -> Path:
-    """PAGILA_DIR, else shared/datasets/pagila in the nearest folder above the checkout that has it."""
-    if os.environ.get("PAGILA_DIR"):
-        return Path(os.environ["PAGILA_DIR"])
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "shared" / "datasets" / "pagila"
-        if candidate.exists():
-            return candidate
-    return Path("shared/datasets/pagila")
-
-
-PAGILA = _find_pagila()
+# The pagila sample database ships with the tests (data gzipped); see tests/data/pagila/README.md.
+PAGILA = Path(__file__).resolve().parent / "data" / "pagila"
 PASSWORD_ENV = "BC_TEST_TARGET_PASSWORD"
 
 
@@ -37,12 +31,11 @@ def pg_cluster():
 @pytest.fixture(scope="session")
 def pagila(pg_cluster):
     """The pagila sample database, loaded once; copy it with template= for tests that change it."""
-    if not (PAGILA / "pagila-schema.sql").exists():
-        pytest.skip(f"pagila dataset not found at {PAGILA} (set PAGILA_DIR)")
     pg_cluster.dropdb("pagila")
     pg_cluster.createdb("pagila")
     pg_cluster.psql_file("pagila", PAGILA / "pagila-schema.sql")
-    pg_cluster.psql_file("pagila", PAGILA / "pagila-data.sql")
+    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", "-d", "pagila"], input=gzip.decompress(
+        (PAGILA / "pagila-data.sql.gz").read_bytes()), env=pg_cluster.client_env(), check=True, capture_output=True)
     pg_cluster.sql("ANALYZE", dbname="pagila")
     return "pagila"
 
@@ -88,10 +81,19 @@ def fresh_db(pg_cluster):
 
 @pytest.fixture
 def console(tmp_path):
-    """A temporary console instance (its own SQLite database and BACKUP_ROOT), migrated; see tests/qcluster.py."""
+    """A temporary console instance (its own database and BACKUP_ROOT), migrated; see tests/qcluster.py.
+
+    Its database is a SQLite file, or a new database on the console's PostgreSQL
+    server when DATABASE_URL names one (python -m tests.run_on_postgres).
+    """
     from tests.qcluster import Console
 
-    instance = Console(tmp_path / "console").migrate()
+    if console_on_postgres():
+        from tests.console_pg import PostgresConsole
+
+        instance = PostgresConsole(tmp_path / "console", server_url=os.environ["DATABASE_URL"]).migrate()
+    else:
+        instance = Console(tmp_path / "console").migrate()
     yield instance
     instance.close()
 
@@ -115,3 +117,64 @@ def english(settings):
     settings.LANGUAGE_CODE = "en"
     with translation.override("en"):
         yield
+
+
+# -- prerequisites and skips ---------------------------------------------------
+# A program the tests need and scripts/test.sh can install is never a reason to
+# skip: `@pytest.mark.requires("redis-server", package="redis-server")` fails
+# the test before any fixture starts when it is missing. A skip is left only for
+# reasons outside the project (not root, not Debian); each is listed at the end
+# (-ra), and under CI=true any skip fails the run.
+
+def pytest_runtest_setup(item):
+    for mark in item.iter_markers("requires"):
+        for program in mark.args:
+            if not shutil.which(program):
+                package = mark.kwargs.get("package", program)
+                pytest.fail(f"{program} is not installed: apt-get install {package} "
+                            "(scripts/test.sh installs it when run as root or with sudo)", pytrace=False)
+
+
+def console_on_postgres() -> bool:
+    return os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
+
+
+# Modules that run a second time with the console's own database on PostgreSQL
+# (scripts/test.sh; python -m tests.run_on_postgres): the job queue, locks, the
+# reaper, the admin and the schedules.
+CONSOLE_DB_MODULES = ("test_job_lifecycle", "test_worker_*", "test_admin_*", "test_schedules_*", "test_policy_admin",
+                      "test_roles", "test_health")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if any(fnmatch.fnmatch(item.path.stem, pattern) for pattern in CONSOLE_DB_MODULES):
+            item.add_marker(pytest.mark.console_db)
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("true", "1", "yes")
+
+
+_skipped = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and not hasattr(report, "wasxfail"):
+        _skipped.append(report.nodeid)
+
+
+def pytest_collectreport(report):
+    if report.skipped:
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if in_ci() and _skipped and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter):
+    if in_ci() and _skipped:
+        terminalreporter.write_line(f"CI=true: {len(_skipped)} skipped (reasons above), so this run fails: "
+                                    "in CI every test must run", red=True, bold=True)

@@ -14,7 +14,7 @@ import pytest
 from backups_app.models import BackupRecord, DatabaseTarget
 from backups_app.services.backups import dump
 from backups_app.services.storage import layout
-from tests import console_process, faultkit
+from tests import as_user, console_process, faultkit
 from tests.conftest import PASSWORD_ENV
 from tests.pgcluster import Cluster
 
@@ -258,26 +258,45 @@ UNWRITABLE = {
 
 
 @pytest.mark.parametrize("way", UNWRITABLE)
-def test_an_unwritable_destination_fails_cleanly(pagila, make_target, backup_root, way):
+def test_an_unwritable_destination_fails_cleanly(pagila, make_target, backup_root, settings, way):
     make_unwritable, words, needs_root = UNWRITABLE[way]
     if needs_root and not faultkit.can_mount():
         pytest.skip(f"{way} needs root (mount, chattr)")
-    if way == "no write permission" and os.geteuid() == 0:
-        pytest.skip("root writes through file modes; the read-only mount and immutable cases cover root")
-    layout.ensure_dir(backup_root / "database" / "manual")
-    target = make_target(pagila)
-    blocker = make_unwritable(backup_root)
+    # Root writes through file modes: then the backup runs as another user, in that user's folder.
+    other_user = way == "no write permission" and as_user.running_as_root()
+    if other_user:
+        backup_root = settings.BACKUP_ROOT = as_user.shared_folder() / "backups"
     try:
-        blocker.__enter__()
-    except OSError as exc:
-        pytest.skip(f"{way} is not possible here: {exc}")
-    try:
-        record = backup(target)
+        layout.ensure_dir(backup_root / "database" / "manual")
+        target = make_target(pagila)
+        if other_user:  # the user's own BACKUP_ROOT, but root's folder for the backups (it may not chmod it)
+            as_user.chown_tree(backup_root)
+            os.chown(backup_root / "database" / "manual", 0, 0)
+            words = "Operation not permitted"  # the console's chmod of a folder that is not its own
+        blocker = make_unwritable(backup_root)
+        try:
+            blocker.__enter__()
+        except OSError as exc:
+            pytest.skip(f"{way} is not possible here: {exc}")
+        try:
+            record = backup_as_other_user(target) if other_user else backup(target)
+        finally:
+            blocker.__exit__(None, None, None)
+        assert_failed_cleanly(record, backup_root, words, str(backup_root / "database" / "manual"))
+        assert record.error.startswith(("cannot write the backup file in", "cannot use"))
+        assert_next_backup_works(target, backup_root)
     finally:
-        blocker.__exit__(None, None, None)
-    assert_failed_cleanly(record, backup_root, words, str(backup_root / "database" / "manual"))
-    assert record.error.startswith(("cannot write the backup file in", "cannot use"))
-    assert_next_backup_works(target, backup_root)
+        if other_user:
+            as_user.remove_shared_folder(backup_root.parent)
+
+
+def backup_as_other_user(target) -> BackupRecord:
+    """The backup run by a forked child as another user; the row it ended with is copied into this test's database."""
+    record = dump.backup_create(target=target, backup_type="manual", fmt="custom", started_by="test")
+    ended = as_user.call_as(as_user.OTHER_USER, dump.backup_execute, record_id=record.pk)
+    assert ended.pk == record.pk
+    ended.save()
+    return ended
 
 
 needs_root = pytest.mark.skipif(not faultkit.can_mount(), reason="a small tmpfs can only be mounted as root")

@@ -5,8 +5,8 @@ and a real qcluster) on a throwaway console database. A screenshot of the
 backup list is kept in test-artifacts/.
 """
 
-import os
 import secrets
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,13 +14,13 @@ import pytest
 from tests.dbcompare import row_counts
 from tests.pgcluster import free_port
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = "chromium"  # Debian's own, found on PATH (/usr/bin/chromium)
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed (apt-get install chromium)"),
+    pytest.mark.requires(CHROMIUM, package="chromium"),
 ]
 
 
@@ -30,7 +30,7 @@ def browser():
 
     with sync_playwright() as p:
         # Never a downloaded browser: Debian's own chromium, headless.
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+        b = p.chromium.launch(executable_path=shutil.which(CHROMIUM), headless=True, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--no-first-run", "--disable-sync",
         ])

@@ -1,13 +1,12 @@
 """System checks: a console that cannot back up says so at start, in one clear line."""
 
-import os
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
 from backups_app.checks import backup_settings
-from tests import console_process, faultkit
+from tests import as_user, console_process, faultkit
 
 
 def problems():
@@ -61,12 +60,22 @@ def test_a_read_only_backup_root_is_one_error(settings, tmp_path, blocker):
 
 
 def test_a_backup_root_without_write_permission_is_one_error(settings, tmp_path):
-    if os.geteuid() == 0:
-        pytest.skip("root writes through file modes; the read-only mount and immutable cases cover root")
-    root = tmp_path / "backups"
-    root.mkdir(mode=0o500)
-    settings.BACKUP_ROOT = root
-    assert [p[0] for p in problems()] == ["backups.E001"]
+    # Root writes through file modes, so as root the check runs as another user on that user's folder.
+    base = as_user.shared_folder() if as_user.running_as_root() else tmp_path
+    try:
+        root = base / "backups"
+        root.mkdir(mode=0o500)
+        settings.BACKUP_ROOT = root
+        if as_user.running_as_root():
+            as_user.chown_tree(root)
+            found = as_user.call_as(as_user.OTHER_USER, problems)
+        else:
+            found = problems()
+        assert found == [("backups.E001", f"BACKUP_ROOT {root} is not a writable directory: "
+                                          f"{root} is read-only for this user")]
+    finally:
+        if base != tmp_path:
+            as_user.remove_shared_folder(base)
 
 
 def test_no_pg_dump_is_one_error(settings, tmp_path):

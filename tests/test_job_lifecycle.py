@@ -17,6 +17,11 @@ from backups_app.services.storage import files, layout
 
 pytestmark = pytest.mark.django_db
 
+# reap_lost() first closes stale connections, as a long-running worker must. Inside a
+# test's transaction that closes a PostgreSQL connection under the test (SQLite's
+# in-memory one is never closed), so the reaper's tests run outside one.
+reaper_test = pytest.mark.django_db(transaction=True)
+
 
 @pytest.fixture
 def target(make_target, backup_root):
@@ -77,6 +82,7 @@ def test_a_job_already_taken_is_skipped_quietly(target):
     assert queue.run_in_turn("run_backup", record.pk, dump.backup_execute).startswith("skipped: ")
 
 
+@reaper_test
 def test_the_reaper_fails_a_silent_job_removes_its_partial_file_and_frees_the_target(target, settings):
     old = timezone.now() - timedelta(seconds=settings.JOB_LOST_AFTER_SECONDS + 5)
     record = queued_backup(target, status="running", started_at=old, heartbeat_at=old)
@@ -93,6 +99,7 @@ def test_the_reaper_fails_a_silent_job_removes_its_partial_file_and_frees_the_ta
     assert DatabaseTarget.objects.get(pk=target.pk).lock_holder == ""
 
 
+@reaper_test
 def test_the_reaper_leaves_a_job_with_a_fresh_heartbeat_alone(target):
     record = queued_backup(target, status="running", started_at=timezone.now(), heartbeat_at=timezone.now())
     assert jobs.reap_lost() == 0
@@ -100,6 +107,7 @@ def test_the_reaper_leaves_a_job_with_a_fresh_heartbeat_alone(target):
     assert record.status == "running"
 
 
+@reaper_test
 def test_a_job_no_worker_took_in_time_is_failed_as_never_started(target, settings):
     limit = settings.JOB_LOCK_WAIT_SECONDS + settings.JOB_LOST_AFTER_SECONDS
     stale = queued_backup(target, created_at=timezone.now() - timedelta(seconds=limit + 1))
@@ -130,6 +138,7 @@ def test_a_waiting_job_that_claimed_first_is_kept_alive_while_it_waits(target, s
     assert claimed.heartbeat_at > old + timedelta(minutes=59)
 
 
+@reaper_test
 def test_the_reaper_removes_the_passfile_of_a_killed_process_only(monkeypatch, tmp_path):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     gone = _pid_of_a_finished_process()

@@ -1,5 +1,7 @@
 """A schedule run end to end: a real qcluster's scheduler fires it, the backup runs, then pruning follows."""
 
+from datetime import UTC, datetime
+
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -63,7 +65,8 @@ def test_a_scheduled_backup_runs_in_the_cluster_and_is_followed_by_pruning_only_
                                                     "backups_app_backupschedule")}
     assert schedules["shop nightly"]["last_status"] == "succeeded" and schedules["shop nightly"]["last_run_at"]
     assert schedules["gone nightly"]["last_status"] == "failed"
-    future = console.rows("SELECT COUNT(*) AS n FROM django_q_schedule WHERE next_run > datetime('now')")
+    now = datetime.now(UTC).isoformat(" ", "seconds")  # UTC text: compares on SQLite and PostgreSQL alike
+    future = console.rows("SELECT COUNT(*) AS n FROM django_q_schedule WHERE next_run > ?", [now])
     assert future[0]["n"] == 2, "each schedule waits for its next 02:00, no second catch-up run"
 
 

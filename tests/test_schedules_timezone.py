@@ -112,6 +112,12 @@ def test_a_repeat_of_the_same_local_time_is_not_run_twice(berlin):
     assert not schedules.claim_slot(schedule=schedule, slot=repeat)
 
 
+# django-q2's scheduler() first closes stale connections, as its long-running process must. Inside
+# a test's transaction that closes a PostgreSQL connection under the test (SQLite's in-memory one
+# is never closed), so the tests that run it do so outside one.
+runs_the_scheduler = pytest.mark.django_db(transaction=True)
+
+
 def walk_the_real_scheduler(monkeypatch, schedule: BackupSchedule, *, start: datetime, days: int):
     """Run django-q2's scheduler() at every due time for `days`; returns the intended times it enqueued."""
     clock = Clock(monkeypatch, start)
@@ -138,7 +144,7 @@ def runs_per_local_day(schedule, intended) -> Counter:
     return Counter(slot.astimezone(BERLIN).date() for slot in ran), ran
 
 
-@pytest.mark.django_db
+@runs_the_scheduler
 @pytest.mark.parametrize("hour,minute", [(0, 0), (1, 30), (3, 0), (3, 30)])
 def test_a_daily_run_in_berlin_is_neither_skipped_nor_doubled_across_a_year(monkeypatch, berlin, hour, minute):
     schedule = daily(hour, minute, target=new_target())
@@ -152,7 +158,7 @@ def test_a_daily_run_in_berlin_is_neither_skipped_nor_doubled_across_a_year(monk
     assert offsets == {timedelta(hours=1): 365 - 210, timedelta(hours=2): 210}, "both sides of the change"
 
 
-@pytest.mark.django_db
+@runs_the_scheduler
 def test_a_weekly_sunday_run_in_berlin_happens_every_sunday_once(monkeypatch, berlin):
     schedule = BackupSchedule(name="sundays", kind="weekly", weekday=6, time_of_day=time(3, 30),
                               backup_type="weekly", target=new_target())
@@ -163,7 +169,7 @@ def test_a_weekly_sunday_run_in_berlin_happens_every_sunday_once(monkeypatch, be
     assert {d.weekday() for d in per_day} == {6}
 
 
-@pytest.mark.django_db
+@runs_the_scheduler
 def test_a_schedule_missed_for_days_runs_once_then_waits_for_its_next_time(monkeypatch):
     schedule = daily(2, target=new_target())
     schedule.save()

@@ -1,7 +1,5 @@
 """The queue test again with REDIS_URL: django-q2's Redis broker, a redis-server of the test's own."""
 
-import shutil
-
 import pytest
 
 from tests.qcluster import redis_server
@@ -9,7 +7,7 @@ from tests.test_worker_queue import assert_no_locking_errors, assert_one_dump_pe
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not shutil.which("redis-server"), reason="redis-server is not installed"),
+    pytest.mark.requires("redis-server", package="redis-server"),
 ]
 
 
