@@ -26,7 +26,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--type", choices=TYPES, help="backup type (default manual; all for --list/--cleanup)")
-        parser.add_argument("--format", choices=["custom", "sql"], default=BackupFormat.CUSTOM)
+        parser.add_argument("--format", choices=[f.value for f in BackupFormat], default=BackupFormat.CUSTOM,
+                            help="custom (one archive), sql (compressed script) or directory (a folder, "
+                                 "dumped several tables at once; see --jobs)")
+        parser.add_argument("--jobs", type=int, default=None,
+                            help="with --format directory: tables dumped at once (default BACKUP_DUMP_JOBS)")
         parser.add_argument("--target", default=None,
                             help="target name (backup: default, the DB_* target; list/cleanup: all)")
         action = parser.add_mutually_exclusive_group()
@@ -60,6 +64,8 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
 
     def create(self, opts):
+        if opts["jobs"] is not None and not (opts["format"] == BackupFormat.DIRECTORY and 1 <= opts["jobs"] <= 64):
+            raise CommandError("--jobs needs --format directory and a number from 1 to 64")
         target = get_target(opts["target"] or "default")
         record = dump.backup_create(
             target=target, backup_type=opts["type"] or BackupType.MANUAL, fmt=opts["format"],
@@ -67,7 +73,7 @@ class Command(BaseCommand):
         )
         try:
             with dump.stop_on_signals():
-                record = dump.backup_execute(record_id=record.pk)
+                record = dump.backup_execute(record_id=record.pk, dump_jobs=opts["jobs"])
         except dump.Interrupted:
             record.refresh_from_db()
         if record.status != "succeeded":
