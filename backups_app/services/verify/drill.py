@@ -16,6 +16,7 @@ from backups_app.services.postgres.client import decompressor
 from backups_app.services.postgres.connection import ConnectionFailed, child_env, conn_for, connect
 from backups_app.services.postgres.proc import spawn
 from backups_app.services.restores import restore
+from backups_app.services.storage import layout
 from backups_app.services.verify.integrity import Finding
 
 _SQL_TABLE = re.compile(r'^CREATE (?:UNLOGGED )?TABLE (?:ONLY )?((?:"(?:[^"]|"")+"|[^\s."(]+))\.'
@@ -85,7 +86,7 @@ def sanity_check(backup, server, dbname: str) -> tuple[list[str], str]:
 
 def archive_tables(backup) -> list[tuple[str, str]]:
     """(schema, table) for every table the backup defines (foreign tables need their server: left out)."""
-    if backup.format == "custom":
+    if backup.format in layout.ARCHIVE_FORMATS:
         return [(e.schema, e.name) for e in toc.read(backup.absolute_path).entries if e.kind == "TABLE"]
     return _sql_tables(backup.absolute_path)
 
