@@ -247,10 +247,26 @@ def _dump_directory(conn, tool, partial: Path, env, snapshot, dump_jobs: int):
     # every file and the folder are fsynced before the folder is renamed.
     partial.mkdir(mode=0o700)
     compression = custom_compression(tool)
-    proc = run(pg_dump_directory_args(tool, conn, partial, snapshot, jobs=dump_jobs), env=env)
-    _check_exit(tool.path, proc.returncode, proc.stderr, conn)
+    args = pg_dump_directory_args(tool, conn, partial, snapshot, jobs=dump_jobs)
+    # A group of its own: pg_dump's workers are its children, and when pg_dump
+    # itself is killed they would go on writing into the folder we remove.
+    dump = spawn(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, process_group=0)
+    err = Drain(dump.stderr)
+    try:
+        dump.wait()
+    finally:
+        if dump.returncode is None or dump.returncode < 0:
+            _kill_group(dump)
+        err.join()
+    _check_exit(tool.path, dump.returncode, err.data, conn)
     sha, size = manifest.write(partial)
     return sha, size, _compression_label(compression)
+
+
+def _kill_group(proc) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def _compression_label(compression: str) -> str:
