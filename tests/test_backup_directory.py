@@ -1,13 +1,21 @@
 """Directory-format backups (pg_dump -Fd -j): one folder, published whole, with a manifest of every file."""
 
+import json
+import shutil
 import stat
 import subprocess
+from datetime import timedelta
+from io import StringIO
 
 import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+from humanize import naturalsize
 
-from backups_app.models import BackupRecord
+from backups_app.models import BackupRecord, RetentionPolicy
 from backups_app.services.restores import restore
-from backups_app.services.storage import manifest
+from backups_app.services.retention import orphans, prune
+from backups_app.services.storage import layout, manifest
 from backups_app.services.storage.files import sha256_of
 from tests.dbcompare import object_counts, row_counts
 from tests.restore_helpers import database_names, dropping, flip_byte, make_backup, run_restore, run_verify
@@ -137,3 +145,57 @@ def test_single_tables_come_back_from_a_folder(pg_cluster, pagila, folder_backup
         restored = run_restore(folder_backup, "pagila_dir_one", tables=["public.rental"])
         assert restored.status == "succeeded", restored.error
         assert row_counts(pg_cluster, "pagila_dir_one")["public.rental"] == 16044
+
+
+def test_prune_removes_the_whole_folder_and_its_roles_file(pagila, make_target, backup_root):
+    target = make_target(pagila)
+    old, new = make_backup(target, "directory"), make_backup(target, "directory")
+    BackupRecord.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=100))
+    roles_file = layout.absolute(old.globals_path)
+    assert old.absolute_path.is_dir() and roles_file.is_file()
+    pruned = prune.prune_policy(policy_id=RetentionPolicy.objects.create(name="30 days", keep_days=30).pk)
+    assert [r.pk for r in pruned] == [old.pk]
+    assert not old.absolute_path.exists() and not roles_file.exists()
+    assert new.absolute_path.is_dir() and run_verify(new).ok
+    assert orphans.find_orphans() == []
+
+
+def test_the_listing_shows_a_folder_like_any_backup_with_its_total_size(folder_backup):
+    out = StringIO()
+    call_command("backup", "--list", "--json", stdout=out)
+    [row] = json.loads(out.getvalue())
+    assert row["format"] == "directory" and row["size_bytes"] == folder_backup.size_bytes
+    assert row["path"] == str(folder_backup.absolute_path)
+    out = StringIO()
+    call_command("backup", "--list", stdout=out)
+    line = next(line for line in out.getvalue().splitlines() if line.startswith(str(folder_backup.pk)))
+    assert "directory" in line and naturalsize(folder_backup.size_bytes, binary=True) in line
+
+
+def test_a_failed_attempts_partial_folder_is_reported_with_its_size_and_pruned(pagila, make_target, backup_root):
+    target = make_target(pagila)
+    make_backup(target, "directory")
+    failed = BackupRecord.objects.create(target=target, backup_type="manual", format="directory", status="failed")
+    partial = layout.partial_path(layout.type_dir("manual") / f"x_{failed.pk}.dir", failed.pk)
+    partial.mkdir(mode=0o700)
+    (partial / "toc.dat").write_bytes(b"x" * 3000)
+    (partial / "3001.dat.gz").write_bytes(b"y" * 5000)
+    [orphan] = orphans.find_orphans()
+    assert orphan.path == layout.relative(partial) and orphan.size_bytes == 8000
+    assert f"temporary file of backup #{failed.pk}" in orphan.note
+    prune.prune_policy(policy_id=RetentionPolicy.objects.create(name="any", keep_days=30).pk)
+    assert not partial.exists() and orphans.find_orphans() == []
+
+
+def test_a_folder_no_record_knows_is_reported_with_its_total_size(folder_backup):
+    copy = folder_backup.absolute_path.with_name("copied_by_hand.dir")
+    shutil.copytree(folder_backup.absolute_path, copy)
+    [orphan] = orphans.find_orphans()
+    assert orphan.path == layout.relative(copy) and orphan.note == "no backup record knows this file"
+    assert orphan.size_bytes == folder_backup.size_bytes
+
+
+def test_the_command_takes_jobs_only_for_a_directory_backup(pagila, make_target, backup_root):
+    with pytest.raises(CommandError, match="--jobs needs --format directory"):
+        call_command("backup", "--format", "custom", "--jobs", "2")
+    assert not BackupRecord.objects.exists()
