@@ -199,3 +199,18 @@ def test_the_command_takes_jobs_only_for_a_directory_backup(pagila, make_target,
     with pytest.raises(CommandError, match="--jobs needs --format directory"):
         call_command("backup", "--format", "custom", "--jobs", "2")
     assert not BackupRecord.objects.exists()
+
+
+def test_a_folder_is_never_published_over_another_even_an_empty_one(tmp_path):
+    from backups_app.services.storage import files
+
+    partial, final = tmp_path / ".b.dir.partial-1", tmp_path / "b.dir"
+    partial.mkdir()
+    (partial / "toc.dat").write_bytes(b"toc")
+    final.mkdir()
+    with pytest.raises(FileExistsError):
+        files.publish_dir(partial, final)
+    assert (partial / "toc.dat").exists() and list(final.iterdir()) == []
+    final.rmdir()
+    files.publish_dir(partial, final)
+    assert (final / "toc.dat").read_bytes() == b"toc" and not partial.exists()

@@ -61,7 +61,7 @@ def check(folder: Path, recorded_sha256: str) -> Check:
         return Check(False, f"{len(missing)} files of the backup are missing: {', '.join(missing[:5])}")
     if extra := sorted(present - set(listed)):
         return Check(False, f"the folder holds files the backup did not make: {', '.join(extra[:5])}")
-    changed = [name for name in sorted(listed) if files.sha256_of(folder / name)[0] != listed[name]]
+    changed = [name for name in sorted(listed) if _sha256_or_none(folder / name) != listed[name]]
     if changed:
         return Check(False, f"checksum mismatch in {len(changed)} of {len(listed)} files ({', '.join(changed[:5])}): "
                             "damaged or changed after the backup was made")
@@ -87,6 +87,13 @@ def _manifest_text(folder: Path) -> tuple[bytes, int]:
 def _entries(folder: Path) -> list[str]:
     """The names in the folder besides the manifest (pg_dump writes only plain files there)."""
     return sorted(name for name in os.listdir(folder) if name != NAME)
+
+
+def _sha256_or_none(path: Path) -> str | None:
+    try:
+        return files.sha256_of(path)[0]
+    except OSError:  # e.g. a folder where a file should be: not the file that was made
+        return None
 
 
 def _parse(text: str) -> dict[str, str]:

@@ -41,7 +41,8 @@ def _size(backup, path) -> Finding:
     size = size_of(path) if backup.format == "directory" else os.stat(path).st_size
     if backup.size_bytes is not None and size != backup.size_bytes:
         kind = "truncated" if size < backup.size_bytes else "longer than it was"
-        return Finding(False, f"the file is {kind}: {size} bytes, {backup.size_bytes} when it was made")
+        what = "folder's files are" if backup.format == "directory" else "file is"
+        return Finding(False, f"the {what} {kind}: {size} bytes, {backup.size_bytes} when it was made")
     return Finding(True, f"size {size} bytes as recorded")
 
 
