@@ -4,6 +4,7 @@ The names DB_HOST .. DB_PASSWORD and BACKUP_ROOT are the original backup
 script's; keep them.
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -130,6 +131,10 @@ PG_BIN_DIR_ONLY = env.bool("PG_BIN_DIR_ONLY", default=False)
 # pg_dump's own default (gzip level 6) is slow on real data; level 1 is
 # several times faster for a file only a little larger.
 BACKUP_CUSTOM_COMPRESSION = env.str("BACKUP_CUSTOM_COMPRESSION", default="gzip:1")
+# Directory-format backups (`--format directory`) dump this many tables at
+# once (pg_dump --jobs; each job is one more connection to the server).
+# Worth it where a database has many tables, e.g. TimescaleDB chunks.
+BACKUP_DUMP_JOBS = env.int("BACKUP_DUMP_JOBS", default=min(4, os.cpu_count() or 1))
 # Plain SQL dumps are compressed by an external program: "gzip" (.sql.gz,
 # level 1) or "zstd" (.sql.zst, level 3).
 BACKUP_SQL_COMPRESSION = env.str("BACKUP_SQL_COMPRESSION", default="gzip")

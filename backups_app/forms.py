@@ -14,8 +14,9 @@ class BackupNowForm(forms.Form):
     )
     format = forms.ChoiceField(
         label=_("Format"), initial=BackupFormat.CUSTOM,
-        choices=[(BackupFormat.CUSTOM, BackupFormat.CUSTOM.label), (BackupFormat.SQL, BackupFormat.SQL.label)],
-        help_text=_("Custom archives restore single tables and in parallel; plain SQL is readable text."),
+        choices=BackupFormat.choices,
+        help_text=_("Custom archives restore single tables and in parallel; plain SQL is readable text; "
+                    "directory is a folder dumped several tables at once, for databases with many tables."),
     )
 
 

@@ -178,16 +178,22 @@ class Saboteur(threading.Thread):
 
 
 def partial_growing(folder: Path, min_bytes: int = 2 * 1024 * 1024):
-    """True once a temporary backup file below folder holds min_bytes: a dump in full flow."""
+    """True once a temporary backup file (or folder, of a directory backup) below folder holds min_bytes."""
     def check():
         for p in folder.glob("database/*/.*partial-*"):
             try:
-                if p.stat().st_size >= min_bytes:
+                if _bytes_in(p) >= min_bytes:
                     return True
             except OSError:
                 pass
         return False
     return check
+
+
+def _bytes_in(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.iterdir())
+    return path.stat().st_size
 
 
 # -- mounts (root only) --------------------------------------------------------

@@ -97,3 +97,19 @@ def test_the_queued_backup_runs_through_the_task_and_leaves_a_good_file(
     assert (record.sha256, record.size_bytes) == sha256_of(path)
     listing = subprocess.run(["pg_restore", "--list", str(path)], capture_output=True, text=True, check=True)
     assert "TABLE DATA public trades" in listing.stdout
+
+
+def test_a_directory_backup_queued_from_the_admin_runs_and_is_one_folder(
+    as_role, make_target, small_db, backup_root, settings, django_capture_on_commit_callbacks
+):
+    settings.BACKUP_DUMP_JOBS = 2
+    with django_capture_on_commit_callbacks(execute=True):
+        post_action(as_role(BACKUP_OPERATORS), "databasetarget", "backup_now", [make_target(small_db)],
+                    apply=True, backup_type="manual", format="directory")
+    [task] = queued_tasks()
+    assert tasks.run_backup(*task["args"]) == "succeeded"
+    record = BackupRecord.objects.get()
+    assert record.format == "directory" and record.absolute_path.is_dir()
+    listing = subprocess.run(["pg_restore", "--list", str(record.absolute_path)], capture_output=True, text=True,
+                             check=True)
+    assert "TABLE DATA public trades" in listing.stdout

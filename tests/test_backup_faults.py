@@ -8,6 +8,7 @@ import os
 import signal
 import stat
 import subprocess
+import time
 
 import pytest
 
@@ -89,14 +90,21 @@ def assert_failed_cleanly(record, root, *words):
         assert word in record.error, record.error
     assert not record.path and record.size_bytes is None and not record.sha256
     assert files_under(root) == [], "no file under a final name and no temporary file"
+    assert not list(root.glob("database/*/*.dir")) and not list(root.glob("database/*/.*partial*")), \
+        "no folder under a final name and no temporary folder"
     assert record.finished_at and record.duration_seconds is not None
 
 
 def assert_next_backup_works(target, root, fmt="custom"):
     record = backup(target, fmt)
     assert record.status == "succeeded", record.error
-    assert backups_under(root) == [record.absolute_path]
-    assert all(p.name.startswith(record.absolute_path.name) for p in files_under(root))
+    if fmt == "directory":
+        assert [p for p in root.glob("database/*/*") if p.is_dir()] == [record.absolute_path]
+        assert not list(root.glob("database/*/.*partial*"))
+    else:
+        assert backups_under(root) == [record.absolute_path]
+    assert all(p.name.startswith(record.absolute_path.name) for p in files_under(root)
+               if p.parent != record.absolute_path)
     return record
 
 
@@ -143,7 +151,7 @@ def test_a_server_stopped_in_the_middle_of_a_dump_leaves_no_file(own_cluster, fx
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fmt", ["custom", "sql"])
+@pytest.mark.parametrize("fmt", ["custom", "sql", "directory"])
 def test_a_killed_pg_dump_leaves_no_file(own_cluster, fx_target, backup_root, fmt):
     def kill_pg_dump():
         os.kill(faultkit.find_running("pg_dump"), signal.SIGKILL)
@@ -182,6 +190,41 @@ def test_a_backup_command_stopped_by_a_signal_cleans_up(own_cluster, tmp_path, f
     again = console_process.manage("backup", "--format", fmt, env=env)
     assert again.returncode == 0, again.stderr
     assert len(backups_under(root)) == 1
+
+
+@pytest.mark.slow
+def test_a_sigkilled_directory_backup_command_leaves_no_folder_and_the_reaper_removes_its_partial(
+    own_cluster, tmp_path
+):
+    if not _accepting(own_cluster):
+        start_again(own_cluster)
+    env = console_process.console_env(tmp_path, own_cluster, "fx", JOB_HEARTBEAT_SECONDS=1,
+                                       JOB_LOST_AFTER_SECONDS=3)
+    assert console_process.manage("migrate", "-v0", env=env).returncode == 0
+    root = tmp_path / "backups"
+    proc = console_process.start_manage("backup", "--format", "directory", "--jobs", "2", env=env)
+    saboteur = faultkit.Saboteur(when=faultkit.partial_growing(root), act=proc.kill)
+    proc.communicate(timeout=120)
+    saboteur.done()
+    assert proc.returncode == -signal.SIGKILL
+    # pg_dump dies with the command; a worker it forked may finish its table first.
+    faultkit.wait_for(lambda: not faultkit.running_with_args("--port", str(own_cluster.port)), timeout=60,
+                      what="pg_dump and its workers to end")
+
+    assert not list(root.glob("database/*/*.dir")), "no folder under a final name"
+    partial, = root.glob("database/manual/.*.dir.partial-1")
+    assert partial.is_dir()
+    time.sleep(4)  # the killed backup's heartbeat goes stale (JOB_LOST_AFTER_SECONDS=3)
+    reaper = console_process.manage("shell", "-c", "from backups_app.services.jobs import reaper; "
+                                    "print(reaper.reap_once())", env=env)
+    assert reaper.stdout.strip().splitlines()[-1] == "1", reaper.stdout + reaper.stderr
+    assert not partial.exists() and list(root.glob("database/*/.*")) == []
+    (status, error), = console_process.console_rows(env, "SELECT status, error FROM backups_app_backuprecord")
+    assert status == "failed" and "worker" in error
+
+    again = console_process.manage("backup", "--format", "directory", env=env)
+    assert again.returncode == 0, again.stderr
+    assert len([p for p in root.glob("database/manual/*.dir") if p.is_dir()]) == 1
 
 
 def stand_in_pg_dump(folder, version: str):
@@ -319,7 +362,8 @@ def test_a_disk_that_is_clearly_too_small_is_refused_with_numbers(pagila, make_t
 @pytest.mark.parametrize("fmt,words", [
     ("custom", "pg_dump: error: could not write to output file: No space left on device"),
     ("sql", "/database/manual: No space left on device"),
-], ids=["custom", "sql"])
+    ("directory", "No space left on device"),
+], ids=["custom", "sql", "directory"])
 def test_a_disk_that_fills_up_during_the_dump_leaves_no_file(pagila, make_target, backup_root, settings, fmt, words):
     settings.BACKUP_PREFLIGHT = False  # so the dump really starts and really hits ENOSPC
     target = make_target(pagila)
@@ -328,7 +372,7 @@ def test_a_disk_that_fills_up_during_the_dump_leaves_no_file(pagila, make_target
         assert_failed_cleanly(record, backup_root, words)
         faultkit.remount_tmpfs(backup_root, "64m")
         record = assert_next_backup_works(target, backup_root, fmt)
-        assert stat.S_IMODE(record.absolute_path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(record.absolute_path.stat().st_mode) == (0o700 if fmt == "directory" else 0o600)
 
 
 def test_every_attempt_is_one_line_in_the_backup_log(pg_cluster, pagila, make_target, backup_root, monkeypatch):

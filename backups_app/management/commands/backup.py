@@ -1,5 +1,6 @@
 """`manage.py backup`: the original backup script's command line, kept exactly."""
 
+import functools
 import json
 
 from django.conf import settings
@@ -28,7 +29,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--type", choices=TYPES, help="backup type (default manual; all for --list/--cleanup)")
-        parser.add_argument("--format", choices=["custom", "sql"], default=BackupFormat.CUSTOM)
+        parser.add_argument("--format", choices=[f.value for f in BackupFormat], default=BackupFormat.CUSTOM,
+                            help="custom (one archive), sql (compressed script) or directory (a folder, "
+                                 "dumped several tables at once; see --jobs)")
+        parser.add_argument("--jobs", type=int, default=None,
+                            help="with --format directory: tables dumped at once (default BACKUP_DUMP_JOBS)")
         parser.add_argument("--target", default=None,
                             help="target name (backup: default, the DB_* target; list/cleanup: all)")
         action = parser.add_mutually_exclusive_group()
@@ -62,12 +67,14 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
 
     def create(self, opts):
+        if opts["jobs"] is not None and not (opts["format"] == BackupFormat.DIRECTORY and 1 <= opts["jobs"] <= 64):
+            raise CommandError("--jobs needs --format directory and a number from 1 to 64")
         target = get_target(opts["target"] or "default")
         record = dump.backup_create(
             target=target, backup_type=opts["type"] or BackupType.MANUAL, fmt=opts["format"],
             started_by="command line",
         )
-        record = stopping.run_here(dump.backup_execute, record)
+        record = stopping.run_here(functools.partial(dump.backup_execute, dump_jobs=opts["jobs"]), record)
         if record.status != BackupStatus.SUCCEEDED:
             raise CommandError(f"backup #{record.pk} failed: {record.error}")
         size = naturalsize(record.size_bytes, binary=True)

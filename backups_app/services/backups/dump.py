@@ -5,9 +5,14 @@ is removed and the record ends `failed` with pg_dump's own words.
 
 Custom archives are written by pg_dump itself (--file) and hashed in one
 streaming pass right after; plain SQL is piped through the compressor and
-hashed while it is written. Neither is ever held in memory.
+hashed while it is written. Neither is ever held in memory. A directory
+archive (pg_dump -Fd, several tables at once) is a folder: it gets a
+manifest of its files' checksums (storage/manifest.py) and is published by
+renaming the whole folder, so it too is complete under its final name or
+absent.
 """
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -30,12 +35,13 @@ from backups_app.services.postgres.args import (
     UnsupportedSetting,
     custom_compression,
     pg_dump_args,
+    pg_dump_directory_args,
     pg_restore_list_args,
 )
 from backups_app.services.postgres.connection import Conn, ConnectionFailed, child_env, conn_for, server_info
 from backups_app.services.postgres.proc import Drain, last_lines, run, spawn
 from backups_app.services.postgres.scrub import scrub
-from backups_app.services.storage import files, layout
+from backups_app.services.storage import files, layout, manifest
 
 log = logging.getLogger(__name__)
 
@@ -66,20 +72,21 @@ def backup_execute_locked(*, record_id: int) -> BackupRecord:
 
 
 def backup_execute(*, record_id: int, lock_wait: float | None = None,
-                   defer_when_busy: bool = False) -> BackupRecord:
+                   defer_when_busy: bool = False, dump_jobs: int | None = None) -> BackupRecord:
     """Run a queued backup when its target is free, and end it.
 
     One backup or restore per target at a time (jobs.turn): a backup that
     would wait too long is refused with the reason. With defer_when_busy the
     wait is short and jobs.TargetBusy leaves the row queued for the queue to
     try again; jobs.NotQueued means another worker has it already.
+    dump_jobs: tables dumped at once for a directory backup (default BACKUP_DUMP_JOBS).
     """
     record = BackupRecord.objects.select_related("target").get(pk=record_id)
     progress = _Progress()
     try:
         with jobs.turn(record, target=record.target, progress=progress.size, defer=defer_when_busy,
                        wait_seconds=lock_wait):
-            _run(record, progress)
+            _run(record, progress, dump_jobs)
     except jobs.TargetBusy as exc:
         if not exc.final:
             raise
@@ -93,7 +100,7 @@ def backup_execute(*, record_id: int, lock_wait: float | None = None,
     return record
 
 
-def _run(record: BackupRecord, progress) -> None:
+def _run(record: BackupRecord, progress, dump_jobs: int | None = None) -> None:
     conn = conn_for(record.target)
     partial = None
     try:
@@ -101,12 +108,13 @@ def _run(record: BackupRecord, progress) -> None:
         partial = progress.path = layout.partial_path(final, record.pk)
         # Optional exact row counts, taken in the snapshot pg_dump is given.
         with row_counts.snapshot(record, conn) as snapshot:
-            sha, size, compression = _dump(record, conn, tool, partial, snapshot)
+            sha, size, compression = _dump(record, conn, tool, partial, snapshot,
+                                           dump_jobs or settings.BACKUP_DUMP_JOBS)
         _verify_archive(record, tool, partial)
         jobs.ensure_running(record)
         # Roles and tablespaces beside the dump, published with it.
         with globals_dump.beside(record, conn, final):
-            files.publish(partial, final)
+            (files.publish_dir if record.format == "directory" else files.publish)(partial, final)
     except (BackupFailed, ConnectionFailed, binaries.ToolNotFound, UnsupportedSetting, preflight.NoSpace,
             globals_dump.GlobalsFailed, jobs.JobLost) as exc:
         _fail(record, str(exc), secrets=conn.secrets(), partial=partial)
@@ -137,8 +145,8 @@ class _Progress:
 
 def _size_or_none(path):
     try:
-        return path.stat().st_size if path else None
-    except OSError:
+        return files.size_of(path) if path else None
+    except OSError:  # not there yet, or a file of a folder went while we added up
         return None
 
 
@@ -155,7 +163,7 @@ def _prepare(record: BackupRecord, conn: Conn):
     if folder.exists() and not folder.is_dir():
         raise BackupFailed(f"cannot use {folder} as the backup folder: it is a file, not a folder")
     layout.ensure_dir(folder)
-    suffix = layout.FORMAT_SUFFIX["custom" if record.format == "custom" else _sql_compressor()[0]]
+    suffix = layout.FORMAT_SUFFIX[record.format if record.format in layout.ARCHIVE_FORMATS else _sql_compressor()[0]]
     final = folder / layout.backup_filename(
         dbname=conn.dbname, backup_type=record.backup_type, suffix=suffix, record_id=record.pk,
         when=record.created_at,
@@ -178,10 +186,12 @@ def _sql_compressor():
     return compressor.key, [path, *args[1:]], [shutil.which(test[0]), *test[1:]]
 
 
-def _dump(record, conn, tool, partial: Path, snapshot=None):
+def _dump(record, conn, tool, partial: Path, snapshot=None, dump_jobs: int = 1):
     with child_env(conn) as env:
         if record.format == "custom":
             return _dump_custom(conn, tool, partial, env, snapshot)
+        if record.format == "directory":
+            return _dump_directory(conn, tool, partial, env, snapshot, dump_jobs)
         return _dump_sql(conn, tool, partial, env, snapshot)
 
 
@@ -194,7 +204,39 @@ def _dump_custom(conn, tool, partial: Path, env, snapshot=None):
     proc = run(pg_dump_args(tool, conn, "custom", snapshot, file=partial), env=env)
     _check_exit(tool.path, proc.returncode, proc.stderr, conn)
     sha, size = files.sha256_of(partial)
-    return sha, size, f"gzip:{compression}" if compression.isdigit() else compression
+    return sha, size, _compression_label(compression)
+
+
+def _dump_directory(conn, tool, partial: Path, env, snapshot, dump_jobs: int):
+    # The folder is ours and private before pg_dump writes into it (pg_dump
+    # takes an empty one). Its files are hashed once, into the manifest, and
+    # every file and the folder are fsynced before the folder is renamed.
+    partial.mkdir(mode=0o700)
+    compression = custom_compression(tool)
+    args = pg_dump_directory_args(tool, conn, partial, snapshot, jobs=dump_jobs)
+    # A group of its own: pg_dump's workers are its children, and when pg_dump
+    # itself is killed they would go on writing into the folder we remove.
+    dump = spawn(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, process_group=0)
+    err = Drain(dump.stderr)
+    try:
+        dump.wait()
+    finally:
+        if dump.returncode is None or dump.returncode < 0:
+            _kill_group(dump)
+        err.join()
+    _check_exit(tool.path, dump.returncode, err.data, conn)
+    sha, size = manifest.write(partial)
+    return sha, size, _compression_label(compression)
+
+
+def _kill_group(proc) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _compression_label(compression: str) -> str:
+    return f"gzip:{compression}" if compression.isdigit() else compression
 
 
 def _dump_sql(conn, tool, partial: Path, env, snapshot=None):
@@ -270,7 +312,7 @@ def one_line(stderr: bytes | str, limit: int = 1000) -> str:
 
 def _verify_archive(record, tool, partial: Path) -> None:
     """A backup is only good if it reads back to the end."""
-    if record.format == "custom":
+    if record.format in layout.ARCHIVE_FORMATS:
         # The pg_restore that reads what this pg_dump writes.
         restore = binaries.pg_restore_for(partial, server_major=tool.major)
         with child_env() as env:

@@ -59,6 +59,21 @@ def pg_dump_args(tool, conn, fmt: str, snapshot: str | None = None, *, file=None
     return [*args, "--file", str(file)] if file is not None else args
 
 
+def pg_dump_directory_args(tool, conn, folder, snapshot: str | None = None, *, jobs: int = 1) -> list[str]:
+    """pg_dump of conn's database into a directory-format archive, `jobs` tables at a time.
+
+    With --jobs each worker opens its own connection (jobs + 1 in all) and
+    they share one snapshot, so the archive is as consistent as a custom one.
+    """
+    args = [tool.path, *conn.args(), "--dbname", conn.dbname]
+    if snapshot:
+        args.append(f"--snapshot={snapshot}")
+    args += ["--format=directory", f"--compress={custom_compression(tool)}"]
+    if jobs > 1:
+        args.append(f"--jobs={jobs}")
+    return [*args, "--file", str(folder)]
+
+
 def pg_dumpall_globals_args(tool, conn, file) -> list[str]:
     """Roles and tablespaces, never their passwords."""
     return [tool.path, *conn.args(), "--database", conn.dbname, "--globals-only", "--no-role-passwords",

@@ -1,6 +1,5 @@
 """Everything a restore can check before anything is created: refusals are one readable line."""
 
-import os
 from dataclasses import dataclass
 
 from backups_app.models import BackupStatus
@@ -8,7 +7,7 @@ from backups_app.services.postgres import databases, names, toc
 from backups_app.services.postgres.binaries import ToolNotFound
 from backups_app.services.postgres.connection import ConnectionFailed, conn_for
 from backups_app.services.restores import swap, timescale
-from backups_app.services.storage import layout
+from backups_app.services.storage import files, layout
 
 
 class RestoreRefused(Exception):
@@ -56,14 +55,14 @@ def check(req: Request) -> None:
 def check_backup_file(backup, *, force: bool) -> None:
     if backup.status != BackupStatus.SUCCEEDED:
         raise RestoreRefused(f"backup #{backup.pk} cannot be restored: its status is {backup.status}")
-    if backup.format not in ("custom", "sql"):
+    if backup.format not in (*layout.ARCHIVE_FORMATS, "sql"):
         raise RestoreRefused(f"backup #{backup.pk} is in {backup.format} format, which cannot be restored here")
     path = backup.absolute_path
-    if path is None or not path.is_file():
+    if path is None or not (path.is_dir() if backup.format == "directory" else path.is_file()):
         raise RestoreRefused(f"the file of backup #{backup.pk} is missing ({path or 'no path recorded'})")
     if force:
         return
-    size = os.stat(path).st_size
+    size = files.size_of(path)
     if backup.size_bytes is not None and size != backup.size_bytes:
         raise RestoreRefused(
             f"the file of backup #{backup.pk} is {size} bytes but was {backup.size_bytes} when it was made: "

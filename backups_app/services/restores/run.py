@@ -24,7 +24,8 @@ from backups_app.services.postgres.client import decompressor, run_pg_restore, r
 from backups_app.services.postgres.connection import conn_for, connect
 from backups_app.services.restores import checks as restore_checks
 from backups_app.services.restores import safety, source_db, swap, timescale
-from backups_app.services.storage.files import sha256_of
+from backups_app.services.storage import layout
+from backups_app.services.storage.manifest import backup_sha256
 
 
 @dataclass
@@ -70,7 +71,7 @@ def run(record, outcome: Outcome) -> Outcome:
 
 
 def _restore(plan: Plan) -> None:
-    if plan.backup.format == "custom":
+    if plan.backup.format in layout.ARCHIVE_FORMATS:
         _restore_custom(plan)
     else:
         _restore_sql(plan)
@@ -85,7 +86,7 @@ def _restore_by_swap(plan: Plan) -> None:
 
 def check_checksum(backup, *, force: bool, notes: list) -> None:
     """The file must be the one that was made: refused before anything is touched, unless forced."""
-    sha, _ = sha256_of(backup.absolute_path)
+    sha, _ = backup_sha256(backup.absolute_path)
     if sha == backup.sha256:
         return
     message = (f"the file of backup #{backup.pk} does not match its recorded checksum: it has been "

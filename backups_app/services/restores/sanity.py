@@ -15,6 +15,7 @@ from backups_app.services.postgres import toc
 from backups_app.services.postgres.client import decompressor
 from backups_app.services.postgres.connection import child_env, conn_for, connect
 from backups_app.services.postgres.proc import spawn
+from backups_app.services.storage import layout
 
 _SQL_TABLE = re.compile(r'^CREATE (?:UNLOGGED )?TABLE (?:ONLY )?((?:"(?:[^"]|"")+"|[^\s."(]+))\.'
                         r'((?:"(?:[^"]|"")+"|[^\s."(]+))')
@@ -49,7 +50,7 @@ def sanity_check(backup, server, dbname: str) -> tuple[list[str], str]:
 
 def archive_tables(backup) -> list[tuple[str, str]]:
     """(schema, table) for every table the backup defines (foreign tables need their server: left out)."""
-    if backup.format == "custom":
+    if backup.format in layout.ARCHIVE_FORMATS:
         return [(e.schema, e.name) for e in toc.read(backup.absolute_path).entries if e.kind == "TABLE"]
     return _sql_tables(backup.absolute_path)
 

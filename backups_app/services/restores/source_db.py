@@ -13,11 +13,12 @@ from backups_app.services.postgres.args import pg_restore_script_args
 from backups_app.services.postgres.client import decompressor
 from backups_app.services.postgres.connection import child_env
 from backups_app.services.postgres.proc import run, spawn
+from backups_app.services.storage import layout
 
 
 def creation_options(backup, *, major: int) -> dict:
     path = backup.absolute_path
-    if backup.format == "custom":
+    if backup.format in layout.ARCHIVE_FORMATS:
         return databases.options_from_create_statement(create_database_statement(path, major))
     return {"ENCODING": enc} if (enc := sql_client_encoding(path)) else {}
 

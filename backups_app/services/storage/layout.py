@@ -13,6 +13,8 @@ from django.utils import timezone
 from backups_app.services.storage import files
 
 FORMAT_SUFFIX = {"custom": ".dump", "sql.gzip": ".sql.gz", "sql.zstd": ".sql.zst", "directory": ".dir"}
+# Formats pg_restore reads (a custom archive is one file, a directory one a folder).
+ARCHIVE_FORMATS = ("custom", "directory")
 PARTIAL_MARK = ".partial-"
 
 

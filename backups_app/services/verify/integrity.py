@@ -9,7 +9,8 @@ from backups_app.services.postgres import binaries
 from backups_app.services.postgres.args import pg_restore_list_args, pg_restore_read_all_args
 from backups_app.services.postgres.connection import child_env
 from backups_app.services.postgres.proc import last_lines, spawn
-from backups_app.services.storage.files import sha256_of
+from backups_app.services.storage import layout, manifest
+from backups_app.services.storage.files import sha256_of, size_of
 
 
 @dataclass
@@ -21,10 +22,14 @@ class Finding:
 def check_file(backup) -> list[Finding]:
     """Each check in order; stops at the first failure (a damaged file tells nothing more)."""
     path = backup.absolute_path
-    if path is None or not path.is_file():
-        return [Finding(False, f"the file is missing ({path or 'no path recorded'})")]
+    folder = backup.format == "directory"
+    if path is None or not (path.is_dir() if folder else path.is_file()):
+        what = "folder" if folder else "file"
+        return [Finding(False, f"the {what} is missing ({path or 'no path recorded'})")]
     findings = []
-    for check in (_size, _checksum, _reads_to_end):
+    # A folder's manifest names the file that changed: a more useful first word than its total size.
+    checks = (_checksum, _size, _reads_to_end) if folder else (_size, _checksum, _reads_to_end)
+    for check in checks:
         finding = check(backup, path)
         findings.append(finding)
         if not finding.ok:
@@ -33,14 +38,18 @@ def check_file(backup) -> list[Finding]:
 
 
 def _size(backup, path) -> Finding:
-    size = os.stat(path).st_size
+    size = size_of(path) if backup.format == "directory" else os.stat(path).st_size
     if backup.size_bytes is not None and size != backup.size_bytes:
         kind = "truncated" if size < backup.size_bytes else "longer than it was"
-        return Finding(False, f"the file is {kind}: {size} bytes, {backup.size_bytes} when it was made")
+        what = "folder's files are" if backup.format == "directory" else "file is"
+        return Finding(False, f"the {what} {kind}: {size} bytes, {backup.size_bytes} when it was made")
     return Finding(True, f"size {size} bytes as recorded")
 
 
 def _checksum(backup, path) -> Finding:
+    if backup.format == "directory":
+        check = manifest.check(path, backup.sha256)
+        return Finding(check.ok, check.detail)
     sha, _ = sha256_of(path)
     if sha != backup.sha256:
         return Finding(False, f"checksum mismatch: the file's sha256 is {sha}, the record says {backup.sha256}; "
@@ -50,7 +59,7 @@ def _checksum(backup, path) -> Finding:
 
 def _reads_to_end(backup, path) -> Finding:
     try:
-        if backup.format == "custom":
+        if backup.format in layout.ARCHIVE_FORMATS:
             read_archive_to_end(path)
         else:
             check_sql_file(path)
