@@ -29,7 +29,7 @@ def backup_settings(app_configs, **kwargs):
                                 id="backups.W001"))
     if not 1 <= settings.BACKUP_DUMP_JOBS <= 64:
         problems.append(Error(f"BACKUP_DUMP_JOBS must be between 1 and 64, not {settings.BACKUP_DUMP_JOBS}",
-                              id="backups.E006"))
+                              id="backups.E007"))
     q = settings.Q_CLUSTER
     if q.get("retry", 0) <= q.get("timeout", 0):
         problems.append(Error("Q_CLUSTER retry must be larger than timeout, or long jobs run twice",

@@ -24,8 +24,9 @@ from backups_app.models import BackupRecord, RestoreRecord
 from backups_app.services.restores import restore, swap
 from backups_app.services.setup.roles import RESTORE_OPERATORS
 from tests.admin_support import post_action
+from tests.console_process import console_env, manage
 from tests.pgcluster import Cluster, server_bin_dir
-from tests.restore_helpers import console_env, database_names, dropping, make_backup, manage, run_restore, run_verify
+from tests.restore_helpers import database_names, dropping, make_backup, run_restore, run_verify
 
 pytest_plugins = ["tests.admin_fixtures"]
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
