@@ -24,11 +24,14 @@ if not SECRET_KEY:
     # A stable key per installation, kept beside the console's own database.
     _key_file = VAR_DIR / "secret_key"
     if not _key_file.exists():
+        import os
         import secrets
 
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        _key_file.write_text(secrets.token_urlsafe(50))
-        _key_file.chmod(0o600)
+        VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Private from its first byte: a key readable for a moment is a key to forge sessions with.
+        _fd = os.open(_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(_fd, "w") as _f:
+            _f.write(secrets.token_urlsafe(50))
     SECRET_KEY = _key_file.read_text().strip()
 
 INSTALLED_APPS = [

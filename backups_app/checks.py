@@ -37,6 +37,36 @@ def backup_settings(app_configs, **kwargs):
     return problems
 
 
+@register(Tags.security)
+def private_files(app_configs, **kwargs):
+    """VAR_DIR and the console database hold session keys and the secret key: the owner's only."""
+    problems = []
+    for path in _console_state():
+        mode = _mode(path)
+        if mode is not None and mode & 0o077:
+            fix = "chmod 700" if path.is_dir() else "chmod 600"
+            problems.append(Error(f"{path} is open to other users (mode {mode:04o})", id="backups.E006",
+                                  hint=f"{fix} {path}; start the console with umask 077 (manage.py does)."))
+    return problems
+
+
+def _console_state() -> list[Path]:
+    var = Path(settings.VAR_DIR)
+    paths = [var, var / "secret_key"]
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] == "django.db.backends.sqlite3" and isinstance(db.get("NAME"), (str, Path)):
+        name = str(db["NAME"])
+        paths += [Path(name + suffix) for suffix in ("", "-wal", "-shm", "-journal")]
+    return paths
+
+
+def _mode(path: Path) -> int | None:
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:  # not made yet (or an in-memory test database): nothing to protect
+        return None
+
+
 def _not_writable(root: Path) -> str:
     """Why backups cannot be written below root (it or its nearest existing parent), or ''."""
     existing = next((p for p in [root, *root.parents] if p.exists()), None)
