@@ -8,7 +8,7 @@ from django.utils import timezone
 from humanize import naturalsize
 
 from backups_app import selectors
-from backups_app.management.cli import OPERATIONAL_CHECKS, quiet_log
+from backups_app.management.cli import MAX_DAYS, MAX_HOURS, OPERATIONAL_CHECKS, in_range, quiet_log
 from backups_app.models import BackupFormat, BackupRecord, BackupType
 from backups_app.services.backups import dump
 from backups_app.services.monitoring import health
@@ -36,15 +36,17 @@ class Command(BaseCommand):
                             help="exit non-zero when a target lacks a recent succeeded backup")
         parser.add_argument("--json", action="store_true", help="with --list: print JSON")
         parser.add_argument("--keep-days", type=int, default=None,
-                            help="with --cleanup: days to keep (default BACKUP_KEEP_DAYS, 30)")
+                            help="with --cleanup: days to keep, 1 to 36500 (default BACKUP_KEEP_DAYS, 30)")
         parser.add_argument("--dry-run", action="store_true", help="with --cleanup: only say what would go")
         parser.add_argument("--orphans", action="store_true",
                             help="with --list: files under BACKUP_ROOT/database that no record knows")
         parser.add_argument("--max-age-hours", type=float, default=None,
-                            help="with --check: allowed age for every target (default: from its schedule)")
+                            help="with --check: allowed age of every target, at most 876000 (default: its schedule)")
 
     @no_translations  # the command line speaks English, like its options and errors; cron logs stay stable
     def handle(self, *args, **opts):
+        in_range(opts["keep_days"], "--keep-days", 1, MAX_DAYS)
+        in_range(opts["max_age_hours"], "--max-age-hours", 0, MAX_HOURS, above=True)
         try:
             if opts["check"]:
                 return self.check_freshness(opts)
@@ -93,8 +95,6 @@ class Command(BaseCommand):
         self.stdout.write(f"{len(rows) - 1} backups")
 
     def check_freshness(self, opts):
-        if opts["max_age_hours"] is not None and opts["max_age_hours"] <= 0:
-            raise CommandError("--max-age-hours must be more than 0")
         report = health.freshness_report(max_age_hours=opts["max_age_hours"])
         for t in report["targets"]:
             self.stdout.write(f"{'ok   ' if t['ok'] else 'STALE'}  {t['target']}: "
@@ -118,8 +118,6 @@ class Command(BaseCommand):
 
     def cleanup(self, opts):
         keep_days = opts["keep_days"] if opts["keep_days"] is not None else settings.BACKUP_KEEP_DAYS
-        if keep_days < 1:
-            raise CommandError("--keep-days must be at least 1")
         target = get_target(opts["target"]) if opts["target"] else None
         fates = retention.plan(
             retention.candidates_for(target=target, backup_type=opts["type"]),

@@ -2,10 +2,19 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from backups_app.management.cli import OPERATIONAL_CHECKS, one_line, quiet_log, stop_cleanly_on_sigterm
+from backups_app.management.cli import (
+    MAX_ID,
+    OPERATIONAL_CHECKS,
+    in_range,
+    one_line,
+    quiet_log,
+    stop_cleanly_on_sigterm,
+)
 from backups_app.models import BackupRecord
 from backups_app.services.restores import restore
 from backups_app.services.targets.lookup import UnknownTarget, get_target
+
+MAX_JOBS = 64  # pg_restore processes, each one server connection
 
 
 class Command(BaseCommand):
@@ -20,7 +29,7 @@ class Command(BaseCommand):
         parser.add_argument("--overwrite", action="store_true",
                             help="replace an existing database that holds objects (a safety backup is taken first)")
         parser.add_argument("--jobs", type=int, default=1,
-                            help="parallel pg_restore jobs (custom format, new database)")
+                            help="parallel pg_restore jobs, 1 to 64 (custom format, new database)")
         parser.add_argument("--with-globals", action="store_true",
                             help="first create the roles and tablespaces saved with the backup")
         parser.add_argument("--force", action="store_true", help="restore even if the file failed its checks")
@@ -32,6 +41,8 @@ class Command(BaseCommand):
                             help="leave out grants (default when the restoring user is not a superuser)")
 
     def handle(self, *args, **opts):
+        in_range(opts["backup_id"], "BACKUP_ID", 1, MAX_ID)
+        in_range(opts["jobs"], "--jobs", 1, MAX_JOBS)
         backup = BackupRecord.objects.select_related("target").filter(pk=opts["backup_id"]).first()
         if backup is None:
             raise CommandError(f"no backup #{opts['backup_id']} (see manage.py backup --list)")
