@@ -23,8 +23,8 @@ OUT_OF_RANGE = [
     (["backup", "--check", "--max-age-hours", "0"], "--max-age-hours must be more than 0"),
     (["restore", HUGE, "--into", "scratch"], "BACKUP_ID must be at least 1 and at most 9223372036854775807"),
     (["restore", "0", "--into", "scratch"], "BACKUP_ID must be at least 1"),
-    (["restore", "1", "--into", "scratch", "--jobs", "0"], "--jobs must be at least 1 and at most 64"),
-    (["restore", "1", "--into", "scratch", "--jobs", "100000"], "--jobs must be at least 1 and at most 64"),
+    (["restore", "{id}", "--into", "scratch", "--jobs", "0"], "--jobs must be between 1 and 64"),
+    (["restore", "{id}", "--into", "scratch", "--jobs", "100000"], "--jobs must be between 1 and 64"),
     (["verify", HUGE], "BACKUP_ID must be at least 1 and at most 9223372036854775807"),
     (["verify", "-1"], "BACKUP_ID must be at least 1"),
     (["runconsole", "--stop-timeout", "nan"], "--stop-timeout must be at least 0 and at most 86400, not nan"),
@@ -39,9 +39,9 @@ OUT_OF_RANGE = [
 
 @pytest.mark.parametrize("argv,message", OUT_OF_RANGE, ids=[" ".join(a) for a, _ in OUT_OF_RANGE])
 def test_a_number_out_of_range_is_refused_in_one_line(db, backup_root, argv, message):
-    new_backup(new_target(), age_days=3)  # something for a date or an id to be compared with
+    record = new_backup(new_target(), age_days=3)  # something for a date or an id to be compared with
     with pytest.raises(CommandError) as refused:
-        call_command(*argv, stdout=StringIO(), stderr=StringIO())
+        call_command(*[a.format(id=record.pk) for a in argv], stdout=StringIO(), stderr=StringIO())
     assert message in str(refused.value) and "\n" not in str(refused.value)
 
 

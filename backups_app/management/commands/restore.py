@@ -14,8 +14,6 @@ from backups_app.models import BackupRecord
 from backups_app.services.restores import restore
 from backups_app.services.targets.lookup import UnknownTarget, get_target
 
-MAX_JOBS = 64  # pg_restore processes, each one server connection
-
 
 class Command(BaseCommand):
     help = "Restore a backup into a new database (default), an empty one, or over an existing one."
@@ -42,7 +40,6 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         in_range(opts["backup_id"], "BACKUP_ID", 1, MAX_ID)
-        in_range(opts["jobs"], "--jobs", 1, MAX_JOBS)
         backup = BackupRecord.objects.select_related("target").filter(pk=opts["backup_id"]).first()
         if backup is None:
             raise CommandError(f"no backup #{opts['backup_id']} (see manage.py backup --list)")

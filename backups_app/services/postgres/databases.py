@@ -8,7 +8,10 @@ from psycopg import sql
 from backups_app.services.postgres.connection import Conn, ConnectionFailed, conn_for, connect
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
-RESERVED = {"template0", "template1"}
+# Refused as restore targets: the templates every new database is copied from, and the database
+# tools (and this console) connect to when they need one to create or drop the others.
+RESERVED = {"template0": "a template database", "template1": "a template database",
+            "postgres": "the server's maintenance database"}
 MAINTENANCE_DATABASES = ("postgres", "template1")
 
 USER_OBJECTS = """
@@ -44,7 +47,7 @@ def check_name(name: str) -> str:
             "starting with a letter or _"
         )
     if name in RESERVED:
-        raise BadName(f"{name} is a template database; restore into another name")
+        raise BadName(f"{name} is {RESERVED[name]}; restore into another name")
     return name
 
 
