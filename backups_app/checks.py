@@ -7,17 +7,25 @@ from pathlib import Path
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
+# Its own tag: commands that only read backups (backup --list, --check) run without it.
+BACKUP_ROOT_WRITABLE = "backup_root_writable"
+
+
+@register(BACKUP_ROOT_WRITABLE)
+def backup_root_writable(app_configs, **kwargs):
+    root = Path(settings.BACKUP_ROOT)
+    why = _not_writable(root)
+    if why:
+        return [Error(f"BACKUP_ROOT {root} is not a writable directory: {why}", id="backups.E001",
+                      hint="Create it or set BACKUP_ROOT to a folder this user can write.")]
+    return []
+
 
 @register(Tags.compatibility, deploy=False)
 def backup_settings(app_configs, **kwargs):
     from backups_app.services.postgres import binaries
 
     problems = []
-    root = Path(settings.BACKUP_ROOT)
-    why = _not_writable(root)
-    if why:
-        problems.append(Error(f"BACKUP_ROOT {root} is not a writable directory: {why}", id="backups.E001",
-                              hint="Create it or set BACKUP_ROOT to a folder this user can write."))
     if not binaries.candidates("pg_dump"):
         problems.append(Error(f"no usable pg_dump found ({binaries.where_searched()})",
                               id="backups.E002", hint="Install the PostgreSQL client tools or set PG_BIN_DIR."))

@@ -9,10 +9,14 @@ import threading
 from django.core.checks import Tags
 from django.core.management.base import CommandError
 
+from backups_app.checks import BACKUP_ROOT_WRITABLE
+
 # The system checks the operational commands (backup, restore, verify) run before they start: the
 # console's own (pg_dump found, BACKUP_ROOT writable) and the models'. The admin's and the URLs'
 # are for the web process; `manage.py check` runs them all.
-OPERATIONAL_CHECKS = [Tags.compatibility, Tags.models]
+# Commands that only read (backup --list, backup --check) leave out BACKUP_ROOT's writability.
+READING_CHECKS = [Tags.compatibility, Tags.models]
+OPERATIONAL_CHECKS = [*READING_CHECKS, BACKUP_ROOT_WRITABLE]
 
 
 # Bounds of the numeric options: past them a date or a database id overflows, or the number means nothing.

@@ -8,7 +8,14 @@ from django.utils import timezone
 from humanize import naturalsize
 
 from backups_app import selectors
-from backups_app.management.cli import MAX_DAYS, MAX_HOURS, OPERATIONAL_CHECKS, in_range, quiet_log
+from backups_app.management.cli import (
+    MAX_DAYS,
+    MAX_HOURS,
+    OPERATIONAL_CHECKS,
+    READING_CHECKS,
+    in_range,
+    quiet_log,
+)
 from backups_app.models import BackupFormat, BackupRecord, BackupType
 from backups_app.services.backups import dump
 from backups_app.services.monitoring import health
@@ -42,6 +49,12 @@ class Command(BaseCommand):
                             help="with --list: files under BACKUP_ROOT/database that no record knows")
         parser.add_argument("--max-age-hours", type=float, default=None,
                             help="with --check: allowed age of every target, at most 876000 (default: its schedule)")
+
+    def execute(self, *args, **options):
+        if options.get("list") or options.get("check"):
+            # Only reading: a BACKUP_ROOT this user cannot write (a mounted copy, another user's) is fine.
+            self.requires_system_checks = READING_CHECKS
+        return super().execute(*args, **options)
 
     @no_translations  # the command line speaks English, like its options and errors; cron logs stay stable
     def handle(self, *args, **opts):
@@ -87,12 +100,15 @@ class Command(BaseCommand):
         for r in records:
             size = naturalsize(r.size_bytes, binary=True) if r.size_bytes is not None else "-"
             created = timezone.localtime(r.created_at).strftime("%Y-%m-%d %H:%M:%S")
+            missing = "  (file missing)" if selectors.file_missing(r) else ""
             rows.append((str(r.pk), r.target.name, r.backup_type, r.format, size, created, r.status,
-                         str(r.absolute_path or "-")))
+                         str(r.absolute_path or "-") + missing))
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
         for row in rows:
             self.stdout.write("  ".join(c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1])
-        self.stdout.write(f"{len(rows) - 1} backups")
+        missing = sum(1 for r in records if selectors.file_missing(r))
+        note = f"; {missing} files missing under BACKUP_ROOT {layout.root()}" if missing else ""
+        self.stdout.write(f"{len(rows) - 1} backups{note}")
 
     def check_freshness(self, opts):
         report = health.freshness_report(max_age_hours=opts["max_age_hours"])
