@@ -57,6 +57,14 @@ def test_the_cleanup_bounds_are_checked_before_any_date_is_computed(db, backup_r
     assert kept.status == "succeeded"
 
 
+@pytest.mark.parametrize("keep_days", [0, 10**9])
+def test_backup_keep_days_from_the_environment_has_the_same_bounds(db, backup_root, settings, keep_days):
+    new_backup(new_target(), age_days=3)
+    settings.BACKUP_KEEP_DAYS = keep_days
+    with pytest.raises(CommandError, match=f"BACKUP_KEEP_DAYS must be at least 1 and at most 36500, not {keep_days}"):
+        call_command("backup", "--cleanup", stdout=StringIO())
+
+
 @pytest.mark.parametrize("args", [
     ["backup", "--cleanup", "--keep-days", "1000000000"],
     ["backup", "--check", "--max-age-hours", "nan"],

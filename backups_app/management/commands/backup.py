@@ -133,7 +133,9 @@ class Command(BaseCommand):
         return f"{len(found)} files under {layout.database_dir()} that no record knows (none deleted)"
 
     def cleanup(self, opts):
-        keep_days = opts["keep_days"] if opts["keep_days"] is not None else settings.BACKUP_KEEP_DAYS
+        keep_days = opts["keep_days"]
+        if keep_days is None:
+            keep_days = in_range(settings.BACKUP_KEEP_DAYS, "BACKUP_KEEP_DAYS", 1, MAX_DAYS)
         target = get_target(opts["target"]) if opts["target"] else None
         fates = retention.plan(
             retention.candidates_for(target=target, backup_type=opts["type"]),
