@@ -13,8 +13,8 @@ import pytest
 from tests.pgcluster import free_port
 from tests.qcluster import Console
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("runuser"),
-                                reason="needs root to read files as another OS user (runuser -u nobody)")
+as_another_user = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("runuser"),
+                                     reason="needs root to read files as another OS user (runuser -u nobody)")
 
 
 @contextmanager
@@ -50,6 +50,7 @@ def readable_by_nobody(path: Path) -> bool:
 
 
 @pytest.mark.slow
+@as_another_user
 def test_another_user_cannot_read_what_migrate_and_runconsole_made(open_console):
     console, var = open_console, open_console.var
     console.migrate()
