@@ -5,9 +5,11 @@ script's; keep them.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -25,11 +27,14 @@ if not SECRET_KEY:
     # A stable key per installation, kept beside the console's own database.
     _key_file = VAR_DIR / "secret_key"
     if not _key_file.exists():
+        import os
         import secrets
 
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        _key_file.write_text(secrets.token_urlsafe(50))
-        _key_file.chmod(0o600)
+        VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Private from its first byte: a key readable for a moment is a key to forge sessions with.
+        _fd = os.open(_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(_fd, "w") as _f:
+            _f.write(secrets.token_urlsafe(50))
     SECRET_KEY = _key_file.read_text().strip()
 
 INSTALLED_APPS = [
@@ -42,6 +47,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_q",
+    "axes",
+    "csp",
     "backups_app",
 ]
 
@@ -56,7 +63,49 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# --- Signing in: django-axes locks a user name out, from the address it was tried from, after
+# LOGIN_FAILURE_LIMIT wrong passwords, for LOGIN_LOCKOUT_MINUTES. `manage.py axes_reset` unlocks.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_LOCKOUT_MINUTES", default=15))
+# The pair, not the address alone: behind a reverse proxy every browser has the proxy's address.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+
+# --- HTTPS. HTTPS=true when people reach the console only through https:// (a TLS proxy in
+# front of gunicorn): cookies go over TLS only, http:// is redirected, browsers remember (HSTS).
+HTTPS = env.bool("HTTPS", default=False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# includeSubDomains and preload bind every other site of the domain to HTTPS too: that is the
+# domain owner's decision, not this console's, so they are opt-in and their reminders silenced.
+SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]
+
+# --- Content-Security-Policy: the admin runs no inline script (the console's own scripts are
+# static files); inline style attributes stay allowed for the admin's and the status badges'.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, "'unsafe-inline'"],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 ROOT_URLCONF = "backupconsole.urls"
 WSGI_APPLICATION = "backupconsole.wsgi.application"

@@ -7,17 +7,25 @@ from pathlib import Path
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
+# Its own tag: commands that only read backups (backup --list, --check) run without it.
+BACKUP_ROOT_WRITABLE = "backup_root_writable"
+
+
+@register(BACKUP_ROOT_WRITABLE)
+def backup_root_writable(app_configs, **kwargs):
+    root = Path(settings.BACKUP_ROOT)
+    why = _not_writable(root)
+    if why:
+        return [Error(f"BACKUP_ROOT {root} is not a writable directory: {why}", id="backups.E001",
+                      hint="Create it or set BACKUP_ROOT to a folder this user can write.")]
+    return []
+
 
 @register(Tags.compatibility, deploy=False)
 def backup_settings(app_configs, **kwargs):
     from backups_app.services.postgres import binaries
 
     problems = []
-    root = Path(settings.BACKUP_ROOT)
-    why = _not_writable(root)
-    if why:
-        problems.append(Error(f"BACKUP_ROOT {root} is not a writable directory: {why}", id="backups.E001",
-                              hint="Create it or set BACKUP_ROOT to a folder this user can write."))
     if not binaries.pg_dump_candidates():
         problems.append(Error(f"no usable pg_dump found ({binaries.where_searched()})",
                               id="backups.E002", hint="Install the PostgreSQL client tools or set PG_BIN_DIR."))
@@ -49,6 +57,36 @@ def _metrics_problems() -> list:
         return []
     return [Error(f"METRICS_ALLOWED_IPS has entries that are not addresses or networks: {', '.join(bad)}",
                   id="backups.E006", hint="Use addresses or networks such as 10.0.0.5, 10.0.0.0/24 or ::1.")]
+
+
+@register(Tags.security)
+def private_files(app_configs, **kwargs):
+    """VAR_DIR and the console database hold session keys and the secret key: the owner's only."""
+    problems = []
+    for path in _console_state():
+        mode = _mode(path)
+        if mode is not None and mode & 0o077:
+            fix = "chmod 700" if path.is_dir() else "chmod 600"
+            problems.append(Error(f"{path} is open to other users (mode {mode:04o})", id="backups.E008",
+                                  hint=f"{fix} {path}; start the console with umask 077 (manage.py does)."))
+    return problems
+
+
+def _console_state() -> list[Path]:
+    var = Path(settings.VAR_DIR)
+    paths = [var, var / "secret_key"]
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] == "django.db.backends.sqlite3" and isinstance(db.get("NAME"), (str, Path)):
+        name = str(db["NAME"])
+        paths += [Path(name + suffix) for suffix in ("", "-wal", "-shm", "-journal")]
+    return paths
+
+
+def _mode(path: Path) -> int | None:
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:  # not made yet (or an in-memory test database): nothing to protect
+        return None
 
 
 def _not_writable(root: Path) -> str:

@@ -14,6 +14,12 @@ def backups_list(*, target=None, backup_type: str | None = None, statuses=None):
     return qs
 
 
+def file_missing(record: BackupRecord) -> bool:
+    """A succeeded backup whose file is not where its record says: paths are kept relative to
+    BACKUP_ROOT, so a moved folder or a changed BACKUP_ROOT shows up here."""
+    return record.status == "succeeded" and bool(record.path) and not record.absolute_path.is_file()
+
+
 def backup_as_dict(record: BackupRecord) -> dict:
     from django.utils import timezone
 
@@ -29,5 +35,6 @@ def backup_as_dict(record: BackupRecord) -> dict:
         "finished_at": timezone.localtime(record.finished_at).isoformat() if record.finished_at else None,
         "duration_seconds": record.duration_seconds,
         "path": str(record.absolute_path) if record.path else None,
+        "file_missing": file_missing(record),
         "error": record.error or None,
     }

@@ -51,7 +51,8 @@ case "$role" in
     web)
         check_writable
         prepare
-        exec gunicorn backupconsole.wsgi:application --bind 0.0.0.0:8000 \
+        # gunicorn.conf.py: the control socket in $VAR_DIR, not one shared under ~/.gunicorn.
+        exec gunicorn backupconsole.wsgi:application --config /app/gunicorn.conf.py --bind 0.0.0.0:8000 \
             --workers "${WEB_CONCURRENCY:-2}" --access-logfile - "$@"
         ;;
     worker)

@@ -37,7 +37,7 @@ def test_a_succeeded_backup_shows_badge_human_size_and_duration(superuser_client
     assert "3.0 GiB" in html
     assert "12 min 34 s" in html
     assert "trading_system_daily_20260101_020000_1.dump" in html
-    assert "bc-refresh-note" not in html and "location.reload" not in html
+    assert "bc-refresh-note" not in html and "backups_app/refresh.js" not in html
 
 
 def test_a_running_backup_shows_bytes_written_and_elapsed_and_the_list_refreshes(superuser_client, target):
@@ -46,14 +46,14 @@ def test_a_running_backup_shows_bytes_written_and_elapsed_and_the_list_refreshes
            bytes_written=5 * 1024 ** 2)
     html = superuser_client.get(LIST).content.decode()
     assert "5.0 MiB written, running for 2 min 0" in html
-    assert "bc-refresh-note" in html and "location.reload" in html
+    assert "bc-refresh-note" in html and "backups_app/refresh.js" in html
     assert '<meta http-equiv="refresh" content="5">' in html  # for browsers without JavaScript
 
 
 def test_a_queued_backup_says_it_waits_for_a_worker(superuser_client, target):
     backup(target, status="queued", path="", size_bytes=None, duration_seconds=None)
     html = superuser_client.get(LIST).content.decode()
-    assert "waiting for a worker for" in html and "location.reload" in html
+    assert "waiting for a worker for" in html and "backups_app/refresh.js" in html
 
 
 def test_a_failed_backup_shows_its_first_line_in_the_list_and_the_whole_error_on_its_page(superuser_client, target):
@@ -123,7 +123,7 @@ def test_a_running_backups_own_page_refreshes_and_a_finished_ones_does_not(super
     running = backup(target, status="running", started_at=timezone.now(), bytes_written=1024)
     done = backup(target)
     page = superuser_client.get(reverse("admin:backups_app_backuprecord_change", args=[running.pk]))
-    assert b"location.reload" in page.content and b"1.0 KiB written" in page.content
+    assert b"backups_app/refresh.js" in page.content and b"1.0 KiB written" in page.content
     page = superuser_client.get(reverse("admin:backups_app_backuprecord_change", args=[done.pk]))
-    assert b"location.reload" not in page.content
+    assert b"backups_app/refresh.js" not in page.content
     assert b'name="_save"' not in page.content

@@ -83,6 +83,9 @@ def make_row(target, *, backup_type="daily", fmt="custom", status="succeeded", a
     record = BackupRecord.objects.create(target=target, backup_type=backup_type, format=fmt, status=status,
                                          path=path, size_bytes=1536 if path else None)
     BackupRecord.objects.filter(pk=record.pk).update(created_at=timezone.now() - timedelta(days=age_days))
+    if path and status == "succeeded":  # the file is there, as after a real backup
+        record.absolute_path.parent.mkdir(parents=True, exist_ok=True)
+        record.absolute_path.write_bytes(b"x" * 1536)
     return record
 
 
@@ -183,3 +186,37 @@ def test_a_running_backup_reports_its_progress(pg_cluster, migrated_console_env,
         env, "SELECT status, bytes_written, size_bytes FROM backups_app_backuprecord")
     # The last beats may come after pg_dump has finished (while the file is verified).
     assert status == "succeeded" and written == size >= progress[-1] and progress[0] < size
+
+
+def test_list_says_which_files_are_not_where_their_records_say(pagila, make_target, backup_root, settings, tmp_path):
+    target = make_target(pagila)
+    here = make_row(target, age_days=1, path="database/daily/here.dump")
+    gone = make_row(target, age_days=2, path="database/daily/gone.dump")
+    gone.absolute_path.unlink()
+    failed = make_row(target, status="failed")
+
+    lines = run("--list").splitlines()
+    row = {int(line.split()[0]): line for line in lines[1:-1]}
+    assert row[gone.pk].endswith(f"{gone.absolute_path}  (file missing)")
+    assert row[here.pk].endswith(str(here.absolute_path))
+    assert lines[-1] == f"3 backups; 1 files missing under BACKUP_ROOT {backup_root}"
+    assert {i["id"]: i["file_missing"] for i in json.loads(run("--list", "--json"))} == {
+        here.pk: False, gone.pk: True, failed.pk: False}
+
+    settings.BACKUP_ROOT = tmp_path / "moved"  # BACKUP_ROOT changed, files not moved: every file is missing
+    assert run("--list").splitlines()[-1] == f"3 backups; 2 files missing under BACKUP_ROOT {tmp_path / 'moved'}"
+
+
+def test_list_works_when_backup_root_is_read_only(migrated_console_env):
+    env = migrated_console_env
+    if not faultkit.can_mount():
+        pytest.skip("a read-only mount needs root (root writes through file modes)")
+    root = Path(env["BACKUP_ROOT"])
+    assert console_process.manage("backup", "--type", "daily", env=env).returncode == 0
+    with faultkit.read_only(root):
+        assert console_process.manage("backup", "--type", "daily", env=env).returncode == 1, "the test needs it read-only"
+        listed = console_process.manage("backup", "--list", env=env)
+        assert (listed.returncode, listed.stderr) == (0, ""), listed.stderr
+        assert listed.stdout.splitlines()[-1] == "1 backups"
+        assert console_process.manage("backup", "--list", "--json", env=env).returncode == 0
+        assert console_process.manage("backup", "--list", "--orphans", env=env).returncode == 0

@@ -5,12 +5,12 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from backups_app.checks import backup_settings
+from backups_app.checks import backup_root_writable, backup_settings
 from tests import as_user, console_process, faultkit
 
 
 def problems():
-    return [(p.id, p.msg) for p in backup_settings(None)]
+    return [(p.id, p.msg) for p in backup_root_writable(None) + backup_settings(None)]
 
 
 def test_a_good_configuration_has_no_problems(settings, tmp_path):

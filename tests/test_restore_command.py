@@ -39,6 +39,7 @@ def test_tables_can_be_named_one_by_one_or_together(pg_cluster, pagila, make_tar
 
 @pytest.mark.parametrize("args, words", [
     (["--into", "template1"], "template database"),
+    (["--into", "postgres"], "postgres is the server's maintenance database; restore into another name"),
     (["--into", "bad name"], "is not a usable database name"),
     (["--into", "x", "--table", "rental"], "is not a table name"),
     (["--into", "x", "--jobs", "0"], "--jobs must be between 1 and 64"),

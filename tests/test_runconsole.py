@@ -1,13 +1,18 @@
 """manage.py runconsole: web server and worker together, both stopped cleanly by SIGTERM."""
 
 import signal
+import stat
+import subprocess
+import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
 from tests.faultkit import dump_waiting_on_lock, table_held
 from tests.pgcluster import free_port
+from tests.qcluster import MANAGE
 
 pytestmark = pytest.mark.slow
 
@@ -56,3 +61,30 @@ def test_stopping_it_during_a_backup_ends_the_job_failed_and_tidy(console, pg_cl
     assert "pg_dump" in row["error"] and "terminated" in row["error"]
     assert list((console.backup_root / "database").glob("*/.*partial*")) == []
     assert "interrupting them" in proc.log()
+
+
+def test_its_web_server_keeps_its_control_socket_in_var_dir_not_the_users_home(console, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in console.env.items() if k != "XDG_RUNTIME_DIR"} | {"HOME": str(home)}
+    # Started from another folder than the checkout, as cron or an operator's shell would.
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(MANAGE), "runconsole", f"127.0.0.1:{port}"], cwd=home,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        socket_path = Path(env["VAR_DIR"]) / "gunicorn.ctl"
+        console.wait(lambda: socket_path.exists() or (home / ".gunicorn").exists(), timeout=60,
+                     what="gunicorn's control socket")
+        assert not (home / ".gunicorn").exists(), "shared by every gunicorn this user runs"
+        assert stat.S_ISSOCK(socket_path.stat().st_mode) and socket_path.stat().st_mode & 0o077 == 0
+        console.wait(lambda: _answers(f"http://127.0.0.1:{port}/admin/login/"), timeout=30, what="the login page")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+
+
+def _answers(url) -> bool:
+    try:
+        return get(url)[0] == 200
+    except OSError:
+        return False

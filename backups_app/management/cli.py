@@ -2,13 +2,36 @@
 
 import contextlib
 import logging
+import math
 
 from django.core.checks import Tags
+from django.core.management.base import CommandError
+
+from backups_app.checks import BACKUP_ROOT_WRITABLE
 
 # The system checks the operational commands (backup, restore, verify) run before they start: the
 # console's own (pg_dump found, BACKUP_ROOT writable) and the models'. The admin's and the URLs'
 # are for the web process; `manage.py check` runs them all.
-OPERATIONAL_CHECKS = [Tags.compatibility, Tags.models]
+# Commands that only read (backup --list, backup --check) leave out BACKUP_ROOT's writability.
+READING_CHECKS = [Tags.compatibility, Tags.models]
+OPERATIONAL_CHECKS = [*READING_CHECKS, BACKUP_ROOT_WRITABLE]
+
+
+# Bounds of the numeric options: past them a date or a database id overflows, or the number means nothing.
+MAX_ID = 2**63 - 1  # the largest BigAutoField
+MAX_DAYS = 36_500  # a hundred years
+MAX_HOURS = MAX_DAYS * 24
+
+
+def in_range(value, option: str, low, high, *, above: bool = False):
+    """value when low <= value <= high (low < value with above); else the one-line error. None passes."""
+    if value is None:
+        return None
+    inside = math.isfinite(value) and (low < value if above else low <= value) and value <= high
+    if not inside:
+        start = f"more than {low}" if above else f"at least {low}"
+        raise CommandError(f"{option} must be {start} and at most {high}, not {value}")
+    return value
 
 
 def one_line(text: str) -> str:

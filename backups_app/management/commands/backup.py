@@ -9,7 +9,14 @@ from django.utils import timezone
 from humanize import naturalsize
 
 from backups_app import selectors
-from backups_app.management.cli import OPERATIONAL_CHECKS, quiet_log
+from backups_app.management.cli import (
+    MAX_DAYS,
+    MAX_HOURS,
+    OPERATIONAL_CHECKS,
+    READING_CHECKS,
+    in_range,
+    quiet_log,
+)
 from backups_app.models import BackupFormat, BackupRecord, BackupStatus, BackupType
 from backups_app.services.backups import dump
 from backups_app.services.jobs import stopping
@@ -43,15 +50,23 @@ class Command(BaseCommand):
                             help="exit non-zero when a target lacks a recent succeeded backup")
         parser.add_argument("--json", action="store_true", help="with --list: print JSON")
         parser.add_argument("--keep-days", type=int, default=None,
-                            help="with --cleanup: days to keep (default BACKUP_KEEP_DAYS, 30)")
+                            help="with --cleanup: days to keep, 1 to 36500 (default BACKUP_KEEP_DAYS, 30)")
         parser.add_argument("--dry-run", action="store_true", help="with --cleanup: only say what would go")
         parser.add_argument("--orphans", action="store_true",
                             help="with --list: files under BACKUP_ROOT/database that no record knows")
         parser.add_argument("--max-age-hours", type=float, default=None,
-                            help="with --check: allowed age for every target (default: from its schedule)")
+                            help="with --check: allowed age of every target, at most 876000 (default: its schedule)")
+
+    def execute(self, *args, **options):
+        if options.get("list") or options.get("check"):
+            # Only reading: a BACKUP_ROOT this user cannot write (a mounted copy, another user's) is fine.
+            self.requires_system_checks = READING_CHECKS
+        return super().execute(*args, **options)
 
     @no_translations  # the command line speaks English, like its options and errors; cron logs stay stable
     def handle(self, *args, **opts):
+        in_range(opts["keep_days"], "--keep-days", 1, MAX_DAYS)
+        in_range(opts["max_age_hours"], "--max-age-hours", 0, MAX_HOURS, above=True)
         try:
             if opts["check"]:
                 return self.check_freshness(opts)
@@ -90,16 +105,17 @@ class Command(BaseCommand):
         for r in records:
             size = naturalsize(r.size_bytes, binary=True) if r.size_bytes is not None else "-"
             created = timezone.localtime(r.created_at).strftime("%Y-%m-%d %H:%M:%S")
+            missing = "  (file missing)" if selectors.file_missing(r) else ""
             rows.append((str(r.pk), r.target.name, r.backup_type, r.format, size, created, r.status,
-                         str(r.absolute_path or "-")))
+                         str(r.absolute_path or "-") + missing))
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
         for row in rows:
             self.stdout.write("  ".join(c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1])
-        self.stdout.write(f"{len(rows) - 1} backups")
+        missing = sum(1 for r in records if selectors.file_missing(r))
+        note = f"; {missing} files missing under BACKUP_ROOT {layout.root()}" if missing else ""
+        self.stdout.write(f"{len(rows) - 1} backups{note}")
 
     def check_freshness(self, opts):
-        if opts["max_age_hours"] is not None and opts["max_age_hours"] <= 0:
-            raise CommandError("--max-age-hours must be more than 0")
         report = health.freshness_report(max_age_hours=opts["max_age_hours"])
         for t in report["targets"]:
             self.stdout.write(f"{'ok   ' if t['ok'] else 'STALE'}  {t['target']}: "
@@ -122,9 +138,9 @@ class Command(BaseCommand):
         return f"{len(found)} files under {layout.database_dir()} that no record knows (none deleted)"
 
     def cleanup(self, opts):
-        keep_days = opts["keep_days"] if opts["keep_days"] is not None else settings.BACKUP_KEEP_DAYS
-        if keep_days < 1:
-            raise CommandError("--keep-days must be at least 1")
+        keep_days = opts["keep_days"]
+        if keep_days is None:
+            keep_days = in_range(settings.BACKUP_KEEP_DAYS, "BACKUP_KEEP_DAYS", 1, MAX_DAYS)
         target = get_target(opts["target"]) if opts["target"] else None
         fates = retention.plan(
             pruning.candidates_for(target=target, backup_type=opts["type"]),

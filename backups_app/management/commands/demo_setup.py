@@ -9,10 +9,13 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 from humanize import naturalsize
 
+from backups_app.management.cli import in_range
 from backups_app.services.postgres.connection import ConnectionFailed, conn_for
 from backups_app.services.postgres.scrub import scrub
 from backups_app.services.setup import demo, demo_data
 from backups_app.services.targets.lookup import UnknownTarget, get_target
+
+MAX_TICKS_PER_PAIR = 10_000_000  # a few GB of sample data; more is a typo
 
 
 def default_dir() -> Path:
@@ -33,6 +36,7 @@ class Command(BaseCommand):
                             help=_("sample ticks per currency pair on first seeding"))
 
     def handle(self, *args, **opts):
+        in_range(opts["ticks_per_pair"], "--ticks-per-pair", 1, MAX_TICKS_PER_PAIR)
         directory = opts["dir"] or default_dir()
         try:
             if opts["seed_target"]:

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from backups_app.management.cli import OPERATIONAL_CHECKS, one_line, quiet_log
+from backups_app.management.cli import MAX_ID, OPERATIONAL_CHECKS, in_range, one_line, quiet_log
 from backups_app.models import BackupRecord, JobStatus
 from backups_app.services.jobs import stopping
 from backups_app.services.postgres import names
@@ -25,7 +25,7 @@ class Command(BaseCommand):
                             help="when overwriting a TimescaleDB database: end the sessions still connected to it "
                                  "(otherwise the restore is refused while any are)")
         parser.add_argument("--jobs", type=int, default=1,
-                            help="parallel pg_restore jobs (custom format, new database)")
+                            help="parallel pg_restore jobs, 1 to 64 (custom format, new database)")
         parser.add_argument("--with-globals", action="store_true",
                             help="first create the roles and tablespaces saved with the backup")
         parser.add_argument("--force", action="store_true", help="restore even if the file failed its checks")
@@ -37,6 +37,7 @@ class Command(BaseCommand):
                             help="leave out grants (default when the restoring user is not a superuser)")
 
     def handle(self, *args, **opts):
+        in_range(opts["backup_id"], "BACKUP_ID", 1, MAX_ID)
         backup = BackupRecord.objects.select_related("target").filter(pk=opts["backup_id"]).first()
         if backup is None:
             raise CommandError(f"no backup #{opts['backup_id']} (see manage.py backup --list)")

@@ -8,7 +8,11 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from backups_app.management.cli import in_range
 from backups_app.services.jobs import supervisor
+
+MAX_STOP_TIMEOUT = 24 * 3600
+MAX_THREADS = 256
 
 
 class Command(BaseCommand):
@@ -24,8 +28,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         addrport = opts["addrport"] if ":" in opts["addrport"] else f"127.0.0.1:{opts['addrport']}"
-        if opts["stop_timeout"] < 0:
-            raise CommandError("--stop-timeout must be 0 or more")
+        in_range(opts["stop_timeout"], "--stop-timeout", 0, MAX_STOP_TIMEOUT)
+        in_range(opts["threads"], "--threads", 1, MAX_THREADS)
         manage_py = Path(settings.BASE_DIR) / "manage.py"
         children = [
             supervisor.Child("web server", supervisor.web_argv(addrport, threads=opts["threads"])),

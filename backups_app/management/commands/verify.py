@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from backups_app.management.cli import OPERATIONAL_CHECKS, one_line, quiet_log
+from backups_app.management.cli import MAX_ID, OPERATIONAL_CHECKS, in_range, one_line, quiet_log
 from backups_app.models import BackupRecord, BackupStatus
 from backups_app.services.jobs import stopping
 from backups_app.services.targets.lookup import UnknownTarget, get_target
@@ -34,6 +34,7 @@ class Command(BaseCommand):
         return f"backup #{backup.pk} verified in {record.duration_seconds:.1f}s (verification #{record.pk})"
 
     def choose(self, opts) -> BackupRecord:
+        in_range(opts["backup_id"], "BACKUP_ID", 1, MAX_ID)
         if (opts["backup_id"] is None) == (not opts["latest"]):
             raise CommandError("give either a BACKUP_ID or --latest")
         if opts["backup_id"] is not None:

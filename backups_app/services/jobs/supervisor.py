@@ -54,8 +54,11 @@ def _own_group_dies_with_parent():
 
 
 def web_argv(addrport: str, *, threads: int = 8) -> list[str]:
-    return [sys.executable, "-m", "gunicorn", "backupconsole.wsgi:application", "--bind", addrport,
-            "--workers", "1", "--threads", str(threads), "--graceful-timeout", "10", "--access-logfile", "-"]
+    # From whatever folder runconsole was started in: the checkout's modules and gunicorn settings.
+    base = Path(__file__).resolve().parents[3]
+    return [sys.executable, "-m", "gunicorn", "backupconsole.wsgi:application", "--chdir", str(base),
+            "--config", str(base / "gunicorn.conf.py"), "--bind", addrport, "--workers", "1",
+            "--threads", str(threads), "--graceful-timeout", "10", "--access-logfile", "-"]
 
 
 def worker_argv(manage_py: Path) -> list[str]:

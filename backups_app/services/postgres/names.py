@@ -3,7 +3,7 @@
 The one set of rules for the admin's forms, the commands and the services, so
 that a name one of them accepts is never refused by another. A database name
 is plain (1 to 63 bytes of letters, digits, _ or -, starting with a letter or
-_) and not a template. A table is SCHEMA.TABLE, each part either plain
+_) and not one the server needs (template0, template1, postgres). A table is SCHEMA.TABLE, each part either plain
 (letters, digits, _ or $, not starting with a digit) or double-quoted as
 PostgreSQL writes it ("My Schema"."My Table", "" for a quote), at most 63
 bytes. A target name is a slug, like the model's field.
@@ -15,7 +15,10 @@ from django.core.validators import slug_re
 
 MAX_IDENTIFIER_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1: longer names are cut short by the server
 MAX_TARGET_NAME = 100  # DatabaseTarget.name's max_length
-TEMPLATES = frozenset({"template0", "template1"})
+# Refused as restore targets: the templates every new database is copied from, and the database
+# tools (and this console) connect to when they need one to create or drop the others.
+RESERVED = {"template0": "a template database", "template1": "a template database",
+            "postgres": "the server's maintenance database"}
 
 _DATABASE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 _IDENT = r'(?:[A-Za-z_][A-Za-z0-9_$]*|"(?:[^"]|"")+")'
@@ -40,8 +43,8 @@ def check_database(name: str) -> str:
             f"{name!r} is not a usable database name: use 1 to 63 letters, digits, _ or -, "
             "starting with a letter or _", rule="database",
         )
-    if name in TEMPLATES:
-        raise BadName(f"{name} is a template database; restore into another name", rule="template")
+    if name in RESERVED:
+        raise BadName(f"{name} is {RESERVED[name]}; restore into another name", rule="template")
     return name
 
 
