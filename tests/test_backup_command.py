@@ -214,7 +214,8 @@ def test_list_works_when_backup_root_is_read_only(migrated_console_env):
     root = Path(env["BACKUP_ROOT"])
     assert console_process.manage("backup", "--type", "daily", env=env).returncode == 0
     with faultkit.read_only(root):
-        assert console_process.manage("backup", "--type", "daily", env=env).returncode == 1, "the test needs it read-only"
+        refused = console_process.manage("backup", "--type", "daily", env=env)
+        assert refused.returncode == 1, "the test needs it read-only"
         listed = console_process.manage("backup", "--list", env=env)
         assert (listed.returncode, listed.stderr) == (0, ""), listed.stderr
         assert listed.stdout.splitlines()[-1] == "1 backups"
