@@ -2,7 +2,8 @@
 
 from django import forms
 from django.contrib import admin, messages
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
@@ -13,7 +14,8 @@ from backups_app.services.notify import destinations
 
 
 class NotificationChannelForm(forms.ModelForm):
-    events = forms.MultipleChoiceField(label=_lazy("events"), choices=EventKind.choices, required=False,
+    events = forms.MultipleChoiceField(label=capfirst(NotificationChannel._meta.get_field("events").verbose_name),
+                                       choices=EventKind.choices, required=False,
                                        widget=forms.CheckboxSelectMultiple)
 
     class Meta:
@@ -42,7 +44,7 @@ class NotificationChannelAdmin(admin.ModelAdmin):
     def delivery(self, obj):
         if obj.last_error:
             return _("failed %(when)s: %(error)s") % {
-                "when": f"{timezone.localtime(obj.last_error_at):%Y-%m-%d %H:%M}" if obj.last_error_at else "",
+                "when": when(obj.last_error_at),
                 "error": obj.last_error}
         return _("ok") if obj.last_sent_at else _("nothing sent yet")
 
@@ -68,3 +70,7 @@ class NotificationAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+def when(moment) -> str:
+    return formats.date_format(timezone.localtime(moment), "SHORT_DATETIME_FORMAT") if moment else ""

@@ -4,11 +4,20 @@ import contextlib
 import logging
 
 from django.core.checks import Tags
+from django.core.management.base import BaseCommand
 
 # The system checks the operational commands (backup, restore, verify) run before they start: the
 # console's own (pg_dump found, BACKUP_ROOT writable) and the models'. The admin's and the URLs'
 # are for the web process; `manage.py check` runs them all.
 OPERATIONAL_CHECKS = [Tags.compatibility, Tags.models]
+
+
+class ConsoleCommand(BaseCommand):
+    """A command whose help is a lazy translation, read in the language active when --help is asked for."""
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        self.help = str(self.help)  # argparse wraps the description with re, which takes only a real str
+        return super().create_parser(prog_name, subcommand, **kwargs)
 
 
 def one_line(text: str) -> str:

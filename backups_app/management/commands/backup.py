@@ -3,12 +3,13 @@
 import json
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, no_translations
+from django.core.management.base import CommandError, no_translations
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from humanize import naturalsize
 
 from backups_app import selectors
-from backups_app.management.cli import OPERATIONAL_CHECKS, quiet_log
+from backups_app.management.cli import OPERATIONAL_CHECKS, ConsoleCommand, quiet_log
 from backups_app.models import BackupFormat, BackupRecord, BackupStatus, BackupType
 from backups_app.services.backups import dump
 from backups_app.services.jobs import stopping
@@ -22,28 +23,28 @@ from backups_app.services.targets.lookup import UnknownTarget, get_target
 TYPES = [t.value for t in BackupType]
 
 
-class Command(BaseCommand):
-    help = "Create, list or clean up backups of a database target."
+class Command(ConsoleCommand):
+    help = _("Create, list or clean up backups of a database target.")
     requires_system_checks = OPERATIONAL_CHECKS
 
     def add_arguments(self, parser):
-        parser.add_argument("--type", choices=TYPES, help="backup type (default manual; all for --list/--cleanup)")
+        parser.add_argument("--type", choices=TYPES, help=_("backup type (default manual; all for --list/--cleanup)"))
         parser.add_argument("--format", choices=["custom", "sql"], default=BackupFormat.CUSTOM)
         parser.add_argument("--target", default=None,
-                            help="target name (backup: default, the DB_* target; list/cleanup: all)")
+                            help=_("target name (backup: default, the DB_* target; list/cleanup: all)"))
         action = parser.add_mutually_exclusive_group()
-        action.add_argument("--list", action="store_true", help="list backups, newest first")
-        action.add_argument("--cleanup", action="store_true", help="delete backups older than --keep-days")
+        action.add_argument("--list", action="store_true", help=_("list backups, newest first"))
+        action.add_argument("--cleanup", action="store_true", help=_("delete backups older than --keep-days"))
         action.add_argument("--check", action="store_true",
-                            help="exit non-zero when a target lacks a recent succeeded backup")
-        parser.add_argument("--json", action="store_true", help="with --list: print JSON")
+                            help=_("exit non-zero when a target lacks a recent succeeded backup"))
+        parser.add_argument("--json", action="store_true", help=_("with --list: print JSON"))
         parser.add_argument("--keep-days", type=int, default=None,
-                            help="with --cleanup: days to keep (default BACKUP_KEEP_DAYS, 30)")
-        parser.add_argument("--dry-run", action="store_true", help="with --cleanup: only say what would go")
+                            help=_("with --cleanup: days to keep (default BACKUP_KEEP_DAYS, 30)"))
+        parser.add_argument("--dry-run", action="store_true", help=_("with --cleanup: only say what would go"))
         parser.add_argument("--orphans", action="store_true",
-                            help="with --list: files under BACKUP_ROOT/database that no record knows")
+                            help=_("with --list: files under BACKUP_ROOT/database that no record knows"))
         parser.add_argument("--max-age-hours", type=float, default=None,
-                            help="with --check: allowed age for every target (default: from its schedule)")
+                            help=_("with --check: allowed age for every target (default: from its schedule)"))
 
     @no_translations  # the command line speaks English, like its options and errors; cron logs stay stable
     def handle(self, *args, **opts):

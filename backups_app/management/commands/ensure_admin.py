@@ -3,21 +3,23 @@
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
+from backups_app.management.cli import ConsoleCommand
 from backups_app.services.setup.admin_user import admin_ensure
 
 
-class Command(BaseCommand):
-    help = _("Create the superuser with a random password when it does not exist yet (idempotent).")
+class Command(ConsoleCommand):
+    help = _lazy("Create the superuser with a random password when it does not exist yet (idempotent).")
 
     def add_arguments(self, parser):
         parser.add_argument("--username", default="admin")
         parser.add_argument("--password-file", type=Path, default=None,
-                            help=_("where the new password is also kept, mode 0600 (default: VAR_DIR/admin-password)"))
+                            help=_lazy("where the new password is also kept, mode 0600 "
+                                       "(default: VAR_DIR/admin-password)"))
         parser.add_argument("--reset-password", action="store_true",
-                            help=_("give an existing user a new random password"))
+                            help=_lazy("give an existing user a new random password"))
 
     def handle(self, *args, **opts):
         path = opts["password_file"] or Path(settings.VAR_DIR) / "admin-password"
