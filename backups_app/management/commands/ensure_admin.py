@@ -5,6 +5,7 @@ from pathlib import Path
 from django.conf import settings
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import pgettext
 
 from backups_app.management.cli import ConsoleCommand
 from backups_app.services.setup.admin_user import admin_ensure
@@ -29,5 +30,6 @@ class Command(ConsoleCommand):
                      "change it with: python manage.py changepassword %(user)s)") % {
                 "user": result.username, "path": path}
         return _("Superuser %(user)s %(state)s with password: %(password)s (kept in %(path)s, mode 0600)") % {
-            "user": result.username, "state": _("created") if result.state == "created" else _("reset"),
+            "user": result.username,
+            "state": pgettext("superuser", "created") if result.state == "created" else pgettext("superuser", "reset"),
             "password": result.password, "path": path}
