@@ -6,6 +6,7 @@ its msgid: run `manage.py makemessages -l ja --ignore=.venv --ignore=tests
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -92,3 +93,12 @@ def test_every_model_and_field_name_reads_japanese_in_japanese():
         if ja == en and en not in SAME_IN_JAPANESE:
             english.append(f"  {where}: {en!r}")
     assert not english, "names that stay English in Japanese:\n" + "\n".join(english)
+
+
+def test_translation_functions_keep_the_names_makemessages_knows():
+    # xgettext finds gettext_lazy(...) and _(...), but not gettext_lazy imported as _lazy: such
+    # strings were marked, yet never reached the catalogue.
+    alias = re.compile(r"import .*\b(n?p?gettext(?:_lazy|_noop)?) as (?!_\b)(\w+)")
+    found = [f"{path.relative_to(ROOT)}: {m.group(0)}" for path in sorted((ROOT / "backups_app").rglob("*.py"))
+             for m in alias.finditer(path.read_text())]
+    assert not found, "rename these imports (keep gettext_lazy, or _):\n" + "\n".join(found)

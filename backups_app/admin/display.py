@@ -6,7 +6,6 @@ from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
 
 from backups_app.models import BackupStatus as Status
 
@@ -36,11 +35,8 @@ def _badge(status: str, label: str, language: str):
     )
 
 
-FORMAT_SHORT = {"custom": _lazy("custom"), "sql": _lazy("SQL"), "directory": _lazy("directory")}
-
-
 def format_short(record) -> str:
-    return str(FORMAT_SHORT.get(record.format, record.format))
+    return record.format_short
 
 
 def describe_backup(record) -> str:

@@ -7,7 +7,7 @@ import psycopg
 from django.conf import settings
 from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from humanize import naturalsize
 
 from backups_app.management.cli import ConsoleCommand
@@ -22,17 +22,18 @@ def default_dir() -> Path:
 
 
 class Command(ConsoleCommand):
-    help = _lazy("Start (creating when missing) a demo PostgreSQL cluster holding sample FX data, or stop it.")
+    help = gettext_lazy("Start (creating when missing) a demo PostgreSQL cluster holding sample FX data, or stop it.")
 
     def add_arguments(self, parser):
         parser.add_argument("--dir", type=Path, default=None,
-                            help=_lazy("folder of the demo cluster (default: DEMO_PG_DIR, or VAR_DIR/demo-pg)"))
-        parser.add_argument("--stop", action="store_true", help=_lazy("stop the demo cluster and exit"))
+                            help=gettext_lazy("folder of the demo cluster (default: DEMO_PG_DIR, or VAR_DIR/demo-pg)"))
+        parser.add_argument("--stop", action="store_true", help=gettext_lazy("stop the demo cluster and exit"))
         parser.add_argument("--seed-target", metavar="NAME",
-                            help=_lazy("instead of a demo cluster, put the sample tables into this existing target's "
-                                   "database (e.g. default); nothing is added when fx_ticks already has rows"))
+                            help=gettext_lazy("instead of a demo cluster, put the sample tables into this existing "
+                                              "target's database (e.g. default); nothing is added when fx_ticks "
+                                              "already has rows"))
         parser.add_argument("--ticks-per-pair", type=int, default=10_000,
-                            help=_lazy("sample ticks per currency pair on first seeding"))
+                            help=gettext_lazy("sample ticks per currency pair on first seeding"))
 
     def handle(self, *args, **opts):
         directory = opts["dir"] or default_dir()

@@ -4,23 +4,22 @@ from pathlib import Path
 
 from django.conf import settings
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
-from django.utils.translation import pgettext
+from django.utils.translation import gettext_lazy, pgettext
 
 from backups_app.management.cli import ConsoleCommand
 from backups_app.services.setup.admin_user import admin_ensure
 
 
 class Command(ConsoleCommand):
-    help = _lazy("Create the superuser with a random password when it does not exist yet (idempotent).")
+    help = gettext_lazy("Create the superuser with a random password when it does not exist yet (idempotent).")
 
     def add_arguments(self, parser):
         parser.add_argument("--username", default="admin")
         parser.add_argument("--password-file", type=Path, default=None,
-                            help=_lazy("where the new password is also kept, mode 0600 "
+                            help=gettext_lazy("where the new password is also kept, mode 0600 "
                                        "(default: VAR_DIR/admin-password)"))
         parser.add_argument("--reset-password", action="store_true",
-                            help=_lazy("give an existing user a new random password"))
+                            help=gettext_lazy("give an existing user a new random password"))
 
     def handle(self, *args, **opts):
         path = opts["password_file"] or Path(settings.VAR_DIR) / "admin-password"
