@@ -42,6 +42,10 @@ have_fonts() {  # chromium draws pages (and screenshots) with whatever fonts the
           head -n1)" ]
 }
 
+have_japanese_font() {  # the Japanese screenshots need kana and kanji glyphs, not empty boxes
+  [ -n "$(fc-list :lang=ja family 2>/dev/null | head -n1)" ]
+}
+
 missing_packages() {  # the Debian package for each program the tests run that is not here
   local need=() pair
   command -v python3 >/dev/null 2>&1 || need+=(python3)
@@ -57,6 +61,8 @@ missing_packages() {  # the Debian package for each program the tests run that i
     command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
   done
   have_fonts || need+=(fonts-dejavu-core)
+  command -v fc-list >/dev/null 2>&1 || need+=(fontconfig)
+  have_japanese_font || need+=(fonts-noto-cjk)
   [ ${#need[@]} -eq 0 ] || printf '%s\n' "${need[@]}"
 }
 

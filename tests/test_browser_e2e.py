@@ -6,36 +6,19 @@ backup list is kept in test-artifacts/.
 """
 
 import secrets
-import shutil
-from pathlib import Path
 
 import pytest
 
+from tests.browser_support import CHROMIUM, screenshot
 from tests.dbcompare import row_counts
 from tests.pgcluster import free_port
 
-CHROMIUM = "chromium"  # Debian's own, found on PATH (/usr/bin/chromium)
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-
+pytest_plugins = ["tests.browser_support"]
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
     pytest.mark.requires(CHROMIUM, package="chromium"),
 ]
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        # Never a downloaded browser: Debian's own chromium, headless.
-        b = p.chromium.launch(executable_path=shutil.which(CHROMIUM), headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run", "--disable-sync",
-        ])
-        yield b
-        b.close()
 
 
 @pytest.fixture
@@ -100,8 +83,7 @@ def test_an_operator_backs_up_and_restores_pagila_from_the_browser(console, runn
     page.goto(f"{url}/admin/backups_app/backuprecord/")
     row = page.locator(f"#result_list tr:has(input[value='{backup['id']}'])")
     assert "succeeded" in row.inner_text().lower()
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "backup-list.png"), full_page=True)
+    screenshot(page, "backup-list.png")
 
     run_action(page, f"{url}/admin/backups_app/backuprecord/", backup["id"], "restore_backup")
     submit_intermediate_form(page, {})

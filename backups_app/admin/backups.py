@@ -4,8 +4,7 @@ from django.contrib import admin, messages
 from django.db import transaction
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 
 from backups_app.admin import display
 from backups_app.admin.actions import GuardedActionsMixin, applying, history, intermediate_page, too_many
@@ -17,11 +16,11 @@ from backups_app.services.retention import pins
 
 
 class SizeAnomalyFilter(admin.SimpleListFilter):
-    title = _lazy("size anomaly")
+    title = gettext_lazy("size anomaly")
     parameter_name = "size_anomaly"
 
     def lookups(self, request, model_admin):
-        return [("yes", _lazy("Yes")), ("no", _lazy("No"))]
+        return [("yes", gettext_lazy("Yes")), ("no", gettext_lazy("No"))]
 
     def queryset(self, request, queryset):
         if self.value() in ("yes", "no"):
@@ -38,35 +37,35 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
     list_select_related = ["target"]
     date_hierarchy = "created_at"
     search_fields = ["path"]
-    search_help_text = _lazy("Search by file name.")
+    search_help_text = gettext_lazy("Search by file name.")
     actions = ["restore_backup", "verify_backup", "pin_backup", "unpin_backup"]
     readonly_fields = ["status_badge", "progress", "size", "duration", "size_anomaly_pct"]
     fieldsets = [
         (None, {"fields": ["target", "status_badge", "progress", "backup_type", "format", "created_at",
                            "started_at", "finished_at", "duration", "started_by", "requested_by", "schedule",
                            "is_safety_backup"]}),
-        (_lazy("File"), {"fields": ["path", "size", "size_anomaly_pct", "sha256", "compression", "pg_dump_version",
-                                    "server_version", "globals_path"]}),
-        (_lazy("Verification"), {"fields": ["last_verified_at", "last_verify_ok", "last_verify_detail"]}),
-        (_lazy("Legal hold and retention"), {"fields": ["pinned", "pinned_reason", "pinned_by", "pinned_at",
+        (gettext_lazy("File"), {"fields": ["path", "size", "size_anomaly_pct", "sha256", "compression",
+                                           "pg_dump_version", "server_version", "globals_path"]}),
+        (gettext_lazy("Verification"), {"fields": ["last_verified_at", "last_verify_ok", "last_verify_detail"]}),
+        (gettext_lazy("Legal hold and retention"), {"fields": ["pinned", "pinned_reason", "pinned_by", "pinned_at",
                                                         "pruned_at", "pruned_reason", "pruned_by_policy"]}),
-        (_lazy("Contents"), {"fields": ["extensions", "row_counts"], "classes": ["collapse"]}),
+        (gettext_lazy("Contents"), {"fields": ["extensions", "row_counts"], "classes": ["collapse"]}),
     ]
 
     def get_fieldsets(self, request, obj=None):
         if obj is not None and obj.error:
-            return [(_lazy("Error"), {"fields": ["error"]}), *self.fieldsets]
+            return [(gettext_lazy("Error"), {"fields": ["error"]}), *self.fieldsets]
         return self.fieldsets
 
-    @admin.display(description=_lazy("format"), ordering="format")
+    @admin.display(description=gettext_lazy("format"), ordering="format")
     def format_short(self, obj):
         return display.format_short(obj)
 
-    @admin.display(description=_lazy("size"), ordering="size_bytes")
+    @admin.display(description=gettext_lazy("size"), ordering="size_bytes")
     def size(self, obj):
         return display.human_size(obj.size_bytes)
 
-    @admin.display(description=_lazy("progress / result"))
+    @admin.display(description=gettext_lazy("progress / result"))
     def progress(self, obj):
         if obj.status == BackupStatus.SUCCEEDED:
             return os.path.basename(obj.path)
@@ -74,7 +73,7 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
             return obj.pruned_reason
         return display.progress(obj)
 
-    @admin.display(description=_lazy("notes"))
+    @admin.display(description=gettext_lazy("notes"))
     def notes(self, obj):
         labels = []
         if obj.pinned:
@@ -103,7 +102,7 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
             self.message_user(request, message % {"list": listed}, messages.ERROR)
         return usable
 
-    @admin.action(description=_lazy("Restore the backup"), permissions=["run_restore"])
+    @admin.action(description=gettext_lazy("Restore the backup"), permissions=["run_restore"])
     def restore_backup(self, request, queryset):
         if queryset.count() != 1:
             self.message_user(request, _("Choose exactly one backup to restore."), messages.ERROR)
@@ -114,7 +113,7 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
             return None
         return restore_page(self, request, queryset, usable[0])
 
-    @admin.action(description=_lazy("Verify the backup"), permissions=["run_backup"])
+    @admin.action(description=gettext_lazy("Verify the backup"), permissions=["run_backup"])
     def verify_backup(self, request, queryset):
         if too_many(self, request, queryset):
             return None
@@ -156,7 +155,7 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
                 "Queued the verification of %(n)d backups: %(list)s.", len(queued),
             ) % {"n": len(queued), "list": ", ".join(queued)}, messages.SUCCESS)
 
-    @admin.action(description=_lazy("Pin (legal hold: never prune)"), permissions=["change"])
+    @admin.action(description=gettext_lazy("Pin (legal hold: never prune)"), permissions=["change"])
     def pin_backup(self, request, queryset):
         if too_many(self, request, queryset):
             return None
@@ -181,7 +180,7 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
             self.message_user(request, _("Pinned %(list)s.") % {"list": ", ".join(done)}, messages.SUCCESS)
         return None
 
-    @admin.action(description=_lazy("Unpin (lift the legal hold)"), permissions=["change"])
+    @admin.action(description=gettext_lazy("Unpin (lift the legal hold)"), permissions=["change"])
     def unpin_backup(self, request, queryset):
         done = []
         for backup in queryset.filter(pinned=True).order_by("pk"):

@@ -4,10 +4,8 @@ import functools
 
 from django.utils import formats, timezone
 from django.utils.html import format_html
-from django.utils.translation import get_language
+from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
-from humanize import naturalsize
 
 from backups_app.models import BackupStatus as Status
 
@@ -37,11 +35,8 @@ def _badge(status: str, label: str, language: str):
     )
 
 
-FORMAT_SHORT = {"custom": _lazy("custom"), "sql": _lazy("SQL"), "directory": _lazy("directory")}
-
-
 def format_short(record) -> str:
-    return str(FORMAT_SHORT.get(record.format, record.format))
+    return record.format_short
 
 
 def describe_backup(record) -> str:
@@ -53,15 +48,26 @@ def describe_backup(record) -> str:
     return " · ".join(str(p) for p in parts)
 
 
+BINARY_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
+
+
 def human_size(num_bytes) -> str:
-    return "" if num_bytes is None else naturalsize(num_bytes, binary=True)
+    """Binary units like `humanize.naturalsize(binary=True)`; the number written as the active language writes it."""
+    if num_bytes is None:
+        return ""
+    if abs(num_bytes) < 1024:
+        return ngettext("%(n)d byte", "%(n)d bytes", num_bytes) % {"n": num_bytes}
+    value, unit = num_bytes / 1024, 0
+    while abs(round(value, 1)) >= 1024 and unit < len(BINARY_UNITS) - 1:
+        value, unit = value / 1024, unit + 1
+    return f"{formats.number_format(round(value, 1), 1)} {BINARY_UNITS[unit]}"
 
 
 def human_duration(seconds) -> str:
     if seconds is None:
         return ""
     if seconds < 10:
-        return _("%(s).1f s") % {"s": seconds}
+        return _("%(s)s s") % {"s": formats.number_format(round(seconds, 1), 1)}
     seconds = int(round(seconds))
     if seconds < 60:
         return _("%(s)d s") % {"s": seconds}

@@ -2,9 +2,10 @@
 
 from django import forms
 from django.contrib import admin, messages
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from backups_app.models import Notification, NotificationChannel
 from backups_app.models.notifications import EventKind
@@ -13,7 +14,8 @@ from backups_app.services.notify import destinations
 
 
 class NotificationChannelForm(forms.ModelForm):
-    events = forms.MultipleChoiceField(label=_lazy("events"), choices=EventKind.choices, required=False,
+    events = forms.MultipleChoiceField(label=capfirst(NotificationChannel._meta.get_field("events").verbose_name),
+                                       choices=EventKind.choices, required=False,
                                        widget=forms.CheckboxSelectMultiple)
 
     class Meta:
@@ -30,23 +32,23 @@ class NotificationChannelAdmin(admin.ModelAdmin):
     readonly_fields = ["sends_to", "last_sent_at", "last_error", "last_error_at"]
     fieldsets = [
         (None, {"fields": ["name", "enabled", "kind", "destination", "sends_to"]}),
-        (_lazy("What to tell"), {"fields": ["events", "send_successes", "slack_format"]}),
-        (_lazy("Delivery"), {"fields": ["last_sent_at", "last_error", "last_error_at"]}),
+        (gettext_lazy("What to tell"), {"fields": ["events", "send_successes", "slack_format"]}),
+        (gettext_lazy("Delivery"), {"fields": ["last_sent_at", "last_error", "last_error_at"]}),
     ]
 
-    @admin.display(description=_lazy("sends to"))
+    @admin.display(description=gettext_lazy("sends to"))
     def sends_to(self, obj):
         return destinations.masked(obj) if obj.pk or obj.destination else "-"
 
-    @admin.display(description=_lazy("delivery"))
+    @admin.display(description=gettext_lazy("delivery"))
     def delivery(self, obj):
         if obj.last_error:
             return _("failed %(when)s: %(error)s") % {
-                "when": f"{timezone.localtime(obj.last_error_at):%Y-%m-%d %H:%M}" if obj.last_error_at else "",
+                "when": when(obj.last_error_at),
                 "error": obj.last_error}
         return _("ok") if obj.last_sent_at else _("nothing sent yet")
 
-    @admin.action(description=_lazy("Send a test notification"), permissions=["change"])
+    @admin.action(description=gettext_lazy("Send a test notification"), permissions=["change"])
     def send_test_notification(self, request, queryset):
         for channel in queryset:
             ok, problem = notify.send_test(channel)
@@ -68,3 +70,7 @@ class NotificationAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+def when(moment) -> str:
+    return formats.date_format(timezone.localtime(moment), "SHORT_DATETIME_FORMAT") if moment else ""

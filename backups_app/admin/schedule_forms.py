@@ -2,22 +2,35 @@
 
 from django import forms
 from django.conf import settings
+from django.utils.functional import lazy
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from backups_app.models import BackupSchedule
 from backups_app.models.schedules import ScheduleAction
 from backups_app.services.jobs import schedules
 
+
+def _in_time_zone(text) -> str:
+    """text (lazy) with the console's time zone filled in when shown, so in the language of that request."""
+    return lazy(lambda: str(text) % {"zone": settings.TIME_ZONE}, str)()
+
+
+def _label(name: str) -> str:
+    """The model field's own name, capitalised as Django does for the fields it makes itself."""
+    return capfirst(BackupSchedule._meta.get_field(name).verbose_name)
+
+
 WEEKDAYS = [(0, _("Monday")), (1, _("Tuesday")), (2, _("Wednesday")), (3, _("Thursday")), (4, _("Friday")),
             (5, _("Saturday")), (6, _("Sunday"))]
 
 
 class BackupScheduleForm(forms.ModelForm):
-    weekday = forms.TypedChoiceField(label=_("weekday"), choices=[("", "---------"), *WEEKDAYS], coerce=int,
+    weekday = forms.TypedChoiceField(label=_label("weekday"), choices=[("", "---------"), *WEEKDAYS], coerce=int,
                                      empty_value=None, required=False,
                                      help_text=_("For “every week” only."))
     # Not required: a form posted without it (older scripts, bookmarks) means a backup, as before.
-    action = forms.ChoiceField(label=_("runs"), choices=ScheduleAction.choices, required=False,
+    action = forms.ChoiceField(label=_label("action"), choices=ScheduleAction.choices, required=False,
                                initial=ScheduleAction.BACKUP,
                                help_text=BackupSchedule._meta.get_field("action").help_text)
 
@@ -28,12 +41,10 @@ class BackupScheduleForm(forms.ModelForm):
         widgets = {"time_of_day": forms.TimeInput(format="%H:%M")}
         help_texts = {
             "kind": _("Every day, every week or every month at a time of day; or a cron expression."),
-            "time_of_day": _("HH:MM, in the console's time zone (%(zone)s). Example: 02:00.") % {
-                "zone": settings.TIME_ZONE},
+            "time_of_day": _in_time_zone(_("HH:MM, in the console's time zone (%(zone)s). Example: 02:00.")),
             "day_of_month": _("For “every month” only: 1 to 28, so that every month has that day."),
-            "cron_expression": _("Only for “cron expression”: minute hour day-of-month month weekday, "
-                                 "in %(zone)s. Example: 30 2 * * 1-5 (02:30 on weekdays).") % {
-                "zone": settings.TIME_ZONE},
+            "cron_expression": _in_time_zone(_("Only for “cron expression”: minute hour day-of-month month "
+                                               "weekday, in %(zone)s. Example: 30 2 * * 1-5 (02:30 on weekdays).")),
             "backup_type": _("The folder and the retention rules the backups belong to. For a verification or "
                              "a drill: look only at backups of this type (empty: any type)."),
         }

@@ -2,13 +2,13 @@
 
 from django.contrib import admin
 from django.db.models import OuterRef, Subquery
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_q.models import Schedule
 
 from backups_app.admin.schedule_forms import WEEKDAYS, BackupScheduleForm
-from backups_app.models import BackupSchedule
+from backups_app.models import BackupSchedule, BackupStatus
 from backups_app.services.jobs import schedules
 
 
@@ -39,13 +39,14 @@ class BackupScheduleAdmin(admin.ModelAdmin):
         when = getattr(obj, "q_next_run", None)
         if when is None:
             return _("not scheduled: run manage.py sync_schedules")
-        return f"{timezone.localtime(when):%Y-%m-%d %H:%M}"
+        return short_datetime(when)
 
     @admin.display(description=gettext_lazy("last result"))
     def last_result(self, obj):
         if not obj.last_run_at:
             return _("never run")
-        return f"{obj.last_status or '-'} ({timezone.localtime(obj.last_run_at):%Y-%m-%d %H:%M})"
+        status = dict(BackupStatus.choices).get(obj.last_status, obj.last_status or "-")
+        return f"{status} ({short_datetime(obj.last_run_at)})"
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
@@ -72,6 +73,10 @@ class BackupScheduleAdmin(admin.ModelAdmin):
         extra_context = {**(extra_context or {}), "upcoming_runs": upcoming,
                          "time_zone": timezone.get_current_timezone_name()}
         return super().change_view(request, object_id, form_url, extra_context=extra_context)
+
+
+def short_datetime(moment) -> str:
+    return formats.date_format(timezone.localtime(moment), "SHORT_DATETIME_FORMAT")
 
 
 def when_in_words(obj: BackupSchedule) -> str:

@@ -2,8 +2,7 @@ from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 
 from backups_app.admin.actions import GuardedActionsMixin, applying, history, intermediate_page, too_many
 from backups_app.admin.display import human_size
@@ -22,10 +21,10 @@ class DatabaseTargetAdmin(GuardedActionsMixin, admin.ModelAdmin):
     actions = ["backup_now", "test_connection"]
     fieldsets = [
         (None, {"fields": ["name", "is_active", "notes"]}),
-        (_lazy("Connection"), {"fields": ["host", "port", "dbname", "user"]}),
-        (_lazy("Password"), {
+        (gettext_lazy("Connection"), {"fields": ["host", "port", "dbname", "user"]}),
+        (gettext_lazy("Password"), {
             "fields": ["password_source", "password_env", "service_name"],
-            "description": _lazy("The console never stores a password: only where to find one when a job runs."),
+            "description": gettext_lazy("The console never stores a password: only where to find one when a job runs."),
         }),
     ]
 
@@ -36,18 +35,19 @@ class DatabaseTargetAdmin(GuardedActionsMixin, admin.ModelAdmin):
             "-created_at").values("finished_at")[:1]
         return super().get_queryset(request).annotate(last_success_at=Subquery(newest))
 
-    @admin.display(description=_lazy("server"), ordering="host")
+    @admin.display(description=gettext_lazy("server"), ordering="host")
     def address(self, obj):
         return f"{obj.host}:{obj.port}/{obj.dbname}"
 
-    @admin.display(description=_lazy("last good backup"), ordering="last_success_at", empty_value=_lazy("never"))
+    @admin.display(description=gettext_lazy("last good backup"), ordering="last_success_at",
+                   empty_value=gettext_lazy("never"))
     def last_success(self, obj):
         return obj.last_success_at
 
     def has_run_backup_permission(self, request):
         return self.has_perm(request, "run_backup")
 
-    @admin.action(description=_lazy("Back up now"), permissions=["run_backup"])
+    @admin.action(description=gettext_lazy("Back up now"), permissions=["run_backup"])
     def backup_now(self, request, queryset):
         if too_many(self, request, queryset):
             return None
@@ -81,7 +81,7 @@ class DatabaseTargetAdmin(GuardedActionsMixin, admin.ModelAdmin):
             self.message_user(request, _("Not backed up, because the target is inactive: %(list)s.")
                               % {"list": ", ".join(inactive)}, messages.WARNING)
 
-    @admin.action(description=_lazy("Test the connection"), permissions=["run_backup"])
+    @admin.action(description=gettext_lazy("Test the connection"), permissions=["run_backup"])
     def test_connection(self, request, queryset):
         if too_many(self, request, queryset):
             return None

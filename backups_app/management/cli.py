@@ -5,7 +5,7 @@ import logging
 import math
 
 from django.core.checks import Tags
-from django.core.management.base import CommandError
+from django.core.management.base import BaseCommand, CommandError
 
 from backups_app.checks import BACKUP_ROOT_WRITABLE
 
@@ -32,6 +32,14 @@ def in_range(value, option: str, low, high, *, above: bool = False):
         start = f"more than {low}" if above else f"at least {low}"
         raise CommandError(f"{option} must be {start} and at most {high}, not {value}")
     return value
+
+
+class ConsoleCommand(BaseCommand):
+    """A command whose help is a lazy translation, read in the language active when --help is asked for."""
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        self.help = str(self.help)  # argparse wraps the description with re, which takes only a real str
+        return super().create_parser(prog_name, subcommand, **kwargs)
 
 
 def one_line(text: str) -> str:

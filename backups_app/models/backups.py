@@ -20,6 +20,9 @@ class BackupFormat(models.TextChoices):
     DIRECTORY = "directory", _("directory")
 
 
+FORMAT_SHORT = {"custom": _("custom"), "sql": _("SQL"), "directory": _("directory")}
+
+
 class BackupStatus(models.TextChoices):
     QUEUED = "queued", _("queued")
     RUNNING = "running", _("running")
@@ -96,7 +99,12 @@ class BackupRecord(JobFields):
         ]
 
     def __str__(self):
-        return f"#{self.pk} {self.target_id} {self.backup_type} {self.format}"
+        return f"#{self.pk} {self.target_id} {self.get_backup_type_display()} {self.format_short}"
+
+    @property
+    def format_short(self) -> str:
+        """The format in a word, for lists: "custom", "SQL"."""
+        return str(FORMAT_SHORT.get(self.format, self.format))
 
     @property
     def absolute_path(self) -> Path | None:

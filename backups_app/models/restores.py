@@ -1,4 +1,5 @@
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from backups_app.models.jobs import JobFields
@@ -49,7 +50,8 @@ class RestoreRecord(JobFields):
         permissions = [("run_restore", _("Can restore backups"))]
 
     def __str__(self):
-        return f"restore #{self.pk} of backup #{self.backup_id} into {self.target_database}"
+        return gettext("restore #%(id)s of backup #%(backup)s into %(db)s") % {
+            "id": self.pk, "backup": self.backup_id, "db": self.target_database}
 
 
 class VerificationRecord(JobFields):
@@ -72,4 +74,4 @@ class VerificationRecord(JobFields):
         ordering = ["-created_at", "-id"]
 
     def __str__(self):
-        return f"verification #{self.pk} of backup #{self.backup_id}"
+        return gettext("verification #%(id)s of backup #%(backup)s") % {"id": self.pk, "backup": self.backup_id}

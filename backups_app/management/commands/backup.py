@@ -4,8 +4,9 @@ import functools
 import json
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, no_translations
+from django.core.management.base import CommandError, no_translations
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from humanize import naturalsize
 
 from backups_app import selectors
@@ -14,6 +15,7 @@ from backups_app.management.cli import (
     MAX_HOURS,
     OPERATIONAL_CHECKS,
     READING_CHECKS,
+    ConsoleCommand,
     in_range,
     quiet_log,
 )
@@ -30,32 +32,32 @@ from backups_app.services.targets.lookup import UnknownTarget, get_target
 TYPES = [t.value for t in BackupType]
 
 
-class Command(BaseCommand):
-    help = "Create, list or clean up backups of a database target."
+class Command(ConsoleCommand):
+    help = _("Create, list or clean up backups of a database target.")
     requires_system_checks = OPERATIONAL_CHECKS
 
     def add_arguments(self, parser):
-        parser.add_argument("--type", choices=TYPES, help="backup type (default manual; all for --list/--cleanup)")
+        parser.add_argument("--type", choices=TYPES, help=_("backup type (default manual; all for --list/--cleanup)"))
         parser.add_argument("--format", choices=[f.value for f in BackupFormat], default=BackupFormat.CUSTOM,
-                            help="custom (one archive), sql (compressed script) or directory (a folder, "
-                                 "dumped several tables at once; see --jobs)")
+                            help=_("custom (one archive), sql (compressed script) or directory (a folder, "
+                                   "dumped several tables at once; see --jobs)"))
         parser.add_argument("--jobs", type=int, default=None,
-                            help="with --format directory: tables dumped at once (default BACKUP_DUMP_JOBS)")
+                            help=_("with --format directory: tables dumped at once (default BACKUP_DUMP_JOBS)"))
         parser.add_argument("--target", default=None,
-                            help="target name (backup: default, the DB_* target; list/cleanup: all)")
+                            help=_("target name (backup: default, the DB_* target; list/cleanup: all)"))
         action = parser.add_mutually_exclusive_group()
-        action.add_argument("--list", action="store_true", help="list backups, newest first")
-        action.add_argument("--cleanup", action="store_true", help="delete backups older than --keep-days")
+        action.add_argument("--list", action="store_true", help=_("list backups, newest first"))
+        action.add_argument("--cleanup", action="store_true", help=_("delete backups older than --keep-days"))
         action.add_argument("--check", action="store_true",
-                            help="exit non-zero when a target lacks a recent succeeded backup")
-        parser.add_argument("--json", action="store_true", help="with --list: print JSON")
+                            help=_("exit non-zero when a target lacks a recent succeeded backup"))
+        parser.add_argument("--json", action="store_true", help=_("with --list: print JSON"))
         parser.add_argument("--keep-days", type=int, default=None,
-                            help="with --cleanup: days to keep, 1 to 36500 (default BACKUP_KEEP_DAYS, 30)")
-        parser.add_argument("--dry-run", action="store_true", help="with --cleanup: only say what would go")
+                            help=_("with --cleanup: days to keep, 1 to 36500 (default BACKUP_KEEP_DAYS, 30)"))
+        parser.add_argument("--dry-run", action="store_true", help=_("with --cleanup: only say what would go"))
         parser.add_argument("--orphans", action="store_true",
-                            help="with --list: files under BACKUP_ROOT/database that no record knows")
+                            help=_("with --list: files under BACKUP_ROOT/database that no record knows"))
         parser.add_argument("--max-age-hours", type=float, default=None,
-                            help="with --check: allowed age of every target, at most 876000 (default: its schedule)")
+                            help=_("with --check: allowed age of every target, at most 876000 (default: its schedule)"))
 
     def execute(self, *args, **options):
         if options.get("list") or options.get("check"):

@@ -5,11 +5,12 @@ from pathlib import Path
 
 import psycopg
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from humanize import naturalsize
 
-from backups_app.management.cli import in_range
+from backups_app.management.cli import ConsoleCommand, in_range
 from backups_app.services.postgres.connection import ConnectionFailed, conn_for
 from backups_app.services.postgres.scrub import scrub
 from backups_app.services.setup import demo, demo_data
@@ -22,18 +23,19 @@ def default_dir() -> Path:
     return Path(os.environ.get("DEMO_PG_DIR") or settings.VAR_DIR / "demo-pg")
 
 
-class Command(BaseCommand):
-    help = _("Start (creating when missing) a demo PostgreSQL cluster holding sample FX data, or stop it.")
+class Command(ConsoleCommand):
+    help = gettext_lazy("Start (creating when missing) a demo PostgreSQL cluster holding sample FX data, or stop it.")
 
     def add_arguments(self, parser):
         parser.add_argument("--dir", type=Path, default=None,
-                            help=_("folder of the demo cluster (default: DEMO_PG_DIR, or VAR_DIR/demo-pg)"))
-        parser.add_argument("--stop", action="store_true", help=_("stop the demo cluster and exit"))
+                            help=gettext_lazy("folder of the demo cluster (default: DEMO_PG_DIR, or VAR_DIR/demo-pg)"))
+        parser.add_argument("--stop", action="store_true", help=gettext_lazy("stop the demo cluster and exit"))
         parser.add_argument("--seed-target", metavar="NAME",
-                            help=_("instead of a demo cluster, put the sample tables into this existing target's "
-                                   "database (e.g. default); nothing is added when fx_ticks already has rows"))
+                            help=gettext_lazy("instead of a demo cluster, put the sample tables into this existing "
+                                              "target's database (e.g. default); nothing is added when fx_ticks "
+                                              "already has rows"))
         parser.add_argument("--ticks-per-pair", type=int, default=10_000,
-                            help=_("sample ticks per currency pair on first seeding"))
+                            help=gettext_lazy("sample ticks per currency pair on first seeding"))
 
     def handle(self, *args, **opts):
         in_range(opts["ticks_per_pair"], "--ticks-per-pair", 1, MAX_TICKS_PER_PAIR)

@@ -3,21 +3,23 @@
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext
 
+from backups_app.management.cli import ConsoleCommand
 from backups_app.services.setup.admin_user import admin_ensure
 
 
-class Command(BaseCommand):
-    help = _("Create the superuser with a random password when it does not exist yet (idempotent).")
+class Command(ConsoleCommand):
+    help = gettext_lazy("Create the superuser with a random password when it does not exist yet (idempotent).")
 
     def add_arguments(self, parser):
         parser.add_argument("--username", default="admin")
         parser.add_argument("--password-file", type=Path, default=None,
-                            help=_("where the new password is also kept, mode 0600 (default: VAR_DIR/admin-password)"))
+                            help=gettext_lazy("where the new password is also kept, mode 0600 "
+                                       "(default: VAR_DIR/admin-password)"))
         parser.add_argument("--reset-password", action="store_true",
-                            help=_("give an existing user a new random password"))
+                            help=gettext_lazy("give an existing user a new random password"))
 
     def handle(self, *args, **opts):
         path = opts["password_file"] or Path(settings.VAR_DIR) / "admin-password"
@@ -27,5 +29,6 @@ class Command(BaseCommand):
                      "change it with: python manage.py changepassword %(user)s)") % {
                 "user": result.username, "path": path}
         return _("Superuser %(user)s %(state)s with password: %(password)s (kept in %(path)s, mode 0600)") % {
-            "user": result.username, "state": _("created") if result.state == "created" else _("reset"),
+            "user": result.username,
+            "state": pgettext("superuser", "created") if result.state == "created" else pgettext("superuser", "reset"),
             "password": result.password, "path": path}

@@ -1,8 +1,9 @@
 """`manage.py restore`: restore a backup into a database (a new one unless told otherwise)."""
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
+from django.utils.translation import gettext_lazy as _
 
-from backups_app.management.cli import MAX_ID, OPERATIONAL_CHECKS, in_range, one_line, quiet_log
+from backups_app.management.cli import MAX_ID, OPERATIONAL_CHECKS, ConsoleCommand, in_range, one_line, quiet_log
 from backups_app.models import BackupRecord, JobStatus
 from backups_app.services.jobs import stopping
 from backups_app.services.postgres import names
@@ -10,31 +11,31 @@ from backups_app.services.restores import restore
 from backups_app.services.targets.lookup import UnknownTarget, get_target
 
 
-class Command(BaseCommand):
-    help = "Restore a backup into a new database (default), an empty one, or over an existing one."
+class Command(ConsoleCommand):
+    help = _("Restore a backup into a new database (default), an empty one, or over an existing one.")
     requires_system_checks = OPERATIONAL_CHECKS
 
     def add_arguments(self, parser):
-        parser.add_argument("backup_id", type=int, help="the backup's id (see backup --list)")
-        parser.add_argument("--into", required=True, metavar="DBNAME", help="database to restore into")
+        parser.add_argument("backup_id", type=int, help=_("the backup's id (see backup --list)"))
+        parser.add_argument("--into", required=True, metavar="DBNAME", help=_("database to restore into"))
         parser.add_argument("--table", action="extend", nargs="+", default=[], metavar="SCHEMA.TABLE",
-                            help="restore only these tables, with their indexes, constraints and triggers")
+                            help=_("restore only these tables, with their indexes, constraints and triggers"))
         parser.add_argument("--overwrite", action="store_true",
-                            help="replace an existing database that holds objects (a safety backup is taken first)")
+                            help=_("replace an existing database that holds objects (a safety backup is taken first)"))
         parser.add_argument("--terminate-connections", action="store_true",
-                            help="when overwriting a TimescaleDB database: end the sessions still connected to it "
-                                 "(otherwise the restore is refused while any are)")
+                            help=_("when overwriting a TimescaleDB database: end the sessions still connected to it "
+                                 "(otherwise the restore is refused while any are)"))
         parser.add_argument("--jobs", type=int, default=1,
-                            help="parallel pg_restore jobs, 1 to 64 (custom format, new database)")
+                            help=_("parallel pg_restore jobs, 1 to 64 (custom format, new database)"))
         parser.add_argument("--with-globals", action="store_true",
-                            help="first create the roles and tablespaces saved with the backup")
-        parser.add_argument("--force", action="store_true", help="restore even if the file failed its checks")
+                            help=_("first create the roles and tablespaces saved with the backup"))
+        parser.add_argument("--force", action="store_true", help=_("restore even if the file failed its checks"))
         parser.add_argument("--target", default=None,
-                            help="target whose server receives the restore (default: the backup's own)")
+                            help=_("target whose server receives the restore (default: the backup's own)"))
         parser.add_argument("--no-owner", action="store_true", default=None,
-                            help="objects belong to the restoring user (default when it is not a superuser)")
+                            help=_("objects belong to the restoring user (default when it is not a superuser)"))
         parser.add_argument("--no-acl", action="store_true", default=None,
-                            help="leave out grants (default when the restoring user is not a superuser)")
+                            help=_("leave out grants (default when the restoring user is not a superuser)"))
 
     def handle(self, *args, **opts):
         in_range(opts["backup_id"], "BACKUP_ID", 1, MAX_ID)

@@ -1,12 +1,14 @@
 """`manage.py setup_roles`: create or correct the console's roles (idempotent)."""
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
+from django.utils.translation import gettext_lazy as _
 
+from backups_app.management.cli import ConsoleCommand
 from backups_app.services.setup import roles
 
 
-class Command(BaseCommand):
-    help = "Create the console's roles (groups) or correct their permissions; safe to run again."
+class Command(ConsoleCommand):
+    help = _("Create the console's roles (groups) or correct their permissions; safe to run again.")
 
     def handle(self, *args, **opts):
         try:

@@ -1,24 +1,25 @@
 """`manage.py verify`: check a backup's checksum and that it reads to the end; --drill restores it too."""
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
+from django.utils.translation import gettext_lazy as _
 
-from backups_app.management.cli import MAX_ID, OPERATIONAL_CHECKS, in_range, one_line, quiet_log
+from backups_app.management.cli import MAX_ID, OPERATIONAL_CHECKS, ConsoleCommand, in_range, one_line, quiet_log
 from backups_app.models import BackupRecord, BackupStatus
 from backups_app.services.jobs import stopping
 from backups_app.services.targets.lookup import UnknownTarget, get_target
 from backups_app.services.verify import verify
 
 
-class Command(BaseCommand):
-    help = "Verify a backup (checksum, archive readable); --drill also restores it into a scratch database."
+class Command(ConsoleCommand):
+    help = _("Verify a backup (checksum, archive readable); --drill also restores it into a scratch database.")
     requires_system_checks = OPERATIONAL_CHECKS
 
     def add_arguments(self, parser):
-        parser.add_argument("backup_id", type=int, nargs="?", help="the backup's id (see backup --list)")
-        parser.add_argument("--latest", action="store_true", help="the newest succeeded backup of the target")
-        parser.add_argument("--target", default=None, help="with --latest: target name (default: the DB_* target)")
+        parser.add_argument("backup_id", type=int, nargs="?", help=_("the backup's id (see backup --list)"))
+        parser.add_argument("--latest", action="store_true", help=_("the newest succeeded backup of the target"))
+        parser.add_argument("--target", default=None, help=_("with --latest: target name (default: the DB_* target)"))
         parser.add_argument("--drill", action="store_true",
-                            help="restore into a scratch database, check every table, drop it")
+                            help=_("restore into a scratch database, check every table, drop it"))
 
     def handle(self, *args, **opts):
         backup = self.choose(opts)

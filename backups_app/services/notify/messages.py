@@ -10,12 +10,15 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
 from backups_app.models.notifications import SUCCEEDED, TEST, EventKind
 from backups_app.services.postgres.scrub import scrub
 
-PREFIX = "[Backup Console] "
+
+def prefix() -> str:
+    return f"[{_('Backup Console')}] "
 
 
 @dataclass
@@ -61,6 +64,11 @@ def job_word(record) -> str:
     return JOB_WORD.get(type(record).__name__, "job")
 
 
+def job_name(record) -> str:
+    """The job's kind as people read it, in the active language ("Backup", "リストア"); job_word is for machines."""
+    return capfirst(type(record)._meta.verbose_name)
+
+
 def target_of(record):
     word = job_word(record)
     if word == "backup":
@@ -79,9 +87,11 @@ def _target_line(target) -> str:
 
 def _job_lines(record) -> list[str]:
     word = job_word(record)
-    lines = [_("%(job)s #%(id)s: %(status)s") % {"job": word.capitalize(), "id": record.pk, "status": record.status}]
+    lines = [_("%(job)s #%(id)s: %(status)s") % {
+        "job": job_name(record), "id": record.pk, "status": record.get_status_display()}]
     if word == "backup":
-        lines.append(_("Type: %(type)s, format: %(format)s") % {"type": record.backup_type, "format": record.format})
+        lines.append(_("Type: %(type)s, format: %(format)s") % {
+            "type": record.get_backup_type_display(), "format": record.format})
         if record.size_bytes:
             lines.append(_("Size: %(size)s bytes") % {"size": f"{record.size_bytes:,}"})
     elif word == "restore":
@@ -102,9 +112,9 @@ def _job_lines(record) -> list[str]:
 
 def _title(kind: str, record, target) -> str:
     name = target.name if target is not None else "-"
-    word = job_word(record) if record is not None else ""
+    word = job_name(record) if record is not None else ""
     if kind == EventKind.VERIFICATION_FAILED and getattr(record, "drill", False):
-        return PREFIX + _("Restore drill of %(target)s failed") % {"target": name}
+        return prefix() + _("Restore drill of %(target)s failed") % {"target": name}
     titles = {
         EventKind.BACKUP_FAILED: _("Backup of %(target)s failed"),
         EventKind.RESTORE_FAILED: _("Restore from %(target)s failed"),
@@ -115,8 +125,7 @@ def _title(kind: str, record, target) -> str:
         SUCCEEDED: _("%(job)s of %(target)s succeeded"),
         TEST: _("Test notification"),
     }
-    return PREFIX + titles.get(kind, _("%(kind)s: %(target)s")) % {
-        "target": name, "job": word.capitalize(), "kind": kind}
+    return prefix() + titles.get(kind, _("%(kind)s: %(target)s")) % {"target": name, "job": word, "kind": kind}
 
 
 def build(kind: str, record=None, *, target=None, detail: str = "") -> Message:

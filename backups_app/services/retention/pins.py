@@ -1,6 +1,7 @@
 """Legal hold: a pinned backup is never pruned, whatever the retention policy says."""
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from backups_app.models import BackupRecord, BackupStatus
 
@@ -12,9 +13,9 @@ class PinRefused(Exception):
 def backup_pin(*, backup: BackupRecord, reason: str, pinned_by: str) -> BackupRecord:
     reason = " ".join(reason.split())
     if not reason:
-        raise PinRefused("a pin needs a reason (for example a ticket number or a legal request)")
+        raise PinRefused(_("a pin needs a reason (for example a ticket number or a legal request)"))
     if backup.status == BackupStatus.PRUNED:
-        raise PinRefused(f"backup #{backup.pk} was already pruned; its file is gone")
+        raise PinRefused(_("backup #%(id)s was already pruned; its file is gone") % {"id": backup.pk})
     backup.pinned, backup.pinned_reason = True, reason[:255]
     backup.pinned_by, backup.pinned_at = pinned_by[:150], timezone.now()
     backup.save(update_fields=["pinned", "pinned_reason", "pinned_by", "pinned_at"])

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from backups_app.models import BackupRecord, DatabaseTarget, RetentionPolicy
+from backups_app.models import BackupRecord, BackupType, DatabaseTarget, RetentionPolicy
 from backups_app.services.retention import prune as pruning
 
 SHOWN_PER_TARGET = 200  # rows listed per target and kind; the counts are always complete
@@ -24,6 +24,10 @@ class Row:
     created_at: datetime | None
     path: str
     reason: str
+
+    @property
+    def type_label(self) -> str:
+        return BackupType(self.backup_type).label if self.backup_type in BackupType.values else self.backup_type
 
 
 @dataclass

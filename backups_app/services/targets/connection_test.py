@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from backups_app.services.postgres import binaries
 from backups_app.services.postgres.connection import ConnectionFailed, conn_for, connect, server_info
@@ -60,7 +61,8 @@ def connection_check(*, target) -> ConnectionReport:
     if unreadable:
         problems.append(_unreadable_message(conn.user, unreadable))
     if free is None:
-        problems.append(f"BACKUP_ROOT {root} cannot be created or read; create it or set BACKUP_ROOT")
+        problems.append(_("BACKUP_ROOT %(root)s cannot be created or read; create it or set BACKUP_ROOT") % {
+            "root": root})
     return ConnectionReport(
         target=target.name, ok=not problems, problems=[scrub(p, conn.secrets()) for p in problems],
         server_version=info.version, pg_dump=tool, database_size=info.database_size,
@@ -71,8 +73,8 @@ def connection_check(*, target) -> ConnectionReport:
 def _missing_password(target) -> str:
     name = target.password_env or "DB_PASSWORD"
     if target.password_source == "env" and not os.environ.get(name):
-        return (f"the environment variable {name} is not set in the console's environment "
-                f"(set it for the web server and the worker, or choose another password source)")
+        return _("the environment variable %(name)s is not set in the console's environment (set it for the web "
+                 "server and the worker, or choose another password source)") % {"name": name}
     return ""
 
 
@@ -82,9 +84,9 @@ def _unreadable_tables(conn) -> list[str]:
 
 
 def _unreadable_message(user: str, tables: list[str]) -> str:
-    shown = ", ".join(tables[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5 else "")
-    return (f"user {user} cannot read {len(tables)} table(s) that pg_dump must read: {shown} "
-            f"(grant SELECT, or use a role such as pg_read_all_data)")
+    shown = ", ".join(tables[:5]) + (_(" and %(n)d more") % {"n": len(tables) - 5} if len(tables) > 5 else "")
+    return _("user %(user)s cannot read %(n)d table(s) that pg_dump must read: %(tables)s (grant SELECT, or use "
+             "a role such as pg_read_all_data)") % {"user": user, "n": len(tables), "tables": shown}
 
 
 def free_space_under_backup_root() -> tuple[Path, int | None]:

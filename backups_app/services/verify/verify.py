@@ -7,6 +7,7 @@ copied onto the backup (last verified, passed, detail) for the admin list.
 import logging
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from backups_app.models import BackupRecord, BackupStatus, VerificationRecord
 from backups_app.services.jobs import lifecycle as jobs
@@ -24,7 +25,8 @@ class VerifyRefused(Exception):
 
 def verify_create(*, backup, drill: bool = False, started_by: str = "", requested_by=None) -> VerificationRecord:
     if backup.status != BackupStatus.SUCCEEDED:
-        raise VerifyRefused(f"backup #{backup.pk} cannot be verified: its status is {backup.status}")
+        raise VerifyRefused(_("backup #%(id)s cannot be verified: its status is %(status)s") % {
+            "id": backup.pk, "status": backup.get_status_display()})
     return VerificationRecord.objects.create(
         backup=backup, drill=drill, started_by=started_by[:150], requested_by=requested_by
     )
