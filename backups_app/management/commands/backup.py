@@ -8,7 +8,7 @@ from django.utils import timezone
 from humanize import naturalsize
 
 from backups_app import selectors
-from backups_app.management.cli import OPERATIONAL_CHECKS, quiet_log
+from backups_app.management.cli import OPERATIONAL_CHECKS, quiet_log, recover_first, waiting_reporter
 from backups_app.models import BackupFormat, BackupRecord, BackupStatus, BackupType
 from backups_app.services.backups import dump
 from backups_app.services.jobs import stopping
@@ -47,6 +47,7 @@ class Command(BaseCommand):
 
     @no_translations  # the command line speaks English, like its options and errors; cron logs stay stable
     def handle(self, *args, **opts):
+        recover_first(self, opts["verbosity"])
         try:
             if opts["check"]:
                 return self.check_freshness(opts)
@@ -67,7 +68,7 @@ class Command(BaseCommand):
             target=target, backup_type=opts["type"] or BackupType.MANUAL, fmt=opts["format"],
             started_by="command line",
         )
-        record = stopping.run_here(dump.backup_execute, record)
+        record = stopping.run_here(dump.backup_execute, record, on_wait=waiting_reporter(self))
         if record.status != BackupStatus.SUCCEEDED:
             raise CommandError(f"backup #{record.pk} failed: {record.error}")
         size = naturalsize(record.size_bytes, binary=True)

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from backups_app.management.cli import OPERATIONAL_CHECKS, one_line, quiet_log
+from backups_app.management.cli import OPERATIONAL_CHECKS, one_line, quiet_log, recover_first, waiting_reporter
 from backups_app.models import BackupRecord, JobStatus
 from backups_app.services.jobs import stopping
 from backups_app.services.postgres import names
@@ -37,6 +37,7 @@ class Command(BaseCommand):
                             help="leave out grants (default when the restoring user is not a superuser)")
 
     def handle(self, *args, **opts):
+        recover_first(self, opts["verbosity"])
         backup = BackupRecord.objects.select_related("target").filter(pk=opts["backup_id"]).first()
         if backup is None:
             raise CommandError(f"no backup #{opts['backup_id']} (see manage.py backup --list)")
@@ -52,7 +53,7 @@ class Command(BaseCommand):
         except (names.BadName, UnknownTarget, restore.RestoreRefused) as exc:
             raise CommandError(f"restore refused: {one_line(str(exc))}") from None
         with quiet_log(opts["verbosity"]):
-            record = stopping.run_here(restore.restore_execute, record)
+            record = stopping.run_here(restore.restore_execute, record, on_wait=waiting_reporter(self))
         if record.status != JobStatus.SUCCEEDED:
             raise CommandError(f"restore #{record.pk} failed: {one_line(record.error)}")
         for note in record.detail.splitlines():

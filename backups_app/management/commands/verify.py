@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from backups_app.management.cli import OPERATIONAL_CHECKS, one_line, quiet_log
+from backups_app.management.cli import OPERATIONAL_CHECKS, one_line, quiet_log, recover_first
 from backups_app.models import BackupRecord, BackupStatus
 from backups_app.services.jobs import stopping
 from backups_app.services.targets.lookup import UnknownTarget, get_target
@@ -21,6 +21,7 @@ class Command(BaseCommand):
                             help="restore into a scratch database, check every table, drop it")
 
     def handle(self, *args, **opts):
+        recover_first(self, opts["verbosity"])
         backup = self.choose(opts)
         try:
             record = verify.verify_create(backup=backup, drill=opts["drill"], started_by="command line")

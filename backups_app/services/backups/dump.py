@@ -66,7 +66,7 @@ def backup_execute_locked(*, record_id: int) -> BackupRecord:
 
 
 def backup_execute(*, record_id: int, lock_wait: float | None = None,
-                   defer_when_busy: bool = False) -> BackupRecord:
+                   defer_when_busy: bool = False, on_wait=None) -> BackupRecord:
     """Run a queued backup when its target is free, and end it.
 
     One backup or restore per target at a time (jobs.turn): a backup that
@@ -78,7 +78,7 @@ def backup_execute(*, record_id: int, lock_wait: float | None = None,
     progress = _Progress()
     try:
         with jobs.turn(record, target=record.target, progress=progress.size, defer=defer_when_busy,
-                       wait_seconds=lock_wait):
+                       wait_seconds=lock_wait, on_wait=on_wait):
             _run(record, progress)
     except jobs.TargetBusy as exc:
         if not exc.final:

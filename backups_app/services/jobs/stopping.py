@@ -33,11 +33,11 @@ def stop_on_signals():
             signal.signal(sig, handler)
 
 
-def run_here(execute, record):
-    """execute(record_id=) in this process; a signal ends the job failed, and the ended row is returned."""
+def run_here(execute, record, **kwargs):
+    """execute(record_id=, **kwargs) in this process; a signal ends the job failed, and the ended row is returned."""
     try:
         with stop_on_signals():
-            return execute(record_id=record.pk)
+            return execute(record_id=record.pk, **kwargs)
     except Interrupted:
         record.refresh_from_db()
         return record
