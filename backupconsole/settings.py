@@ -40,8 +40,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "django_q",
+    # Before django_q: its `qcluster` command is replaced by one that always stops (backups_app/management).
     "backups_app",
+    "django_q",
 ]
 
 MIDDLEWARE = [

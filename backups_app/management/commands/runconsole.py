@@ -29,7 +29,7 @@ class Command(BaseCommand):
         manage_py = Path(settings.BASE_DIR) / "manage.py"
         children = [
             supervisor.Child("web server", supervisor.web_argv(addrport, threads=opts["threads"])),
-            supervisor.Child("worker", supervisor.worker_argv(manage_py)),
+            supervisor.Child("worker", supervisor.worker_argv(manage_py, stop_timeout=opts["stop_timeout"])),
         ]
         self.stdout.write(f"Backup console on http://{addrport}/ with its worker; Ctrl-C stops both.")
         status = supervisor.Supervisor(children, stop_timeout=opts["stop_timeout"], out=self.stderr).run()

@@ -15,7 +15,7 @@ import time
 from django.conf import settings
 from django.db import connection
 
-from backups_app.services.jobs import recovery
+from backups_app.services.jobs import recovery, stopping
 
 log = logging.getLogger(__name__)
 
@@ -59,4 +59,5 @@ def start() -> None:
 
 def on_worker_spawn(sender, **kwargs) -> None:
     """django-q2's post_spawn signal: sent in each new worker process."""
+    stopping.install_in_worker()
     start()
