@@ -12,6 +12,7 @@ from django.core.management.base import CommandError
 from django_q.management.commands import qcluster
 
 from backups_app.services.jobs.qcluster import GuardedCluster
+from backups_app.services.targets import lookup
 
 
 class Command(qcluster.Command):
@@ -29,4 +30,5 @@ class Command(qcluster.Command):
         settings.SECRET_KEY  # noqa: B018  (as django-q2's command: signing needs it, so fail now if unset)
         if options.get("cluster_name"):
             os.environ["Q_CLUSTER_NAME"] = options["cluster_name"]
+        lookup.sync_default()
         GuardedCluster(grace=options["grace"]).run(run_once=options.get("run_once", False))

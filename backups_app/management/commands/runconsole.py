@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from backups_app.services.jobs import supervisor
+from backups_app.services.targets import lookup
 
 
 class Command(BaseCommand):
@@ -26,6 +27,7 @@ class Command(BaseCommand):
         addrport = opts["addrport"] if ":" in opts["addrport"] else f"127.0.0.1:{opts['addrport']}"
         if opts["stop_timeout"] < 0:
             raise CommandError("--stop-timeout must be 0 or more")
+        lookup.sync_default()
         manage_py = Path(settings.BASE_DIR) / "manage.py"
         children = [
             supervisor.Child("web server", supervisor.web_argv(addrport, threads=opts["threads"])),
