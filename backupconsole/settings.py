@@ -46,10 +46,11 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Before django_q: its `qcluster` command is replaced by one that always stops (backups_app/management).
+    "backups_app",
     "django_q",
     "axes",
     "csp",
-    "backups_app",
 ]
 
 MIDDLEWARE = [

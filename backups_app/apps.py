@@ -10,6 +10,7 @@ class BackupsAppConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from django.db.models.signals import post_migrate
         from django_q.signals import post_spawn
 
         from backups_app import checks  # noqa: F401  (registers system checks)
@@ -17,9 +18,18 @@ class BackupsAppConfig(AppConfig):
         from backups_app.services.jobs import lifecycle, reaper
 
         post_spawn.connect(reaper.on_worker_spawn, dispatch_uid="backups_app.reaper")
+        post_migrate.connect(_default_target, sender=self, dispatch_uid="backups_app.default_target")
         lifecycle.when_ended(notify.job_ended)
         reaper.also_each_round(notify.check_stale)
         # What the apps built lives as long as the process: later collections skip it (and
         # forked workers keep sharing its pages). manage.py paused the collector until now.
         gc.freeze()
         gc.enable()
+
+
+def _default_target(sender, using="default", **kwargs):
+    """After migrate: the DB_* target is there before anyone opens the console."""
+    from backups_app.services.targets import lookup
+
+    if using == "default":
+        lookup.sync_default()

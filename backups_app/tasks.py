@@ -40,6 +40,6 @@ def run_scheduled_backup(schedule_id: int, intended: str | None = None) -> str:
 
 
 def reap_lost_jobs() -> int:
-    from backups_app.services.jobs import lifecycle as jobs
+    from backups_app.services.jobs import recovery
 
-    return jobs.reap_lost()
+    return recovery.reap_lost()

@@ -12,7 +12,7 @@ from django_q.models import OrmQ
 from backups_app.models import BackupRecord, DatabaseTarget
 from backups_app.services.backups import dump
 from backups_app.services.jobs import lifecycle as jobs
-from backups_app.services.jobs import queue
+from backups_app.services.jobs import queue, recovery
 from backups_app.services.storage import files, layout
 
 pytestmark = pytest.mark.django_db
@@ -91,10 +91,11 @@ def test_the_reaper_fails_a_silent_job_removes_its_partial_file_and_frees_the_ta
     partial = layout.partial_path(folder / f"shop_{record.pk}.dump", record.pk)
     files.create_private(partial).close()
 
-    assert jobs.reap_lost() == 1
+    assert recovery.reap_lost() == 1
 
     record.refresh_from_db()
-    assert (record.status, record.error) == ("failed", jobs.WORKER_LOST)
+    assert record.status == "failed" and record.error.startswith(jobs.WORKER_LOST)
+    assert "removed its partial file" in record.error and "released target" in record.error
     assert not partial.exists()
     assert DatabaseTarget.objects.get(pk=target.pk).lock_holder == ""
 
@@ -102,7 +103,7 @@ def test_the_reaper_fails_a_silent_job_removes_its_partial_file_and_frees_the_ta
 @reaper_test
 def test_the_reaper_leaves_a_job_with_a_fresh_heartbeat_alone(target):
     record = queued_backup(target, status="running", started_at=timezone.now(), heartbeat_at=timezone.now())
-    assert jobs.reap_lost() == 0
+    assert recovery.reap_lost() == 0
     record.refresh_from_db()
     assert record.status == "running"
 
@@ -112,7 +113,7 @@ def test_a_job_no_worker_took_in_time_is_failed_as_never_started(target, setting
     limit = settings.JOB_LOCK_WAIT_SECONDS + settings.JOB_LOST_AFTER_SECONDS
     stale = queued_backup(target, created_at=timezone.now() - timedelta(seconds=limit + 1))
     fresh = queued_backup(target)
-    jobs.reap_lost()
+    recovery.reap_lost()
     stale.refresh_from_db()
     fresh.refresh_from_db()
     assert stale.status == "failed" and stale.error.startswith("never started")
@@ -146,7 +147,7 @@ def test_the_reaper_removes_the_passfile_of_a_killed_process_only(monkeypatch, t
     for folder in (dead, live):
         folder.mkdir()
         (folder / "pgpass").write_text("*:*:*:postgres:secret\n")
-    jobs.reap_lost()
+    recovery.reap_lost()
     assert not dead.exists() and live.exists()
 
 

@@ -171,12 +171,13 @@ def test_a_job_the_reaper_fails_as_lost_is_announced(receiver, monkeypatch, back
 
     from backups_app.models import BackupRecord
     from backups_app.services.jobs import lifecycle as jobs
+    from backups_app.services.jobs import recovery
 
     channel("webhook", URL_ENV)
     record = dump.backup_create(target=target(monkeypatch), backup_type="manual", fmt="custom")
     assert jobs.claim(BackupRecord, record.pk)
     BackupRecord.objects.filter(pk=record.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
-    assert jobs.reap_lost() == 1
+    assert recovery.reap_lost() == 1
     assert receiver.json()["event"] == "backup_failed" and "worker lost" in receiver.json()["text"]
 
 

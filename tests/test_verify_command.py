@@ -69,3 +69,18 @@ def test_the_real_command_exits_0_then_1_once_the_file_is_damaged(pg_cluster, pa
     assert failed.returncode == 1 and failed.stdout == ""
     assert failed.stderr.count("\n") == 1
     assert failed.stderr.startswith("CommandError: backup #1 failed verification: the file is truncated: ")
+
+
+def test_a_repaired_file_passes_a_drill_after_a_failed_verification(pagila, make_target, backup_root):
+    backup = make_backup(make_target(pagila), "custom")
+    intact = backup.absolute_path.read_bytes()
+    flip_byte(backup.absolute_path, 100)
+    with pytest.raises(CommandError, match="checksum mismatch"):
+        verify_cmd(backup.pk)
+    backup.absolute_path.write_bytes(intact)
+
+    out = verify_cmd(backup.pk, "--drill")
+
+    assert "drill: restore #" in out and f"backup #{backup.pk} verified" in out
+    backup.refresh_from_db()
+    assert backup.last_verify_ok is True

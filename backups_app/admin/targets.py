@@ -10,7 +10,7 @@ from backups_app.forms import BackupNowForm
 from backups_app.models import BackupFormat, BackupRecord, BackupStatus, BackupType, DatabaseTarget
 from backups_app.services.backups import dump
 from backups_app.services.jobs import queue
-from backups_app.services.targets import connection_test
+from backups_app.services.targets import connection_test, lookup
 
 
 @admin.register(DatabaseTarget)
@@ -27,6 +27,16 @@ class DatabaseTargetAdmin(GuardedActionsMixin, admin.ModelAdmin):
             "description": gettext_lazy("The console never stores a password: only where to find one when a job runs."),
         }),
     ]
+
+    def get_readonly_fields(self, request, obj=None):
+        # The default target follows DB_*: a change here would be undone at the next start.
+        if lookup.is_from_environment(obj):
+            return [*super().get_readonly_fields(request, obj), *lookup.FROM_ENVIRONMENT]
+        return super().get_readonly_fields(request, obj)
+
+    def changelist_view(self, request, extra_context=None):
+        lookup.sync_default()  # the list shows the DB_* target as the environment now says
+        return super().changelist_view(request, extra_context)
 
     def get_queryset(self, request):
         # The newest succeeded backup walking the created_at index: a GROUP BY over all backups

@@ -58,3 +58,21 @@ def quiet_log(verbosity: int):
         yield
     finally:
         logger.setLevel(level)
+
+
+def recover_first(command, verbosity: int = 1) -> None:
+    """Before any work: end jobs whose process is gone, clean up after them, and say what was cleaned."""
+    from backups_app.services.jobs import recovery
+
+    with quiet_log(verbosity):
+        lines = recovery.recover().lines
+    for line in lines:
+        command.stderr.write(f"recovered: {line}")
+
+
+def waiting_reporter(command):
+    """on_wait for a job run here: the wait for the target's turn shows on stderr at once, then as it goes."""
+    def report(line: str) -> None:
+        command.stderr.write(line)
+        command.stderr.flush()
+    return report

@@ -23,6 +23,10 @@ class JobFields(models.Model):
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
     duration_seconds = models.FloatField(_("duration (s)"), null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Which process claimed the row, so any later command can tell when it is gone (kill -9, a reboot).
+    pid = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    boot_id = models.CharField(max_length=36, blank=True, editable=False)
+    host = models.CharField(max_length=255, blank=True, editable=False)
     error = models.TextField(_("error"), blank=True)
     started_by = models.CharField(_("started by"), max_length=150, blank=True)
     requested_by = models.ForeignKey(

@@ -42,6 +42,10 @@ class RestoreRecord(JobFields):
         _("skip grants"), null=True, blank=True, help_text=_("Leave out the backup's GRANT and REVOKE."),
     )
     detail = models.TextField(_("detail"), blank=True, help_text=_("What the restore did besides restoring."))
+    created_database = models.CharField(
+        _("created database"), max_length=63, blank=True, editable=False,
+        help_text=_("The database this restore created; dropped again if the restore dies."),
+    )
 
     class Meta:
         verbose_name = _("restore")

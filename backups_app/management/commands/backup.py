@@ -1,6 +1,5 @@
 """`manage.py backup`: the original backup script's command line, kept exactly."""
 
-import functools
 import json
 
 from django.conf import settings
@@ -18,6 +17,8 @@ from backups_app.management.cli import (
     ConsoleCommand,
     in_range,
     quiet_log,
+    recover_first,
+    waiting_reporter,
 )
 from backups_app.models import BackupFormat, BackupRecord, BackupStatus, BackupType
 from backups_app.services.backups import dump
@@ -69,6 +70,7 @@ class Command(ConsoleCommand):
     def handle(self, *args, **opts):
         in_range(opts["keep_days"], "--keep-days", 1, MAX_DAYS)
         in_range(opts["max_age_hours"], "--max-age-hours", 0, MAX_HOURS, above=True)
+        recover_first(self, opts["verbosity"])
         try:
             if opts["check"]:
                 return self.check_freshness(opts)
@@ -91,7 +93,7 @@ class Command(ConsoleCommand):
             target=target, backup_type=opts["type"] or BackupType.MANUAL, fmt=opts["format"],
             started_by="command line",
         )
-        record = stopping.run_here(functools.partial(dump.backup_execute, dump_jobs=opts["jobs"]), record)
+        record = stopping.run_here(dump.backup_execute, record, dump_jobs=opts["jobs"], on_wait=waiting_reporter(self))
         if record.status != BackupStatus.SUCCEEDED:
             raise CommandError(f"backup #{record.pk} failed: {record.error}")
         size = naturalsize(record.size_bytes, binary=True)

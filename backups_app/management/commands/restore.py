@@ -3,7 +3,16 @@
 from django.core.management.base import CommandError
 from django.utils.translation import gettext_lazy as _
 
-from backups_app.management.cli import MAX_ID, OPERATIONAL_CHECKS, ConsoleCommand, in_range, one_line, quiet_log
+from backups_app.management.cli import (
+    MAX_ID,
+    OPERATIONAL_CHECKS,
+    ConsoleCommand,
+    in_range,
+    one_line,
+    quiet_log,
+    recover_first,
+    waiting_reporter,
+)
 from backups_app.models import BackupRecord, JobStatus
 from backups_app.services.jobs import stopping
 from backups_app.services.postgres import names
@@ -39,6 +48,7 @@ class Command(ConsoleCommand):
 
     def handle(self, *args, **opts):
         in_range(opts["backup_id"], "BACKUP_ID", 1, MAX_ID)
+        recover_first(self, opts["verbosity"])
         backup = BackupRecord.objects.select_related("target").filter(pk=opts["backup_id"]).first()
         if backup is None:
             raise CommandError(f"no backup #{opts['backup_id']} (see manage.py backup --list)")
@@ -54,7 +64,7 @@ class Command(ConsoleCommand):
         except (names.BadName, UnknownTarget, restore.RestoreRefused) as exc:
             raise CommandError(f"restore refused: {one_line(str(exc))}") from None
         with quiet_log(opts["verbosity"]):
-            record = stopping.run_here(restore.restore_execute, record)
+            record = stopping.run_here(restore.restore_execute, record, on_wait=waiting_reporter(self))
         if record.status != JobStatus.SUCCEEDED:
             raise CommandError(f"restore #{record.pk} failed: {one_line(record.error)}")
         for note in record.detail.splitlines():

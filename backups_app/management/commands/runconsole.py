@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from backups_app.management.cli import ConsoleCommand, in_range
 from backups_app.services.jobs import supervisor
+from backups_app.services.targets import lookup
 
 MAX_STOP_TIMEOUT = 24 * 3600
 MAX_THREADS = 256
@@ -31,10 +32,11 @@ class Command(ConsoleCommand):
         addrport = opts["addrport"] if ":" in opts["addrport"] else f"127.0.0.1:{opts['addrport']}"
         in_range(opts["stop_timeout"], "--stop-timeout", 0, MAX_STOP_TIMEOUT)
         in_range(opts["threads"], "--threads", 1, MAX_THREADS)
+        lookup.sync_default()
         manage_py = Path(settings.BASE_DIR) / "manage.py"
         children = [
             supervisor.Child("web server", supervisor.web_argv(addrport, threads=opts["threads"])),
-            supervisor.Child("worker", supervisor.worker_argv(manage_py)),
+            supervisor.Child("worker", supervisor.worker_argv(manage_py, stop_timeout=opts["stop_timeout"])),
         ]
         self.stdout.write(f"Backup console on http://{addrport}/ with its worker; Ctrl-C stops both.")
         status = supervisor.Supervisor(children, stop_timeout=opts["stop_timeout"], out=self.stderr).run()

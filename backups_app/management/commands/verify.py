@@ -3,7 +3,15 @@
 from django.core.management.base import CommandError
 from django.utils.translation import gettext_lazy as _
 
-from backups_app.management.cli import MAX_ID, OPERATIONAL_CHECKS, ConsoleCommand, in_range, one_line, quiet_log
+from backups_app.management.cli import (
+    MAX_ID,
+    OPERATIONAL_CHECKS,
+    ConsoleCommand,
+    in_range,
+    one_line,
+    quiet_log,
+    recover_first,
+)
 from backups_app.models import BackupRecord, BackupStatus
 from backups_app.services.jobs import stopping
 from backups_app.services.targets.lookup import UnknownTarget, get_target
@@ -22,6 +30,7 @@ class Command(ConsoleCommand):
                             help=_("restore into a scratch database, check every table, drop it"))
 
     def handle(self, *args, **opts):
+        recover_first(self, opts["verbosity"])
         backup = self.choose(opts)
         try:
             record = verify.verify_create(backup=backup, drill=opts["drill"], started_by="command line")

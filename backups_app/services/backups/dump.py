@@ -72,7 +72,7 @@ def backup_execute_locked(*, record_id: int) -> BackupRecord:
 
 
 def backup_execute(*, record_id: int, lock_wait: float | None = None,
-                   defer_when_busy: bool = False, dump_jobs: int | None = None) -> BackupRecord:
+                   defer_when_busy: bool = False, dump_jobs: int | None = None, on_wait=None) -> BackupRecord:
     """Run a queued backup when its target is free, and end it.
 
     One backup or restore per target at a time (jobs.turn): a backup that
@@ -85,7 +85,7 @@ def backup_execute(*, record_id: int, lock_wait: float | None = None,
     progress = _Progress()
     try:
         with jobs.turn(record, target=record.target, progress=progress.size, defer=defer_when_busy,
-                       wait_seconds=lock_wait):
+                       wait_seconds=lock_wait, on_wait=on_wait):
             _run(record, progress, dump_jobs)
     except jobs.TargetBusy as exc:
         if not exc.final:

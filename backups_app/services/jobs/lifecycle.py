@@ -8,26 +8,24 @@ while it waits or works.
 
 import contextlib
 import logging
-import os
-import shutil
-import tempfile
 import threading
 import time
 from datetime import timedelta
-from pathlib import Path
 
 from django.apps import apps
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
 from backups_app.models.jobs import JobStatus
+from backups_app.services.jobs import process
 
 log = logging.getLogger(__name__)
 
 WORKER_LOST = "worker lost: the job stopped reporting (worker killed or machine stopped)"
 LOCK_POLL_SECONDS = 0.5
+WAIT_REPORT_SECONDS = 10
 
 
 class JobRefused(Exception):
@@ -68,7 +66,7 @@ def describe(record) -> str:
 def claim(model, pk) -> bool:
     now = timezone.now()
     n = model.objects.filter(pk=pk, status=JobStatus.QUEUED).update(
-        status=JobStatus.RUNNING, started_at=now, heartbeat_at=now
+        status=JobStatus.RUNNING, started_at=now, heartbeat_at=now, **process.identity()
     )
     return n == 1
 
@@ -167,13 +165,21 @@ def _keep_waiting_row_alive(holder: str) -> None:
     model.objects.filter(pk=pk, status=JobStatus.RUNNING).update(heartbeat_at=timezone.now())
 
 
-def acquire(target, holder: str, *, wait_seconds: float) -> bool:
-    """Take the target's lease, waiting up to wait_seconds; False if it stayed busy."""
-    deadline = time.monotonic() + max(0.0, wait_seconds)
-    next_beat = time.monotonic() + settings.JOB_HEARTBEAT_SECONDS
+def acquire(target, holder: str, *, wait_seconds: float, on_wait=None) -> bool:
+    """Take the target's lease, waiting up to wait_seconds; False if it stayed busy.
+
+    on_wait(line), when given, hears at once that the job waits, for whom, and then how long it has waited.
+    """
+    began = time.monotonic()
+    deadline = began + max(0.0, wait_seconds)
+    next_beat = began + settings.JOB_HEARTBEAT_SECONDS
+    next_word = began
     while not (_looks_free(target) and _try_lock(target, holder)):
         if time.monotonic() >= deadline:
             return False
+        if on_wait is not None and time.monotonic() >= next_word:
+            on_wait(_waiting_line(target, time.monotonic() - began, wait_seconds))
+            next_word = time.monotonic() + WAIT_REPORT_SECONDS
         if time.monotonic() >= next_beat:
             _keep_waiting_row_alive(holder)
             next_beat = time.monotonic() + settings.JOB_HEARTBEAT_SECONDS
@@ -181,12 +187,21 @@ def acquire(target, holder: str, *, wait_seconds: float) -> bool:
     return True
 
 
-def busy_message(target, *, waited_seconds: float) -> str:
+def _holder_words(target) -> str:
     from backups_app.models import DatabaseTarget
 
     holder = DatabaseTarget.objects.filter(pk=target.pk).values_list("lock_holder", flat=True).first() or ""
     name, _, pk = holder.partition(":")
-    what = f"{JOB_WORDS.get(name, 'job')} #{pk}" if name else "another job"
+    return f"{JOB_WORDS.get(name, 'job')} #{pk}" if name else "another job"
+
+
+def _waiting_line(target, waited: float, limit: float) -> str:
+    return (f"waiting for target '{target.name}', busy with {_holder_words(target)}: "
+            f"waited {int(waited)} s of at most {int(limit)} s")
+
+
+def busy_message(target, *, waited_seconds: float) -> str:
+    what = _holder_words(target)
     return (f"refused: target '{target.name}' is busy with {what}, and this job has already waited "
             f"{int(waited_seconds)} s (JOB_LOCK_WAIT_SECONDS={settings.JOB_LOCK_WAIT_SECONDS}); try again later")
 
@@ -204,7 +219,8 @@ def target_lock(target, holder: str, *, wait_seconds: float | None = None):
 
 
 @contextlib.contextmanager
-def turn(record, *, target=None, progress=None, defer: bool = False, wait_seconds: float | None = None):
+def turn(record, *, target=None, progress=None, defer: bool = False, wait_seconds: float | None = None,
+         on_wait=None):
     """Wait for the target's turn, claim the row, keep it alive; release the target at the end.
 
     The row stays queued while it waits, so its start time is when its turn
@@ -225,7 +241,7 @@ def turn(record, *, target=None, progress=None, defer: bool = False, wait_second
     deadline = record.created_at + timedelta(seconds=settings.JOB_LOCK_WAIT_SECONDS)
     remaining = (deadline - timezone.now()).total_seconds() if wait_seconds is None else wait_seconds
     wait = min(remaining, settings.JOB_TURN_SLICE_SECONDS) if defer else remaining
-    if not acquire(target, holder, wait_seconds=wait):
+    if not acquire(target, holder, wait_seconds=wait, on_wait=on_wait):
         final = wait >= remaining
         waited = (timezone.now() - record.created_at).total_seconds() if wait_seconds is None else wait
         raise TargetBusy(busy_message(target, waited_seconds=waited), final=final)
@@ -296,104 +312,3 @@ class Heartbeat:
                     log.exception("heartbeat failed for %s", self.holder)
         finally:
             connection.close()
-
-
-# --- cleaning up after the dead --------------------------------------------
-
-def reap_lost(*, now=None) -> int:
-    """Fail jobs whose worker stopped beating (killed, power loss) or that no worker ever took; tidy up after them.
-
-    Safe to run from several processes at once: each row changes by one filtered UPDATE.
-    """
-    close_old_connections()
-    now = now or timezone.now()
-    reaped = 0
-    for model in job_models():
-        reaped += _reap_running(model, now) + _reap_never_started(model, now)
-    _release_expired_leases(now)
-    _remove_orphan_partials()
-    _remove_orphan_passfiles()
-    return reaped
-
-
-def _reap_running(model, now) -> int:
-    cutoff = now - timedelta(seconds=settings.JOB_LOST_AFTER_SECONDS)
-    reaped = 0
-    silent = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True)
-    stale = model.objects.filter(silent, status=JobStatus.RUNNING)
-    for pk in stale.values_list("pk", flat=True):
-        n = model.objects.filter(silent, pk=pk, status=JobStatus.RUNNING).update(
-            status=JobStatus.FAILED, finished_at=now, error=WORKER_LOST
-        )
-        if n:
-            reaped += 1
-            log.warning("marked %s #%s failed: worker lost", model.__name__, pk)
-            _after_lost(model, pk)
-            _announce(model.objects.get(pk=pk))
-    return reaped
-
-
-def _reap_never_started(model, now) -> int:
-    # A row still queued long after the job could have been refused was lost by the queue
-    # (a crashed worker's prefetched task, a broker that lost it): it must not run days later.
-    limit = settings.JOB_LOCK_WAIT_SECONDS + settings.JOB_LOST_AFTER_SECONDS
-    n = model.objects.filter(status=JobStatus.QUEUED, created_at__lt=now - timedelta(seconds=limit)).update(
-        status=JobStatus.FAILED, finished_at=now,
-        error=f"never started: no worker took this job within {limit} s of the request (is the worker running?)",
-    )
-    if n:
-        log.warning("marked %s %s jobs never started", n, JOB_WORDS.get(model.__name__, "job"))
-    return n
-
-
-def _after_lost(model, pk) -> None:
-    from backups_app.models import DatabaseTarget
-    from backups_app.services.storage import files, layout
-
-    DatabaseTarget.objects.filter(lock_holder=f"{model.__name__}:{pk}").update(lock_holder="", lock_expires_at=None)
-    if model.__name__ == "BackupRecord":
-        for partial in layout.partial_files(pk):
-            files.remove_quietly(partial)
-
-
-def _release_expired_leases(now) -> None:
-    from backups_app.models import DatabaseTarget
-
-    DatabaseTarget.objects.exclude(lock_holder="").filter(lock_expires_at__lt=now).update(
-        lock_holder="", lock_expires_at=None
-    )
-
-
-def _remove_orphan_partials() -> None:
-    """Temporary backup files whose job is not running (left by a crash) go."""
-    from backups_app.models import BackupRecord
-    from backups_app.services.storage import files, layout
-
-    for partial in layout.partial_files():
-        record_id = partial.name.rpartition(layout.PARTIAL_MARK)[2]
-        if not record_id.isdigit():
-            continue
-        if not BackupRecord.objects.filter(pk=int(record_id), status=JobStatus.RUNNING).exists():
-            files.remove_quietly(partial)
-            log.warning("removed a leftover temporary file %s", partial)
-
-
-def _remove_orphan_passfiles() -> None:
-    """Private passfiles of a killed process (its pid is in the folder's name) go: they hold a password."""
-    from backups_app.services.postgres.connection import PASSFILE_DIR_PREFIX
-
-    for folder in Path(tempfile.gettempdir()).glob(f"{PASSFILE_DIR_PREFIX}*-*"):
-        pid = folder.name[len(PASSFILE_DIR_PREFIX):].partition("-")[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(folder, ignore_errors=True)
-            log.warning("removed a killed process's passfile folder %s", folder)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: not ours to judge
-        return True
-    return True

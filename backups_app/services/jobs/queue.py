@@ -10,6 +10,7 @@ from django.db import transaction
 from django_q.tasks import async_task
 
 from backups_app.services.jobs import lifecycle as jobs
+from backups_app.services.jobs import stopping
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,9 @@ def run_in_turn(task: str, record_id: int, execute) -> str:
     """
     try:
         record = execute(record_id=record_id, defer_when_busy=True)
+    except stopping.Interrupted as exc:
+        # The worker is stopping; the job has ended failed and tidied up after itself.
+        return f"interrupted by {exc}"
     except jobs.NotQueued as exc:
         log.info("%s: nothing to do", exc)
         return f"skipped: {exc}"

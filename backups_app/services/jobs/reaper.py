@@ -15,7 +15,7 @@ import time
 from django.conf import settings
 from django.db import connection
 
-from backups_app.services.jobs import lifecycle as jobs
+from backups_app.services.jobs import recovery, stopping
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ _started = threading.Event()
 
 def reap_once() -> int:
     try:
-        return jobs.reap_lost()
+        return recovery.reap_lost()
     except Exception:  # the next pass may succeed; a dead reaper thread would not
         log.exception("reaping lost jobs failed")
         return 0
@@ -59,4 +59,5 @@ def start() -> None:
 
 def on_worker_spawn(sender, **kwargs) -> None:
     """django-q2's post_spawn signal: sent in each new worker process."""
+    stopping.install_in_worker()
     start()

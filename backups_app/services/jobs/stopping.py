@@ -7,6 +7,7 @@ as after any failure, ends its row `failed` naming the signal, and re-raises.
 """
 
 import contextlib
+import os
 import signal
 import threading
 
@@ -33,11 +34,11 @@ def stop_on_signals():
             signal.signal(sig, handler)
 
 
-def run_here(execute, record):
-    """execute(record_id=) in this process; a signal ends the job failed, and the ended row is returned."""
+def run_here(execute, record, **kwargs):
+    """execute(record_id=, **kwargs) in this process; a signal ends the job failed, and the ended row is returned."""
     try:
         with stop_on_signals():
-            return execute(record_id=record.pk)
+            return execute(record_id=record.pk, **kwargs)
     except Interrupted:
         record.refresh_from_db()
         return record
@@ -50,3 +51,47 @@ def interrupted(what: str, exc: BaseException) -> str:
     if isinstance(exc, KeyboardInterrupt):
         return f"{what} interrupted by SIGINT"
     return f"{what} interrupted: {type(exc).__name__}: {exc}"
+
+
+# --- inside a django-q2 worker process ------------------------------------------------------
+# The worker's parent (the sentinel) leaves SIGTERM at its default, which ends a worker at
+# once, job and all, like kill -9. Installed in each worker when it starts, these make a
+# stop clean however it is delivered (to the worker alone or to the whole process group):
+# SIGTERM / SIGINT interrupt the running job, which ends failed and tidy, then the worker
+# leaves; SIGUSR1 lets the running job finish first. An idle worker leaves at once.
+
+_worker = {"in_task": False, "interrupting": False, "leaving": False}
+
+
+def install_in_worker() -> None:
+    from django_q.signals import post_execute_in_worker, pre_execute
+
+    pre_execute.connect(_task_starts, dispatch_uid="backups_app.stopping.starts")
+    post_execute_in_worker.connect(_task_ends, dispatch_uid="backups_app.stopping.ends")
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _worker_interrupt)
+    signal.signal(signal.SIGUSR1, _worker_leave)
+
+
+def _task_starts(sender=None, **kwargs) -> None:
+    _worker["in_task"] = True
+
+
+def _task_ends(sender=None, **kwargs) -> None:
+    _worker["in_task"] = False
+    if _worker["leaving"] or _worker["interrupting"]:
+        os._exit(0)
+
+
+def _worker_interrupt(signum, frame):
+    if not _worker["in_task"]:
+        os._exit(0)
+    if not _worker["interrupting"]:  # a second signal must not break the job's own clean-up
+        _worker["interrupting"] = True
+        raise Interrupted(signal.Signals(signum).name)
+
+
+def _worker_leave(signum, frame):
+    if not _worker["in_task"]:
+        os._exit(0)
+    _worker["leaving"] = True

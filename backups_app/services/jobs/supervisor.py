@@ -61,8 +61,10 @@ def web_argv(addrport: str, *, threads: int = 8) -> list[str]:
             "--threads", str(threads), "--graceful-timeout", "10", "--access-logfile", "-"]
 
 
-def worker_argv(manage_py: Path) -> list[str]:
-    return [sys.executable, str(manage_py), "qcluster"]
+def worker_argv(manage_py: Path, *, stop_timeout: float = 0) -> list[str]:
+    # The worker's own grace outlasts ours: this supervisor decides when running jobs are interrupted.
+    grace = stop_timeout + KILL_GRACE_SECONDS if stop_timeout else 0
+    return [sys.executable, str(manage_py), "qcluster", "--grace", str(grace)]
 
 
 class Supervisor:

@@ -68,7 +68,7 @@ def restore_create(*, backup, into: str, tables=(), overwrite: bool = False, wit
     )
 
 
-def restore_execute(*, record_id: int, defer_when_busy: bool = False) -> RestoreRecord:
+def restore_execute(*, record_id: int, defer_when_busy: bool = False, on_wait=None) -> RestoreRecord:
     """Run a queued restore when its server is free (jobs.turn), and end it.
 
     A restore that would wait too long for the server is refused with the
@@ -79,7 +79,7 @@ def restore_execute(*, record_id: int, defer_when_busy: bool = False) -> Restore
     secrets = conn_for(record.server).secrets()
     outcome = restore_run.Outcome()
     try:
-        with jobs.turn(record, target=record.server, defer=defer_when_busy):
+        with jobs.turn(record, target=record.server, defer=defer_when_busy, on_wait=on_wait):
             restore_run.run(record, outcome)
     except jobs.NotQueued:
         raise

@@ -170,13 +170,18 @@ def _overwrite(plan: Plan, conn, source_args: list[str]) -> None:
 
 @contextlib.contextmanager
 def _database(plan: Plan):
-    """Create the database for a new restore, and drop it again if the restore fails."""
+    """Create the database for a new restore, and drop it again if the restore fails.
+
+    The record says which database it created, so that if this process dies
+    (kill -9, power loss) the next command or worker drops it (jobs/recovery.py).
+    """
     name = plan.into
     if plan.mode != "new":
         yield
         return
     with databases.maintenance(plan.record.server) as m:
         note = databases.create(m, name, source_db.creation_options(plan.backup, major=plan.major))
+    _created(plan.record, name)
     if note:
         plan.outcome.notes.append(note)
     try:
@@ -184,7 +189,13 @@ def _database(plan: Plan):
     except BaseException:
         with databases.maintenance(plan.record.server) as m:
             databases.drop(m, name)
+        _created(plan.record, "")
         raise
+
+
+def _created(record, name: str) -> None:
+    record.created_database = name
+    type(record).objects.filter(pk=record.pk).update(created_database=name)
 
 
 @contextlib.contextmanager

@@ -55,8 +55,18 @@ def verify_execute(*, record_id: int, defer_when_busy: bool = False) -> Verifica
 def _findings(record: VerificationRecord) -> list[Finding]:
     findings = integrity.check_file(record.backup)
     if record.drill and all(f.ok for f in findings):
+        # The file as it is now passed: an older failed verification (of a file since repaired)
+        # must not refuse the drill's restore.
+        _passed(record.backup, findings)
         findings.append(drills.run(record))
     return findings
+
+
+def _passed(backup: BackupRecord, findings: list[Finding]) -> None:
+    detail = "; ".join(f.detail for f in findings)
+    BackupRecord.objects.filter(pk=backup.pk).update(
+        last_verified_at=timezone.now(), last_verify_ok=True, last_verify_detail=detail)
+    backup.last_verify_ok, backup.last_verify_detail = True, detail
 
 
 def _end(record: VerificationRecord, findings: list[Finding]) -> None:

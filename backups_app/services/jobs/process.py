@@ -1,0 +1,68 @@
+"""Which process runs a job, and whether it is gone: pid, boot and host, recorded when the row is claimed.
+
+A heartbeat that stops says a job is lost only after JOB_LOST_AFTER_SECONDS;
+on the same machine we can tell at once. A job is gone when its machine has
+booted since (another boot id), when its pid no longer exists, or when the
+process now at that pid started after the job was claimed (the pid was
+reused). Rows claimed on another host are left to the heartbeat.
+"""
+
+import functools
+import os
+import socket
+from pathlib import Path
+
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+# A process's start time is known to a clock tick; allow for that and for clock rounding.
+START_SLACK_SECONDS = 2
+
+
+@functools.cache
+def boot_id() -> str:
+    try:
+        return BOOT_ID.read_text().strip()
+    except OSError:
+        return ""
+
+
+def host() -> str:
+    return socket.gethostname()[:255]
+
+
+def identity() -> dict:
+    """The fields a claimed row records about the process that runs it."""
+    return {"pid": os.getpid(), "boot_id": boot_id(), "host": host()}
+
+
+def started_at(pid: int) -> float | None:
+    """When a process started (epoch seconds), or None when there is no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()
+    if fields[0] in ("Z", "X"):
+        return None
+    return _boot_time() + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+
+
+@functools.cache
+def _boot_time() -> float:
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith("btime "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def gone(*, pid, boot, on_host: str, claimed_at) -> str:
+    """Why the process that claimed a row is gone ("" when it may still be running, or we cannot tell)."""
+    if not pid or on_host != host():
+        return ""
+    if boot and boot_id() and boot != boot_id():
+        return f"its machine restarted while it ran (process {pid} on {on_host})"
+    began = started_at(pid)
+    if began is None:
+        return f"its process ({pid} on {on_host}) ended without finishing it (killed?)"
+    if claimed_at is not None and began > claimed_at.timestamp() + START_SLACK_SECONDS:
+        return f"its process ({pid} on {on_host}) ended without finishing it (killed?; the pid now belongs to another)"
+    return ""

@@ -1,0 +1,53 @@
+"""With DB_* set, a fresh console shows its database target on the first visit, in a real browser.
+
+migrate and runconsole make the target; nobody has run a backup. Its name and
+connection come from the environment, so the admin shows them read-only.
+"""
+
+import secrets
+
+import pytest
+
+from tests.pgcluster import free_port
+from tests.test_browser_e2e import CHROMIUM, browser, log_in  # noqa: F401  (browser is a fixture)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.requires(CHROMIUM, package="chromium"),
+]
+
+
+def test_a_fresh_console_with_db_settings_shows_its_target_before_any_backup(tmp_path, pg_cluster, pagila,
+                                                                              browser):  # noqa: F811
+    from tests.qcluster import Console
+
+    console = Console(tmp_path / "console", env={
+        "DB_HOST": pg_cluster.host, "DB_PORT": str(pg_cluster.port), "DB_USER": pg_cluster.user,
+        "DB_NAME": pagila, "DB_PASSWORD": pg_cluster.password,
+    }).migrate()
+    try:
+        assert console.rows("SELECT name, dbname FROM backups_app_databasetarget") == [
+            {"name": "default", "dbname": pagila}]  # made by migrate itself
+        password = secrets.token_urlsafe(16)
+        console.manage("createsuperuser", "--noinput", "--username", "admin", "--email", "admin@example.com",
+                       env={"DJANGO_SUPERUSER_PASSWORD": password})
+        port = free_port()
+        console.start_runconsole(port)
+        url = f"http://127.0.0.1:{port}"
+        page = browser.new_page()
+        log_in(page, url, password)
+
+        page.goto(f"{url}/admin/backups_app/databasetarget/")
+        rows = page.locator("#result_list tbody tr")
+        assert rows.count() == 1
+        assert "default" in rows.first.inner_text()
+        assert f"{pg_cluster.host}:{pg_cluster.port}/{pagila}" in rows.first.inner_text()
+        assert console.rows("SELECT count(*) AS n FROM backups_app_backuprecord") == [{"n": 0}]
+
+        rows.first.locator("th a").click()
+        page.wait_for_load_state()
+        assert page.locator("#id_host").count() == 0 and page.locator("#id_name").count() == 0
+        assert pagila in page.locator(".field-dbname").inner_text()
+    finally:
+        console.close()
