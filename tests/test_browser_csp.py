@@ -4,8 +4,15 @@ import secrets
 
 import pytest
 
+from tests.browser_support import CHROMIUM
 from tests.pgcluster import free_port
-from tests.test_browser_e2e import browser, pytestmark  # noqa: F401  (the fixture and the browser markers)
+
+pytest_plugins = ["tests.browser_support"]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.requires(CHROMIUM, package="chromium"),
+]
 
 PAGES = ["/admin/", "/admin/backups_app/databasetarget/", "/admin/backups_app/retentionpolicy/",
          "/admin/backups_app/backupschedule/", "/admin/backups_app/databasetarget/add/"]

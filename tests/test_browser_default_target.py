@@ -8,8 +8,11 @@ import secrets
 
 import pytest
 
+from tests.browser_support import CHROMIUM
 from tests.pgcluster import free_port
-from tests.test_browser_e2e import CHROMIUM, browser, log_in  # noqa: F401  (browser is a fixture)
+from tests.test_browser_e2e import log_in
+
+pytest_plugins = ["tests.browser_support"]
 
 pytestmark = [
     pytest.mark.browser,

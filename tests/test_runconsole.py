@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.console_process import MANAGE
 from tests.faultkit import dump_waiting_on_lock, table_held
 from tests.pgcluster import free_port
-from tests.qcluster import MANAGE
 
 pytestmark = pytest.mark.slow
 
