@@ -7,7 +7,7 @@ import time
 import pytest
 from django.db import transaction
 
-from backups_app.models import Notification, NotificationChannel
+from backups_app.models import BackupRecord, Notification, NotificationChannel
 from backups_app.services import notify
 from backups_app.services.backups import dump
 from tests.notify_records import TARGET_PASSWORD, channel, ended_backup, target
@@ -188,3 +188,18 @@ def test_a_refused_job_is_announced(receiver, monkeypatch):
     record = dump.backup_create(target=target(monkeypatch), backup_type="manual", fmt="custom")
     assert jobs.refuse(record, "refused: target 'sales' is busy")
     assert receiver.json()["event"] == "backup_failed" and "is busy" in receiver.json()["text"]
+
+
+def test_a_real_backup_of_unusual_size_is_announced_as_a_size_anomaly(receiver, monkeypatch, make_target, fresh_db,
+                                                                       backup_root):
+    channel("webhook", URL_ENV, events=["size_anomaly"])
+    source = make_target(fresh_db("anomaly_notify_src"))
+    for _ in range(4):  # earlier backups of 500 MB; a real dump of an empty database is a few kilobytes
+        BackupRecord.objects.create(target=source, backup_type="manual", format="custom", status="succeeded",
+                                    size_bytes=500 * 2**20)
+    record = dump.backup_create(target=source, backup_type="manual", fmt="custom")
+    record = dump.backup_execute(record_id=record.pk)
+    assert record.status == "succeeded" and record.size_anomaly_pct == pytest.approx(-100, abs=0.01)
+    body = receiver.json()
+    assert body["event"] == "size_anomaly" and body["id"] == record.pk
+    assert "unusual size" in body["title"] and "-100% from the median" in body["text"]

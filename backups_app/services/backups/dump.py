@@ -128,8 +128,7 @@ def _run(record: BackupRecord, progress, dump_jobs: int | None = None) -> None:
         _fail(record, stopping.interrupted("backup", exc), secrets=conn.secrets(), partial=partial)
         raise
     jobs.finish(record, ok=True, path=layout.relative(final), size_bytes=size, sha256=sha,
-                compression=compression, bytes_written=size)
-    anomaly.flag_size_anomaly(record=record)
+                compression=compression, bytes_written=size, size_anomaly_pct=anomaly.check_size(record, size))
     _log_attempt(record, conn.secrets())
     log.info("backup #%s succeeded: %s (%s bytes)", record.pk, record.path, size)
 

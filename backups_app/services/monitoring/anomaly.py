@@ -6,7 +6,8 @@ of the previous BACKUP_SIZE_ANOMALY_HISTORY succeeded (or since pruned)
 backups of the same target, type and format: a plain SQL file and a custom
 archive differ in size by nature. Further from it than
 BACKUP_SIZE_ANOMALY_PERCENT, the record keeps by how much in
-size_anomaly_pct. Fewer than MIN_HISTORY earlier backups: nothing to compare.
+size_anomaly_pct, set as the job ends so that its notification can say
+so. Fewer than MIN_HISTORY earlier backups: nothing to compare.
 """
 
 import logging
@@ -39,25 +40,33 @@ def deviation_pct(size: int, history: list[int]) -> float | None:
     return (size - median) / median * 100
 
 
-def size_anomaly(record: BackupRecord) -> float | None:
-    """The deviation when it is beyond the configured limit, else None."""
+def size_anomaly(record: BackupRecord, size_bytes: int | None = None) -> float | None:
+    """The deviation of a succeeded backup (or of size_bytes, the one it is about to end with) beyond the limit."""
     limit = settings.BACKUP_SIZE_ANOMALY_PERCENT
-    if not limit or record.status != BackupStatus.SUCCEEDED or record.size_bytes is None:
+    size = record.size_bytes if size_bytes is None else size_bytes
+    if not limit or size is None or (size_bytes is None and record.status != BackupStatus.SUCCEEDED):
         return None
-    pct = deviation_pct(record.size_bytes, previous_sizes(record, count=settings.BACKUP_SIZE_ANOMALY_HISTORY))
+    pct = deviation_pct(size, previous_sizes(record, count=settings.BACKUP_SIZE_ANOMALY_HISTORY))
     return round(pct, 1) if pct is not None and abs(pct) > limit else None
 
 
-def flag_size_anomaly(*, record: BackupRecord) -> float | None:
-    """Called when a backup has just succeeded. Never raises: a check must not fail the backup it checks."""
+def check_size(record: BackupRecord, size_bytes: int) -> float | None:
+    """For a backup about to end succeeded with size_bytes. Never raises: a check must not fail what it checks."""
     try:
-        pct = size_anomaly(record)
-        if pct is not None:
-            BackupRecord.objects.filter(pk=record.pk).update(size_anomaly_pct=pct)
-            record.size_anomaly_pct = pct
-            log.warning("backup #%s: size %s bytes is %+.1f%% from the median of the previous backups",
-                        record.pk, record.size_bytes, pct)
-        return pct
+        pct = size_anomaly(record, size_bytes)
     except Exception:
         log.exception("backup #%s: the size anomaly check failed", record.pk)
         return None
+    if pct is not None:
+        log.warning("backup #%s: size %s bytes is %+.1f%% from the median of the previous backups",
+                    record.pk, size_bytes, pct)
+    return pct
+
+
+def flag_size_anomaly(*, record: BackupRecord) -> float | None:
+    """Flag a backup that has already succeeded (records made before the check, fixtures)."""
+    pct = check_size(record, record.size_bytes) if record.status == BackupStatus.SUCCEEDED else None
+    if pct is not None:
+        BackupRecord.objects.filter(pk=record.pk).update(size_anomaly_pct=pct)
+        record.size_anomaly_pct = pct
+    return pct

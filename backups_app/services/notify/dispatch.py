@@ -19,9 +19,11 @@ FAILED = {"backup": EventKind.BACKUP_FAILED, "restore": EventKind.RESTORE_FAILED
 def job_ended(record) -> None:
     """Announce a job's end, once its row is committed. Never raises."""
     try:
-        kind = kind_of_end(record)
-        if kind is not None:
-            transaction.on_commit(lambda: event(kind, record))
+        kinds = [kind_of_end(record)]
+        if getattr(record, "size_anomaly_pct", None) is not None and record.status == "succeeded":
+            kinds.append(EventKind.SIZE_ANOMALY)
+        for kind in filter(None, kinds):
+            transaction.on_commit(lambda kind=kind: event(kind, record))
     except Exception as exc:
         log.error("cannot announce the end of %s #%s: %s", messages.job_word(record), record.pk,
                   scrub(f"{type(exc).__name__}: {exc}"))

@@ -94,6 +94,9 @@ def _job_lines(record) -> list[str]:
             "type": record.get_backup_type_display(), "format": record.format})
         if record.size_bytes:
             lines.append(_("Size: %(size)s bytes") % {"size": f"{record.size_bytes:,}"})
+        if record.size_anomaly_pct is not None:
+            lines.append(_("Size anomaly: %(pct)+.0f%% from the median of the previous backups") % {
+                "pct": record.size_anomaly_pct})
     elif word == "restore":
         lines.append(_("Backup #%(id)s into database %(db)s") % {"id": record.backup_id, "db": record.target_database})
     elif word == "verification":
