@@ -91,9 +91,9 @@ def test_a_killed_restore_into_a_new_database_is_dropped_and_the_retry_works(cli
         pg_cluster.dropdb(into)
 
 
-def _copying_into(cluster, dbname: str) -> bool:
-    return bool(cluster.sql("SELECT 1 FROM pg_stat_activity WHERE datname = %s AND query LIKE 'COPY %%'",
-                            params=(dbname,)))
+def _copying_into(cluster, dbname: str, direction: str = "") -> bool:
+    return bool(cluster.sql("SELECT 1 FROM pg_stat_activity WHERE datname = %s AND query LIKE %s",
+                            params=(dbname, f"COPY %{direction}%")))
 
 
 def _exists(cluster, dbname: str) -> bool:
@@ -109,3 +109,32 @@ def test_a_command_that_waits_for_the_target_says_so_at_once(cli, pg_cluster, bi
                  what="the second backup to say that it waits")
     assert first.popen.wait(timeout=120) == 0
     assert second.popen.wait(timeout=120) == 0
+
+
+def test_a_killed_overwrite_leaves_the_database_as_it_was(cli, pg_cluster, big_db):
+    cli.manage("backup", timeout=120)
+    [backup] = cli.rows("SELECT id FROM backups_app_backuprecord WHERE status = 'succeeded'")
+    live = "big_live_overwritten"
+    pg_cluster.dropdb(live)
+    try:
+        assert cli.manage("restore", str(backup["id"]), "--into", live, timeout=300).returncode == 0
+        pg_cluster.sql("DELETE FROM big WHERE id % 2 = 0; CREATE TABLE only_here (note text); "
+                       "INSERT INTO only_here VALUES ('made after the backup')", dbname=live)
+        proc = cli.start("restore", args=["restore", str(backup["id"]), "--into", live, "--overwrite"])
+        # The replay's COPY ... FROM stdin, inside the one transaction (the safety backup copies TO stdout).
+        replaying = Saboteur(when=lambda: _copying_into(pg_cluster, live, "FROM stdin"), act=lambda: kill_9(proc),
+                             timeout=300)
+        replaying.done()
+        wait_for(lambda: not _copying_into(pg_cluster, live, "FROM stdin"), timeout=60,
+                 what="the server to roll back the killed restore's transaction")
+
+        after = cli.manage("backup", "--list")
+
+        [restore] = cli.rows("SELECT id, status, error FROM backups_app_restorerecord WHERE overwrite = 1")
+        assert restore["status"] == "failed" and "job lost" in restore["error"]
+        assert f"recovered: restore #{restore['id']} ended failed" in after.stderr
+        assert pg_cluster.sql("SELECT count(*) FROM big", dbname=live)[0][0] == 300_000
+        assert pg_cluster.sql("SELECT note FROM only_here", dbname=live) == [("made after the backup",)]
+        assert passfile_folders(cli) == []
+    finally:
+        pg_cluster.dropdb(live)
