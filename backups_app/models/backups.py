@@ -53,6 +53,10 @@ class BackupRecord(JobFields):
     pg_dump_version = models.CharField(_("pg_dump version"), max_length=100, blank=True)
     server_version = models.CharField(_("server version"), max_length=100, blank=True)
     compression = models.CharField(_("compression"), max_length=30, blank=True)
+    encrypted = models.BooleanField(
+        _("encrypted"), default=False,
+        help_text=_("The file is encrypted with age; restoring it needs the private key."),
+    )
     schedule = models.ForeignKey(
         "backups_app.BackupSchedule", null=True, blank=True, on_delete=models.SET_NULL,
         related_name="backups", verbose_name=_("schedule"),

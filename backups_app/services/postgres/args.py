@@ -86,13 +86,19 @@ def pg_restore_args(tool, conn, path, *, jobs: int = 1, clean: bool = False, sin
 
 
 def pg_restore_list_args(tool, path, *, verbose: bool = False) -> list[str]:
-    """The archive's table of contents on stdout; verbose adds each entry's dependencies."""
-    return [tool.path, "--list", *(["--verbose"] if verbose else []), str(path)]
+    """The archive's table of contents on stdout; verbose adds each entry's dependencies. path None: stdin."""
+    return [tool.path, "--list", *(["--verbose"] if verbose else []), *_archive(path)]
 
 
 def pg_restore_read_all_args(tool, path) -> list[str]:
-    """Write the whole script to nowhere: reads every block of the archive."""
-    return [tool.path, "--file", os.devnull, str(path)]
+    """Write the whole script to nowhere: reads every block of the archive. path None: stdin."""
+    return [tool.path, "--file", os.devnull, *_archive(path)]
+
+
+def _archive(path) -> list[str]:
+    # pg_restore reads stdin only when no file is named (not "-", and not /dev/stdin:
+    # it opens a named file twice, and a pipe cannot be read twice).
+    return [] if path is None else [str(path)]
 
 
 def pg_restore_script_args(tool, path, *, create: bool = False, schema_only: bool = False,
