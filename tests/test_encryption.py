@@ -6,7 +6,6 @@ import subprocess
 
 import pytest
 
-from backups_app.services.backups import dump
 from tests.dbcompare import object_counts, row_counts
 from tests.restore_helpers import dropping, flip_byte, make_backup, run_restore, run_verify
 
@@ -20,7 +19,7 @@ def keygen(path) -> str:
 
 
 @pytest.fixture
-def age_key(tmp_path, settings):
+def age_key(tmp_path, settings, backup_root):
     """The console's private key file and its public key."""
     key = tmp_path / "keys" / "console.key"
     key.parent.mkdir()
@@ -51,3 +50,143 @@ def test_an_encrypted_backup_is_an_age_file_the_standard_tool_decrypts(encrypted
     decrypt.wait()
     assert listing.returncode == 0, listing.stderr
     assert "TABLE DATA public rental" in listing.stdout
+
+
+@pytest.mark.parametrize("fmt", ["custom", "sql"])
+def test_an_encrypted_pagila_backup_restores_every_object_and_row(pg_cluster, pagila, encrypted_target, fmt):
+    record = make_backup(encrypted_target, fmt)
+    into = f"pagila_enc_{fmt}"
+    with dropping(pg_cluster, into):
+        restored = run_restore(record, into)
+        assert restored.status == "succeeded", restored.error
+        assert object_counts(pg_cluster, into) == object_counts(pg_cluster, pagila)
+        assert row_counts(pg_cluster, into) == row_counts(pg_cluster, pagila)
+
+
+def test_a_parallel_restore_reads_a_private_decrypted_copy_that_is_removed_after(
+        pg_cluster, pagila, encrypted_target, settings, monkeypatch):
+    from backups_app.services.crypto import age
+
+    seen = []
+    real_copy = age.decrypted_copy
+
+    def watched(path):
+        cm = real_copy(path)
+        copy = cm.__enter__()
+        seen.append((copy, stat.S_IMODE(os.stat(copy).st_mode), stat.S_IMODE(os.stat(copy.parent).st_mode)))
+        return _Exiting(cm, copy)
+
+    monkeypatch.setattr(age, "decrypted_copy", watched)
+    record = make_backup(encrypted_target)
+    with dropping(pg_cluster, "pagila_enc_jobs"):
+        restored = run_restore(record, "pagila_enc_jobs", jobs=2)
+        assert restored.status == "succeeded", restored.error
+        assert row_counts(pg_cluster, "pagila_enc_jobs") == row_counts(pg_cluster, pagila)
+    (copy, mode, folder_mode), = seen
+    assert (mode, folder_mode) == (0o600, 0o700)
+    assert copy.is_relative_to(settings.BACKUP_SCRATCH_DIR)
+    assert not copy.exists() and list(copy.parents[1].iterdir()) == []
+
+
+class _Exiting:
+    def __init__(self, cm, value):
+        self.cm, self.value = cm, value
+
+    def __enter__(self):
+        return self.value
+
+    def __exit__(self, *exc):
+        return self.cm.__exit__(*exc)
+
+
+def test_a_restore_with_the_wrong_key_is_refused_in_one_clear_line(encrypted_target, tmp_path, settings):
+    from backups_app.services.restores import restore
+
+    record = make_backup(encrypted_target)
+    other = tmp_path / "keys" / "other.key"
+    keygen(other)
+    settings.BACKUP_AGE_IDENTITY_FILE = str(other)
+    with pytest.raises(restore.RestoreRefused) as refused:
+        restore.restore_create(backup=record, into="pagila_enc_wrong_key")
+    message = str(refused.value)
+    assert "\n" not in message
+    assert message == (f"backup #{record.pk} cannot be restored: the backup is encrypted to other keys: the private "
+                       "key configured here (BACKUP_AGE_IDENTITY_FILE / BACKUP_AGE_IDENTITY_ENV) is not one it was "
+                       "encrypted for")
+
+
+def test_a_restore_without_a_key_says_how_to_configure_one(encrypted_target, settings, monkeypatch):
+    from backups_app.services.restores import restore
+
+    record = make_backup(encrypted_target)
+    settings.BACKUP_AGE_IDENTITY_FILE = ""
+    monkeypatch.delenv("BACKUP_AGE_IDENTITY", raising=False)
+    with pytest.raises(restore.RestoreRefused, match="no private key is configured: set BACKUP_AGE_IDENTITY_FILE"):
+        restore.restore_create(backup=record, into="pagila_enc_no_key")
+
+
+def test_the_key_can_come_from_an_environment_variable(pg_cluster, pagila, encrypted_target, age_key, settings,
+                                                       monkeypatch):
+    record = make_backup(encrypted_target)
+    settings.BACKUP_AGE_IDENTITY_FILE = ""
+    monkeypatch.setenv("BACKUP_AGE_IDENTITY", age_key[0].read_text())
+    with dropping(pg_cluster, "pagila_enc_env_key"):
+        restored = run_restore(record, "pagila_enc_env_key")
+        assert restored.status == "succeeded", restored.error
+
+
+def test_a_changed_byte_fails_verification_and_decryption(encrypted_target, age_key, settings):
+    from backups_app.models import BackupRecord
+
+    record = make_backup(encrypted_target)
+    assert run_verify(record).ok
+    flip_byte(record.absolute_path, record.size_bytes // 2)
+
+    settings.BACKUP_AGE_IDENTITY_FILE = ""  # without the key: the checksum alone finds it
+    without_key = run_verify(record)
+    assert not without_key.ok and without_key.error.startswith("checksum mismatch")
+
+    # Someone who could change the file could change the record too: the key still refuses it.
+    from backups_app.services.storage.files import sha256_of
+    BackupRecord.objects.filter(pk=record.pk).update(sha256=sha256_of(record.absolute_path)[0], last_verify_ok=None)
+    record.refresh_from_db()
+    settings.BACKUP_AGE_IDENTITY_FILE = str(age_key[0])
+    with_key = run_verify(record)
+    assert not with_key.ok
+    assert with_key.error.startswith("the encrypted backup file is damaged or was changed (age: failed to decrypt "
+                                     "and authenticate payload chunk"), with_key.error
+    restored = run_restore(record, "pagila_enc_tampered")
+    assert restored.status == "failed" and restored.error.startswith("the encrypted backup file is damaged")
+
+
+def test_verifying_without_the_key_checks_the_stored_bytes_only(encrypted_target, settings):
+    record = make_backup(encrypted_target)
+    settings.BACKUP_AGE_IDENTITY_FILE = ""
+    verification = run_verify(record)
+    assert verification.ok
+    assert "sha256 matches the record" in verification.detail
+    assert "no private key is configured here, so the archive inside was not read" in verification.detail
+
+
+@pytest.mark.parametrize("fmt", ["custom", "sql"])
+def test_no_plaintext_is_written_while_an_encrypted_dump_runs(big_db, make_target, age_key, backup_root, fmt):
+    from tests import faultkit
+
+    target = make_target(big_db, name=f"big-enc-{fmt}", encrypt=True, age_recipients=age_key[1])
+    seen = {}
+
+    def look():
+        for path in backup_root.rglob("*"):
+            if path.is_file():
+                with open(path, "rb") as f:
+                    seen[path] = f.read(64)
+
+    watcher = faultkit.Saboteur(when=faultkit.partial_growing(backup_root), act=look)
+    record = make_backup(target, fmt)
+    watcher.done()
+    partials = [p for p in seen if ".partial-" in p.name]
+    assert len(partials) == 1 and partials[0].name.endswith(f".age.partial-{record.pk}")
+    others = {p: head for p, head in seen.items() if p not in partials and p.name != "backup_log.txt"}
+    assert others == {}, "only the encrypted partial file is written during the dump"
+    assert seen[partials[0]].startswith(b"age-encryption.org/v1\n")
+    assert record.absolute_path.read_bytes()[:22] == b"age-encryption.org/v1\n"

@@ -106,3 +106,8 @@ class BackupRecord(JobFields):
     def absolute_path(self) -> Path | None:
         # The same rule as services.storage.layout.absolute; models import no services.
         return Path(settings.BACKUP_ROOT) / self.path if self.path else None
+
+    @property
+    def archive_path(self) -> Path | None:
+        """Where to read the archive from: the decrypted private copy a restore holds open, else the file."""
+        return getattr(self, "decrypted_copy", None) or self.absolute_path

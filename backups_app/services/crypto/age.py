@@ -140,6 +140,27 @@ def decrypted_copy(path):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def readable(backup):
+    """While the block runs, backup.archive_path is a file pg_restore and psql can read (and seek in)."""
+    if not backup.encrypted:
+        yield backup.archive_path
+        return
+    with decrypted_copy(backup.absolute_path) as copy:
+        backup.decrypted_copy = copy
+        try:
+            yield copy
+        finally:
+            backup.decrypted_copy = None
+
+
+def check_key(path) -> None:
+    """DecryptFailed unless the configured private key opens this file (only its header is decrypted)."""
+    d = Decryption(path)
+    got = d.stdout.read(1)
+    d.finish(reader_done_early=bool(got))
+
+
 def remove_stale_copies(folder: Path) -> None:
     """Copies whose worker is gone (killed before it could remove them)."""
     for entry in folder.glob(f"{COPY_PREFIX}*"):

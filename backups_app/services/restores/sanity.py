@@ -50,8 +50,8 @@ def sanity_check(backup, server, dbname: str) -> tuple[list[str], str]:
 def archive_tables(backup) -> list[tuple[str, str]]:
     """(schema, table) for every table the backup defines (foreign tables need their server: left out)."""
     if backup.format == "custom":
-        return [(e.schema, e.name) for e in toc.read(backup.absolute_path).entries if e.kind == "TABLE"]
-    return _sql_tables(backup.absolute_path)
+        return [(e.schema, e.name) for e in toc.read(backup.archive_path).entries if e.kind == "TABLE"]
+    return _sql_tables(backup.archive_path)
 
 
 def _sql_tables(path) -> list[tuple[str, str]]:

@@ -16,7 +16,7 @@ from backups_app.services.postgres.proc import run, spawn
 
 
 def creation_options(backup, *, major: int) -> dict:
-    path = backup.absolute_path
+    path = backup.archive_path
     if backup.format == "custom":
         return databases.options_from_create_statement(create_database_statement(path, major))
     return {"ENCODING": enc} if (enc := sql_client_encoding(path)) else {}
