@@ -31,10 +31,10 @@ class SizeAnomalyFilter(admin.SimpleListFilter):
 
 @admin.register(BackupRecord)
 class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
-    list_display = ["id", "created_at", "target", "backup_type", "format_short", "status_badge", "size", "duration",
-                    "progress", "notes"]
+    list_display = ["id", "created_at", "target", "backup_type", "format_short", "encrypted", "status_badge", "size",
+                    "duration", "progress", "notes"]
     list_display_links = ["id"]
-    list_filter = ["status", "backup_type", "format", "target", "pinned", SizeAnomalyFilter]
+    list_filter = ["status", "backup_type", "format", "encrypted", "target", "pinned", SizeAnomalyFilter]
     list_select_related = ["target"]
     date_hierarchy = "created_at"
     search_fields = ["path"]
@@ -45,7 +45,8 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
         (None, {"fields": ["target", "status_badge", "progress", "backup_type", "format", "created_at",
                            "started_at", "finished_at", "duration", "started_by", "requested_by", "schedule",
                            "is_safety_backup"]}),
-        (_lazy("File"), {"fields": ["path", "size", "size_anomaly_pct", "sha256", "compression", "pg_dump_version",
+        (_lazy("File"), {"fields": ["path", "size", "size_anomaly_pct", "sha256", "compression", "encrypted",
+                                    "pg_dump_version",
                                     "server_version", "globals_path"]}),
         (_lazy("Verification"), {"fields": ["last_verified_at", "last_verify_ok", "last_verify_detail"]}),
         (_lazy("Legal hold and retention"), {"fields": ["pinned", "pinned_reason", "pinned_by", "pinned_at",
