@@ -20,7 +20,7 @@ class DatabaseTargetForm(forms.ModelForm):
         text = self.cleaned_data.get("age_recipients", "")
         if bad := keys.bad_recipients(keys.parse_recipients(text)):
             raise forms.ValidationError(_("Not an age public key: %(key)s (expected age1... or an ssh-ed25519 key). "
-                                          "Only public keys belong here."), params={"key": bad[0][:80]})
+                                          "Only public keys belong here."), params={"key": keys.shown(bad[0])})
         return text
 
     def clean(self):

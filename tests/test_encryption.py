@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from tests.dbcompare import object_counts, row_counts
-from tests.restore_helpers import dropping, flip_byte, make_backup, run_restore, run_verify
+from tests.restore_helpers import database_names, dropping, flip_byte, make_backup, run_restore, run_verify
 
 pytestmark = pytest.mark.django_db
 
@@ -61,6 +61,26 @@ def test_an_encrypted_pagila_backup_restores_every_object_and_row(pg_cluster, pa
         assert restored.status == "succeeded", restored.error
         assert object_counts(pg_cluster, into) == object_counts(pg_cluster, pagila)
         assert row_counts(pg_cluster, into) == row_counts(pg_cluster, pagila)
+
+
+def test_a_whole_restore_and_a_drill_stream_the_archive_without_a_plaintext_copy(
+        pg_cluster, pagila, encrypted_target, settings, monkeypatch):
+    from backups_app.services.crypto import age
+
+    def no_copy(path):
+        raise AssertionError(f"a decrypted copy of {path} was made")
+
+    monkeypatch.setattr(age, "decrypted_copy", no_copy)
+    record = make_backup(encrypted_target)
+    with dropping(pg_cluster, "pagila_enc_stream"):
+        restored = run_restore(record, "pagila_enc_stream")
+        assert restored.status == "succeeded", restored.error
+        assert row_counts(pg_cluster, "pagila_enc_stream") == row_counts(pg_cluster, pagila)
+    drill = run_verify(record, drill=True)
+    assert drill.ok, drill.error
+    assert "decrypted with the configured key; the archive reads to the end" in drill.detail
+    assert "tables present and readable" in drill.detail
+    assert not os.path.exists(settings.BACKUP_SCRATCH_DIR)
 
 
 def test_a_parallel_restore_reads_a_private_decrypted_copy_that_is_removed_after(
@@ -135,7 +155,7 @@ def test_the_key_can_come_from_an_environment_variable(pg_cluster, pagila, encry
         assert restored.status == "succeeded", restored.error
 
 
-def test_a_changed_byte_fails_verification_and_decryption(encrypted_target, age_key, settings):
+def test_a_changed_byte_fails_verification_and_decryption(pg_cluster, encrypted_target, age_key, settings):
     from backups_app.models import BackupRecord
 
     record = make_backup(encrypted_target)
@@ -155,8 +175,12 @@ def test_a_changed_byte_fails_verification_and_decryption(encrypted_target, age_
     assert not with_key.ok
     assert with_key.error.startswith("the encrypted backup file is damaged or was changed (age: failed to decrypt "
                                      "and authenticate payload chunk"), with_key.error
-    restored = run_restore(record, "pagila_enc_tampered")
-    assert restored.status == "failed" and restored.error.startswith("the encrypted backup file is damaged")
+    # Forced past its failed verification, the restore streams the file and stops at the changed chunk.
+    restored = run_restore(record, "pagila_enc_tampered", force=True)
+    assert restored.status == "failed"
+    assert restored.error.startswith("the encrypted backup file is damaged or was changed (age: failed to decrypt"), \
+        restored.error
+    assert "pagila_enc_tampered" not in database_names(pg_cluster)
 
 
 def test_verifying_without_the_key_checks_the_stored_bytes_only(encrypted_target, settings):
@@ -190,3 +214,45 @@ def test_no_plaintext_is_written_while_an_encrypted_dump_runs(big_db, make_targe
     assert others == {}, "only the encrypted partial file is written during the dump"
     assert seen[partials[0]].startswith(b"age-encryption.org/v1\n")
     assert record.absolute_path.read_bytes()[:22] == b"age-encryption.org/v1\n"
+
+
+def test_the_roles_file_beside_an_encrypted_backup_is_encrypted_too(pg_cluster, encrypted_target, age_key):
+    from backups_app.services.backups import globals_dump
+    from backups_app.services.storage import layout
+
+    record = make_backup(encrypted_target)
+    path = layout.absolute(record.globals_path)
+    assert path.name == record.absolute_path.name + ".globals.sql.age"
+    assert path.read_bytes().startswith(b"age-encryption.org/v1\n")
+    plain = subprocess.run(["age", "--decrypt", "-i", str(age_key[0]), str(path)], capture_output=True, text=True)
+    assert "CREATE ROLE" in plain.stdout and globals_dump.read(path) == plain.stdout
+    with dropping(pg_cluster, "pagila_enc_globals"):
+        restored = run_restore(record, "pagila_enc_globals", with_globals=True)
+        assert restored.status == "succeeded", restored.error
+        assert "left existing roles and tablespaces as they were" in restored.detail
+
+
+def test_the_target_form_takes_public_keys_only_and_never_repeats_a_private_one(age_key, settings):
+    from backups_app.forms import DatabaseTargetForm
+
+    settings.BACKUP_AGE_RECIPIENTS = []
+    fields = dict(name="t", host="localhost", port=5432, dbname="d", user="u", password_source="none",
+                  password_env="", is_active=True, encrypt=True)
+    assert DatabaseTargetForm(data={**fields, "age_recipients": age_key[1]}).is_valid()
+    secret = next(line for line in age_key[0].read_text().splitlines() if line.startswith("AGE-SECRET-KEY-"))
+    form = DatabaseTargetForm(data={**fields, "age_recipients": secret})
+    assert not form.is_valid()
+    assert "a private key (AGE-SECRET-KEY-...): it must not be given to the console" in str(form.errors)
+    assert secret[15:] not in str(form.errors)
+    assert "Add an age public key" in str(DatabaseTargetForm(data={**fields, "age_recipients": ""}).errors)
+
+
+def test_a_private_key_in_the_public_key_setting_stops_the_start_without_being_shown(settings):
+    from backups_app.checks import backup_settings
+
+    settings.BACKUP_AGE_RECIPIENTS = ["AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ"]
+    found = {p.id: p.msg for p in backup_settings(None)}
+    assert "backups.E020" in found
+    assert "QQQQ" not in found["backups.E020"]
+    settings.BACKUP_AGE_RECIPIENTS = []
+    assert "backups.E020" not in {p.id for p in backup_settings(None)}

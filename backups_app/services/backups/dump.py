@@ -110,7 +110,7 @@ def _run(record: BackupRecord, progress) -> None:
                 _verify_archive(record, tool, partial)
         jobs.ensure_running(record)
         # Roles and tablespaces beside the dump, published with it.
-        with globals_dump.beside(record, conn, final):
+        with globals_dump.beside(record, conn, final, recipients=recipients):
             files.publish(partial, final)
     except (BackupFailed, ConnectionFailed, binaries.ToolNotFound, UnsupportedSetting, preflight.NoSpace,
             globals_dump.GlobalsFailed, jobs.JobLost, keys.NoRecipients, age.CryptoFailed) as exc:

@@ -15,6 +15,7 @@ import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -96,13 +97,47 @@ class Decryption:
         self._err = Drain(self.proc.stderr)
 
     def finish(self, *, reader_done_early: bool = False) -> None:
+        """Wait for age; DecryptFailed when age itself failed (wrong key, damaged file).
+
+        A reader that stops early (a table of contents is at the start) ends
+        age with SIGPIPE or our kill: that is not a failure.
+        """
         self.stdout.close()
         if reader_done_early and self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
         self._err.join()
-        if self.proc.returncode != 0 and not reader_done_early:
+        if self.proc.returncode > 0 or (self.proc.returncode < 0 and not reader_done_early and
+                                        self.proc.returncode != -signal.SIGPIPE):
             raise DecryptFailed(decrypt_error(self._err.data))
+
+
+@contextlib.contextmanager
+def stdin_for(path, *, whole: bool = False):
+    """The archive as a stream for one reader's stdin when it is encrypted; None when the reader can open the file.
+
+    whole: the reader reads to the end (a restore), so age is waited for
+    rather than stopped; a failure of age is raised in place of the
+    reader's, whose own error would only say that its input ended.
+    """
+    if not is_encrypted(path):
+        yield None
+        return
+    d = Decryption(path)
+    try:
+        yield d.stdout
+    except BaseException:
+        d.finish(reader_done_early=True)
+        raise
+    d.finish(reader_done_early=not whole)
+
+
+def decrypt_bytes(path) -> bytes:
+    """A small encrypted file's plaintext, in memory (the roles file beside a backup)."""
+    d = Decryption(path)
+    data = d.stdout.read()
+    d.finish()
+    return data
 
 
 def decrypt_to_end(path) -> None:
@@ -141,9 +176,12 @@ def decrypted_copy(path):
 
 
 @contextlib.contextmanager
-def readable(backup):
-    """While the block runs, backup.archive_path is a file pg_restore and psql can read (and seek in)."""
-    if not backup.encrypted:
+def readable(backup, *, copy: bool = True):
+    """While the block runs, backup.archive_path is a file pg_restore and psql can read (and seek in).
+
+    copy=False: no copy; the archive stays sealed and its readers stream it (stdin_for).
+    """
+    if not backup.encrypted or not copy:
         yield backup.archive_path
         return
     with decrypted_copy(backup.absolute_path) as copy:

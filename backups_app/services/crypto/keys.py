@@ -36,6 +36,13 @@ def bad_recipients(keys: list[str]) -> list[str]:
     return [key for key in keys if not _RECIPIENT.match(key)]
 
 
+def shown(key: str) -> str:
+    """How a rejected key is named in a message: never a private key, not even in part."""
+    if "SECRET-KEY" in key.upper():
+        return "a private key (AGE-SECRET-KEY-...): it must not be given to the console"
+    return repr(key[:80])
+
+
 def recipients_for(target) -> list[str]:
     """The public keys a target's backups are encrypted to; [] when they are not encrypted."""
     if not getattr(target, "encrypt", False):
@@ -45,7 +52,7 @@ def recipients_for(target) -> list[str]:
         raise NoRecipients(f"target {target.name} is set to encrypt its backups but has no age public key: "
                            "add one to the target or set BACKUP_AGE_RECIPIENTS")
     if bad := bad_recipients(keys):
-        raise NoRecipients(f"not an age public key: {bad[0][:80]!r} (expected age1... or an ssh-ed25519 key)")
+        raise NoRecipients(f"not an age public key: {shown(bad[0])} (expected age1... or an ssh-ed25519 key)")
     return keys
 
 

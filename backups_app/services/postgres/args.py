@@ -60,9 +60,9 @@ def pg_dump_args(tool, conn, fmt: str, snapshot: str | None = None, *, file=None
 
 
 def pg_dumpall_globals_args(tool, conn, file) -> list[str]:
-    """Roles and tablespaces, never their passwords."""
-    return [tool.path, *conn.args(), "--database", conn.dbname, "--globals-only", "--no-role-passwords",
-            "--file", str(file)]
+    """Roles and tablespaces, never their passwords; on stdout when file is None."""
+    args = [tool.path, *conn.args(), "--database", conn.dbname, "--globals-only", "--no-role-passwords"]
+    return [*args, "--file", str(file)] if file is not None else args
 
 
 def pg_restore_args(tool, conn, path, *, jobs: int = 1, clean: bool = False, single_transaction: bool = False,
@@ -82,7 +82,7 @@ def pg_restore_args(tool, conn, path, *, jobs: int = 1, clean: bool = False, sin
         args.append("--no-acl")
     if use_list is not None:
         args += ["--use-list", str(use_list)]
-    return [*args, str(path)]
+    return [*args, *_archive(path)]
 
 
 def pg_restore_list_args(tool, path, *, verbose: bool = False) -> list[str]:
@@ -118,7 +118,7 @@ def pg_restore_script_args(tool, path, *, create: bool = False, schema_only: boo
         args += ["--table", table]
     if use_list is not None:
         args += ["--use-list", str(use_list)]
-    return [*args, "--file", "-", str(path)]
+    return [*args, "--file", "-", *_archive(path)]
 
 
 def psql_args(tool, conn, *, single_transaction: bool) -> list[str]:

@@ -54,8 +54,18 @@ class Plan:
 def run(record, outcome: Outcome) -> Outcome:
     """Restore as the record says; notes go into `outcome` as they happen, so a failure keeps them too."""
     check_checksum(record.backup, force=record.force, notes=outcome.notes)
-    with age.readable(record.backup):
+    with age.readable(record.backup, copy=_needs_copy(record)):
         return _run(record, outcome)
+
+
+def _needs_copy(record) -> bool:
+    """An encrypted custom archive streams into pg_restore; what must seek in the file reads a decrypted copy.
+
+    pg_restore cannot restore single tables (--use-list) or in parallel
+    (--jobs) from a pipe; a plain SQL backup and an overwrite pass through
+    more programs than one stream feeds. See docs/encryption.md.
+    """
+    return bool(record.tables) or record.jobs > 1 or record.backup.format != "custom" or record.overwrite
 
 
 def _run(record, outcome: Outcome) -> Outcome:
@@ -137,14 +147,15 @@ def _restore_custom(plan: Plan) -> None:
     if plan.mode == "overwrite" and not record.tables:
         return _overwrite(plan, conn, pg_restore_args(tool, conn, plan.backup.archive_path, no_owner=no_owner,
                                                       no_acl=no_acl, script=True))
-    existing = plan.mode != "new"
-    with _database(plan), _timescale(plan, conn), _table_list(plan, conn) as use_list:
+    existing, path = plan.mode != "new", plan.backup.archive_path
+    with _database(plan), _timescale(plan, conn), _table_list(plan, conn) as use_list, \
+            age.stdin_for(path, whole=True) as stream:
         args = pg_restore_args(
-            tool, conn, plan.backup.archive_path, jobs=1 if existing else record.jobs,
+            tool, conn, None if stream else path, jobs=1 if existing else record.jobs,
             clean=plan.mode == "overwrite", single_transaction=existing and not timescale.in_backup(plan.backup),
             no_owner=no_owner, no_acl=no_acl, use_list=use_list,
         )
-        run_pg_restore(args, conn)
+        run_pg_restore(args, conn, stdin=stream)
 
 
 def _restore_sql(plan: Plan) -> None:
