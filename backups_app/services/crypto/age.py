@@ -6,7 +6,7 @@ keys go on argv (they are not secrets); the private key reaches age through
 an inherited pipe (keys.identity_fd), never argv or the environment.
 
 Decrypted copies exist only while a restore needs a file it can seek in
-(pg_restore --jobs, --use-list): a 0600 file in a 0700 folder under
+(--jobs, single tables, plain SQL, overwrites; restores/run.py): a 0600 file in a 0700 folder under
 BACKUP_SCRATCH_DIR, removed when the restore ends; copies left by a killed
 worker are removed by the next one (the folder is named after its pid).
 """
