@@ -49,18 +49,21 @@ def program() -> str:
     return path
 
 
-def encrypt_args(recipients: list[str], output) -> list[str]:
+def encrypt_args(recipients: list[str], output=None) -> list[str]:
     args = [program()]
     for key in recipients:
         args += ["--recipient", key]
-    return [*args, "--output", str(output)]
+    return [*args, "--output", str(output)] if output is not None else args
 
 
-def spawn_encrypt(recipients: list[str], output, *, stdin) -> subprocess.Popen:
-    """age reading plaintext from stdin and writing the encrypted file `output` itself."""
+def spawn_encrypt(recipients: list[str], output=None, *, stdin) -> subprocess.Popen:
+    """age reading plaintext from stdin and writing the encrypted file `output` itself.
+
+    output None: the ciphertext comes out of `.stdout` (a pipe), e.g. for an upload.
+    """
     with child_env() as env:
-        return spawn(encrypt_args(recipients, output), env=env, stdin=stdin, stdout=subprocess.DEVNULL,
-                     stderr=subprocess.PIPE)
+        return spawn(encrypt_args(recipients, output), env=env, stdin=stdin,
+                     stdout=subprocess.DEVNULL if output is not None else subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def encrypt_error(stderr: bytes) -> str:
@@ -87,12 +90,16 @@ def _age_words(stderr: bytes) -> str:
 
 
 class Decryption:
-    """age --decrypt of a file, its plaintext on `.stdout`; end with finish(), which raises DecryptFailed."""
+    """age --decrypt of a file, its plaintext on `.stdout`; end with finish(), which raises DecryptFailed.
 
-    def __init__(self, path):
+    path None: the ciphertext is read from `stdin` instead (a stream, e.g. a download).
+    """
+
+    def __init__(self, path=None, *, stdin=None):
+        source = [str(path)] if path is not None else []
         with keys.identity_fd() as fd, child_env() as env:
-            self.proc = spawn([program(), "--decrypt", "--identity", f"/dev/fd/{fd}", str(path)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(fd,))
+            self.proc = spawn([program(), "--decrypt", "--identity", f"/dev/fd/{fd}", *source], env=env,
+                              stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(fd,))
         self.stdout = self.proc.stdout
         self._err = Drain(self.proc.stderr)
 
