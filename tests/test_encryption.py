@@ -256,3 +256,47 @@ def test_a_private_key_in_the_public_key_setting_stops_the_start_without_being_s
     assert "QQQQ" not in found["backups.E020"]
     settings.BACKUP_AGE_RECIPIENTS = []
     assert "backups.E020" not in {p.id for p in backup_settings(None)}
+
+
+def test_the_age_wrappers_encrypt_and_decrypt_streams_for_other_storages(age_key, tmp_path):
+    from backups_app.services.crypto import age
+
+    plain = os.urandom(300_000)
+    enc = age.spawn_encrypt([age_key[1]], stdin=subprocess.PIPE)
+    ciphertext, _ = enc.communicate(plain)
+    assert enc.returncode == 0 and ciphertext.startswith(b"age-encryption.org/v1\n") and plain not in ciphertext
+    (tmp_path / "object").write_bytes(ciphertext)
+    with open(tmp_path / "object", "rb") as stream:
+        decryption = age.Decryption(stdin=stream)
+        assert decryption.stdout.read() == plain
+        decryption.finish()
+
+
+def test_a_decrypted_copy_left_by_a_killed_worker_is_removed_by_the_next_one(encrypted_target, settings):
+    from backups_app.services.crypto import age
+
+    record = make_backup(encrypted_target)
+    scratch = age.scratch_dir()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    left = scratch / f"{age.COPY_PREFIX}{dead.pid}-x"
+    left.mkdir()
+    (left / "pagila.dump").write_bytes(b"PGDMP plaintext")
+    mine = scratch / f"{age.COPY_PREFIX}{os.getpid()}-y"
+    mine.mkdir()
+    with age.decrypted_copy(record.absolute_path) as copy:
+        assert copy.read_bytes()[:5] == b"PGDMP"
+        assert not left.exists() and mine.exists()
+    assert not copy.exists()
+
+
+def test_a_single_table_restores_from_an_encrypted_backup_and_an_unknown_one_is_named(pg_cluster, encrypted_target):
+    record = make_backup(encrypted_target)
+    with dropping(pg_cluster, "pagila_enc_actor", "pagila_enc_nope"):
+        restored = run_restore(record, "pagila_enc_actor", tables=["public.actor"])
+        assert restored.status == "succeeded", restored.error
+        assert pg_cluster.sql("SELECT count(*) FROM public.actor", dbname="pagila_enc_actor") == [(200,)]
+        # Encrypted, the archive's tables are only known once the restore has decrypted it.
+        unknown = run_restore(record, "pagila_enc_nope", tables=["public.nope"])
+        assert unknown.status == "failed"
+        assert unknown.error.startswith(f"table public.nope is not in backup #{record.pk}"), unknown.error
