@@ -30,7 +30,7 @@ RUN set -eux; \
     echo "deb [signed-by=/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc] https://apt.postgresql.org/pub/repos/apt ${VERSION_CODENAME}-pgdg main" \
         > /etc/apt/sources.list.d/pgdg.list; \
     apt-get update; \
-    apt-get install -y --no-install-recommends "postgresql-client-${PG_CLIENT_MAJOR}" zstd gzip tzdata; \
+    apt-get install -y --no-install-recommends "postgresql-client-${PG_CLIENT_MAJOR}" zstd gzip age tzdata; \
     apt-get purge -y --auto-remove curl; \
     rm -rf /var/lib/apt/lists/*; \
     pg_dump --version; pg_restore --version; zstd --version

@@ -193,6 +193,16 @@ BACKUP_PREFLIGHT = env.bool("BACKUP_PREFLIGHT", default=True)
 # drills can compare them. Off by default: it reads every table once more.
 BACKUP_ROW_COUNTS = env.bool("BACKUP_ROW_COUNTS", default=False)
 BACKUP_KEEP_DAYS = env.int("BACKUP_KEEP_DAYS", default=30)
+# Encryption at rest (age). Targets set to encrypt use their own public keys
+# or, when they have none, these (comma-separated age1... keys). The private
+# key is only needed to restore and verify: a file, or an environment
+# variable named here (read when used, never stored). Restores that must seek
+# decrypt into a private temporary copy in BACKUP_SCRATCH_DIR
+# (default BACKUP_ROOT/.scratch), removed afterwards.
+BACKUP_AGE_RECIPIENTS = env.list("BACKUP_AGE_RECIPIENTS", default=[])
+BACKUP_AGE_IDENTITY_FILE = env.str("BACKUP_AGE_IDENTITY_FILE", default="")
+BACKUP_AGE_IDENTITY_ENV = env.str("BACKUP_AGE_IDENTITY_ENV", default="BACKUP_AGE_IDENTITY")
+BACKUP_SCRATCH_DIR = env.str("BACKUP_SCRATCH_DIR", default="")
 # A TimescaleDB database overwritten by a restore is swapped out, not emptied:
 # it stays under a dated name as the safety copy unless this is off.
 RESTORE_KEEP_REPLACED_DATABASE = env.bool("RESTORE_KEEP_REPLACED_DATABASE", default=True)

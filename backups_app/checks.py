@@ -46,6 +46,25 @@ def backup_settings(app_configs, **kwargs):
         problems.append(Error("JOB_LOST_AFTER_SECONDS must be at least three times JOB_HEARTBEAT_SECONDS, "
                               "or live jobs are failed as lost", id="backups.E005"))
     problems += _metrics_problems()
+    problems += _encryption_problems()
+    return problems
+
+
+def _encryption_problems() -> list:
+    from backups_app.services.crypto import keys
+
+    problems = []
+    if bad := keys.bad_recipients(list(settings.BACKUP_AGE_RECIPIENTS)):
+        problems.append(Error(f"BACKUP_AGE_RECIPIENTS holds something that is not an age public key: "
+                              f"{keys.shown(bad[0])}", id="backups.E020",
+                              hint="Give public keys only (age1..., from age-keygen -y KEYFILE)."))
+    key_file = settings.BACKUP_AGE_IDENTITY_FILE
+    if key_file and not os.access(key_file, os.R_OK):
+        problems.append(Warning(f"BACKUP_AGE_IDENTITY_FILE {key_file} cannot be read: encrypted backups cannot be "
+                                "restored or fully verified", id="backups.W020"))
+    if (settings.BACKUP_AGE_RECIPIENTS or key_file) and not shutil.which("age"):
+        problems.append(Warning("the age program is not installed: encrypted backups will fail",
+                                id="backups.W021", hint="apt-get install age"))
     return problems
 
 

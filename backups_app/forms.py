@@ -1,10 +1,34 @@
 """Forms of the admin's intermediate pages (backup_now, restore_backup, verify_backup, pin_backup)."""
 
 from django import forms
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from backups_app.models import BackupFormat, BackupType, DatabaseTarget
+from backups_app.services.crypto import keys
 from backups_app.services.postgres import names
+
+
+class DatabaseTargetForm(forms.ModelForm):
+    """The admin's target form: age public keys are checked as they are typed."""
+
+    class Meta:
+        model = DatabaseTarget
+        fields = "__all__"
+
+    def clean_age_recipients(self):
+        text = self.cleaned_data.get("age_recipients", "")
+        if bad := keys.bad_recipients(keys.parse_recipients(text)):
+            raise forms.ValidationError(_("Not an age public key: %(key)s (expected age1... or an ssh-ed25519 key). "
+                                          "Only public keys belong here."), params={"key": keys.shown(bad[0])})
+        return text
+
+    def clean(self):
+        data = super().clean()
+        if data.get("encrypt") and not keys.parse_recipients(data.get("age_recipients", "")) \
+                and not settings.BACKUP_AGE_RECIPIENTS:
+            self.add_error("age_recipients", _("Add an age public key (or set BACKUP_AGE_RECIPIENTS) to encrypt."))
+        return data
 
 
 class BackupNowForm(forms.Form):

@@ -31,6 +31,7 @@ def backup_as_dict(record: BackupRecord) -> dict:
         "status": record.status,
         "size_bytes": record.size_bytes,
         "sha256": record.sha256 or None,
+        "encrypted": record.encrypted,
         "created_at": timezone.localtime(record.created_at).isoformat(),
         "finished_at": timezone.localtime(record.finished_at).isoformat() if record.finished_at else None,
         "duration_seconds": record.duration_seconds,

@@ -30,10 +30,10 @@ class SizeAnomalyFilter(admin.SimpleListFilter):
 
 @admin.register(BackupRecord)
 class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
-    list_display = ["id", "created_at", "target", "backup_type", "format_short", "status_badge", "size", "duration",
-                    "progress", "notes"]
+    list_display = ["id", "created_at", "target", "backup_type", "format_short", "encrypted", "status_badge", "size",
+                    "duration", "progress", "notes"]
     list_display_links = ["id"]
-    list_filter = ["status", "backup_type", "format", "target", "pinned", SizeAnomalyFilter]
+    list_filter = ["status", "backup_type", "format", "encrypted", "target", "pinned", SizeAnomalyFilter]
     list_select_related = ["target"]
     date_hierarchy = "created_at"
     search_fields = ["path"]
@@ -44,7 +44,7 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
         (None, {"fields": ["target", "status_badge", "progress", "backup_type", "format", "created_at",
                            "started_at", "finished_at", "duration", "started_by", "requested_by", "schedule",
                            "is_safety_backup"]}),
-        (gettext_lazy("File"), {"fields": ["path", "size", "size_anomaly_pct", "sha256", "compression",
+        (gettext_lazy("File"), {"fields": ["path", "size", "size_anomaly_pct", "sha256", "compression", "encrypted",
                                            "pg_dump_version", "server_version", "globals_path"]}),
         (gettext_lazy("Verification"), {"fields": ["last_verified_at", "last_verify_ok", "last_verify_detail"]}),
         (gettext_lazy("Legal hold and retention"), {"fields": ["pinned", "pinned_reason", "pinned_by", "pinned_at",

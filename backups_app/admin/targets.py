@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from backups_app.admin.actions import GuardedActionsMixin, applying, history, intermediate_page, too_many
 from backups_app.admin.display import human_size
-from backups_app.forms import BackupNowForm
+from backups_app.forms import BackupNowForm, DatabaseTargetForm
 from backups_app.models import BackupFormat, BackupRecord, BackupStatus, BackupType, DatabaseTarget
 from backups_app.services.backups import dump
 from backups_app.services.jobs import queue
@@ -15,8 +15,9 @@ from backups_app.services.targets import connection_test, lookup
 
 @admin.register(DatabaseTarget)
 class DatabaseTargetAdmin(GuardedActionsMixin, admin.ModelAdmin):
-    list_display = ["name", "address", "user", "password_source", "is_active", "last_success"]
-    list_filter = ["is_active", "password_source"]
+    form = DatabaseTargetForm
+    list_display = ["name", "address", "user", "password_source", "encrypt", "is_active", "last_success"]
+    list_filter = ["is_active", "password_source", "encrypt"]
     search_fields = ["name", "host", "dbname"]
     actions = ["backup_now", "test_connection"]
     fieldsets = [
@@ -25,6 +26,12 @@ class DatabaseTargetAdmin(GuardedActionsMixin, admin.ModelAdmin):
         (gettext_lazy("Password"), {
             "fields": ["password_source", "password_env", "service_name"],
             "description": gettext_lazy("The console never stores a password: only where to find one when a job runs."),
+        }),
+        (gettext_lazy("Encryption"), {
+            "fields": ["encrypt", "age_recipients"],
+            "description": gettext_lazy("Backup files are encrypted with age to these public keys. Restoring and "
+                                        "verifying need the private key, which the console reads from "
+                                        "BACKUP_AGE_IDENTITY_FILE or the environment, never from here."),
         }),
     ]
 

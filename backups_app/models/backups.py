@@ -56,6 +56,10 @@ class BackupRecord(JobFields):
     pg_dump_version = models.CharField(_("pg_dump version"), max_length=100, blank=True)
     server_version = models.CharField(_("server version"), max_length=100, blank=True)
     compression = models.CharField(_("compression"), max_length=30, blank=True)
+    encrypted = models.BooleanField(
+        _("encrypted"), default=False,
+        help_text=_("The file is encrypted with age; restoring it needs the private key."),
+    )
     schedule = models.ForeignKey(
         "backups_app.BackupSchedule", null=True, blank=True, on_delete=models.SET_NULL,
         related_name="backups", verbose_name=_("schedule"),
@@ -110,3 +114,8 @@ class BackupRecord(JobFields):
     def absolute_path(self) -> Path | None:
         # The same rule as services.storage.layout.absolute; models import no services.
         return Path(settings.BACKUP_ROOT) / self.path if self.path else None
+
+    @property
+    def archive_path(self) -> Path | None:
+        """Where to read the archive from: the decrypted private copy a restore holds open, else the file."""
+        return getattr(self, "decrypted_copy", None) or self.absolute_path

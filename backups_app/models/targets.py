@@ -39,6 +39,15 @@ class DatabaseTarget(models.Model):
         _("libpq service name"), max_length=100, blank=True,
         help_text=_("Section of pg_service.conf; used when the password source is a service."),
     )
+    encrypt = models.BooleanField(
+        _("encrypt backups"), default=False,
+        help_text=_("Encrypt this target's backup files with age before they are stored."),
+    )
+    age_recipients = models.TextField(
+        _("age public keys"), blank=True,
+        help_text=_("One age public key (age1...) per line. Empty: the keys in BACKUP_AGE_RECIPIENTS. "
+                    "Public keys only: the private key never goes in the console."),
+    )
     is_active = models.BooleanField(_("active"), default=True)
     notes = models.TextField(_("notes"), blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)

@@ -25,7 +25,8 @@ from pathlib import Path
 from django.conf import settings
 
 from backups_app.models import BackupRecord, BackupStatus
-from backups_app.services.backups import backup_log, globals_dump, preflight, row_counts
+from backups_app.services.backups import backup_log, encrypted, globals_dump, preflight, row_counts
+from backups_app.services.crypto import age, keys
 from backups_app.services.jobs import lifecycle as jobs
 from backups_app.services.jobs import stopping
 from backups_app.services.monitoring import anomaly
@@ -104,19 +105,23 @@ def _run(record: BackupRecord, progress, dump_jobs: int | None = None) -> None:
     conn = conn_for(record.target)
     partial = None
     try:
-        info, tool, final = _prepare(record, conn)
+        recipients = keys.recipients_for(record.target)
+        info, tool, final = _prepare(record, conn, encrypted=bool(recipients))
         partial = progress.path = layout.partial_path(final, record.pk)
         # Optional exact row counts, taken in the snapshot pg_dump is given.
         with row_counts.snapshot(record, conn) as snapshot:
-            sha, size, compression = _dump(record, conn, tool, partial, snapshot,
-                                           dump_jobs or settings.BACKUP_DUMP_JOBS)
-        _verify_archive(record, tool, partial)
+            if recipients:
+                sha, size, compression = _dump_encrypted(record, conn, tool, partial, snapshot, recipients)
+            else:
+                sha, size, compression = _dump(record, conn, tool, partial, snapshot,
+                                               dump_jobs or settings.BACKUP_DUMP_JOBS)
+                _verify_archive(record, tool, partial)
         jobs.ensure_running(record)
         # Roles and tablespaces beside the dump, published with it.
-        with globals_dump.beside(record, conn, final):
+        with globals_dump.beside(record, conn, final, recipients=recipients):
             (files.publish_dir if record.format == "directory" else files.publish)(partial, final)
     except (BackupFailed, ConnectionFailed, binaries.ToolNotFound, UnsupportedSetting, preflight.NoSpace,
-            globals_dump.GlobalsFailed, jobs.JobLost) as exc:
+            globals_dump.GlobalsFailed, jobs.JobLost, keys.NoRecipients, age.CryptoFailed) as exc:
         _fail(record, str(exc), secrets=conn.secrets(), partial=partial)
         return
     except OSError as exc:
@@ -128,7 +133,8 @@ def _run(record: BackupRecord, progress, dump_jobs: int | None = None) -> None:
         _fail(record, stopping.interrupted("backup", exc), secrets=conn.secrets(), partial=partial)
         raise
     jobs.finish(record, ok=True, path=layout.relative(final), size_bytes=size, sha256=sha,
-                compression=compression, bytes_written=size, size_anomaly_pct=anomaly.check_size(record, size))
+                compression=compression, bytes_written=size, encrypted=bool(recipients),
+                size_anomaly_pct=anomaly.check_size(record, size))
     _log_attempt(record, conn.secrets())
     log.info("backup #%s succeeded: %s (%s bytes)", record.pk, record.path, size)
 
@@ -149,7 +155,7 @@ def _size_or_none(path):
         return None
 
 
-def _prepare(record: BackupRecord, conn: Conn):
+def _prepare(record: BackupRecord, conn: Conn, *, encrypted: bool = False):
     """Everything that can fail before a byte is written: server, tools, space, folder."""
     info = server_info(conn)
     tool = binaries.pg_dump_for(info.major, server_version=info.version)
@@ -163,6 +169,7 @@ def _prepare(record: BackupRecord, conn: Conn):
         raise BackupFailed(f"cannot use {folder} as the backup folder: it is a file, not a folder")
     layout.ensure_dir(folder)
     suffix = layout.FORMAT_SUFFIX[record.format if record.format in layout.ARCHIVE_FORMATS else _sql_compressor()[0]]
+    suffix += age.SUFFIX if encrypted else ""
     final = folder / layout.backup_filename(
         dbname=conn.dbname, backup_type=record.backup_type, suffix=suffix, record_id=record.pk,
         when=record.created_at,
@@ -273,6 +280,30 @@ def _dump_sql(conn, tool, partial: Path, env, snapshot=None):
     _check_exit(tool.path, dump.returncode, dump_err.data, conn)
     _check_exit(compress_args[0], comp.returncode, comp_err.data, conn)
     return digest.hexdigest(), size, f"{Path(compress_args[0]).name}:{compress_args[1].lstrip('-')}"
+
+
+def _dump_encrypted(record, conn, tool, partial: Path, snapshot, recipients):
+    """pg_dump | [compressor |] age, checked on the way (see encrypted.py); hashed once age has closed the file."""
+    if record.format not in ("custom", "sql"):
+        raise BackupFailed(f"{record.format} backups cannot be encrypted; use the custom format")
+    custom = record.format == "custom"
+    compress_args = None if custom else _sql_compressor()[1]
+    lister = binaries.pg_restore_for(None, server_major=tool.major) if custom else None
+    with child_env(conn) as env:
+        done = encrypted.run(dump_args=pg_dump_args(tool, conn, "custom" if custom else "sql", snapshot), env=env,
+                             partial=partial, recipients=recipients, compress_args=compress_args,
+                             list_args=pg_restore_list_args(lister, None) if custom else None)
+    for step in done.steps:
+        _check_exit(step.name, step.proc.returncode, step.err.data, conn)
+    if custom and done.lister.proc.returncode != 0:
+        raise BackupFailed("the new archive does not read back: " + one_line(done.lister.err.data))
+    if not custom and SQL_DUMP_TRAILER not in done.tail:
+        raise BackupFailed("the SQL script is incomplete: pg_dump's closing line is missing")
+    sha, size = files.sha256_of(partial)
+    if custom:
+        compression = custom_compression(tool)
+        return sha, size, f"gzip:{compression}" if compression.isdigit() else compression
+    return sha, size, f"{Path(compress_args[0]).name}:{compress_args[1].lstrip('-')}"
 
 
 def _stop(*procs) -> None:

@@ -15,6 +15,8 @@ import contextlib
 import re
 
 from backups_app.models import BackupRecord
+from backups_app.services.backups import encrypted
+from backups_app.services.crypto import age
 from backups_app.services.postgres import binaries, databases
 from backups_app.services.postgres.args import pg_dumpall_globals_args, psql_args
 from backups_app.services.postgres.connection import Conn, child_env, conn_for
@@ -41,16 +43,16 @@ def _server_major(version: str) -> int | None:
 
 
 @contextlib.contextmanager
-def beside(record: BackupRecord, conn: Conn, final):
+def beside(record: BackupRecord, conn: Conn, final, *, recipients=()):
     """Write the globals file before the dump is published, and publish it right after.
 
     Used by dump.py around files.publish: a backup either has both files or
-    neither.
+    neither; an encrypted backup's roles file is encrypted to the same keys.
     """
-    target = final.with_name(final.name + SUFFIX)
+    target = final.with_name(final.name + SUFFIX + (age.SUFFIX if recipients else ""))
     partial = layout.partial_path(target, record.pk)
     try:
-        save(conn, partial, server_major=_server_major(record.server_version))
+        save(conn, partial, server_major=_server_major(record.server_version), recipients=recipients)
         yield
         files.publish(partial, target)
     except BaseException:
@@ -60,8 +62,10 @@ def beside(record: BackupRecord, conn: Conn, final):
     BackupRecord.objects.filter(pk=record.pk).update(globals_path=record.globals_path)
 
 
-def save(conn: Conn, path, *, server_major: int | None) -> None:
+def save(conn: Conn, path, *, server_major: int | None, recipients=()) -> None:
     tool = binaries.pg_dumpall_for(server_major)
+    if recipients:
+        return _save_encrypted(conn, tool, path, recipients)
     files.create_private(path).close()
     args = pg_dumpall_globals_args(tool, conn, path)
     with child_env(conn) as env:
@@ -71,6 +75,20 @@ def save(conn: Conn, path, *, server_major: int | None) -> None:
                                   conn.secrets()))
 
 
+def _save_encrypted(conn: Conn, tool, path, recipients) -> None:
+    with child_env(conn) as env:
+        done = encrypted.run(dump_args=pg_dumpall_globals_args(tool, conn, None), env=env, partial=path,
+                             recipients=recipients)
+    for step in done.steps:
+        if step.proc.returncode != 0:
+            raise GlobalsFailed(scrub(f"pg_dumpall --globals-only | age failed: {last_lines(step.err.data, 3)}",
+                                      conn.secrets()))
+
+
+def read(path) -> str:
+    return (age.decrypt_bytes(path).decode() if age.is_encrypted(path) else path.read_text())
+
+
 def apply(backup: BackupRecord, server) -> str:
     """Create the roles and tablespaces of the backup's cluster that this server lacks."""
     path = layout.absolute(backup.globals_path)
@@ -78,7 +96,7 @@ def apply(backup: BackupRecord, server) -> str:
         roles = {r[0] for r in m.execute("SELECT rolname FROM pg_roles").fetchall()}
         tablespaces = {r[0] for r in m.execute("SELECT spcname FROM pg_tablespace").fetchall()}
         dbname, major = m.info.dbname, m.info.server_version // 10000
-    script, created, kept = filter_script(path.read_text(), roles=roles, tablespaces=tablespaces)
+    script, created, kept = filter_script(read(path), roles=roles, tablespaces=tablespaces)
     conn = conn_for(server, dbname)
     args = psql_args(binaries.psql_for(major), conn, single_transaction=True)
     with child_env(conn) as env:

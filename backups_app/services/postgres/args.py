@@ -75,9 +75,9 @@ def pg_dump_directory_args(tool, conn, folder, snapshot: str | None = None, *, j
 
 
 def pg_dumpall_globals_args(tool, conn, file) -> list[str]:
-    """Roles and tablespaces, never their passwords."""
-    return [tool.path, *conn.args(), "--database", conn.dbname, "--globals-only", "--no-role-passwords",
-            "--file", str(file)]
+    """Roles and tablespaces, never their passwords; on stdout when file is None."""
+    args = [tool.path, *conn.args(), "--database", conn.dbname, "--globals-only", "--no-role-passwords"]
+    return [*args, "--file", str(file)] if file is not None else args
 
 
 def pg_restore_args(tool, conn, path, *, jobs: int = 1, clean: bool = False, single_transaction: bool = False,
@@ -97,17 +97,23 @@ def pg_restore_args(tool, conn, path, *, jobs: int = 1, clean: bool = False, sin
         args.append("--no-acl")
     if use_list is not None:
         args += ["--use-list", str(use_list)]
-    return [*args, str(path)]
+    return [*args, *_archive(path)]
 
 
 def pg_restore_list_args(tool, path, *, verbose: bool = False) -> list[str]:
-    """The archive's table of contents on stdout; verbose adds each entry's dependencies."""
-    return [tool.path, "--list", *(["--verbose"] if verbose else []), str(path)]
+    """The archive's table of contents on stdout; verbose adds each entry's dependencies. path None: stdin."""
+    return [tool.path, "--list", *(["--verbose"] if verbose else []), *_archive(path)]
 
 
 def pg_restore_read_all_args(tool, path) -> list[str]:
-    """Write the whole script to nowhere: reads every block of the archive."""
-    return [tool.path, "--file", os.devnull, str(path)]
+    """Write the whole script to nowhere: reads every block of the archive. path None: stdin."""
+    return [tool.path, "--file", os.devnull, *_archive(path)]
+
+
+def _archive(path) -> list[str]:
+    # pg_restore reads stdin only when no file is named (not "-", and not /dev/stdin:
+    # it opens a named file twice, and a pipe cannot be read twice).
+    return [] if path is None else [str(path)]
 
 
 def pg_restore_script_args(tool, path, *, create: bool = False, schema_only: bool = False,
@@ -127,7 +133,7 @@ def pg_restore_script_args(tool, path, *, create: bool = False, schema_only: boo
         args += ["--table", table]
     if use_list is not None:
         args += ["--use-list", str(use_list)]
-    return [*args, "--file", "-", str(path)]
+    return [*args, "--file", "-", *_archive(path)]
 
 
 def psql_args(tool, conn, *, single_transaction: bool) -> list[str]:

@@ -22,9 +22,10 @@ class RestoreFailed(Exception):
     """The restore did not complete; the message carries the program's own error lines."""
 
 
-def run_pg_restore(args: list[str], conn: Conn) -> None:
+def run_pg_restore(args: list[str], conn: Conn, *, stdin=None) -> None:
+    """stdin: the archive as a stream (args then name no file), e.g. decrypted on the way."""
     with child_env(conn) as env:
-        proc = run(args, env=env)
+        proc = run(args, env=env, stdin=stdin)
     if proc.returncode != 0:
         raise RestoreFailed(scrub("pg_restore failed: " + error_lines(proc.stderr, proc.returncode), conn.secrets()))
 

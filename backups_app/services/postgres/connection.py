@@ -10,6 +10,7 @@ import tempfile
 from dataclasses import dataclass
 
 import psycopg
+from django.conf import settings
 
 from backups_app.services.postgres.scrub import scrub
 
@@ -76,6 +77,7 @@ def child_env(conn: Conn | None = None):
     env = {k: v for k, v in os.environ.items() if not (conn.password and v == conn.password)}
     for name in ("PGPASSWORD", "DB_PASSWORD", "PGHOST", "PGPORT", "PGUSER", "PGDATABASE"):
         env.pop(name, None)
+    env.pop(settings.BACKUP_AGE_IDENTITY_ENV, None)  # an age private key is for age alone
     env["PGAPPNAME"] = "backupconsole"
     env["PGCONNECT_TIMEOUT"] = env.get("PGCONNECT_TIMEOUT", "10")
     if conn.service:

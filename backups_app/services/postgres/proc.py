@@ -25,11 +25,12 @@ def spawn(args: list[str], *, env: dict, **kwargs) -> subprocess.Popen:
     return subprocess.Popen(args, env=env, preexec_fn=_child_setup, **kwargs)
 
 
-def run(args: list[str], *, env: dict, timeout: float | None = None, input_bytes=None) -> subprocess.CompletedProcess:
-    """Run to the end and capture output; never raises on a non-zero exit."""
+def run(args: list[str], *, env: dict, timeout: float | None = None, input_bytes=None,
+        stdin=None) -> subprocess.CompletedProcess:
+    """Run to the end and capture output; never raises on a non-zero exit. stdin: a stream instead of input_bytes."""
     assert isinstance(args, list), "argument lists only, never a shell string"
     return subprocess.run(
-        args, env=env, preexec_fn=_child_setup, capture_output=True, timeout=timeout, input=input_bytes
+        args, env=env, preexec_fn=_child_setup, capture_output=True, timeout=timeout, input=input_bytes, stdin=stdin
     )
 
 

@@ -118,11 +118,14 @@ def _entry(dump_id: int, rest: str, line: str) -> Entry:
     return Entry(dump_id, kind, schema, name, owner, line)
 
 
-def read(path, *, server_major: int | None = None) -> Toc:
-    """The archive's table of contents; ArchiveUnreadable when pg_restore cannot read it."""
+def read(path, *, server_major: int | None = None, stdin=None) -> Toc:
+    """The archive's table of contents; ArchiveUnreadable when pg_restore cannot read it.
+
+    stdin: the archive as a stream instead of the file at path (only its head is read).
+    """
     tool = binaries.pg_restore_for(path, server_major=server_major)
     with child_env() as env:
-        proc = run(pg_restore_list_args(tool, path, verbose=True), env=env)
+        proc = run(pg_restore_list_args(tool, None if stdin else path, verbose=True), env=env, stdin=stdin)
     if proc.returncode != 0:
         raise ArchiveUnreadable(f"the archive cannot be read: {last_lines(proc.stderr, 3)}")
     return parse(proc.stdout.decode("utf-8", "replace"))

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from backups_app.models import BackupStatus
+from backups_app.services.crypto import age, keys
 from backups_app.services.postgres import databases, names, toc
 from backups_app.services.postgres.binaries import ToolNotFound
 from backups_app.services.postgres.connection import ConnectionFailed, conn_for
@@ -45,7 +46,7 @@ def check(req: Request) -> None:
         names.check_database(req.into)
     except names.BadName as exc:
         raise RestoreRefused(str(exc)) from None
-    if req.tables:
+    if req.tables and not _sealed(req.backup):
         _check_tables(req)
     if timescale.in_backup(req.backup):
         _check_timescale(req)
@@ -60,6 +61,8 @@ def check_backup_file(backup, *, force: bool) -> None:
     path = backup.absolute_path
     if path is None or not (path.is_dir() if backup.format == "directory" else path.is_file()):
         raise RestoreRefused(f"the file of backup #{backup.pk} is missing ({path or 'no path recorded'})")
+    if backup.encrypted:
+        _check_key(backup)
     if force:
         return
     size = files.size_of(path)
@@ -73,6 +76,19 @@ def check_backup_file(backup, *, force: bool) -> None:
             f"backup #{backup.pk} failed its last verification ({backup.last_verify_detail.strip()[:200]}); "
             "use --force to restore it anyway"
         )
+
+
+def _check_key(backup) -> None:
+    """A missing or wrong private key is a refusal, before anything is created."""
+    try:
+        age.check_key(backup.absolute_path)
+    except (keys.KeyMissing, age.CryptoFailed) as exc:
+        raise RestoreRefused(f"backup #{backup.pk} cannot be restored: {exc}") from None
+
+
+def _sealed(backup) -> bool:
+    """Encrypted with no decrypted copy open yet: its contents are checked again when the restore runs."""
+    return backup.encrypted and backup.archive_path == backup.absolute_path
 
 
 def _check_options(req: Request) -> None:
@@ -103,7 +119,7 @@ def _check_options(req: Request) -> None:
 def _check_tables(req: Request) -> None:
     names = [parse_table(t) for t in req.tables]
     try:
-        contents = toc.read(req.backup.absolute_path)
+        contents = toc.read(req.backup.archive_path)
     except (toc.ArchiveUnreadable, ToolNotFound) as exc:
         raise RestoreRefused(str(exc)) from None
     for schema, name in names:
@@ -111,7 +127,7 @@ def _check_tables(req: Request) -> None:
             raise RestoreRefused(f"table {schema}.{name} is not in backup #{req.backup.pk}" +
                                  _known_tables(contents))
     if timescale.in_backup(req.backup):
-        hypertables = timescale.hypertables_in_archive(req.backup.absolute_path)
+        hypertables = timescale.hypertables_in_archive(req.backup.archive_path)
         for schema, name in names:
             if (schema, name) in hypertables:
                 raise RestoreRefused(timescale.single_hypertable_refusal(schema, name))

@@ -18,6 +18,8 @@ from django.utils import timezone
 
 from backups_app.models import RestoreRecord
 from backups_app.services.backups.globals_dump import GlobalsFailed
+from backups_app.services.crypto.age import CryptoFailed
+from backups_app.services.crypto.keys import KeyMissing
 from backups_app.services.jobs import lifecycle as jobs
 from backups_app.services.jobs import stopping
 from backups_app.services.postgres.binaries import ToolNotFound
@@ -34,7 +36,7 @@ __all__ = ["RestoreFailed", "RestoreRefused", "default_database_name", "restore_
 log = logging.getLogger(__name__)
 
 FAILURES = (RestoreFailed, RestoreRefused, ConnectionFailed, ToolNotFound, GlobalsFailed, TimescaleFailed,
-            ArchiveUnreadable, jobs.JobRefused)
+            ArchiveUnreadable, jobs.JobRefused, CryptoFailed, KeyMissing)
 
 
 def default_database_name(backup) -> str:

@@ -11,6 +11,7 @@ import psycopg
 from psycopg import sql
 
 from backups_app.services.backups import row_counts
+from backups_app.services.crypto import age
 from backups_app.services.postgres import toc
 from backups_app.services.postgres.client import decompressor
 from backups_app.services.postgres.connection import child_env, conn_for, connect
@@ -51,8 +52,10 @@ def sanity_check(backup, server, dbname: str) -> tuple[list[str], str]:
 def archive_tables(backup) -> list[tuple[str, str]]:
     """(schema, table) for every table the backup defines (foreign tables need their server: left out)."""
     if backup.format in layout.ARCHIVE_FORMATS:
-        return [(e.schema, e.name) for e in toc.read(backup.absolute_path).entries if e.kind == "TABLE"]
-    return _sql_tables(backup.absolute_path)
+        with age.stdin_for(backup.archive_path) as stream:
+            contents = toc.read(backup.archive_path, stdin=stream)
+        return [(e.schema, e.name) for e in contents.entries if e.kind == "TABLE"]
+    return _sql_tables(backup.archive_path)
 
 
 def _sql_tables(path) -> list[tuple[str, str]]:

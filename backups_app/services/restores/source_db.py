@@ -8,6 +8,7 @@ client encoding, so the locale is then the server's default.
 import re
 import subprocess
 
+from backups_app.services.crypto import age
 from backups_app.services.postgres import binaries, databases, toc
 from backups_app.services.postgres.args import pg_restore_script_args
 from backups_app.services.postgres.client import decompressor
@@ -17,20 +18,22 @@ from backups_app.services.storage import layout
 
 
 def creation_options(backup, *, major: int) -> dict:
-    path = backup.absolute_path
+    path = backup.archive_path
     if backup.format in layout.ARCHIVE_FORMATS:
         return databases.options_from_create_statement(create_database_statement(path, major))
     return {"ENCODING": enc} if (enc := sql_client_encoding(path)) else {}
 
 
 def create_database_statement(path, major: int) -> str:
-    contents = toc.read(path, server_major=major)
+    with age.stdin_for(path) as stream:  # an encrypted archive: only its head is decrypted, twice
+        contents = toc.read(path, server_major=major, stdin=stream)
     entry = next((e for e in contents.entries if e.kind == "DATABASE"), None)
     if entry is None:
         return ""
     tool = binaries.pg_restore_for(path, server_major=major)
-    with toc.list_file([entry.line]) as listing, child_env() as env:
-        proc = run(pg_restore_script_args(tool, path, create=True, schema_only=True, use_list=listing), env=env)
+    with toc.list_file([entry.line]) as listing, child_env() as env, age.stdin_for(path) as stream:
+        proc = run(pg_restore_script_args(tool, None if stream else path, create=True, schema_only=True,
+                                          use_list=listing), env=env, stdin=stream)
     text = proc.stdout.decode("utf-8", "replace")
     return next((line for line in text.splitlines() if line.startswith("CREATE DATABASE")), "")
 
