@@ -222,7 +222,7 @@ METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
 # The longest a job may run (a big dump takes hours); django-q2 stops it after this.
 JOB_TIMEOUT = env.int("JOB_TIMEOUT", default=6 * 3600)
 # A running job marks its row alive this often; one silent for JOB_LOST_AFTER_SECONDS
-# is failed as "worker lost" by the reaper, which runs every JOB_REAP_SECONDS in each worker.
+# is failed as "job lost" by the reaper, which runs every JOB_REAP_SECONDS in each worker.
 JOB_HEARTBEAT_SECONDS = env.float("JOB_HEARTBEAT_SECONDS", default=10)
 JOB_LOST_AFTER_SECONDS = env.int("JOB_LOST_AFTER_SECONDS", default=120)
 JOB_REAP_SECONDS = env.float("JOB_REAP_SECONDS", default=max(1, min(30, JOB_LOST_AFTER_SECONDS // 4)))

@@ -220,7 +220,7 @@ def test_a_sigkilled_directory_backup_command_leaves_no_folder_and_the_reaper_re
     assert reaper.stdout.strip().splitlines()[-1] == "1", reaper.stdout + reaper.stderr
     assert not partial.exists() and list(root.glob("database/*/.*")) == []
     (status, error), = console_process.console_rows(env, "SELECT status, error FROM backups_app_backuprecord")
-    assert status == "failed" and "worker" in error
+    assert status == "failed" and "job lost" in error
 
     again = console_process.manage("backup", "--format", "directory", env=env)
     assert again.returncode == 0, again.stderr

@@ -178,7 +178,7 @@ def test_a_job_the_reaper_fails_as_lost_is_announced(receiver, monkeypatch, back
     assert jobs.claim(BackupRecord, record.pk)
     BackupRecord.objects.filter(pk=record.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
     assert recovery.reap_lost() == 1
-    assert receiver.json()["event"] == "backup_failed" and "worker lost" in receiver.json()["text"]
+    assert receiver.json()["event"] == "backup_failed" and "job lost" in receiver.json()["text"]
 
 
 def test_a_refused_job_is_announced(receiver, monkeypatch):

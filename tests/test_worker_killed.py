@@ -1,4 +1,4 @@
-"""A worker killed in the middle of a big dump: its job fails as "worker lost", tidied up; the target is free again."""
+"""A worker killed in the middle of a big dump: its job fails as "job lost", tidied up; the target is free again."""
 
 import os
 import signal
@@ -39,7 +39,7 @@ def assert_failed_as_lost_and_tidied(console, record_id, killed_at):
         return row if row["status"] != "running" else None
     row = console.wait(ended, timeout=60, what=f"backup #{record_id} to stop being running")
     assert row["status"] == "failed"
-    assert row["error"].startswith("worker lost")
+    assert row["error"].startswith("job lost")
     assert time.monotonic() - killed_at < 30
     assert partial_files(console) == []
     assert row["path"] == "" and row["finished_at"] is not None

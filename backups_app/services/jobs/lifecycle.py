@@ -23,7 +23,7 @@ from backups_app.services.jobs import process
 
 log = logging.getLogger(__name__)
 
-WORKER_LOST = "worker lost: the job stopped reporting (worker killed or machine stopped)"
+WORKER_LOST = "job lost: it stopped reporting (worker killed or machine stopped)"
 LOCK_POLL_SECONDS = 0.5
 WAIT_REPORT_SECONDS = 10
 

@@ -18,7 +18,6 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import close_old_connections
 from django.db.models import Q
 from django.utils import timezone
 
@@ -47,8 +46,11 @@ def reap_lost(*, now=None) -> int:
 
 
 def recover(*, now=None) -> Report:
-    """Fail lost jobs and remove what they left behind; say what was done."""
-    close_old_connections()
+    """Fail lost jobs and remove what they left behind; say what was done.
+
+    Leaves the database connection alone: a command runs this inside its own
+    work, and the reaper thread closes its connection after each pass.
+    """
     now = now or timezone.now()
     report = Report()
     for model in jobs.job_models():

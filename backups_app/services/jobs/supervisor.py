@@ -5,7 +5,7 @@ asked to stop, which lets running jobs finish. Jobs still running after
 stop_timeout seconds (or at a second Ctrl-C) are interrupted: their programs
 (pg_dump, pg_restore, psql) get SIGTERM, so each job ends failed with that
 reason and removes its temporary file. Whatever is still alive after that is
-killed; the reaper then fails its jobs as "worker lost" at the next start.
+killed; the reaper then fails its jobs as "job lost" at the next start.
 """
 
 import ctypes
