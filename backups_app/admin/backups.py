@@ -32,7 +32,7 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
         (None, {"fields": ["target", "status_badge", "progress", "backup_type", "format", "created_at",
                            "started_at", "finished_at", "duration", "started_by", "requested_by", "schedule",
                            "is_safety_backup"]}),
-        (_lazy("File"), {"fields": ["path", "size", "sha256", "compression", "pg_dump_version",
+        (_lazy("File"), {"fields": ["path", "size", "sha256", "compression", "pg_dump_version", "client",
                                     "server_version", "globals_path"]}),
         (_lazy("Verification"), {"fields": ["last_verified_at", "last_verify_ok", "last_verify_detail"]}),
         (_lazy("Legal hold and retention"), {"fields": ["pinned", "pinned_reason", "pinned_by", "pinned_at",

@@ -62,6 +62,8 @@ class RestoreRecord(JobFields):
         _("skip grants"), null=True, blank=True, help_text=_("Leave out the backup's GRANT and REVOKE."),
     )
     detail = models.TextField(_("detail"), blank=True, help_text=_("What the restore did besides restoring."))
+    client = models.CharField(_("client program"), max_length=500, blank=True,
+                              help_text=_("The pg_restore or psql that restored, and why that one."))
 
     class Meta:
         verbose_name = _("restore")

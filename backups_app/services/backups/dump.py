@@ -31,6 +31,7 @@ from backups_app.services.postgres.args import (
     custom_compression,
     pg_dump_args,
     pg_restore_list_args,
+    wants_zstd,
 )
 from backups_app.services.postgres.connection import Conn, ConnectionFailed, child_env, conn_for, server_info
 from backups_app.services.postgres.proc import Drain, last_lines, run, spawn
@@ -180,12 +181,19 @@ def _size_or_none(path):
 def _prepare(record: BackupRecord, conn: Conn):
     """Everything that can fail before a byte is written: server, tools, space, folder."""
     info = server_info(conn)
-    tool = binaries.pg_dump_for(info.major, server_version=info.version)
+    custom = record.format == "custom"
+    choice = binaries.choose_pg_dump(info.major, server_version=info.version,
+                                     wants_zstd=wants_zstd() if custom else False)
+    tool = choice.tool
+    log.info("backup #%s uses %s", record.pk, choice)
     record.server_version, record.pg_dump_version = info.version, tool.version
-    record.extensions = info.extensions
+    record.extensions, record.client = info.extensions, str(choice)[:500]
     BackupRecord.objects.filter(pk=record.pk).update(
-        server_version=info.version, pg_dump_version=tool.version, extensions=info.extensions
+        server_version=info.version, pg_dump_version=tool.version, extensions=info.extensions,
+        client=record.client,
     )
+    if custom:
+        custom_compression(tool)  # an impossible setting fails here, before anything is written
     folder = layout.type_dir(record.backup_type)
     if folder.exists() and not folder.is_dir():
         raise BackupFailed(f"cannot use {folder} as the backup folder: it is a file, not a folder")
@@ -307,7 +315,7 @@ def _verify_archive(record, tool, partial: Path) -> None:
     """A backup is only good if it reads back to the end."""
     if record.format == "custom":
         # The pg_restore that reads what this pg_dump writes.
-        restore = binaries.pg_restore_for(partial, server_major=tool.major)
+        restore = binaries.pg_restore_for(partial, dump_version=tool.version)
         with child_env() as env:
             proc = run(pg_restore_list_args(restore, partial), env=env)
         if proc.returncode != 0:
