@@ -134,7 +134,7 @@ def _restore_custom(plan: Plan) -> None:
     single = existing and not timescale.in_backup(plan.backup)
     if choice.script:
         return _restore_custom_as_script(plan, conn, choice, jobs=jobs, single=single)
-    _uses(plan, str(choice) + (f"; --jobs={jobs}" if jobs > 1 else ""))
+    _uses(plan, str(choice) + (f"; {jobs} parallel jobs" if jobs > 1 else ""))
     with _database(plan), _timescale(plan, conn), _table_list(plan, conn) as use_list:
         args = pg_restore_args(
             choice.tool, conn, path, jobs=jobs, clean=plan.mode == "overwrite", single_transaction=single,
@@ -151,8 +151,8 @@ def _restore_custom_as_script(plan: Plan, conn, choice, *, jobs: int, single: bo
     single = single or (plan.mode == "new" and not timescale.in_backup(plan.backup))
     client = f"{choice}; run by psql {psql.version} ({psql.path})"
     if jobs > 1:
-        client += f"; --jobs={jobs} was not possible (a script runs in one session)"
-        plan.outcome.notes.append(f"--jobs={jobs} was not possible: {choice.why}")
+        client += f"; {jobs} parallel jobs were not possible (a script runs in one session)"
+        plan.outcome.notes.append(f"{jobs} parallel jobs were not possible: {choice.why}")
     _uses(plan, client)
     with _database(plan), _timescale(plan, conn), _table_list(plan, conn) as use_list:
         args = pg_restore_args(choice.tool, conn, plan.backup.absolute_path, clean=plan.mode == "overwrite",
