@@ -40,11 +40,14 @@ AUTO_ZSTD, AUTO_GZIP = "zstd:1", "gzip:1"
 
 
 def wants_zstd(spec: str | None = None) -> bool | None:
-    """For binaries.choose_pg_dump: None (welcome, `auto`), True (needed) or False."""
+    """For binaries.choose_pg_dump: None (welcome, `auto`), True (needed) or False.
+
+    lz4 counts as zstd here: both came with pg_dump 16, and builds have both or neither.
+    """
     spec = spec or settings.BACKUP_CUSTOM_COMPRESSION
     if spec == AUTO:
         return None
-    return spec.partition(":")[0] == "zstd"
+    return spec.partition(":")[0] in ("zstd", "lz4")
 
 
 def custom_compression(tool, spec: str | None = None) -> str:
