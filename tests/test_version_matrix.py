@@ -128,6 +128,9 @@ def test_a_17_archive_cannot_be_read_by_client_15_and_the_refusal_says_what_is_n
         record = run_restore(backup, "m_unreadable")
     assert record.status == "failed"
     assert "written by pg_dump 17.10, which needs pg_restore 17 or newer; found 15." in record.error
+    verification = run_verify(backup)
+    assert verification.status == "failed" and not verification.ok
+    assert "which needs pg_restore 17 or newer" in verification.error
 
 
 @pytest.mark.parametrize("client,expected", [("17", "zstd:1"), ("15", "gzip:1")])
@@ -184,3 +187,20 @@ def test_a_failed_restore_keeps_the_first_error_that_says_why(servers, settings,
     assert record.status == "failed"
     assert "ERROR:  permission denied for schema public" in record.error.splitlines()[0]
     assert "CREATE" in record.error
+
+
+@pytest.mark.parametrize("fmt", ["sql", "custom"])
+def test_only_the_opening_setting_is_left_out_never_a_row_that_reads_the_same(servers, settings, backup_root,
+                                                                               fmt):
+    cluster = servers["15"]
+    source, into = f"m_lookalike_{fmt}", f"m_lookalike_{fmt}_copy"
+    cluster.createdb(source)
+    with dropping(cluster, source, into):
+        cluster.sql("CREATE TABLE notes (line text); INSERT INTO notes VALUES ('SET transaction_timeout = 0;'), "
+                    "('x')", dbname=source)
+        use_client(settings, "17")
+        backup = make_backup(target_on(cluster, "15", source), fmt)
+        record = run_restore(backup, into, server=target_on(cluster, "15"))
+        assert record.status == "succeeded", record.error
+        assert cluster.sql("SELECT line FROM notes ORDER BY 1", dbname=into) == [
+            ("SET transaction_timeout = 0;",), ("x",)]

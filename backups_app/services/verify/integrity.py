@@ -54,7 +54,7 @@ def _reads_to_end(backup, path) -> Finding:
             read_archive_to_end(path)
         else:
             check_sql_file(path)
-    except BackupFailed as exc:
+    except (BackupFailed, binaries.ToolNotFound) as exc:  # no pg_restore here can read it: say so
         return Finding(False, str(exc))
     return Finding(True, "the archive reads to the end")
 
