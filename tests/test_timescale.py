@@ -55,7 +55,9 @@ CREATE FUNCTION public.timescaledb_post_restore() RETURNS bool LANGUAGE plpgsql 
 
 
 @pytest.fixture
-def ts_backup(pg_cluster, make_target, backup_root, fresh_db):
+def ts_backup(pg_cluster, make_target, backup_root, fresh_db, settings):
+    # The server's own client: pg_restore connects itself (test_version_matrix covers newer clients).
+    settings.PG_BIN_DIR, settings.PG_BIN_DIR_ONLY = "/usr/lib/postgresql/15/bin", True
     source = fresh_db("tsdb_standin")
     pg_cluster.sql(SOURCE, dbname=source)
     backup = make_backup(make_target(source), "custom")
