@@ -33,9 +33,9 @@ COMPRESSORS = {
 
 
 AUTO = "auto"
-# zstd level 1 is faster than gzip level 1 and smaller than gzip's default;
-# without zstd, gzip level 1 is several times faster than the default for a
-# file only a little larger.
+# zstd level 1 is faster than gzip level 1, at about the size of gzip's
+# default; without zstd, gzip level 1 is several times faster than the
+# default for a file only a little larger.
 AUTO_ZSTD, AUTO_GZIP = "zstd:1", "gzip:1"
 
 
