@@ -1,5 +1,6 @@
 """Is a backup file still the one that was made, and does it read to the end?"""
 
+import logging
 import os
 import subprocess
 from dataclasses import dataclass
@@ -10,6 +11,8 @@ from backups_app.services.postgres.args import pg_restore_list_args, pg_restore_
 from backups_app.services.postgres.connection import child_env
 from backups_app.services.postgres.proc import last_lines, spawn
 from backups_app.services.storage.files import sha256_of
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -51,17 +54,19 @@ def _checksum(backup, path) -> Finding:
 def _reads_to_end(backup, path) -> Finding:
     try:
         if backup.format == "custom":
-            read_archive_to_end(path)
-        else:
-            check_sql_file(path)
+            choice = read_archive_to_end(path, dump_version=backup.pg_dump_version)
+            log.info("verifying backup #%s with %s", backup.pk, choice)
+            return Finding(True, f"the archive reads to the end (pg_restore {choice.tool.version}, {choice.why})")
+        check_sql_file(path)
     except (BackupFailed, binaries.ToolNotFound) as exc:  # no pg_restore here can read it: say so
         return Finding(False, str(exc))
     return Finding(True, "the archive reads to the end")
 
 
-def read_archive_to_end(path) -> None:
+def read_archive_to_end(path, *, dump_version: str = "") -> binaries.Choice:
     """pg_restore --list reads only the table of contents; writing the script to nowhere reads every block."""
-    tool = binaries.pg_restore_for(path)
+    choice = binaries.choose_pg_restore(path, dump_version=dump_version)
+    tool = choice.tool
     for args in (pg_restore_list_args(tool, path), pg_restore_read_all_args(tool, path)):
         with child_env() as env:
             proc = spawn(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -69,3 +74,4 @@ def read_archive_to_end(path) -> None:
         proc.stderr.close()
         if proc.wait() != 0:
             raise BackupFailed(f"the archive does not read to the end: {last_lines(err, 2)}")
+    return choice
