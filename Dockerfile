@@ -7,9 +7,16 @@
 # docs/docker.md explains volumes, settings and a compose example.
 FROM python:3.11-slim-bookworm
 
-# pg_dump refuses servers newer than itself, so the client comes from the
-# PostgreSQL project's own apt repository at a current major version.
-ARG PG_CLIENT_MAJOR=18
+# The client programs come from the PostgreSQL project's own apt repository
+# (PGDG), two majors side by side in /usr/lib/postgresql/N/bin; the console
+# picks one per job (docs/docker.md):
+# - the newest (18) backs up servers up to 18 (pg_dump refuses newer servers)
+#   and restores into 17 and 18;
+# - 16 backs up 15 and 16 servers with zstd, and pg_restore 16 restores those
+#   archives into 15 and 16 directly and in parallel (pg_restore 17+ sends a
+#   setting older servers reject, so it can restore into them only as a
+#   script through psql, without --jobs).
+ARG PG_CLIENT_MAJORS="18 16"
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -18,7 +25,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_ROOT_USER_ACTION=ignore
 
 # Debian package versions are not pinned: the archive drops old ones, and the
-# PostgreSQL major version is pinned by PG_CLIENT_MAJOR.
+# PostgreSQL major versions are pinned by PG_CLIENT_MAJORS.
 # hadolint ignore=DL3008
 RUN set -eux; \
     apt-get update; \
@@ -30,10 +37,14 @@ RUN set -eux; \
     echo "deb [signed-by=/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc] https://apt.postgresql.org/pub/repos/apt ${VERSION_CODENAME}-pgdg main" \
         > /etc/apt/sources.list.d/pgdg.list; \
     apt-get update; \
-    apt-get install -y --no-install-recommends "postgresql-client-${PG_CLIENT_MAJOR}" zstd gzip age tzdata; \
+    clients=""; for major in ${PG_CLIENT_MAJORS}; do clients="$clients postgresql-client-$major"; done; \
+    apt-get install -y --no-install-recommends $clients zstd gzip age tzdata; \
     apt-get purge -y --auto-remove curl; \
     rm -rf /var/lib/apt/lists/*; \
-    pg_dump --version; pg_restore --version; zstd --version
+    for major in ${PG_CLIENT_MAJORS}; do \
+        "/usr/lib/postgresql/$major/bin/pg_dump" --version; "/usr/lib/postgresql/$major/bin/pg_restore" --version; \
+    done; \
+    zstd --version
 
 # The console runs as an unprivileged user; the code stays root's (read-only to it).
 RUN groupadd --system --gid 10001 console; \

@@ -178,9 +178,9 @@ BACKUP_ROOT = Path(env.str("BACKUP_ROOT", default=str(BASE_DIR / "backups"))).re
 PG_BIN_DIR = env.str("PG_BIN_DIR", default="")
 # Use only the programs in PG_BIN_DIR (no PATH or system folders).
 PG_BIN_DIR_ONLY = env.bool("PG_BIN_DIR_ONLY", default=False)
-# pg_dump's own default (gzip level 6) is slow on real data; level 1 is
-# several times faster for a file only a little larger.
-BACKUP_CUSTOM_COMPRESSION = env.str("BACKUP_CUSTOM_COMPRESSION", default="gzip:1")
+# auto: zstd:1 when the chosen pg_dump has zstd (16+), else gzip:1. pg_dump's
+# own default (gzip level 6) is several times slower on real data.
+BACKUP_CUSTOM_COMPRESSION = env.str("BACKUP_CUSTOM_COMPRESSION", default="auto")
 # Directory-format backups (`--format directory`) dump this many tables at
 # once (pg_dump --jobs; each job is one more connection to the server).
 # Worth it where a database has many tables, e.g. TimescaleDB chunks.

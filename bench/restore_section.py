@@ -97,12 +97,32 @@ def console_backup(env) -> tuple[int, Path]:
     return newest["id"], Path(newest["path"])
 
 
+def raw_restore_command(backup: Path, into: str, server_major: int) -> tuple[list[str], str]:
+    """What an operator would type: the pg_restore the console picks, run the way that works on this server.
+
+    Directly when it can; a pg_restore 17+ into an older server only as a script
+    without its SET transaction_timeout line, through psql.
+    """
+    from backups_app.services.postgres import binaries
+
+    choice = binaries.choose_pg_restore(backup, server_major=server_major)
+    if not choice.script:
+        return [choice.tool.path, "--exit-on-error", "--dbname", into, str(backup)], str(choice)
+    psql = binaries.psql_for(server_major)
+    pipeline = (f"set -o pipefail; {choice.tool.path} --exit-on-error --file - {backup} "
+                f"| grep -vx 'SET transaction_timeout = 0;' "
+                f"| {psql.path} -X -q -v ON_ERROR_STOP=1 --single-transaction --dbname {into}")
+    return ["bash", "-c", pipeline], str(choice)
+
+
 def raw_restore(cluster, path: Path, into: str) -> float:
+    """The pg_restore the console picks, run by hand the way that works on this server."""
+    major = int(cluster.sql("SHOW server_version_num")[0][0]) // 10000
+    command, _ = raw_restore_command(path, into, major)
     env = cluster.client_env()
     started = time.monotonic()
     cluster.sql(f'CREATE DATABASE "{into}" TEMPLATE template0')
-    subprocess.run(["pg_restore", "--exit-on-error", "--dbname", into, str(path)], env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     return time.monotonic() - started
 
 
@@ -237,6 +257,13 @@ def main():
     parser.add_argument("--row-counts", action="store_true",
                         help="also time backups with and without BACKUP_ROW_COUNTS")
     opts = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bc-bench-restore-main-"))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backupconsole.settings")
+    os.environ["VAR_DIR"] = str(work / "var")
+    os.environ["DATABASE_URL"] = f"sqlite:///{work / 'unused.sqlite3'}"
+    import django
+
+    django.setup()
     cluster = Cluster().init().start()
     try:
         print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; filling fx ({opts.size_mb} MB)"

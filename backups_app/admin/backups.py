@@ -45,7 +45,7 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
                            "started_at", "finished_at", "duration", "started_by", "requested_by", "schedule",
                            "is_safety_backup"]}),
         (gettext_lazy("File"), {"fields": ["path", "size", "size_anomaly_pct", "sha256", "compression", "encrypted",
-                                           "pg_dump_version", "server_version", "globals_path"]}),
+                                           "pg_dump_version", "client", "server_version", "globals_path"]}),
         (gettext_lazy("Verification"), {"fields": ["last_verified_at", "last_verify_ok", "last_verify_detail"]}),
         (gettext_lazy("Legal hold and retention"), {"fields": ["pinned", "pinned_reason", "pinned_by", "pinned_at",
                                                         "pruned_at", "pruned_reason", "pruned_by_policy"]}),

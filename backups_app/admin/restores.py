@@ -30,7 +30,7 @@ class RestoreRecordAdmin(ReadOnlyJobAdmin):
                            "no_owner", "no_acl", "force", "terminate_connections", "is_drill"]}),
         (_("Job"), {"fields": ["status_badge", "progress", "created_at", "started_at", "finished_at", "duration",
                                "started_by", "requested_by"]}),
-        (_("Result"), {"fields": ["safety_backup", "rows_restored", "detail", "error"]}),
+        (_("Result"), {"fields": ["safety_backup", "rows_restored", "client", "detail", "error"]}),
     ]
 
     @admin.display(description=_("tables"))

@@ -54,6 +54,8 @@ class BackupRecord(JobFields):
     sha256 = models.CharField(_("SHA-256"), max_length=64, blank=True)
     bytes_written = models.BigIntegerField(_("bytes written"), default=0)
     pg_dump_version = models.CharField(_("pg_dump version"), max_length=100, blank=True)
+    client = models.CharField(_("client program"), max_length=500, blank=True,
+                              help_text=_("The pg_dump that made it, and why that one."))
     server_version = models.CharField(_("server version"), max_length=100, blank=True)
     compression = models.CharField(_("compression"), max_length=30, blank=True)
     encrypted = models.BooleanField(

@@ -46,6 +46,8 @@ class RestoreRecord(JobFields):
         _("created database"), max_length=63, blank=True, editable=False,
         help_text=_("The database this restore created; dropped again if the restore dies."),
     )
+    client = models.CharField(_("client program"), max_length=500, blank=True,
+                              help_text=_("The pg_restore or psql that restored, and why that one."))
 
     class Meta:
         verbose_name = _("restore")

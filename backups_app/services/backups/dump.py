@@ -38,6 +38,7 @@ from backups_app.services.postgres.args import (
     pg_dump_args,
     pg_dump_directory_args,
     pg_restore_list_args,
+    wants_zstd,
 )
 from backups_app.services.postgres.connection import Conn, ConnectionFailed, child_env, conn_for, server_info
 from backups_app.services.postgres.proc import Drain, last_lines, run, spawn
@@ -158,12 +159,19 @@ def _size_or_none(path):
 def _prepare(record: BackupRecord, conn: Conn, *, encrypted: bool = False):
     """Everything that can fail before a byte is written: server, tools, space, folder."""
     info = server_info(conn)
-    tool = binaries.pg_dump_for(info.major, server_version=info.version)
+    custom = record.format == "custom"
+    choice = binaries.choose_pg_dump(info.major, server_version=info.version,
+                                     wants_zstd=wants_zstd() if custom else False)
+    tool = choice.tool
+    log.info("backup #%s uses %s", record.pk, choice)
     record.server_version, record.pg_dump_version = info.version, tool.version
-    record.extensions = info.extensions
+    record.extensions, record.client = info.extensions, str(choice)[:500]
     BackupRecord.objects.filter(pk=record.pk).update(
-        server_version=info.version, pg_dump_version=tool.version, extensions=info.extensions
+        server_version=info.version, pg_dump_version=tool.version, extensions=info.extensions,
+        client=record.client,
     )
+    if custom:
+        custom_compression(tool)  # an impossible setting fails here, before anything is written
     folder = layout.type_dir(record.backup_type)
     if folder.exists() and not folder.is_dir():
         raise BackupFailed(f"cannot use {folder} as the backup folder: it is a file, not a folder")
@@ -288,7 +296,7 @@ def _dump_encrypted(record, conn, tool, partial: Path, snapshot, recipients):
         raise BackupFailed(f"{record.format} backups cannot be encrypted; use the custom format")
     custom = record.format == "custom"
     compress_args = None if custom else _sql_compressor()[1]
-    lister = binaries.pg_restore_for(None, server_major=tool.major) if custom else None
+    lister = binaries.pg_restore_for(None, dump_version=tool.version) if custom else None
     with child_env(conn) as env:
         done = encrypted.run(dump_args=pg_dump_args(tool, conn, "custom" if custom else "sql", snapshot), env=env,
                              partial=partial, recipients=recipients, compress_args=compress_args,
@@ -344,7 +352,7 @@ def _verify_archive(record, tool, partial: Path) -> None:
     """A backup is only good if it reads back to the end."""
     if record.format in layout.ARCHIVE_FORMATS:
         # The pg_restore that reads what this pg_dump writes.
-        restore = binaries.pg_restore_for(partial, server_major=tool.major)
+        restore = binaries.pg_restore_for(partial, dump_version=tool.version)
         with child_env() as env:
             proc = run(pg_restore_list_args(restore, partial), env=env)
         if proc.returncode != 0:

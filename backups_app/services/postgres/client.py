@@ -2,13 +2,21 @@
 
 Every run stops at the first error (pg_restore --exit-on-error, psql
 ON_ERROR_STOP): what a failed run leaves is either a database the restore
-created and then drops, or a single transaction that rolls back.
+created and then drops, or a single transaction that rolls back. A failure
+keeps the program's first ERROR line and its context: the lines after it
+often only echo the statement that failed.
+
+Scripts written by PostgreSQL 17's pg_dump or pg_restore begin with
+`SET transaction_timeout = 0;`, which servers before 17 reject; for such a
+server that one line is left out of the script's opening settings (and
+nowhere else: table data is never touched).
 """
 
 import re
 import subprocess
 from pathlib import Path
 
+from backups_app.services.postgres import binaries
 from backups_app.services.postgres.args import COMPRESSORS, psql_args
 from backups_app.services.postgres.connection import Conn, child_env
 from backups_app.services.postgres.proc import Drain, last_lines, run, spawn
@@ -16,6 +24,12 @@ from backups_app.services.postgres.scrub import scrub
 from backups_app.services.storage import files
 
 _NOISE = re.compile(r"^pg_restore: (?:warning: errors ignored|creating|processing|connecting)")
+_ERROR = re.compile(r"\bERROR:")
+# What follows an error and explains it: psql's LINE/DETAIL/HINT/CONTEXT, the caret under
+# LINE, the statement that failed (psql --echo-errors, pg_restore's "Command was").
+_CONTEXT = re.compile(r"^(?:\S+: (?:detail|hint|context): "
+                      r"|(?:psql:\S*: )?(?:LINE \d+|DETAIL|HINT|CONTEXT|QUERY|STATEMENT):|\s+\^|Command was: )")
+_LINE_LIMIT = 300
 
 
 class RestoreFailed(Exception):
@@ -31,10 +45,27 @@ def run_pg_restore(args: list[str], conn: Conn, *, stdin=None) -> None:
 
 
 def error_lines(stderr: bytes, returncode: int) -> str:
-    lines = [line for line in last_lines(stderr, 12).splitlines() if not _NOISE.match(line)]
+    """The first ERROR and its context when there is one, else the last lines that are not progress chatter."""
+    lines = first_error(stderr) or [line for line in last_lines(stderr, 12).splitlines() if not _NOISE.match(line)]
+    lines = [line if len(line) <= _LINE_LIMIT else line[:_LINE_LIMIT] + " ..." for line in lines[-8:]]
     if returncode < 0:
         lines.append(f"killed by signal {-returncode}")
-    return "\n".join(lines[-8:]) or f"exit status {returncode}"
+    return "\n".join(lines) or f"exit status {returncode}"
+
+
+def first_error(stderr: bytes | str) -> list[str]:
+    """The first line holding `ERROR:` and the context lines right after it (at most five)."""
+    text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
+    lines = [line for line in text.splitlines() if line.strip()]
+    start = next((i for i, line in enumerate(lines) if _ERROR.search(line)), None)
+    if start is None:
+        return []
+    found = [lines[start]]
+    for line in lines[start + 1:start + 6]:
+        if not _CONTEXT.match(line):
+            break
+        found.append(line)
+    return found
 
 
 def decompressor(path: Path) -> list[str]:
@@ -44,27 +75,31 @@ def decompressor(path: Path) -> list[str]:
     raise RestoreFailed(f"cannot tell how {path.name} is compressed (expected .sql.gz or .sql.zst)")
 
 
-def run_psql_script(tool, conn: Conn, path: Path, *, single_transaction: bool, preamble: str = "") -> None:
+def run_psql_script(tool, conn: Conn, path: Path, *, single_transaction: bool, preamble: str = "",
+                    server_major: int | None = None) -> None:
     """A plain SQL backup: decompressor | psql, streamed."""
     run_script([*decompressor(path), str(path)], tool, conn, single_transaction=single_transaction,
-               preamble=preamble, source_name="the SQL file does not decompress")
+               preamble=preamble, source_name="the SQL file does not decompress", server_major=server_major)
 
 
 def run_script(source_args: list[str], tool, conn: Conn, *, single_transaction: bool, preamble: str = "",
-               source_name: str) -> None:
+               source_name: str, server_major: int | None = None, source_stdin=None) -> None:
     """source | psql, streamed; psql never sees the end of a script its source did not finish.
 
     We carry the bytes between the two ourselves: if the source (decompressor,
     or pg_restore writing a script) fails, psql is killed before its input
-    ends, so it cannot commit or run a truncated script.
+    ends, so it cannot commit or run a truncated script. For a server of
+    server_major the script's opening settings lose what it would reject.
+    source_stdin: what the source reads (an archive decrypted on the way).
     """
+    opening = OpeningSettings(rejected_by(server_major))
     args = psql_args(tool, conn, single_transaction=single_transaction)
     with child_env(conn) as env:
-        source = spawn(source_args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        source = spawn(source_args, env=env, stdin=source_stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         psql = spawn(args, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         source_err, psql_err = Drain(source.stderr), Drain(psql.stderr)
         try:
-            fed_whole = _pump(source.stdout, psql.stdin, preamble.encode())
+            fed_whole = _pump(source.stdout, psql.stdin, preamble.encode(), opening)
             if not fed_whole:
                 source.kill()
             source.wait()
@@ -91,15 +126,57 @@ def run_script(source_args: list[str], tool, conn: Conn, *, single_transaction: 
         raise RestoreFailed(scrub("psql failed: " + error_lines(psql_err.data, psql.returncode), conn.secrets()))
 
 
-def _pump(source, sink, first: bytes = b"") -> bool:
+def _pump(source, sink, first: bytes = b"", opening=None) -> bool:
     """Copy until the source ends (True) or the sink stops reading (False)."""
     try:
         sink.write(first)
         while chunk := source.read(files.CHUNK):
-            sink.write(chunk)
+            sink.write(opening.feed(chunk) if opening else chunk)
+        if opening:
+            sink.write(opening.feed(b"", end=True))
     except BrokenPipeError:
         return False  # psql stopped at an error; its exit status tells
     return True
+
+
+def rejected_by(server_major: int | None) -> frozenset[bytes]:
+    """Lines of a script's opening settings that a server of this version does not know."""
+    if server_major is not None and server_major < binaries.TRANSACTION_TIMEOUT_SINCE:
+        return frozenset({b"SET transaction_timeout = 0;"})
+    return frozenset()
+
+
+# What pg_dump and pg_restore write before the first object: comments, settings, \restrict.
+_OPENING_LINE = re.compile(rb"^(?:--.*|SET \w+ = .*;|SELECT pg_catalog\.set_config\(.*\);|\\restrict \S+|\s*)$")
+
+
+class OpeningSettings:
+    """Leaves the rejected lines out of a script's opening settings; everything after them passes as is.
+
+    Only the opening is read line by line (a few dozen lines), so the data
+    that follows is never looked at or changed, and costs nothing.
+    """
+
+    def __init__(self, rejected: frozenset[bytes]):
+        self.rejected, self.held, self.done = rejected, b"", not rejected
+
+    def feed(self, chunk: bytes, *, end: bool = False) -> bytes:
+        if self.done:
+            return chunk
+        lines = (self.held + chunk).split(b"\n")
+        self.held = lines.pop()  # an unfinished line waits for the next chunk
+        out = []
+        for i, line in enumerate(lines):
+            if not _OPENING_LINE.match(line):
+                self.done = True
+                return b"".join(out) + b"\n".join([*lines[i:], self.held])
+            if line.rstrip(b"\r") not in self.rejected:
+                out.append(line + b"\n")
+        if end:
+            self.done = True
+            if self.held.rstrip(b"\r") not in self.rejected:
+                out.append(self.held)
+        return b"".join(out)
 
 
 def _close_quietly(stream) -> None:

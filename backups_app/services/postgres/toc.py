@@ -118,12 +118,13 @@ def _entry(dump_id: int, rest: str, line: str) -> Entry:
     return Entry(dump_id, kind, schema, name, owner, line)
 
 
-def read(path, *, server_major: int | None = None, stdin=None) -> Toc:
+def read(path, *, server_major: int | None = None, stdin=None, dump_version: str = "") -> Toc:
     """The archive's table of contents; ArchiveUnreadable when pg_restore cannot read it.
 
     stdin: the archive as a stream instead of the file at path (only its head is read).
+    dump_version: the pg_dump that wrote it, as recorded (a stream has no header to read it from).
     """
-    tool = binaries.pg_restore_for(path, server_major=server_major)
+    tool = binaries.pg_restore_for(path, server_major=server_major, dump_version=dump_version)
     with child_env() as env:
         proc = run(pg_restore_list_args(tool, None if stdin else path, verbose=True), env=env, stdin=stdin)
     if proc.returncode != 0:

@@ -119,7 +119,7 @@ def _check_options(req: Request) -> None:
 def _check_tables(req: Request) -> None:
     names = [parse_table(t) for t in req.tables]
     try:
-        contents = toc.read(req.backup.archive_path)
+        contents = toc.read(req.backup.archive_path, dump_version=req.backup.pg_dump_version)
     except (toc.ArchiveUnreadable, ToolNotFound) as exc:
         raise RestoreRefused(str(exc)) from None
     for schema, name in names:

@@ -101,13 +101,15 @@ def restore_execute(*, record_id: int, defer_when_busy: bool = False, on_wait=No
     except BaseException as exc:
         _fail(record, stopping.interrupted("restore", exc), secrets, outcome)
         raise
-    jobs.finish(record, ok=True, rows_restored=outcome.rows, detail=scrub("\n".join(outcome.notes), secrets))
+    jobs.finish(record, ok=True, rows_restored=outcome.rows, detail=scrub("\n".join(outcome.notes), secrets),
+                client=outcome.client[:500])
     log.info("restore #%s of backup #%s into %s succeeded", record.pk, record.backup_id, record.target_database)
     return record
 
 
 def _fail(record: RestoreRecord, message: str, secrets, outcome) -> RestoreRecord:
     record.error = scrub(message, secrets)
-    jobs.finish(record, ok=False, error=record.error, detail=scrub("\n".join(outcome.notes), secrets))
+    jobs.finish(record, ok=False, error=record.error, detail=scrub("\n".join(outcome.notes), secrets),
+                client=outcome.client[:500])
     log.warning("restore #%s failed: %s", record.pk, record.error)
     return record

@@ -12,6 +12,7 @@ Modes, chosen by what is at the target name:
 """
 
 import contextlib
+import logging
 from dataclasses import dataclass, field
 
 import psycopg
@@ -21,18 +22,27 @@ from backups_app.services.backups import globals_dump
 from backups_app.services.crypto import age
 from backups_app.services.postgres import binaries, databases, toc
 from backups_app.services.postgres.args import pg_restore_args
-from backups_app.services.postgres.client import decompressor, run_pg_restore, run_psql_script, run_script
+from backups_app.services.postgres.client import (
+    decompressor,
+    rejected_by,
+    run_pg_restore,
+    run_psql_script,
+    run_script,
+)
 from backups_app.services.postgres.connection import conn_for, connect
 from backups_app.services.restores import checks as restore_checks
 from backups_app.services.restores import safety, source_db, swap, timescale
 from backups_app.services.storage import layout
 from backups_app.services.storage.manifest import backup_sha256
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Outcome:
     rows: int | None = None
     notes: list[str] = field(default_factory=list)
+    client: str = ""  # which program restored, and why that one
 
 
 @dataclass
@@ -140,23 +150,55 @@ def _owner_flags(plan: Plan) -> tuple[bool, bool]:
     return no_owner, no_acl
 
 
+def _uses(plan: Plan, client: str) -> None:
+    """The one line that says which program restores and why: in the log and on the record."""
+    plan.outcome.client = client
+    log.info("restore #%s uses %s", plan.record.pk, client)
+
+
 def _restore_custom(plan: Plan) -> None:
     record = plan.record
     conn = conn_for(record.server, plan.into)
-    tool = binaries.pg_restore_for(plan.backup.archive_path, server_major=plan.major)
+    path = plan.backup.archive_path
     no_owner, no_acl = _owner_flags(plan)
     if plan.mode == "overwrite" and not record.tables:
-        return _overwrite(plan, conn, pg_restore_args(tool, conn, plan.backup.archive_path, no_owner=no_owner,
-                                                      no_acl=no_acl, script=True))
-    existing, path = plan.mode != "new", plan.backup.archive_path
+        choice = binaries.choose_pg_restore(path, dump_version=plan.backup.pg_dump_version)
+        return _overwrite(plan, conn, pg_restore_args(choice.tool, conn, path, no_owner=no_owner, no_acl=no_acl,
+                                                      script=True), writer=choice)
+    choice = binaries.choose_pg_restore(path, server_major=plan.major, dump_version=plan.backup.pg_dump_version)
+    existing = plan.mode != "new"
+    jobs = 1 if existing else record.jobs
+    single = existing and not timescale.in_backup(plan.backup)
+    if choice.script:
+        return _restore_custom_as_script(plan, conn, choice, jobs=jobs, single=single)
+    _uses(plan, str(choice) + (f"; {jobs} parallel jobs" if jobs > 1 else ""))
     with _database(plan), _timescale(plan, conn), _table_list(plan, conn) as use_list, \
             age.stdin_for(path, whole=True) as stream:
         args = pg_restore_args(
-            tool, conn, None if stream else path, jobs=1 if existing else record.jobs,
-            clean=plan.mode == "overwrite", single_transaction=existing and not timescale.in_backup(plan.backup),
-            no_owner=no_owner, no_acl=no_acl, use_list=use_list,
+            choice.tool, conn, None if stream else path, jobs=jobs, clean=plan.mode == "overwrite",
+            single_transaction=single, no_owner=no_owner, no_acl=no_acl, use_list=use_list,
         )
         run_pg_restore(args, conn, stdin=stream)
+
+
+def _restore_custom_as_script(plan: Plan, conn, choice, *, jobs: int, single: bool) -> None:
+    """pg_restore writes the script, psql runs it without what the server rejects; no --jobs this way."""
+    no_owner, no_acl = _owner_flags(plan)
+    psql = binaries.psql_for(plan.major)
+    # A new database that fails is dropped anyway; one transaction is what keeps an existing one unchanged.
+    single = single or (plan.mode == "new" and not timescale.in_backup(plan.backup))
+    client = f"{choice}; run by psql {psql.version} ({psql.path})"
+    if jobs > 1:
+        client += f"; {jobs} parallel jobs were not possible (a script runs in one session)"
+        plan.outcome.notes.append(f"{jobs} parallel jobs were not possible: {choice.why}")
+    _uses(plan, client)
+    path = plan.backup.archive_path
+    with _database(plan), _timescale(plan, conn), _table_list(plan, conn) as use_list, \
+            age.stdin_for(path, whole=True) as stream:
+        args = pg_restore_args(choice.tool, conn, None if stream else path, clean=plan.mode == "overwrite",
+                               no_owner=no_owner, no_acl=no_acl, use_list=use_list, script=True)
+        run_script(args, psql, conn, single_transaction=single, source_name="pg_restore failed",
+                   server_major=plan.major, source_stdin=stream)
 
 
 def _restore_sql(plan: Plan) -> None:
@@ -166,11 +208,18 @@ def _restore_sql(plan: Plan) -> None:
     if plan.mode == "overwrite":
         return _overwrite(plan, conn, [*decompressor(path), str(path)])
     tool = binaries.psql_for(plan.major)
+    _uses(plan, f"psql {tool.version} ({tool.path}): newest for server {plan.major}{_left_out(plan.major)}")
     with _database(plan), _timescale(plan, conn):
-        run_psql_script(tool, conn, path, single_transaction=plan.mode == "empty")
+        run_psql_script(tool, conn, path, single_transaction=plan.mode == "empty", server_major=plan.major)
 
 
-def _overwrite(plan: Plan, conn, source_args: list[str]) -> None:
+def _left_out(major: int) -> str:
+    if not rejected_by(major):
+        return ""
+    return f"; a SET transaction_timeout in the script's opening settings is left out (server {major} rejects it)"
+
+
+def _overwrite(plan: Plan, conn, source_args: list[str], writer=None) -> None:
     """Empty the database and restore the backup's script, all in one transaction.
 
     pg_restore --clean cannot do this reliably (it fails on partitioned tables'
@@ -180,8 +229,11 @@ def _overwrite(plan: Plan, conn, source_args: list[str]) -> None:
     """
     with connect(conn, autocommit=True) as c:
         preamble = databases.clearing_script(c)
-    run_script(source_args, binaries.psql_for(plan.major), conn, single_transaction=True, preamble=preamble,
-               source_name="the backup cannot be read")
+    psql = binaries.psql_for(plan.major)
+    runner = f"psql {psql.version} ({psql.path}) runs it in one transaction{_left_out(plan.major)}"
+    _uses(plan, f"{writer}; {runner}" if writer else runner)
+    run_script(source_args, psql, conn, single_transaction=True, preamble=preamble,
+               source_name="the backup cannot be read", server_major=plan.major)
     plan.outcome.notes.append(f"database {plan.record.target_database} was emptied and restored in one transaction")
 
 
@@ -233,7 +285,8 @@ def _table_list(plan: Plan, conn):
     if not plan.record.tables:
         yield None
         return
-    contents = toc.read(plan.backup.archive_path, server_major=plan.major)
+    contents = toc.read(plan.backup.archive_path, server_major=plan.major,
+                        dump_version=plan.backup.pg_dump_version)
     wanted = [restore_checks.parse_table(t) for t in plan.record.tables]
     with connect(conn, autocommit=True) as c:
         chosen = toc.select_tables(contents, wanted, present=databases.present_checker(c),

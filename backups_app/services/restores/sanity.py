@@ -53,7 +53,7 @@ def archive_tables(backup) -> list[tuple[str, str]]:
     """(schema, table) for every table the backup defines (foreign tables need their server: left out)."""
     if backup.format in layout.ARCHIVE_FORMATS:
         with age.stdin_for(backup.archive_path) as stream:
-            contents = toc.read(backup.archive_path, stdin=stream)
+            contents = toc.read(backup.archive_path, stdin=stream, dump_version=backup.pg_dump_version)
         return [(e.schema, e.name) for e in contents.entries if e.kind == "TABLE"]
     return _sql_tables(backup.archive_path)
 

@@ -20,17 +20,18 @@ from backups_app.services.storage import layout
 def creation_options(backup, *, major: int) -> dict:
     path = backup.archive_path
     if backup.format in layout.ARCHIVE_FORMATS:
-        return databases.options_from_create_statement(create_database_statement(path, major))
+        return databases.options_from_create_statement(
+            create_database_statement(path, major, dump_version=backup.pg_dump_version))
     return {"ENCODING": enc} if (enc := sql_client_encoding(path)) else {}
 
 
-def create_database_statement(path, major: int) -> str:
+def create_database_statement(path, major: int, *, dump_version: str = "") -> str:
     with age.stdin_for(path) as stream:  # an encrypted archive: only its head is decrypted, twice
-        contents = toc.read(path, server_major=major, stdin=stream)
+        contents = toc.read(path, server_major=major, stdin=stream, dump_version=dump_version)
     entry = next((e for e in contents.entries if e.kind == "DATABASE"), None)
     if entry is None:
         return ""
-    tool = binaries.pg_restore_for(path, server_major=major)
+    tool = binaries.pg_restore_for(path, server_major=major, dump_version=dump_version)
     with toc.list_file([entry.line]) as listing, child_env() as env, age.stdin_for(path) as stream:
         proc = run(pg_restore_script_args(tool, None if stream else path, create=True, schema_only=True,
                                           use_list=listing), env=env, stdin=stream)

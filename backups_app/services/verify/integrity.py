@@ -1,5 +1,6 @@
 """Is a backup file still the one that was made, and does it read to the end?"""
 
+import logging
 import os
 import shutil
 import subprocess
@@ -13,6 +14,8 @@ from backups_app.services.postgres.connection import child_env
 from backups_app.services.postgres.proc import Drain, last_lines, spawn
 from backups_app.services.storage import layout, manifest
 from backups_app.services.storage.files import CHUNK, sha256_of, size_of
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -64,10 +67,11 @@ def _reads_to_end(backup, path) -> Finding:
         return _decrypts_and_reads_to_end(backup, path)
     try:
         if backup.format in layout.ARCHIVE_FORMATS:
-            read_archive_to_end(path)
-        else:
-            check_sql_file(path)
-    except BackupFailed as exc:
+            choice = read_archive_to_end(path, dump_version=backup.pg_dump_version)
+            log.info("verifying backup #%s with %s", backup.pk, choice)
+            return Finding(True, f"the archive reads to the end (pg_restore {choice.tool.version}, {choice.why})")
+        check_sql_file(path)
+    except (BackupFailed, binaries.ToolNotFound) as exc:  # no pg_restore here can read it: say so
         return Finding(False, str(exc))
     return Finding(True, "the archive reads to the end")
 
@@ -78,15 +82,15 @@ def _decrypts_and_reads_to_end(backup, path) -> Finding:
         return Finding(True, "encrypted: no private key is configured here, so the archive inside was not read "
                              "(the sha256 above shows the stored bytes are intact)")
     try:
-        read_encrypted_to_end(backup.format, path)
-    except (BackupFailed, keys.KeyMissing, age.CryptoFailed) as exc:
+        read_encrypted_to_end(backup.format, path, dump_version=backup.pg_dump_version)
+    except (BackupFailed, binaries.ToolNotFound, keys.KeyMissing, age.CryptoFailed) as exc:
         return Finding(False, str(exc))
     return Finding(True, "decrypted with the configured key; the archive reads to the end")
 
 
-def read_encrypted_to_end(fmt: str, path) -> None:
+def read_encrypted_to_end(fmt: str, path, *, dump_version: str = "") -> None:
     """age --decrypt | pg_restore (or the decompressor), streamed: no plaintext touches the disk."""
-    reader = _stdin_reader(fmt, path)
+    reader = _stdin_reader(fmt, path, dump_version)
     decryption = age.Decryption(path)
     with child_env() as env:
         proc = spawn(reader, env=env, stdin=decryption.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -105,16 +109,17 @@ def read_encrypted_to_end(fmt: str, path) -> None:
         raise BackupFailed("the SQL file is incomplete: pg_dump's closing line is missing")
 
 
-def _stdin_reader(fmt: str, path) -> list[str]:
+def _stdin_reader(fmt: str, path, dump_version: str) -> list[str]:
     if fmt == "custom":
-        return pg_restore_read_all_args(binaries.pg_restore_for(None), None)
+        return pg_restore_read_all_args(binaries.pg_restore_for(None, dump_version=dump_version), None)
     name = "zstd" if ".sql.zst" in path.name else "gzip"
     return [shutil.which(COMPRESSORS[name].decompress[0]), *COMPRESSORS[name].decompress[1:]]
 
 
-def read_archive_to_end(path) -> None:
+def read_archive_to_end(path, *, dump_version: str = "") -> binaries.Choice:
     """pg_restore --list reads only the table of contents; writing the script to nowhere reads every block."""
-    tool = binaries.pg_restore_for(path)
+    choice = binaries.choose_pg_restore(path, dump_version=dump_version)
+    tool = choice.tool
     for args in (pg_restore_list_args(tool, path), pg_restore_read_all_args(tool, path)):
         with child_env() as env:
             proc = spawn(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -122,3 +127,4 @@ def read_archive_to_end(path) -> None:
         proc.stderr.close()
         if proc.wait() != 0:
             raise BackupFailed(f"the archive does not read to the end: {last_lines(err, 2)}")
+    return choice
