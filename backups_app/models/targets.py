@@ -39,6 +39,11 @@ class DatabaseTarget(models.Model):
         _("libpq service name"), max_length=100, blank=True,
         help_text=_("Section of pg_service.conf; used when the password source is a service."),
     )
+    storage = models.ForeignKey(
+        "backups_app.BackupStorage", null=True, blank=True, on_delete=models.PROTECT, related_name="targets",
+        verbose_name=_("storage"),
+        help_text=_("Where its backups are copied besides BACKUP_ROOT. Empty: the default storage, if any."),
+    )
     is_active = models.BooleanField(_("active"), default=True)
     notes = models.TextField(_("notes"), blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
