@@ -138,6 +138,15 @@ BACKUP_PREFLIGHT = env.bool("BACKUP_PREFLIGHT", default=True)
 # drills can compare them. Off by default: it reads every table once more.
 BACKUP_ROW_COUNTS = env.bool("BACKUP_ROW_COUNTS", default=False)
 BACKUP_KEEP_DAYS = env.int("BACKUP_KEEP_DAYS", default=30)
+# Offsite copies (services/storage/offsite.py): uploads are tried this many times, waiting
+# OFFSITE_RETRY_SECONDS, then twice that, between tries; parts of OFFSITE_PART_MB, at most
+# OFFSITE_CONCURRENCY in flight. Files fetched back for a restore or verification go to
+# BACKUP_SCRATCH_DIR (this host's own) and are removed when the job ends.
+OFFSITE_UPLOAD_ATTEMPTS = env.int("OFFSITE_UPLOAD_ATTEMPTS", default=3)
+OFFSITE_RETRY_SECONDS = env.float("OFFSITE_RETRY_SECONDS", default=5)
+OFFSITE_PART_MB = env.int("OFFSITE_PART_MB", default=16)
+OFFSITE_CONCURRENCY = env.int("OFFSITE_CONCURRENCY", default=4)
+BACKUP_SCRATCH_DIR = Path(env.str("BACKUP_SCRATCH_DIR", default=str(VAR_DIR / "scratch"))).resolve()
 # A TimescaleDB database overwritten by a restore is swapped out, not emptied:
 # it stays under a dated name as the safety copy unless this is off.
 RESTORE_KEEP_REPLACED_DATABASE = env.bool("RESTORE_KEEP_REPLACED_DATABASE", default=True)

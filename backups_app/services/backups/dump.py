@@ -35,7 +35,7 @@ from backups_app.services.postgres.args import (
 from backups_app.services.postgres.connection import Conn, ConnectionFailed, child_env, conn_for, server_info
 from backups_app.services.postgres.proc import Drain, last_lines, run, spawn
 from backups_app.services.postgres.scrub import scrub
-from backups_app.services.storage import files, layout
+from backups_app.services.storage import files, layout, offsite
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,8 @@ def _run(record: BackupRecord, progress) -> None:
     anomaly.flag_size_anomaly(record=record)
     _log_attempt(record, conn.secrets())
     log.info("backup #%s succeeded: %s (%s bytes)", record.pk, record.path, size)
+    # Published and read back: only now may it leave the machine. A failed upload never fails the backup.
+    offsite.after_backup(record)
 
 
 class _Progress:

@@ -8,7 +8,7 @@ from backups_app.services.postgres import databases, names, toc
 from backups_app.services.postgres.binaries import ToolNotFound
 from backups_app.services.postgres.connection import ConnectionFailed, conn_for
 from backups_app.services.restores import swap, timescale
-from backups_app.services.storage import layout
+from backups_app.services.storage import offsite
 
 
 class RestoreRefused(Exception):
@@ -59,11 +59,13 @@ def check_backup_file(backup, *, force: bool) -> None:
     if backup.format not in ("custom", "sql"):
         raise RestoreRefused(f"backup #{backup.pk} is in {backup.format} format, which cannot be restored here")
     path = backup.absolute_path
-    if path is None or not path.is_file():
+    local = offsite.is_local(path)
+    if not local and not offsite.available_offsite(backup):
         raise RestoreRefused(f"the file of backup #{backup.pk} is missing ({path or 'no path recorded'})")
     if force:
         return
-    size = os.stat(path).st_size
+    # A file in object storage is checked (size and sha256) by the worker that fetches it.
+    size = os.stat(path).st_size if local else backup.size_bytes
     if backup.size_bytes is not None and size != backup.size_bytes:
         raise RestoreRefused(
             f"the file of backup #{backup.pk} is {size} bytes but was {backup.size_bytes} when it was made: "
@@ -93,8 +95,9 @@ def _check_options(req: Request) -> None:
                 "and grants itself (restore the roles first with --with-globals)"
             )
     if req.with_globals:
-        path = layout.absolute(req.backup.globals_path) if req.backup.globals_path else None
-        if path is None or not path.is_file():
+        path = req.backup.globals_absolute_path
+        stored = offsite.available_offsite(req.backup) and req.backup.offsite_globals_key
+        if not offsite.is_local(path) and not stored:
             raise RestoreRefused(
                 f"backup #{req.backup.pk} has no roles and tablespaces file to apply "
                 f"({path or 'none was saved with it'})"
@@ -103,6 +106,8 @@ def _check_options(req: Request) -> None:
 
 def _check_tables(req: Request) -> None:
     names = [parse_table(t) for t in req.tables]
+    if not offsite.is_local(req.backup.absolute_path):
+        return  # in object storage only: the worker checks the tables once it has fetched the archive
     try:
         contents = toc.read(req.backup.absolute_path)
     except (toc.ArchiveUnreadable, ToolNotFound) as exc:

@@ -11,6 +11,7 @@ from django.utils import timezone
 from backups_app.models import BackupRecord, BackupStatus, VerificationRecord
 from backups_app.services.jobs import lifecycle as jobs
 from backups_app.services.jobs import stopping
+from backups_app.services.storage import offsite
 from backups_app.services.verify import drill as drills
 from backups_app.services.verify import integrity
 from backups_app.services.verify.integrity import Finding
@@ -51,9 +52,15 @@ def verify_execute(*, record_id: int, defer_when_busy: bool = False) -> Verifica
 
 
 def _findings(record: VerificationRecord) -> list[Finding]:
-    findings = integrity.check_file(record.backup)
-    if record.drill and all(f.ok for f in findings):
-        findings.append(drills.run(record))
+    try:
+        with offsite.fetched(record.backup) as backup:
+            findings = integrity.check_file(backup)
+            if backup.local_stand_in is not None and all(f.ok for f in findings):
+                findings.insert(0, Finding(True, f"fetched from {record.backup.offsite_key} (sha256 checked)"))
+            if record.drill and all(f.ok for f in findings):
+                findings.append(drills.run(record))
+    except offsite.StorageError as exc:
+        return [Finding(False, str(exc))]
     return findings
 
 
