@@ -120,7 +120,7 @@ def _run(record: BackupRecord, progress) -> None:
         _fail(record, stopping.interrupted("backup", exc), secrets=conn.secrets(), partial=partial)
         raise
     jobs.finish(record, ok=True, path=layout.relative(final), size_bytes=size, sha256=sha,
-                compression=compression, bytes_written=size)
+                compression=compression, bytes_written=size, **offsite.pending(record))
     anomaly.flag_size_anomaly(record=record)
     _log_attempt(record, conn.secrets())
     log.info("backup #%s succeeded: %s (%s bytes)", record.pk, record.path, size)

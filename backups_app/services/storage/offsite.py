@@ -54,9 +54,22 @@ def store(storage: BackupStorage) -> S3Store:
 
 # -- upload ------------------------------------------------------------------------
 
-def after_backup(record: BackupRecord) -> None:
-    """Copy a succeeded backup offsite when its target has a storage; never raises for a failed upload."""
+def pending(record: BackupRecord) -> dict:
+    """Fields saved with the end of a backup, so it never looks local-only while its upload is still to come."""
     storage = storage_for(record.target)
+    if storage is None:
+        return {}
+    return {"offsite_status": OffsiteStatus.UPLOADING.value, "offsite_storage": storage,
+            "offsite_detail": f"waiting to upload to {storage.location}"}
+
+
+def after_backup(record: BackupRecord) -> None:
+    """Copy a succeeded backup offsite when its target has a storage; never raises for a failed upload.
+
+    The backup has already ended `succeeded` (its local copy is good) with
+    offsite `uploading` (pending); this ends the offsite part.
+    """
+    storage = record.offsite_storage if record.offsite_storage_id else storage_for(record.target)
     if storage is None:
         return
     if record.format == "directory":
