@@ -145,7 +145,7 @@ BACKUP_KEEP_DAYS = env.int("BACKUP_KEEP_DAYS", default=30)
 OFFSITE_UPLOAD_ATTEMPTS = env.int("OFFSITE_UPLOAD_ATTEMPTS", default=3)
 OFFSITE_RETRY_SECONDS = env.float("OFFSITE_RETRY_SECONDS", default=5)
 OFFSITE_PART_MB = env.int("OFFSITE_PART_MB", default=16)
-OFFSITE_CONCURRENCY = env.int("OFFSITE_CONCURRENCY", default=4)
+OFFSITE_CONCURRENCY = env.int("OFFSITE_CONCURRENCY", default=2)
 BACKUP_SCRATCH_DIR = Path(env.str("BACKUP_SCRATCH_DIR", default=str(VAR_DIR / "scratch"))).resolve()
 # A TimescaleDB database overwritten by a restore is swapped out, not emptied:
 # it stays under a dated name as the safety copy unless this is off.
