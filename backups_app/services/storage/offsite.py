@@ -169,7 +169,10 @@ def fetched(backup: BackupRecord, *, with_globals: bool = False):
     held = getattr(_active, "copies", {}).get(backup.pk)
     if held is not None:
         backup.local_stand_in, backup.globals_stand_in = held
-        yield backup
+        try:
+            yield backup
+        finally:
+            backup.local_stand_in = backup.globals_stand_in = None
         return
     need_dump = not is_local(backup.absolute_path) and available_offsite(backup)
     need_globals = (with_globals and backup.offsite_globals_key and not is_local(backup.globals_absolute_path)
