@@ -161,3 +161,19 @@ def test_credentials_come_only_from_the_variables_the_storage_names(pagila, make
     assert backup.offsite_status == "failed"
     assert "the environment variable BC_TEST_S3_SECRET_KEY is not set" in backup.offsite_detail
     assert "testing-access-key" not in backup.offsite_detail
+
+
+def test_a_directory_format_backup_is_not_uploaded_and_says_why(make_target, backup_root, s3_server, s3_storage):
+    from backups_app.services.storage import offsite
+
+    folder = backup_root / "database" / "manual" / "shop_manual_1.dir"
+    folder.mkdir(parents=True)
+    (folder / "toc.dat").write_bytes(b"archive")
+    record = BackupRecord.objects.create(target=make_target("shop"), backup_type="manual", format="directory",
+                                         status="succeeded", path="database/manual/shop_manual_1.dir")
+    offsite.after_backup(record)
+    record.refresh_from_db()
+    assert record.offsite_status == "failed"
+    assert record.offsite_detail == ("directory-format backups are not copied to object storage yet; "
+                                     "the local folder is kept")
+    assert s3_server.keys() == [] and (folder / "toc.dat").is_file()
