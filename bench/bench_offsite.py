@@ -101,7 +101,7 @@ def main():
         print(f"table {heap / MB:.0f} MB ({rows:,} rows, database {dbsize / MB:.0f} MB) filled in "
               f"{time.monotonic() - started:.0f} s", flush=True)
 
-        runs, uploads = {"local": [], "offsite": []}, []
+        runs, uploads, verifies = {"local": [], "offsite": []}, [], {}
         for i in range(opts.repeat):
             order = ["local", "offsite"] if i % 2 == 0 else ["offsite", "local"]
             for name in order:
@@ -115,12 +115,34 @@ def main():
                 print(f"  [run {i + 1}/{opts.repeat}] {name:8} {run.wall:7.2f} s  {run.size / MB:7.1f} MB  "
                       f"peak RSS {run.tree_peak / MB:6.1f} MB  load {run.load[0]:.1f}->{run.load[1]:.1f}"
                       + (f"  upload {uploads[-1]:.1f} s" if name == "offsite" else ""), flush=True)
+                if i == opts.repeat - 1:
+                    verifies[name] = verify_run(name, envs[name], record)
                 clean(envs[name], server)
         report(runs, uploads, opts)
+        report_verify(verifies)
     finally:
         server.stop()
         cluster.destroy()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def verify_run(name: str, env: dict, record: dict):
+    """manage.py verify of the newest backup; for offsite, with the local file removed, so it is fetched."""
+    if name == "offsite":
+        (Path(env["BACKUP_ROOT"]) / record["path"]).unlink()
+    run = measure(f"verify {name}", [sys.executable, str(PROJECT / "manage.py"), "verify", str(record["id"])],
+                  env=env, output=Path(os.devnull))
+    print(f"  verify {name:8} {run.wall:7.2f} s  peak RSS {run.tree_peak / MB:6.1f} MB", flush=True)
+    return run
+
+
+def report_verify(verifies) -> None:
+    print("\n== manage.py verify (sha256, archive read to the end), one run each")
+    for name, run in verifies.items():
+        where = "fetched from S3 into the scratch folder" if name == "offsite" else "the local file"
+        top = ", ".join(f"{p} {v / MB:.0f}" for p, v in sorted(run.by_name.items(), key=lambda kv: -kv[1])[:3])
+        print(f"{name:9} {run.wall:7.2f} s wall, {run.cpu:6.2f} s CPU, peak RSS tree {run.tree_peak / MB:6.1f} MB "
+              f"({top}); {where}")
 
 
 def report(runs, uploads, opts) -> None:
