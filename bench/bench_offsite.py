@@ -67,6 +67,12 @@ def clean(env: dict, server: S3Server) -> None:
         client.delete_object(Bucket=BUCKET, Key=key)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process (the S3 server) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def upload_seconds(detail: str) -> float | None:
     words = detail.split(" in ", 1)
     try:
@@ -101,24 +107,29 @@ def main():
         print(f"table {heap / MB:.0f} MB ({rows:,} rows, database {dbsize / MB:.0f} MB) filled in "
               f"{time.monotonic() - started:.0f} s", flush=True)
 
-        runs, uploads, verifies = {"local": [], "offsite": []}, [], {}
+        runs, uploads, verifies, server_cpus = {"local": [], "offsite": []}, [], {}, []
         for i in range(opts.repeat):
             order = ["local", "offsite"] if i % 2 == 0 else ["offsite", "local"]
             for name in order:
+                server_cpu = cpu_seconds(server.proc.pid)
                 run = measure(name, BACKUP, env=envs[name], output=None)
                 record = newest_record(envs[name])
                 if name == "offsite":
                     if record["offsite_status"] != "uploaded":
                         raise SystemExit(f"the upload failed: {record['offsite_detail']}")
                     uploads.append(upload_seconds(record["offsite_detail"]))
+                    server_cpus.append(cpu_seconds(server.proc.pid) - server_cpu)
                 runs[name].append(run)
                 print(f"  [run {i + 1}/{opts.repeat}] {name:8} {run.wall:7.2f} s  {run.size / MB:7.1f} MB  "
                       f"peak RSS {run.tree_peak / MB:6.1f} MB  load {run.load[0]:.1f}->{run.load[1]:.1f}"
-                      + (f"  upload {uploads[-1]:.1f} s" if name == "offsite" else ""), flush=True)
+                      + (f"  upload {uploads[-1]:.1f} s, S3 server CPU {server_cpus[-1]:.1f} s"
+                         if name == "offsite" else ""), flush=True)
                 if i == opts.repeat - 1:
                     verifies[name] = verify_run(name, envs[name], record)
                 clean(envs[name], server)
         report(runs, uploads, opts)
+        print(f"S3 server (moto_server, one Python process) CPU per upload, median: "
+              f"{statistics.median(server_cpus):.2f} s")
         report_verify(verifies)
     finally:
         server.stop()
