@@ -197,12 +197,20 @@ BACKUP_KEEP_DAYS = env.int("BACKUP_KEEP_DAYS", default=30)
 # or, when they have none, these (comma-separated age1... keys). The private
 # key is only needed to restore and verify: a file, or an environment
 # variable named here (read when used, never stored). Restores that must seek
-# decrypt into a private temporary copy in BACKUP_SCRATCH_DIR
-# (default BACKUP_ROOT/.scratch), removed afterwards.
+# decrypt into a private temporary copy in BACKUP_SCRATCH_DIR (below), removed
+# afterwards.
 BACKUP_AGE_RECIPIENTS = env.list("BACKUP_AGE_RECIPIENTS", default=[])
 BACKUP_AGE_IDENTITY_FILE = env.str("BACKUP_AGE_IDENTITY_FILE", default="")
 BACKUP_AGE_IDENTITY_ENV = env.str("BACKUP_AGE_IDENTITY_ENV", default="BACKUP_AGE_IDENTITY")
-BACKUP_SCRATCH_DIR = env.str("BACKUP_SCRATCH_DIR", default="")
+# Offsite copies (services/storage/offsite.py): uploads are tried this many times, waiting
+# OFFSITE_RETRY_SECONDS, then twice that, between tries; parts of OFFSITE_PART_MB, at most
+# OFFSITE_CONCURRENCY in flight. Files fetched back for a restore or verification go to
+# BACKUP_SCRATCH_DIR (this host's own) and are removed when the job ends.
+OFFSITE_UPLOAD_ATTEMPTS = env.int("OFFSITE_UPLOAD_ATTEMPTS", default=3)
+OFFSITE_RETRY_SECONDS = env.float("OFFSITE_RETRY_SECONDS", default=5)
+OFFSITE_PART_MB = env.int("OFFSITE_PART_MB", default=16)
+OFFSITE_CONCURRENCY = env.int("OFFSITE_CONCURRENCY", default=2)
+BACKUP_SCRATCH_DIR = Path(env.str("BACKUP_SCRATCH_DIR", default=str(VAR_DIR / "scratch"))).resolve()
 # A TimescaleDB database overwritten by a restore is swapped out, not emptied:
 # it stays under a dated name as the safety copy unless this is off.
 RESTORE_KEEP_REPLACED_DATABASE = env.bool("RESTORE_KEEP_REPLACED_DATABASE", default=True)

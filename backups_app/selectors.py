@@ -4,7 +4,7 @@ from backups_app.models import BackupRecord
 
 
 def backups_list(*, target=None, backup_type: str | None = None, statuses=None):
-    qs = BackupRecord.objects.select_related("target").order_by("-created_at", "-id")
+    qs = BackupRecord.objects.select_related("target", "offsite_storage").order_by("-created_at", "-id")
     if target is not None:
         qs = qs.filter(target=target)
     if backup_type:
@@ -38,4 +38,6 @@ def backup_as_dict(record: BackupRecord) -> dict:
         "path": str(record.absolute_path) if record.path else None,
         "file_missing": file_missing(record),
         "error": record.error or None,
+        "offsite": record.offsite_status or None,
+        "offsite_url": f"s3://{record.offsite_storage.bucket}/{record.offsite_key}" if record.offsite_key else None,
     }

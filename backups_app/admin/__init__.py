@@ -1,3 +1,3 @@
 """Admin pages, one module per concern."""
 
-from backups_app.admin import backups, notifications, policies, restores, schedules, targets  # noqa: F401
+from backups_app.admin import backups, notifications, policies, restores, schedules, storage, targets  # noqa: F401

@@ -1,8 +1,13 @@
 import os
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.utils.html import format_html
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
@@ -13,6 +18,7 @@ from backups_app.forms import PinForm, RestoreForm, VerifyForm
 from backups_app.models import BackupRecord, BackupStatus
 from backups_app.services.jobs import queue
 from backups_app.services.retention import pins
+from backups_app.services.storage import offsite
 
 
 class SizeAnomalyFilter(admin.SimpleListFilter):
@@ -31,9 +37,10 @@ class SizeAnomalyFilter(admin.SimpleListFilter):
 @admin.register(BackupRecord)
 class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
     list_display = ["id", "created_at", "target", "backup_type", "format_short", "encrypted", "status_badge", "size",
-                    "duration", "progress", "notes"]
+                    "duration", "progress", "offsite", "notes"]
     list_display_links = ["id"]
-    list_filter = ["status", "backup_type", "format", "encrypted", "target", "pinned", SizeAnomalyFilter]
+    list_filter = ["status", "backup_type", "format", "encrypted", "target", "offsite_status", "pinned",
+                   SizeAnomalyFilter]
     list_select_related = ["target"]
     date_hierarchy = "created_at"
     search_fields = ["path"]
@@ -46,6 +53,9 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
                            "is_safety_backup"]}),
         (gettext_lazy("File"), {"fields": ["path", "size", "size_anomaly_pct", "sha256", "compression", "encrypted",
                                            "pg_dump_version", "client", "server_version", "globals_path"]}),
+        (gettext_lazy("Offsite copy"), {"fields": ["offsite_status", "offsite_storage", "offsite_key",
+                                                   "offsite_globals_key", "offsite_at", "offsite_detail",
+                                                   "local_removed"]}),
         (gettext_lazy("Verification"), {"fields": ["last_verified_at", "last_verify_ok", "last_verify_detail"]}),
         (gettext_lazy("Legal hold and retention"), {"fields": ["pinned", "pinned_reason", "pinned_by", "pinned_at",
                                                         "pruned_at", "pruned_reason", "pruned_by_policy"]}),
@@ -53,9 +63,55 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
     ]
 
     def get_fieldsets(self, request, obj=None):
+        fieldsets = list(self.fieldsets)
+        if obj is not None and obj.status == BackupStatus.SUCCEEDED and self.has_perm(request, "download_backup"):
+            fieldsets.insert(1, (gettext_lazy("Download"), {"fields": ["downloads"]}))
         if obj is not None and obj.error:
-            return [(gettext_lazy("Error"), {"fields": ["error"]}), *self.fieldsets]
-        return self.fieldsets
+            return [(gettext_lazy("Error"), {"fields": ["error"]}), *fieldsets]
+        return fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["downloads", *super().get_readonly_fields(request, obj)]
+
+    def get_urls(self):
+        download = self.admin_site.admin_view(self.download_view)
+        return [path("<int:object_id>/download/<str:part>/", download, name="backups_app_backuprecord_download"),
+                *super().get_urls()]
+
+    def download_view(self, request, object_id, part):
+        """A backup's own file (or its roles file), streamed from this host or from object storage."""
+        if not self.has_perm(request, "download_backup"):
+            raise PermissionDenied
+        if part not in ("dump", "globals"):
+            raise Http404
+        backup = get_object_or_404(BackupRecord, pk=object_id)
+        if backup.status != BackupStatus.SUCCEEDED:
+            raise Http404(f"backup #{backup.pk} has no file to download: its status is {backup.status}")
+        try:
+            download = offsite.open_file(backup, part=part)
+        except offsite.StorageError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return redirect("admin:backups_app_backuprecord_change", backup.pk)
+        history(self, request, backup, _("Downloaded %(file)s (from %(source)s)") % {
+            "file": download.filename, "source": download.source})
+        response = StreamingHttpResponse(download.chunks, content_type="application/octet-stream")
+        response["Content-Length"] = str(download.size)
+        response["Content-Disposition"] = content_disposition_header(True, download.filename)
+        return response
+
+    @admin.display(description=gettext_lazy("files"))
+    def downloads(self, obj):
+        parts = [("dump", obj.path), ("globals", obj.globals_path)]
+        return format_html_join(" · ", '<a href="{}" download>{}</a>', (
+            (reverse("admin:backups_app_backuprecord_download", args=[obj.pk, part]), os.path.basename(name))
+            for part, name in parts if name))
+
+    @admin.display(description=gettext_lazy("offsite"), ordering="offsite_status")
+    def offsite(self, obj):
+        if not obj.offsite_status:
+            return ""
+        return format_html('<span class="bc-offsite bc-offsite-{}" title="{}">{}</span>', obj.offsite_status,
+                           obj.offsite_detail, obj.get_offsite_status_display())
 
     @admin.display(description=gettext_lazy("format"), ordering="format")
     def format_short(self, obj):
@@ -82,6 +138,8 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
             labels.append(_("safety backup"))
         if obj.last_verify_ok is not None:
             labels.append(_("verified") if obj.last_verify_ok else _("verification failed"))
+        if obj.offsite_status == "failed":
+            labels.append(_("offsite: failed"))
         if obj.size_anomaly_pct is not None:
             labels.append(_("size anomaly: %(pct)+.0f%% vs. median") % {"pct": obj.size_anomaly_pct})
         return format_html('<span class="bc-notes">{}</span>', ", ".join(labels))

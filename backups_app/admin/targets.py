@@ -21,7 +21,7 @@ class DatabaseTargetAdmin(GuardedActionsMixin, admin.ModelAdmin):
     search_fields = ["name", "host", "dbname"]
     actions = ["backup_now", "test_connection"]
     fieldsets = [
-        (None, {"fields": ["name", "is_active", "notes"]}),
+        (None, {"fields": ["name", "is_active", "notes", "storage"]}),
         (gettext_lazy("Connection"), {"fields": ["host", "port", "dbname", "user"]}),
         (gettext_lazy("Password"), {
             "fields": ["password_source", "password_env", "service_name"],

@@ -4,16 +4,10 @@ from django.db import migrations
 
 
 def create_roles(apps, schema_editor):
-    from django.contrib.auth.management import create_permissions
-
     from backups_app.services.setup import roles
 
-    # Permissions are normally created after all migrations ran; a role needs them now.
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0, using=schema_editor.connection.alias)
-        app_config.models_module = None
-    roles.setup_roles(apps=apps)
+    # Permissions of models added later are given to the roles by the migrations that add them.
+    roles.migrate_roles(apps, schema_editor, skip_missing=True)
 
 
 def remove_roles(apps, schema_editor):

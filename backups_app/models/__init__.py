@@ -4,6 +4,7 @@ from backups_app.models.notifications import Notification, NotificationChannel
 from backups_app.models.policies import RetentionPolicy
 from backups_app.models.restores import RestoreRecord, VerificationRecord
 from backups_app.models.schedules import BackupSchedule
+from backups_app.models.storage import BackupStorage, OffsiteStatus, StorageKind
 from backups_app.models.targets import DatabaseTarget, PasswordSource
 
 __all__ = [
@@ -11,13 +12,16 @@ __all__ = [
     "BackupRecord",
     "BackupSchedule",
     "BackupStatus",
+    "BackupStorage",
     "BackupType",
     "DatabaseTarget",
     "JobStatus",
     "Notification",
     "NotificationChannel",
+    "OffsiteStatus",
     "PasswordSource",
     "RestoreRecord",
     "RetentionPolicy",
+    "StorageKind",
     "VerificationRecord",
 ]

@@ -5,6 +5,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from backups_app.models.jobs import JobFields
+from backups_app.models.storage import OffsiteStatus
 
 
 class BackupType(models.TextChoices):
@@ -94,10 +95,35 @@ class BackupRecord(JobFields):
                     "type and format by more than BACKUP_SIZE_ANOMALY_PERCENT: by how much, in percent."),
     )
 
+    # The copy in object storage (services/storage/offsite.py); the object keys follow `path` under its prefix.
+    offsite_status = models.CharField(
+        _("offsite"), max_length=10, choices=OffsiteStatus.choices, default=OffsiteStatus.NONE, blank=True,
+        db_index=True,
+    )
+    offsite_storage = models.ForeignKey(
+        "backups_app.BackupStorage", null=True, blank=True, on_delete=models.PROTECT, related_name="backups",
+        verbose_name=_("offsite storage"),
+    )
+    offsite_key = models.CharField(_("offsite object"), max_length=700, blank=True)
+    offsite_globals_key = models.CharField(_("offsite globals object"), max_length=700, blank=True)
+    offsite_at = models.DateTimeField(_("offsite since"), null=True, blank=True)
+    offsite_detail = models.TextField(
+        _("offsite detail"), blank=True, help_text=_("What happened to the offsite copy: upload, errors, deletion."),
+    )
+    local_removed = models.BooleanField(
+        _("local copy removed"), default=False,
+        help_text=_("The file under BACKUP_ROOT was removed after its upload (the storage keeps no local copy)."),
+    )
+
+    # Set while a copy fetched from object storage stands in for a file that is not under this host's BACKUP_ROOT.
+    local_stand_in: Path | None = None
+    globals_stand_in: Path | None = None
+
     class Meta:
         verbose_name = _("backup")
         verbose_name_plural = _("backups")
         ordering = ["-created_at", "-id"]
+        permissions = [("download_backup", _("Can download backup files"))]
         indexes = [
             models.Index(fields=["target", "backup_type", "status", "-created_at"]),
             # The newest success per target (freshness) and each target's counts and sizes, index only.
@@ -115,9 +141,17 @@ class BackupRecord(JobFields):
     @property
     def absolute_path(self) -> Path | None:
         # The same rule as services.storage.layout.absolute; models import no services.
+        if self.local_stand_in is not None:
+            return self.local_stand_in
         return Path(settings.BACKUP_ROOT) / self.path if self.path else None
 
     @property
     def archive_path(self) -> Path | None:
         """Where to read the archive from: the decrypted private copy a restore holds open, else the file."""
         return getattr(self, "decrypted_copy", None) or self.absolute_path
+
+    @property
+    def globals_absolute_path(self) -> Path | None:
+        if self.globals_stand_in is not None:
+            return self.globals_stand_in
+        return Path(settings.BACKUP_ROOT) / self.globals_path if self.globals_path else None

@@ -48,6 +48,11 @@ class DatabaseTarget(models.Model):
         help_text=_("One age public key (age1...) per line. Empty: the keys in BACKUP_AGE_RECIPIENTS. "
                     "Public keys only: the private key never goes in the console."),
     )
+    storage = models.ForeignKey(
+        "backups_app.BackupStorage", null=True, blank=True, on_delete=models.PROTECT, related_name="targets",
+        verbose_name=_("storage"),
+        help_text=_("Where its backups are copied besides BACKUP_ROOT. Empty: the default storage, if any."),
+    )
     is_active = models.BooleanField(_("active"), default=True)
     notes = models.TextField(_("notes"), blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)

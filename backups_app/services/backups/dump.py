@@ -43,7 +43,7 @@ from backups_app.services.postgres.args import (
 from backups_app.services.postgres.connection import Conn, ConnectionFailed, child_env, conn_for, server_info
 from backups_app.services.postgres.proc import Drain, last_lines, run, spawn
 from backups_app.services.postgres.scrub import scrub
-from backups_app.services.storage import files, layout, manifest
+from backups_app.services.storage import files, layout, manifest, offsite
 
 log = logging.getLogger(__name__)
 
@@ -135,9 +135,11 @@ def _run(record: BackupRecord, progress, dump_jobs: int | None = None) -> None:
         raise
     jobs.finish(record, ok=True, path=layout.relative(final), size_bytes=size, sha256=sha,
                 compression=compression, bytes_written=size, encrypted=bool(recipients),
-                size_anomaly_pct=anomaly.check_size(record, size))
+                size_anomaly_pct=anomaly.check_size(record, size), **offsite.pending(record))
     _log_attempt(record, conn.secrets())
     log.info("backup #%s succeeded: %s (%s bytes)", record.pk, record.path, size)
+    # Published and read back: only now may it leave the machine. A failed upload never fails the backup.
+    offsite.after_backup(record)
 
 
 class _Progress:

@@ -91,7 +91,7 @@ def read(path) -> str:
 
 def apply(backup: BackupRecord, server) -> str:
     """Create the roles and tablespaces of the backup's cluster that this server lacks."""
-    path = layout.absolute(backup.globals_path)
+    path = backup.globals_absolute_path
     with databases.maintenance(server) as m:
         roles = {r[0] for r in m.execute("SELECT rolname FROM pg_roles").fetchall()}
         tablespaces = {r[0] for r in m.execute("SELECT spcname FROM pg_tablespace").fetchall()}

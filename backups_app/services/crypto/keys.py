@@ -60,6 +60,11 @@ def identity_configured() -> bool:
     return bool(settings.BACKUP_AGE_IDENTITY_FILE or os.environ.get(settings.BACKUP_AGE_IDENTITY_ENV or ""))
 
 
+def require_identity() -> None:
+    """KeyMissing, saying how to configure one, unless a private key can be read here."""
+    _identity_bytes()
+
+
 def _identity_bytes() -> bytes:
     path, env_name = settings.BACKUP_AGE_IDENTITY_FILE, settings.BACKUP_AGE_IDENTITY_ENV
     if path:

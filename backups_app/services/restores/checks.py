@@ -8,7 +8,7 @@ from backups_app.services.postgres import databases, names, toc
 from backups_app.services.postgres.binaries import ToolNotFound
 from backups_app.services.postgres.connection import ConnectionFailed, conn_for
 from backups_app.services.restores import swap, timescale
-from backups_app.services.storage import files, layout
+from backups_app.services.storage import files, layout, offsite
 
 
 class RestoreRefused(Exception):
@@ -59,13 +59,15 @@ def check_backup_file(backup, *, force: bool) -> None:
     if backup.format not in (*layout.ARCHIVE_FORMATS, "sql"):
         raise RestoreRefused(f"backup #{backup.pk} is in {backup.format} format, which cannot be restored here")
     path = backup.absolute_path
-    if path is None or not (path.is_dir() if backup.format == "directory" else path.is_file()):
+    local = offsite.is_local(path)
+    if not local and not offsite.available_offsite(backup):
         raise RestoreRefused(f"the file of backup #{backup.pk} is missing ({path or 'no path recorded'})")
     if backup.encrypted:
-        _check_key(backup)
+        _check_key(backup, local=local)
     if force:
         return
-    size = files.size_of(path)
+    # A file in object storage is checked (size and sha256) by the worker that fetches it.
+    size = files.size_of(path) if local else backup.size_bytes
     if backup.size_bytes is not None and size != backup.size_bytes:
         raise RestoreRefused(
             f"the file of backup #{backup.pk} is {size} bytes but was {backup.size_bytes} when it was made: "
@@ -78,9 +80,15 @@ def check_backup_file(backup, *, force: bool) -> None:
         )
 
 
-def _check_key(backup) -> None:
-    """A missing or wrong private key is a refusal, before anything is created."""
+def _check_key(backup, *, local: bool) -> None:
+    """A missing or wrong private key is a refusal, before anything is created.
+
+    A file only in object storage is tried with the key once the worker has fetched it.
+    """
     try:
+        if not local:
+            keys.require_identity()
+            return
         age.check_key(backup.absolute_path)
     except (keys.KeyMissing, age.CryptoFailed) as exc:
         raise RestoreRefused(f"backup #{backup.pk} cannot be restored: {exc}") from None
@@ -108,8 +116,9 @@ def _check_options(req: Request) -> None:
                 "and grants itself (restore the roles first with --with-globals)"
             )
     if req.with_globals:
-        path = layout.absolute(req.backup.globals_path) if req.backup.globals_path else None
-        if path is None or not path.is_file():
+        path = req.backup.globals_absolute_path
+        stored = offsite.available_offsite(req.backup) and req.backup.offsite_globals_key
+        if not offsite.is_local(path) and not stored:
             raise RestoreRefused(
                 f"backup #{req.backup.pk} has no roles and tablespaces file to apply "
                 f"({path or 'none was saved with it'})"
@@ -118,6 +127,8 @@ def _check_options(req: Request) -> None:
 
 def _check_tables(req: Request) -> None:
     names = [parse_table(t) for t in req.tables]
+    if not offsite.is_local(req.backup.absolute_path):
+        return  # in object storage only: the worker checks the tables once it has fetched the archive
     try:
         contents = toc.read(req.backup.archive_path, dump_version=req.backup.pg_dump_version)
     except (toc.ArchiveUnreadable, ToolNotFound) as exc:

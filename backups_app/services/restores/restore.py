@@ -30,13 +30,14 @@ from backups_app.services.postgres.toc import ArchiveUnreadable
 from backups_app.services.restores import run as restore_run
 from backups_app.services.restores.checks import Request, RestoreRefused, check
 from backups_app.services.restores.timescale import TimescaleFailed
+from backups_app.services.storage.offsite import FetchFailed, fetched
 
 __all__ = ["RestoreFailed", "RestoreRefused", "default_database_name", "restore_create", "restore_execute"]
 
 log = logging.getLogger(__name__)
 
 FAILURES = (RestoreFailed, RestoreRefused, ConnectionFailed, ToolNotFound, GlobalsFailed, TimescaleFailed,
-            ArchiveUnreadable, jobs.JobRefused, CryptoFailed, KeyMissing)
+            ArchiveUnreadable, jobs.JobRefused, CryptoFailed, KeyMissing, FetchFailed)
 
 
 def default_database_name(backup) -> str:
@@ -81,7 +82,8 @@ def restore_execute(*, record_id: int, defer_when_busy: bool = False, on_wait=No
     secrets = conn_for(record.server).secrets()
     outcome = restore_run.Outcome()
     try:
-        with jobs.turn(record, target=record.server, defer=defer_when_busy, on_wait=on_wait):
+        with jobs.turn(record, target=record.server, defer=defer_when_busy, on_wait=on_wait), \
+                fetched(record.backup, with_globals=record.with_globals):
             restore_run.run(record, outcome)
     except jobs.NotQueued:
         raise

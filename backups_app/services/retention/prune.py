@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from backups_app.models import BackupRecord, BackupStatus, RetentionPolicy
 from backups_app.services.retention.plan import FAILED, SUCCEEDED, Candidate, Fate, Policy, Rules, plan_policies
-from backups_app.services.storage import layout
+from backups_app.services.storage import layout, offsite
 
 log = logging.getLogger(__name__)
 CHUNK = 500  # ids per IN (...) query: SQLite limits the number of parameters
@@ -158,7 +158,10 @@ def _prune_backup(record: BackupRecord, *, reason: str, policy, now) -> bool:
     still = BackupRecord.objects.filter(pk=record.pk, status=SUCCEEDED, pinned=False)
     if not still.exists():  # pinned or pruned since the plan was made
         return False
-    # The roles file saved beside the dump goes with it.
+    # The objects in object storage first (they may be the only copy), then the local files;
+    # the roles file saved beside the dump goes with it.
+    if not offsite.delete_copies(record):
+        return False
     if not (_remove(record.path) and _remove(record.globals_path)):
         return False
     n = still.update(status=BackupStatus.PRUNED, pruned_at=now, pruned_reason=reason, **_policy_kwargs(policy))

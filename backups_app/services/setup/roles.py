@@ -38,7 +38,8 @@ ROLES: dict[str, tuple[str, ...]] = {
         "run_prune",  # prune_now
         "change_backuprecord",  # pin / unpin (every fact of a record stays read-only)
     ),
-    RESTORE_OPERATORS: VIEW + ("run_restore",),
+    # A downloaded file holds the whole database, as a restore can expose it: the same role.
+    RESTORE_OPERATORS: VIEW + ("run_restore", "download_backup"),
 }
 
 
@@ -54,16 +55,20 @@ class MissingPermissions(Exception):
     pass
 
 
-def setup_roles(*, apps=None) -> list[RoleChange]:
-    """Create or correct every role's group. Returns what changed (empty lists when nothing did)."""
+def setup_roles(*, apps=None, skip_missing: bool = False) -> list[RoleChange]:
+    """Create or correct every role's group. Returns what changed (empty lists when nothing did).
+
+    skip_missing: for an early migration, whose models lack permissions a later
+    migration adds (that one runs this again in full).
+    """
     if apps is None:
         from django.apps import apps
     Group = apps.get_model("auth", "Group")
-    perms = _permissions_by_codename(apps)
+    perms = _permissions_by_codename(apps, skip_missing=skip_missing)
     changes = []
     for role, codenames in ROLES.items():
         group, created = Group.objects.get_or_create(name=role)
-        wanted = {perms[c] for c in codenames}
+        wanted = {perms[c] for c in codenames if c in perms}
         have = set(group.permissions.select_related("content_type"))
         group.permissions.set(wanted)
         changes.append(RoleChange(
@@ -74,16 +79,27 @@ def setup_roles(*, apps=None) -> list[RoleChange]:
     return changes
 
 
-def _permissions_by_codename(apps) -> dict:
+def _permissions_by_codename(apps, *, skip_missing: bool = False) -> dict:
     Permission = apps.get_model("auth", "Permission")
     needed = {c for codenames in ROLES.values() for c in codenames}
     found = {p.codename: p for p in Permission.objects.filter(content_type__app_label=APP, codename__in=needed)}
     missing = needed - found.keys()
-    if missing:
+    if missing and not skip_missing:
         raise MissingPermissions(
             f"permissions missing from the database: {', '.join(sorted(missing))} (run manage.py migrate first)"
         )
     return found
+
+
+def migrate_roles(apps, schema_editor, *, skip_missing: bool = False) -> None:
+    """setup_roles from a data migration: permissions are normally created after all migrations ran."""
+    from django.contrib.auth.management import create_permissions
+
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0, using=schema_editor.connection.alias)
+        app_config.models_module = None
+    setup_roles(apps=apps, skip_missing=skip_missing)
 
 
 def summary(changes: list[RoleChange]) -> str:

@@ -1,1 +1,7 @@
-"""Where backup files live and how they are written: layout under BACKUP_ROOT, atomic publish, checksums."""
+"""Where backup files live and how they are written.
+
+The layout under BACKUP_ROOT, atomic publish and checksums (layout.py,
+files.py); copies in S3-compatible object storage (s3.py moves the bytes;
+offsite.py uploads after a backup, fetches for restores and verifications,
+deletes when pruning, and streams downloads).
+"""

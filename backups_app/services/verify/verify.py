@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from backups_app.models import BackupRecord, BackupStatus, VerificationRecord
 from backups_app.services.jobs import lifecycle as jobs
 from backups_app.services.jobs import stopping
+from backups_app.services.storage import offsite
 from backups_app.services.verify import drill as drills
 from backups_app.services.verify import integrity
 from backups_app.services.verify.integrity import Finding
@@ -53,12 +54,18 @@ def verify_execute(*, record_id: int, defer_when_busy: bool = False) -> Verifica
 
 
 def _findings(record: VerificationRecord) -> list[Finding]:
-    findings = integrity.check_file(record.backup)
-    if record.drill and all(f.ok for f in findings):
-        # The file as it is now passed: an older failed verification (of a file since repaired)
-        # must not refuse the drill's restore.
-        _passed(record.backup, findings)
-        findings.append(drills.run(record))
+    try:
+        with offsite.fetched(record.backup) as backup:
+            findings = integrity.check_file(backup)
+            if backup.local_stand_in is not None and all(f.ok for f in findings):
+                findings.insert(0, Finding(True, f"fetched from {record.backup.offsite_key} (sha256 checked)"))
+            if record.drill and all(f.ok for f in findings):
+                # The file as it is now passed: an older failed verification (of a file since repaired)
+                # must not refuse the drill's restore.
+                _passed(backup, findings)
+                findings.append(drills.run(record))
+    except offsite.StorageError as exc:
+        return [Finding(False, str(exc))]
     return findings
 
 

@@ -1,0 +1,32 @@
+from django.contrib import admin
+from django.utils.translation import gettext_lazy
+
+from backups_app.models import BackupStorage
+
+
+@admin.register(BackupStorage)
+class BackupStorageAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "location", "is_default", "keep_local_copy", "credentials"]
+    list_filter = ["kind", "is_default"]
+    fieldsets = [
+        (None, {"fields": ["name", "kind", "is_default", "keep_local_copy"]}),
+        (gettext_lazy("Object storage"), {"fields": ["endpoint_url", "bucket", "prefix", "region"]}),
+        (gettext_lazy("Credentials"), {
+            "fields": ["access_key_env", "secret_key_env"],
+            "description": gettext_lazy("The console never stores a key: only the names of the environment variables "
+                                 "that hold them on every web and worker host. Leave both empty to use "
+                                 "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE or the machine's role."),
+        }),
+    ]
+
+    @admin.display(description=gettext_lazy("where"))
+    def location(self, obj):
+        return obj.location
+
+    @admin.display(description=gettext_lazy("credentials from"))
+    def credentials(self, obj):
+        if obj.kind != "s3":
+            return ""
+        if obj.access_key_env:
+            return f"${obj.access_key_env}, ${obj.secret_key_env}"
+        return "AWS_* / AWS_PROFILE / role"

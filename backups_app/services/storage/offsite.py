@@ -1,0 +1,275 @@
+"""Offsite copies: a backup's files in object storage beside (or instead of) BACKUP_ROOT.
+
+- After a backup is published and read back, its files (the dump and the
+  roles file) are uploaded to the target's storage (its own, or the default
+  one). The upload is tried OFFSITE_UPLOAD_ATTEMPTS times; when it still
+  fails the backup stays `succeeded` (the local copy is good) and the record
+  says offsite `failed` with the reason.
+- Once an upload is confirmed, the local files are removed when the storage
+  keeps no local copy.
+- A job that needs a file this host does not have (restore, verification,
+  drill) fetches it into BACKUP_SCRATCH_DIR, checked against the sha256 on
+  the way, and removes it at the end: pg_restore needs a seekable file for
+  custom archives (parallel jobs, single tables, the table of contents).
+- Pruning deletes the objects as well as the local files, and says so on
+  the record.
+- Directory-format backups (a folder with a manifest) are not uploaded yet:
+  the record says why and the local folder is kept.
+"""
+
+import contextlib
+import logging
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.utils import timezone
+
+from backups_app.models import BackupRecord, BackupStorage, OffsiteStatus, StorageKind
+from backups_app.services.storage import files, layout
+from backups_app.services.storage.s3 import S3Store, StorageError
+
+__all__ = ["FetchFailed", "StorageError", "after_backup", "delete_copies", "fetched", "open_file", "storage_for"]
+
+log = logging.getLogger(__name__)
+
+
+class FetchFailed(StorageError):
+    """A file needed here is neither on this host nor fetchable from object storage."""
+
+
+def storage_for(target) -> BackupStorage | None:
+    """The object storage a target's backups go to; None when they stay local only."""
+    storage = target.storage if target.storage_id else BackupStorage.objects.filter(is_default=True).first()
+    return storage if storage is not None and storage.kind == StorageKind.S3 else None
+
+
+def store(storage: BackupStorage) -> S3Store:
+    return S3Store(storage)
+
+
+# -- upload ------------------------------------------------------------------------
+
+def pending(record: BackupRecord) -> dict:
+    """Fields saved with the end of a backup, so it never looks local-only while its upload is still to come."""
+    storage = storage_for(record.target)
+    if storage is None:
+        return {}
+    return {"offsite_status": OffsiteStatus.UPLOADING.value, "offsite_storage": storage,
+            "offsite_detail": f"waiting to upload to {storage.location}"}
+
+
+def after_backup(record: BackupRecord) -> None:
+    """Copy a succeeded backup offsite when its target has a storage; never raises for a failed upload.
+
+    The backup has already ended `succeeded` (its local copy is good) with
+    offsite `uploading` (pending); this ends the offsite part.
+    """
+    storage = record.offsite_storage if record.offsite_storage_id else storage_for(record.target)
+    if storage is None:
+        return
+    if record.format == "directory":
+        _set(record, status=OffsiteStatus.FAILED, storage=storage,
+             detail="directory-format backups are not copied to object storage yet; the local folder is kept")
+        return
+    _set(record, status=OffsiteStatus.UPLOADING, storage=storage, detail=f"uploading to {storage.location}")
+    try:
+        _upload_with_retries(record, storage)
+    except BaseException as exc:  # stopped halfway: say so rather than leave "uploading" behind
+        _set(record, status=OffsiteStatus.FAILED, detail=f"upload interrupted ({type(exc).__name__})")
+        raise
+
+
+def _upload_with_retries(record: BackupRecord, storage: BackupStorage) -> None:
+    attempts, pause, errors = max(1, settings.OFFSITE_UPLOAD_ATTEMPTS), settings.OFFSITE_RETRY_SECONDS, []
+    started = time.monotonic()
+    for attempt in range(1, attempts + 1):
+        try:
+            keys = _upload(record, store(storage))
+        except StorageError as exc:
+            errors.append(str(exc))
+            log.warning("backup #%s: upload attempt %s of %s failed: %s", record.pk, attempt, attempts, exc)
+            if attempt < attempts:
+                time.sleep(pause * 2 ** (attempt - 1))
+            continue
+        seconds = time.monotonic() - started
+        detail = f"uploaded to {store(storage).url(keys[0])} in {seconds:.1f} s (attempt {attempt} of {attempts})"
+        _set(record, status=OffsiteStatus.UPLOADED, detail=detail, key=keys[0], globals_key=keys[1],
+             at=timezone.now())
+        log.info("backup #%s: %s", record.pk, detail)
+        if not storage.keep_local_copy:
+            _remove_local(record)
+        return
+    detail = f"upload failed after {attempts} attempts; the local copy is kept: {errors[-1]}"
+    _set(record, status=OffsiteStatus.FAILED, detail=detail)
+    log.error("backup #%s: %s", record.pk, detail)
+
+
+def _upload(record: BackupRecord, s3: S3Store) -> tuple[str, str]:
+    key = s3.key_for(record.path)
+    s3.put_file(layout.absolute(record.path), key, sha256=record.sha256)
+    globals_key = ""
+    if record.globals_path:
+        globals_key = s3.key_for(record.globals_path)
+        path = layout.absolute(record.globals_path)
+        s3.put_file(path, globals_key, sha256=files.sha256_of(path)[0])
+    return key, globals_key
+
+
+def _remove_local(record: BackupRecord) -> None:
+    for relative in (record.path, record.globals_path):
+        if relative:
+            files.remove_quietly(layout.absolute(relative))
+    BackupRecord.objects.filter(pk=record.pk).update(local_removed=True)
+    record.local_removed = True
+
+
+def _set(record: BackupRecord, *, status: str, detail: str, storage=None, key=None, globals_key=None,
+         at=None) -> None:
+    fields = {"offsite_status": status, "offsite_detail": detail}
+    if storage is not None:
+        fields["offsite_storage"] = storage
+    if key is not None:
+        fields.update(offsite_key=key, offsite_globals_key=globals_key or "", offsite_at=at)
+    BackupRecord.objects.filter(pk=record.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(record, name, value)
+
+
+# -- files a job needs ----------------------------------------------------------------
+
+def is_local(path: Path | None) -> bool:
+    """The backup's file (or, for the directory format, its folder) is on this host."""
+    return path is not None and (path.is_file() or path.is_dir())
+
+
+def available_offsite(backup: BackupRecord) -> bool:
+    return backup.offsite_status == OffsiteStatus.UPLOADED and bool(backup.offsite_key)
+
+
+def reachable(backup: BackupRecord) -> bool:
+    """The backup's file is here, or can be fetched."""
+    return is_local(backup.absolute_path) or available_offsite(backup)
+
+
+_active = threading.local()
+
+
+@contextlib.contextmanager
+def fetched(backup: BackupRecord, *, with_globals: bool = False):
+    """While inside, backup.absolute_path (and globals_absolute_path) name readable local files.
+
+    Files missing on this host are fetched from object storage into the
+    scratch folder and removed at the end; a nested call for the same backup
+    (a drill's restore inside its verification) uses the same copy.
+    """
+    held = getattr(_active, "copies", {}).get(backup.pk)
+    if held is not None:
+        backup.local_stand_in, backup.globals_stand_in = held
+        try:
+            yield backup
+        finally:
+            backup.local_stand_in = backup.globals_stand_in = None
+        return
+    need_dump = not is_local(backup.absolute_path) and available_offsite(backup)
+    need_globals = (with_globals and backup.offsite_globals_key and not is_local(backup.globals_absolute_path)
+                    and available_offsite(backup))
+    if not (need_dump or need_globals):
+        yield backup
+        return
+    folder = Path(tempfile.mkdtemp(prefix=f"backup-{backup.pk}-", dir=scratch_dir()))
+    copies = getattr(_active, "copies", None) or {}
+    _active.copies = copies
+    try:
+        s3 = store(backup.offsite_storage)
+        if need_dump:
+            backup.local_stand_in = _fetch(s3, backup.offsite_key, folder / Path(backup.path).name, backup.sha256)
+        if need_globals:
+            backup.globals_stand_in = _fetch(s3, backup.offsite_globals_key, folder / Path(backup.globals_path).name)
+        copies[backup.pk] = (backup.local_stand_in, backup.globals_stand_in)
+        yield backup
+    finally:
+        copies.pop(backup.pk, None)
+        backup.local_stand_in = backup.globals_stand_in = None
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _fetch(s3: S3Store, key: str, dest: Path, sha256: str = "") -> Path:
+    started = time.monotonic()
+    try:
+        size = s3.fetch(key, dest, sha256=sha256)
+    except StorageError as exc:
+        raise FetchFailed(f"the file is not on this host and {exc}") from exc
+    except OSError as exc:
+        raise FetchFailed(f"cannot write {dest.name} into the scratch folder {dest.parent.parent}: "
+                          f"{exc.strerror or exc}") from exc
+    log.info("fetched %s (%s bytes) in %.1f s", s3.url(key), size, time.monotonic() - started)
+    return dest
+
+
+def scratch_dir() -> Path:
+    return layout.ensure_dir(Path(settings.BACKUP_SCRATCH_DIR))
+
+
+# -- downloads --------------------------------------------------------------------------
+
+@dataclass
+class Download:
+    filename: str
+    size: int
+    chunks: object  # an iterator of bytes
+    source: str
+
+
+def open_file(backup: BackupRecord, *, part: str = "dump") -> Download:
+    """One of a backup's own files as a stream, from this host or from object storage."""
+    relative, key = (backup.path, backup.offsite_key) if part == "dump" else (
+        backup.globals_path, backup.offsite_globals_key)
+    if not relative:
+        raise FetchFailed(f"backup #{backup.pk} has no {'file' if part == 'dump' else 'roles file'}")
+    path = layout.absolute(relative)
+    if layout.is_inside_root(path) and is_local(path):
+        return Download(path.name, path.stat().st_size, _file_chunks(path), "BACKUP_ROOT")
+    if not (available_offsite(backup) and key):
+        raise FetchFailed(f"the file of backup #{backup.pk} is neither on this host nor in object storage")
+    s3 = store(backup.offsite_storage)
+    reader = s3.open(key, sha256=backup.sha256 if part == "dump" else "")
+    return Download(Path(relative).name, reader.size, _closing(reader), s3.url(key))
+
+
+def _file_chunks(path: Path):
+    with open(path, "rb") as f:
+        while chunk := f.read(files.CHUNK):
+            yield chunk
+
+
+def _closing(reader):
+    with reader:
+        yield from reader.chunks()
+
+
+# -- pruning -----------------------------------------------------------------------------
+
+def delete_copies(record: BackupRecord) -> bool:
+    """Delete a backup's objects; False (the backup stays) when an uploaded copy cannot be deleted."""
+    if record.offsite_status in (OffsiteStatus.NONE, OffsiteStatus.DELETED) or record.offsite_storage_id is None:
+        return True
+    s3 = store(record.offsite_storage)
+    keys = [k for k in (record.offsite_key, record.offsite_globals_key) if k] or [s3.key_for(record.path)]
+    try:
+        for key in keys:
+            s3.delete(key)
+    except StorageError as exc:
+        log.error("backup #%s: %s", record.pk, exc)
+        if record.offsite_status != OffsiteStatus.UPLOADED:
+            return True  # nothing was confirmed there; a stray object is not worth keeping the backup for
+        BackupRecord.objects.filter(pk=record.pk).update(offsite_detail=f"prune could not delete: {exc}")
+        return False
+    detail = f"deleted {', '.join(s3.url(k) for k in keys)} at {timezone.now():%Y-%m-%d %H:%M:%S %Z}"
+    _set(record, status=OffsiteStatus.DELETED, detail=detail)
+    log.info("backup #%s: %s", record.pk, detail)
+    return True

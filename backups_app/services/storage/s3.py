@@ -1,0 +1,214 @@
+"""S3-compatible object storage: the stored bytes of a backup file, shipped and fetched in a bounded stream.
+
+Objects are byte-for-byte the files under BACKUP_ROOT (encrypted when the
+dump pipeline encrypted them), so one sha256 describes both; it travels in
+the object's metadata (x-amz-meta-sha256) and every read is hashed on the
+way and refused when it differs. Uploads are boto3's managed transfer:
+multipart above OFFSITE_PART_MB, at most OFFSITE_CONCURRENCY parts in
+flight, each read from the file as it is sent, never the whole file in memory.
+
+Credentials come from the environment only: the variables a storage names,
+or boto3's own chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
+AWS_SESSION_TOKEN, AWS_PROFILE, the machine's role). None is ever stored.
+"""
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+
+from backups_app.services.storage import files
+
+SHA_KEY = "sha256"
+
+
+class StorageError(Exception):
+    """Object storage could not do what was asked; one readable line without secrets."""
+
+
+class ChecksumMismatch(StorageError):
+    pass
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    sha256: str
+
+
+class S3Store:
+    def __init__(self, storage):
+        self.storage = storage
+        self.bucket = storage.bucket
+        self._client = None
+
+    # -- names ---------------------------------------------------------------
+    def key_for(self, relative_path: str) -> str:
+        prefix = self.storage.prefix.strip("/")
+        return f"{prefix}/{relative_path}" if prefix else relative_path
+
+    def url(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    # -- the four calls --------------------------------------------------------
+    def put_file(self, path: Path, key: str, *, sha256: str) -> ObjectInfo:
+        """Upload a complete local file; confirmed by reading back its size and checksum from the server."""
+        size = os.stat(path).st_size
+        with _errors(f"cannot upload {path.name} to {self.url(key)}"):
+            self.client.upload_file(str(path), self.bucket, key, Config=transfer_config(),
+                                    ExtraArgs={"Metadata": {SHA_KEY: sha256}})
+        info = self.head(key)
+        if info is None or info.size != size or info.sha256 != sha256:
+            raise StorageError(f"the upload to {self.url(key)} did not land as sent "
+                               f"({info.size if info else 'no'} bytes stored of {size})")
+        return info
+
+    def head(self, key: str) -> ObjectInfo | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            with _errors(f"cannot look up {self.url(key)}"):
+                meta = self.client.head_object(Bucket=self.bucket, Key=key)
+        except StorageError as exc:
+            if isinstance(exc.__cause__, ClientError) and _status(exc.__cause__) == 404:
+                return None
+            raise
+        return ObjectInfo(key, meta["ContentLength"], meta.get("Metadata", {}).get(SHA_KEY, ""))
+
+    def open(self, key: str, *, sha256: str = "") -> "VerifiedReader":
+        """A stream of the object, hashed as it is read; ChecksumMismatch at its end when it is not the one stored."""
+        with _errors(f"cannot read {self.url(key)}"):
+            answer = self.client.get_object(Bucket=self.bucket, Key=key)
+        stored = answer.get("Metadata", {}).get(SHA_KEY, "")
+        expected = [s for s in (sha256, stored) if s]
+        if sha256 and stored and sha256 != stored:
+            answer["Body"].close()
+            raise ChecksumMismatch(f"{self.url(key)} is labelled sha256 {stored}, the record says {sha256}")
+        return VerifiedReader(answer["Body"], size=answer["ContentLength"], expected=expected[0] if expected else "",
+                              what=self.url(key))
+
+    def fetch(self, key: str, dest: Path, *, sha256: str = "") -> int:
+        """Stream the object into a new private file; nothing is left behind when it fails."""
+        try:
+            with files.create_private(dest) as out, self.open(key, sha256=sha256) as reader:
+                for chunk in reader.chunks():
+                    out.write(chunk)
+                return reader.size
+        except BaseException:
+            files.remove_quietly(dest)
+            raise
+
+    def delete(self, key: str) -> None:
+        with _errors(f"cannot delete {self.url(key)}"):
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    def keys(self, prefix: str = "") -> list[str]:
+        with _errors(f"cannot list {self.url(prefix)}"):
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
+                                                                          Prefix=self.key_for(prefix))
+            return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+    # -- the client --------------------------------------------------------------
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = make_client(self.storage)
+        return self._client
+
+
+class VerifiedReader:
+    """An object's body read in chunks; the sha256 of everything read is compared at the end."""
+
+    def __init__(self, body, *, size: int, expected: str, what: str):
+        self.body, self.size, self.expected, self.what = body, size, expected, what
+        self.digest, self.read_bytes = hashlib.sha256(), 0
+
+    def chunks(self, size: int = files.CHUNK):
+        with _errors(f"cannot read {self.what}"):
+            for chunk in self.body.iter_chunks(size):
+                self.digest.update(chunk)
+                self.read_bytes += len(chunk)
+                yield chunk
+        self._check()
+
+    def _check(self) -> None:
+        if self.read_bytes != self.size:
+            raise StorageError(f"{self.what} ended after {self.read_bytes} of {self.size} bytes")
+        if self.expected and self.digest.hexdigest() != self.expected:
+            raise ChecksumMismatch(f"{self.what} does not match its checksum: its sha256 is "
+                                   f"{self.digest.hexdigest()}, {self.expected} was stored")
+
+    def close(self) -> None:
+        self.body.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def transfer_config():
+    from boto3.s3.transfer import TransferConfig
+
+    part = settings.OFFSITE_PART_MB * 1024 * 1024
+    return TransferConfig(multipart_threshold=part, multipart_chunksize=part,
+                          max_concurrency=settings.OFFSITE_CONCURRENCY,
+                          max_io_queue=settings.OFFSITE_CONCURRENCY * 2, io_chunksize=256 * 1024)
+
+
+def make_client(storage):
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=10, read_timeout=120,
+        # MinIO and most S3-compatible servers want the bucket in the path, not the host name.
+        s3={"addressing_style": "path" if storage.endpoint_url else "auto"},
+    )
+    return boto3.session.Session(**credentials(storage)).client(
+        "s3", endpoint_url=storage.endpoint_url or None, region_name=storage.region or None, config=config,
+    )
+
+
+def credentials(storage) -> dict:
+    """The access key pair from the variables the storage names; nothing (boto3's own chain) when it names none."""
+    if not storage.access_key_env:
+        return {}
+    missing = [n for n in (storage.access_key_env, storage.secret_key_env) if not os.environ.get(n)]
+    if missing:
+        raise StorageError(f"storage {storage.name}: the environment variable {', '.join(missing)} is not set")
+    return {"aws_access_key_id": os.environ[storage.access_key_env],
+            "aws_secret_access_key": os.environ[storage.secret_key_env]}
+
+
+class _errors:
+    """botocore's and the network's failures as StorageError, with the server's own short reason."""
+
+    def __init__(self, doing: str):
+        self.doing = doing
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if exc is None or isinstance(exc, StorageError):
+            return False
+        from boto3.exceptions import Boto3Error
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if isinstance(exc, ClientError):
+            error = exc.response.get("Error", {})
+            reason = f"{error.get('Code', '')} {error.get('Message', '')}".strip() or str(exc)
+        elif isinstance(exc, (BotoCoreError, Boto3Error, OSError)):
+            reason = str(exc)
+        else:
+            return False
+        raise StorageError(f"{self.doing}: {' '.join(reason.split())[:500]}") from exc
+
+
+def _status(exc) -> int | None:
+    return exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")

@@ -1,0 +1,33 @@
+"""Fixtures of the offsite tests (load with pytest_plugins): a moto_server, its credentials, the default storage."""
+
+import pytest
+
+from tests.s3server import CREDENTIALS, S3Server, storage_fields
+
+
+@pytest.fixture
+def s3_server(tmp_path):
+    server = S3Server(tmp_path / "moto_server.log").start()
+    server.create_bucket()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_credentials(monkeypatch):
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    # The storage's own variables must be what is used, not a stray default chain.
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    return CREDENTIALS
+
+
+@pytest.fixture
+def s3_storage(db, s3_server, s3_credentials, settings, tmp_path):
+    """The default storage: the test's S3 server; uploads retried quickly; this host's own scratch folder."""
+    from backups_app.models import BackupStorage
+
+    settings.OFFSITE_RETRY_SECONDS = 0.05
+    settings.BACKUP_SCRATCH_DIR = tmp_path / "scratch"
+    return BackupStorage.objects.create(**storage_fields(s3_server))

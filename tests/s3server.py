@@ -1,0 +1,91 @@
+"""A real S3 API server for tests: moto's standalone server (`moto_server`, from moto[server]) on a free port.
+
+It runs as its own process, so a test can stop it halfway (an unreachable
+storage) and every request crosses a real socket. Load the fixtures with
+`pytest_plugins = ["tests.s3_fixtures"]`:
+
+    def test_something(s3_server, s3_storage):   # s3_storage: the default BackupStorage pointing at it
+        ...
+        assert s3_server.keys() == [...]
+
+Credentials travel the console's way: the storage names two environment
+variables (S3_TEST_KEY_ENV, S3_TEST_SECRET_ENV) that the test sets.
+"""
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.pgcluster import free_port
+
+BUCKET = "bc-offsite-test"
+PREFIX = "consoles/test"
+S3_TEST_KEY_ENV = "BC_TEST_S3_ACCESS_KEY"
+S3_TEST_SECRET_ENV = "BC_TEST_S3_SECRET_KEY"
+CREDENTIALS = {S3_TEST_KEY_ENV: "testing-access-key", S3_TEST_SECRET_ENV: "testing-secret-key"}
+
+
+def moto_server_binary() -> str:
+    found = Path(sys.executable).with_name("moto_server")
+    return str(found) if found.exists() else shutil.which("moto_server") or "moto_server"
+
+
+class S3Server:
+    def __init__(self, log_path: Path):
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.proc = None
+
+    def start(self) -> "S3Server":
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([moto_server_binary(), "-H", "127.0.0.1", "-p", str(self.port)],
+                                     stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 30
+        while not self._answers():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"moto_server did not start:\n{self.log_path.read_text()[-2000:]}")
+            time.sleep(0.1)
+        return self
+
+    def _answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=20)
+            self._log.close()
+
+    # -- looking inside, as a test's own client ----------------------------------
+    def client(self):
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id="test", aws_secret_access_key="test")
+
+    def create_bucket(self, name: str = BUCKET) -> None:
+        self.client().create_bucket(Bucket=name)
+
+    def keys(self, bucket: str = BUCKET) -> list[str]:
+        answer = self.client().list_objects_v2(Bucket=bucket)
+        return sorted(o["Key"] for o in answer.get("Contents", []))
+
+    def head(self, key: str, bucket: str = BUCKET) -> dict:
+        return self.client().head_object(Bucket=bucket, Key=key)
+
+    def read(self, key: str, bucket: str = BUCKET) -> bytes:
+        return self.client().get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def storage_fields(server: S3Server, **fields) -> dict:
+    return {"name": "offsite", "kind": "s3", "endpoint_url": server.endpoint, "bucket": BUCKET, "prefix": PREFIX,
+            "region": "us-east-1", "access_key_env": S3_TEST_KEY_ENV, "secret_key_env": S3_TEST_SECRET_ENV,
+            "is_default": True, **fields}
