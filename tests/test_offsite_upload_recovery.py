@@ -181,3 +181,20 @@ def test_the_backup_records_its_uploader_until_the_upload_ends(pagila, make_targ
     assert seen == [("succeeded", "uploading", os.getpid(), process.host())]
     backup.refresh_from_db()
     assert (backup.offsite_status, backup.offsite_pid) == ("uploaded", None)
+
+
+def test_an_old_upload_without_a_recorded_process_is_resumed_but_not_a_recent_one(pagila, make_target, backup_root,
+                                                                                  s3_server, s3_storage, settings):
+    backup = make_backup(make_target(pagila))
+    backup.refresh_from_db()
+    as_if_killed_while_uploading(backup, s3_server)
+    BackupRecord.objects.filter(pk=backup.pk).update(offsite_pid=None, offsite_boot_id="", offsite_host="",
+                                                     offsite_claimed_at=None)
+    assert recovery.recover().lines == []  # finished a moment ago: it may still be uploading
+
+    BackupRecord.objects.filter(pk=backup.pk).update(
+        finished_at=timezone.now() - timezone.timedelta(seconds=settings.JOB_LOST_AFTER_SECONDS + 1))
+    recovery.recover()
+    backup.refresh_from_db()
+    assert backup.offsite_status == "uploaded"
+    assert backup.offsite_detail.startswith("upload lost (the process uploading it was not recorded")

@@ -13,7 +13,9 @@ Registered with jobs/recovery.py by the app at start-up (jobs/ imports nothing a
 """
 
 import logging
+from datetime import timedelta
 
+from django.conf import settings
 from django.db.models import Q
 
 from backups_app.models import BackupRecord, OffsiteStatus
@@ -30,7 +32,10 @@ def recover_uploads(now) -> list[str]:
     """Resume (or fail) every upload on this host whose process is gone; one line for each thing done."""
     lines = []
     uploading = BackupRecord.objects.filter(offsite_status=OffsiteStatus.UPLOADING)
-    mine = uploading.filter(Q(offsite_host=process.host()) | Q(offsite_host="", offsite_pid=None))
+    # Unrecorded rows only when they are old: an upload written by an earlier version that nobody finished.
+    cutoff = now - timedelta(seconds=settings.JOB_LOST_AFTER_SECONDS)
+    unrecorded = Q(offsite_host="", offsite_pid=None, finished_at__lt=cutoff)
+    mine = uploading.filter(Q(offsite_host=process.host()) | unrecorded)
     for pk, pid, boot, host, claimed in mine.values_list("pk", "offsite_pid", "offsite_boot_id", "offsite_host",
                                                         "offsite_claimed_at"):
         why = process.gone(pid=pid, boot=boot, on_host=host, claimed_at=claimed) if pid else UNRECORDED
