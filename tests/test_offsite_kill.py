@@ -88,3 +88,29 @@ def test_the_next_command_fails_an_upload_killed_halfway_whose_local_file_is_gon
     assert unfinished(s3_server) == [] and s3_server.keys() == []
     assert f"recovered: backup #{row['id']}: upload lost (" in after.stderr
     assert "cannot upload it again" in after.stderr
+
+
+def test_a_worker_killed_during_an_upload_is_resumed_by_the_reincarnated_workers_reaper(
+        console, pg_cluster, big_db, s3_server, proxy):
+    console.env.update(JOB_HEARTBEAT_SECONDS="1", JOB_LOST_AFTER_SECONDS="600", JOB_REAP_SECONDS="1",
+                       OFFSITE_PART_MB="5", OFFSITE_CONCURRENCY="1", OFFSITE_UPLOAD_ATTEMPTS="1", **CREDENTIALS)
+    fields = storage_fields(s3_server, endpoint_url=proxy.endpoint)
+    console.shell(f"from backups_app.models import BackupStorage; BackupStorage.objects.create(**{fields!r})")
+    console.add_target("big", dbname=big_db, cluster=pg_cluster)
+    with console.qcluster(workers=1) as cluster:
+        [record_id] = console.enqueue_backups(["big"])
+        assert proxy.stalled.wait(180), f"the upload never reached its second part:\n{console.logs()}"
+        [row] = console.jobs([record_id])
+        assert (row["status"], row["offsite_status"]) == ("succeeded", "uploading")
+        os.kill(row["offsite_pid"], signal.SIGKILL)
+        proxy.release()
+
+        def ended():
+            [now] = console.jobs([record_id])
+            return now if now["offsite_status"] != "uploading" else None
+        done = console.wait(ended, timeout=120, what="the upload to be resumed")
+        assert done["offsite_status"] == "uploaded", done["offsite_detail"]
+        assert done["offsite_detail"].startswith(f"upload lost (its process ({row['offsite_pid']} on ")
+        assert hashlib.sha256(s3_server.read(done["offsite_key"])).hexdigest() == done["sha256"]
+        assert unfinished(s3_server) == []
+    assert f"backup #{record_id}: aborted 1 unfinished multipart upload" in cluster.log()
