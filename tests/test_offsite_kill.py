@@ -55,8 +55,12 @@ def killed_while_uploading(cli, proxy, s3_server) -> dict:
     return row
 
 
-def test_the_next_command_resumes_an_upload_killed_halfway(cli, proxy, s3_server):
+@pytest.mark.parametrize("keep_local_copy", [True, False])
+def test_the_next_command_resumes_an_upload_killed_halfway(cli, proxy, s3_server, keep_local_copy):
+    if not keep_local_copy:
+        cli.shell("from backups_app.models import BackupStorage; BackupStorage.objects.update(keep_local_copy=False)")
     row = killed_while_uploading(cli, proxy, s3_server)
+    assert (cli.backup_root / row["path"]).is_file()  # not removed before the upload was confirmed
     [key] = unfinished(s3_server)
 
     after = cli.manage("backup", "--list", timeout=300)
@@ -68,6 +72,8 @@ def test_the_next_command_resumes_an_upload_killed_halfway(cli, proxy, s3_server
     assert hashlib.sha256(s3_server.read(done["offsite_key"])).hexdigest() == done["sha256"]
     assert s3_server.head(done["offsite_key"])["Metadata"]["sha256"] == done["sha256"]
     assert unfinished(s3_server) == []
+    assert (cli.backup_root / row["path"]).is_file() == keep_local_copy
+    assert done["local_removed"] == (not keep_local_copy)
     assert f"recovered: backup #{row['id']}: aborted 1 unfinished multipart upload of s3://{BUCKET}/{key}" \
         in after.stderr
     assert f"recovered: backup #{row['id']}: upload lost (" in after.stderr
