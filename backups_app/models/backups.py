@@ -110,6 +110,12 @@ class BackupRecord(JobFields):
     offsite_detail = models.TextField(
         _("offsite detail"), blank=True, help_text=_("What happened to the offsite copy: upload, errors, deletion."),
     )
+    # The process uploading it (while offsite is `uploading`), as a job records its own: recovery
+    # (services/backups/upload_recovery.py) resumes or fails an upload whose process is gone.
+    offsite_pid = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    offsite_boot_id = models.CharField(max_length=36, blank=True, editable=False)
+    offsite_host = models.CharField(max_length=255, blank=True, editable=False)
+    offsite_claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
     local_removed = models.BooleanField(
         _("local copy removed"), default=False,
         help_text=_("The file under BACKUP_ROOT was removed after its upload (the storage keeps no local copy)."),

@@ -28,7 +28,7 @@ from backups_app.models import BackupRecord, BackupStatus
 from backups_app.services.backups import backup_log, encrypted, globals_dump, preflight, row_counts
 from backups_app.services.crypto import age, keys
 from backups_app.services.jobs import lifecycle as jobs
-from backups_app.services.jobs import stopping
+from backups_app.services.jobs import process, stopping
 from backups_app.services.monitoring import anomaly
 from backups_app.services.postgres import binaries
 from backups_app.services.postgres.args import (
@@ -135,7 +135,8 @@ def _run(record: BackupRecord, progress, dump_jobs: int | None = None) -> None:
         raise
     jobs.finish(record, ok=True, path=layout.relative(final), size_bytes=size, sha256=sha,
                 compression=compression, bytes_written=size, encrypted=bool(recipients),
-                size_anomaly_pct=anomaly.check_size(record, size), **offsite.pending(record))
+                size_anomaly_pct=anomaly.check_size(record, size),
+                **offsite.pending(record, owner=process.identity()))
     _log_attempt(record, conn.secrets())
     log.info("backup #%s succeeded: %s (%s bytes)", record.pk, record.path, size)
     # Published and read back: only now may it leave the machine. A failed upload never fails the backup.

@@ -5,8 +5,10 @@ host say so: kill -9, a reboot) or, on another machine, when its heartbeat
 has been silent for JOB_LOST_AFTER_SECONDS. Its row ends `failed` with the
 reason and with what was cleaned: its target's lock released, its partial
 file or folder removed, a database it created dropped. Passfile folders of
-dead processes go too. Every change is one filtered UPDATE or an idempotent
-removal, so several processes may recover at once.
+dead processes go too. Steps registered by the layers above with
+also_recover run in the same pass (an upload whose process is gone).
+Every change is one filtered UPDATE or an idempotent removal, so several
+processes may recover at once.
 """
 
 import logging
@@ -60,7 +62,25 @@ def recover(*, now=None) -> Report:
     _release_expired_leases(now, report)
     _remove_orphan_partials(report)
     _remove_orphan_passfiles(report)
+    for work in _also:
+        try:
+            lines = work(now)
+        except Exception:  # one failing hook must not keep the others, or the command, from running
+            log.exception("recovery step %s failed", getattr(work, "__name__", work))
+            continue
+        for line in lines:
+            report.add(line)
     return report
+
+
+# Recovery steps of the layers above (an upload whose process is gone), registered by the app at start-up
+# so that jobs/ imports nothing above it. Each takes `now` and returns what it did, one line each.
+_also: list = []
+
+
+def also_recover(work) -> None:
+    if work not in _also:
+        _also.append(work)
 
 
 def _reap_gone(model, now, report: Report) -> None:

@@ -6,7 +6,13 @@
   fails the backup stays `succeeded` (the local copy is good) and the record
   says offsite `failed` with the reason.
 - Once an upload is confirmed, the local files are removed when the storage
-  keeps no local copy.
+  keeps no local copy (never before: the record says `uploaded` first).
+- The record names the process uploading (pid, boot, host, since when). When
+  that process is gone (kill -9, a reboot), recovery (backups/upload_recovery.py,
+  run by every command and the reaper) calls resume(): unfinished multipart
+  uploads of its keys are aborted, then the backup is uploaded again from its
+  local file when that file is still there and matches its sha256, or marked
+  `failed` with why when it is not.
 - A job that needs a file this host does not have (restore, verification,
   drill) fetches it into BACKUP_SCRATCH_DIR, checked against the sha256 on
   the way, and removes it at the end: pg_restore needs a seekable file for
@@ -33,7 +39,8 @@ from backups_app.models import BackupRecord, BackupStorage, OffsiteStatus, Stora
 from backups_app.services.storage import files, layout
 from backups_app.services.storage.s3 import S3Store, StorageError
 
-__all__ = ["FetchFailed", "StorageError", "after_backup", "delete_copies", "fetched", "open_file", "storage_for"]
+__all__ = ["FetchFailed", "StorageError", "after_backup", "delete_copies", "fetched", "open_file", "resume",
+           "storage_for"]
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +61,22 @@ def store(storage: BackupStorage) -> S3Store:
 
 # -- upload ------------------------------------------------------------------------
 
-def pending(record: BackupRecord) -> dict:
-    """Fields saved with the end of a backup, so it never looks local-only while its upload is still to come."""
+def pending(record: BackupRecord, *, owner: dict) -> dict:
+    """Fields saved with the end of a backup, so it never looks local-only while its upload is still to come.
+
+    owner: the process that will upload it ({"pid", "boot_id", "host"}), so that
+    recovery can tell when it is gone.
+    """
     storage = storage_for(record.target)
     if storage is None:
         return {}
     return {"offsite_status": OffsiteStatus.UPLOADING.value, "offsite_storage": storage,
-            "offsite_detail": f"waiting to upload to {storage.location}"}
+            "offsite_detail": f"waiting to upload to {storage.location}", **owner_fields(owner)}
+
+
+def owner_fields(owner: dict) -> dict:
+    return {"offsite_pid": owner["pid"], "offsite_boot_id": owner["boot_id"], "offsite_host": owner["host"],
+            "offsite_claimed_at": timezone.now()}
 
 
 def after_backup(record: BackupRecord) -> None:
@@ -84,8 +100,10 @@ def after_backup(record: BackupRecord) -> None:
         raise
 
 
-def _upload_with_retries(record: BackupRecord, storage: BackupStorage) -> None:
-    attempts, pause, errors = max(1, settings.OFFSITE_UPLOAD_ATTEMPTS), settings.OFFSITE_RETRY_SECONDS, []
+def _upload_with_retries(record: BackupRecord, storage: BackupStorage, *, attempts: int | None = None,
+                         lead: str = "") -> None:
+    attempts = max(1, attempts or settings.OFFSITE_UPLOAD_ATTEMPTS)
+    pause, errors = settings.OFFSITE_RETRY_SECONDS, []
     started = time.monotonic()
     for attempt in range(1, attempts + 1):
         try:
@@ -97,14 +115,17 @@ def _upload_with_retries(record: BackupRecord, storage: BackupStorage) -> None:
                 time.sleep(pause * 2 ** (attempt - 1))
             continue
         seconds = time.monotonic() - started
-        detail = f"uploaded to {store(storage).url(keys[0])} in {seconds:.1f} s (attempt {attempt} of {attempts})"
+        detail = (f"{lead}uploaded to {store(storage).url(keys[0])} in {seconds:.1f} s "
+                  f"(attempt {attempt} of {attempts})")
+        # Confirmed (put_file read back size and sha256) and recorded before the local copy may go.
         _set(record, status=OffsiteStatus.UPLOADED, detail=detail, key=keys[0], globals_key=keys[1],
              at=timezone.now())
         log.info("backup #%s: %s", record.pk, detail)
         if not storage.keep_local_copy:
             _remove_local(record)
         return
-    detail = f"upload failed after {attempts} attempts; the local copy is kept: {errors[-1]}"
+    tries = f"{attempts} attempts" if attempts > 1 else "1 attempt"
+    detail = f"{lead}upload failed after {tries}; the local copy is kept: {errors[-1]}"
     _set(record, status=OffsiteStatus.FAILED, detail=detail)
     log.error("backup #%s: %s", record.pk, detail)
 
@@ -120,6 +141,66 @@ def _upload(record: BackupRecord, s3: S3Store) -> tuple[str, str]:
     return key, globals_key
 
 
+def resume(record: BackupRecord, why: str) -> list[str]:
+    """Finish the upload of a backup whose uploading process is gone; what was done, one line each.
+
+    The caller has already claimed the row for this process. Never raises for
+    storage trouble: the record ends `uploaded` or `failed`, saying why.
+    """
+    lead = f"upload lost ({why}); "
+    storage = record.offsite_storage if record.offsite_storage_id else storage_for(record.target)
+    if storage is None:
+        _set(record, status=OffsiteStatus.FAILED, detail=f"{lead}its target no longer has an object storage")
+        return [record.offsite_detail]
+    done = []
+    try:
+        s3 = store(storage)
+        keys = [s3.key_for(p) for p in (record.path, record.globals_path) if p]
+        for key in keys:
+            if n := s3.abort_unfinished(key):
+                done.append(f"aborted {n} unfinished multipart upload{'s' if n > 1 else ''} of {s3.url(key)}")
+        if _already_there(record, s3):
+            _set(record, status=OffsiteStatus.UPLOADED, key=keys[0], globals_key=keys[1] if len(keys) > 1 else "",
+                 at=timezone.now(), detail=f"{lead}found complete in {s3.url(keys[0])} (sha256 checked)")
+            return [*done, record.offsite_detail]
+    except StorageError as exc:
+        _set(record, status=OffsiteStatus.FAILED, detail=f"{lead}not resumed; the local copy is kept: {exc}")
+        return [*done, record.offsite_detail]
+    problem = _local_problem(record)
+    if problem:
+        _set(record, status=OffsiteStatus.FAILED, detail=f"{lead}cannot upload it again: {problem}")
+        log.error("backup #%s: %s", record.pk, record.offsite_detail)
+        return [*done, record.offsite_detail]
+    _set(record, status=OffsiteStatus.UPLOADING, detail=f"{lead}uploading again to {storage.location}")
+    # One attempt: recovery runs before a command's own work and in the reaper's round; it must end.
+    _upload_with_retries(record, storage, attempts=1, lead=f"{lead}resumed: ")
+    return [*done, record.offsite_detail]
+
+
+def _already_there(record: BackupRecord, s3: S3Store) -> bool:
+    """The killed process got as far as the object(s) but not the record: same size and sha256."""
+    info = s3.head(s3.key_for(record.path))
+    if info is None or info.sha256 != record.sha256 or (record.size_bytes and info.size != record.size_bytes):
+        return False
+    return not record.globals_path or s3.head(s3.key_for(record.globals_path)) is not None
+
+
+def _local_problem(record: BackupRecord) -> str:
+    """Why the local copy cannot be uploaded again ("" when it can): gone, or not the bytes recorded."""
+    if record.local_removed:
+        return "its local copy was removed"
+    for relative in (record.path, record.globals_path):
+        if relative and not layout.absolute(relative).is_file():
+            return f"its local file {relative} is gone"
+    try:
+        sha, _size = files.sha256_of(layout.absolute(record.path))
+    except OSError as exc:
+        return f"its local file {record.path} cannot be read: {exc.strerror or exc}"
+    if sha != record.sha256:
+        return f"its local file {record.path} no longer matches its sha256 (it is {sha})"
+    return ""
+
+
 def _remove_local(record: BackupRecord) -> None:
     for relative in (record.path, record.globals_path):
         if relative:
@@ -131,6 +212,8 @@ def _remove_local(record: BackupRecord) -> None:
 def _set(record: BackupRecord, *, status: str, detail: str, storage=None, key=None, globals_key=None,
          at=None) -> None:
     fields = {"offsite_status": status, "offsite_detail": detail}
+    if status != OffsiteStatus.UPLOADING:
+        fields.update(offsite_pid=None, offsite_boot_id="", offsite_host="", offsite_claimed_at=None)
     if storage is not None:
         fields["offsite_storage"] = storage
     if key is not None:

@@ -105,6 +105,16 @@ class S3Store:
         with _errors(f"cannot delete {self.url(key)}"):
             self.client.delete_object(Bucket=self.bucket, Key=key)
 
+    def abort_unfinished(self, key: str) -> int:
+        """Abort the multipart uploads of exactly this key left unfinished (a killed uploader); how many."""
+        aborted = 0
+        with _errors(f"cannot abort the unfinished uploads of {self.url(key)}"):
+            pages = self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=key)
+            for upload in (u for page in pages for u in page.get("Uploads", []) if u["Key"] == key):
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload["UploadId"])
+                aborted += 1
+        return aborted
+
     def keys(self, prefix: str = "") -> list[str]:
         with _errors(f"cannot list {self.url(prefix)}"):
             pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
