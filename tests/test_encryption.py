@@ -452,6 +452,17 @@ def test_a_custom_archive_streams_whole_over_a_database_and_as_single_tables(
     assert not os.path.exists(settings.BACKUP_SCRATCH_DIR) or not any(Path(settings.BACKUP_SCRATCH_DIR).iterdir())
 
 
+def test_jobs_that_cannot_run_need_no_copy(pg_cluster, pagila, encrypted_target, settings, no_copies):
+    """pg_restore 17 into server 15 goes through psql in one session: --jobs 2 is not run, so the archive streams."""
+    record = make_backup(encrypted_target)
+    with dropping(pg_cluster, "pagila_enc_jobs_script"):
+        restored, found = watched_restore(settings, record, "pagila_enc_jobs_script", jobs=2)
+        assert restored.status == "succeeded", restored.error
+        assert "2 parallel jobs were not possible" in restored.detail
+        assert found == {}
+        assert row_counts(pg_cluster, "pagila_enc_jobs_script") == row_counts(pg_cluster, pagila)
+
+
 @pytest.mark.parametrize("client", ["15", "17"])
 def test_a_plain_sql_backup_streams_into_a_new_database_and_over_one(
         pg_cluster, pagila, encrypted_target, settings, no_copies, client):
