@@ -196,9 +196,9 @@ BACKUP_KEEP_DAYS = env.int("BACKUP_KEEP_DAYS", default=30)
 # Encryption at rest (age). Targets set to encrypt use their own public keys
 # or, when they have none, these (comma-separated age1... keys). The private
 # key is only needed to restore and verify: a file, or an environment
-# variable named here (read when used, never stored). Restores that must seek
-# decrypt into a private temporary copy in BACKUP_SCRATCH_DIR (below), removed
-# afterwards.
+# variable named here (read when used, never stored). Restores stream the
+# decrypted backup; only a parallel one (--jobs) decrypts into a private
+# temporary copy in BACKUP_SCRATCH_DIR (below), removed afterwards.
 BACKUP_AGE_RECIPIENTS = env.list("BACKUP_AGE_RECIPIENTS", default=[])
 BACKUP_AGE_IDENTITY_FILE = env.str("BACKUP_AGE_IDENTITY_FILE", default="")
 BACKUP_AGE_IDENTITY_ENV = env.str("BACKUP_AGE_IDENTITY_ENV", default="BACKUP_AGE_IDENTITY")

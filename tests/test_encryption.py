@@ -3,6 +3,9 @@
 import os
 import stat
 import subprocess
+import tempfile
+import threading
+from pathlib import Path
 
 import pytest
 
@@ -99,11 +102,15 @@ def test_a_parallel_restore_reads_a_private_decrypted_copy_that_is_removed_after
         return _Exiting(cm, copy)
 
     monkeypatch.setattr(age, "decrypted_copy", watched)
+    use_client(settings, "15")  # a pg_restore that restores into server 15 itself, so --jobs really runs
     record = make_backup(encrypted_target)
     with dropping(pg_cluster, "pagila_enc_jobs"):
-        restored = run_restore(record, "pagila_enc_jobs", jobs=2)
+        restored, found = watched_restore(settings, record, "pagila_enc_jobs", jobs=2)
         assert restored.status == "succeeded", restored.error
+        assert "2 parallel jobs" in restored.client
         assert row_counts(pg_cluster, "pagila_enc_jobs") == row_counts(pg_cluster, pagila)
+    # The watch the streamed restores pass finds this copy: it would find one there too.
+    assert found and all(p.is_relative_to(settings.BACKUP_SCRATCH_DIR) for p in found)
     (copy, mode, folder_mode), = seen
     assert (mode, folder_mode) == (0o600, 0o700)
     assert copy.is_relative_to(settings.BACKUP_SCRATCH_DIR)
@@ -293,12 +300,238 @@ def test_a_decrypted_copy_left_by_a_killed_worker_is_removed_by_the_next_one(enc
 
 
 def test_a_single_table_restores_from_an_encrypted_backup_and_an_unknown_one_is_named(pg_cluster, encrypted_target):
+    from backups_app.services.restores import restore
+
     record = make_backup(encrypted_target)
     with dropping(pg_cluster, "pagila_enc_actor", "pagila_enc_nope"):
         restored = run_restore(record, "pagila_enc_actor", tables=["public.actor"])
         assert restored.status == "succeeded", restored.error
         assert pg_cluster.sql("SELECT count(*) FROM public.actor", dbname="pagila_enc_actor") == [(200,)]
-        # Encrypted, the archive's tables are only known once the restore has decrypted it.
-        unknown = run_restore(record, "pagila_enc_nope", tables=["public.nope"])
-        assert unknown.status == "failed"
-        assert unknown.error.startswith(f"table public.nope is not in backup #{record.pk}"), unknown.error
+        # The table of contents is at the head of the archive: decrypting that much names it before anything runs.
+        with pytest.raises(restore.RestoreRefused, match=f"table public.nope is not in backup #{record.pk}"):
+            restore.restore_create(backup=record, into="pagila_enc_nope", tables=["public.nope"])
+        assert "pagila_enc_nope" not in database_names(pg_cluster)
+
+
+# -- which restores stream, and proof that no plaintext copy appears while they run --------------------------
+
+DEBIAN_15 = "/usr/lib/postgresql/15/bin"
+# What a decrypted backup starts with: a custom archive, gzip, zstd, a plain SQL script.
+PLAINTEXT_HEADS = (b"PGDMP", b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"--\n-- PostgreSQL database dump")
+
+
+class PlaintextWatch(threading.Thread):
+    """Looks again and again, while a restore runs, for decrypted backup data under the console's folders.
+
+    Every file below the folders (and the console's own folders in the
+    system's temporary folder: password files, --use-list files) is opened and
+    its head compared with what a decrypted backup starts with; a
+    decrypted-copy folder in the scratch folder counts too, whatever it holds.
+    The first look is over before the restore starts.
+    """
+
+    def __init__(self, *folders):
+        super().__init__(daemon=True)
+        self.folders = [Path(f) for f in folders]
+        self.rounds, self.found, self.error = 0, {}, None
+        self._halt, self._looked = threading.Event(), threading.Event()
+
+    def __enter__(self):
+        self.start()
+        assert self._looked.wait(30), "the watch did not start"
+        return self
+
+    def __exit__(self, *exc):
+        self._halt.set()
+        self.join(timeout=30)
+        if self.error:
+            raise self.error
+        return False
+
+    def _paths(self):
+        tmp = Path(tempfile.gettempdir())
+        tops = [*self.folders, *tmp.glob("bc-list-*"), *tmp.glob("bc-pass-*")]
+        for top in tops:
+            # os.walk passes over folders removed while it looks (a copy removed at the end of a restore).
+            for folder, dirs, names in os.walk(top):
+                yield from (Path(folder) / name for name in [*dirs, *names])
+
+    def run(self):
+        try:
+            self._watch()
+        except BaseException as exc:  # seen by the test: a watch that stopped looking proves nothing
+            self.error = exc
+            self._looked.set()
+
+    def _watch(self):
+        from backups_app.services.crypto import age
+
+        while not self._halt.is_set():
+            for path in list(self._paths()):
+                if any(p.name.startswith(age.COPY_PREFIX) for p in (path, *path.parents)):
+                    self.found.setdefault(path, b"(a decrypted-copy folder)")
+                try:
+                    if path.is_file():
+                        with open(path, "rb") as f:
+                            head = f.read(64)
+                        if head.startswith(PLAINTEXT_HEADS):
+                            self.found[path] = head
+                except OSError:
+                    pass  # gone between listing and opening
+            self.rounds += 1
+            self._looked.set()
+            self._halt.wait(0.002)
+
+
+def watched_restore(settings, backup, into, **options):
+    """run_restore while a PlaintextWatch looks at BACKUP_ROOT, BACKUP_SCRATCH_DIR and VAR_DIR."""
+    with PlaintextWatch(settings.BACKUP_ROOT, settings.BACKUP_SCRATCH_DIR, settings.VAR_DIR) as watch:
+        restored = run_restore(backup, into, **options)
+    assert watch.rounds >= 2, "the watch must have looked again while the restore ran"
+    return restored, watch.found
+
+
+@pytest.fixture
+def no_copies(monkeypatch):
+    from backups_app.services.crypto import age
+
+    def refuse(path):
+        raise AssertionError(f"a decrypted copy of {path} was made")
+
+    monkeypatch.setattr(age, "decrypted_copy", refuse)
+
+
+def use_client(settings, client):
+    """15: Debian's, restores with pg_restore itself; 17: the wheel's, whose script psql runs into server 15."""
+    if client == "15":
+        settings.PG_BIN_DIR, settings.PG_BIN_DIR_ONLY = DEBIAN_15, True
+
+
+def table_rows(cluster, dbname, tables):
+    return {t: cluster.sql(f"SELECT count(*) FROM {t}", dbname=dbname)[0][0] for t in tables}
+
+
+@pytest.mark.parametrize("client", ["15", "17"])
+def test_a_custom_archive_streams_whole_over_a_database_and_as_single_tables(
+        pg_cluster, pagila, encrypted_target, settings, no_copies, client):
+    use_client(settings, client)
+    record = make_backup(encrypted_target)
+    direct = client == "15"
+    into, tables_db = f"pagila_enc_s{client}", f"pagila_enc_s{client}_t"
+    with dropping(pg_cluster, into, tables_db):
+        restored, found = watched_restore(settings, record, into)
+        assert restored.status == "succeeded", restored.error
+        assert found == {}
+        assert ("run by psql" in restored.client) == (not direct)
+        assert row_counts(pg_cluster, into) == row_counts(pg_cluster, pagila)
+
+        # Over the database, changed since: pg_restore writes the script from the stream, psql runs it.
+        pg_cluster.sql("DROP TABLE payment CASCADE; DELETE FROM film_actor", dbname=into)
+        restored, found = watched_restore(settings, record, into, overwrite=True)
+        assert restored.status == "succeeded", restored.error
+        assert found == {}
+        assert "emptied and restored in one transaction" in restored.detail
+        assert object_counts(pg_cluster, into) == object_counts(pg_cluster, pagila)
+        assert row_counts(pg_cluster, into) == row_counts(pg_cluster, pagila)
+
+        # One table over its changed self (pg_restore --clean --use-list, read forward from the stream).
+        pg_cluster.sql("INSERT INTO rental (rental_date, inventory_id, customer_id, staff_id) "
+                       "VALUES (now(), 1, 1, 1)", dbname=into)
+        restored, found = watched_restore(settings, record, into, tables=["public.rental"], overwrite=True)
+        assert restored.status == "succeeded", restored.error
+        assert found == {}
+        assert row_counts(pg_cluster, into) == row_counts(pg_cluster, pagila)
+
+        # Several tables into a new database, named in an order other than the archive's: the --use-list
+        # follows the archive, so their data is met in the order pg_restore asks for it.
+        wanted = ["public.film_actor", "public.film", "public.language", "public.actor"]
+        restored, found = watched_restore(settings, record, tables_db, tables=wanted)
+        assert restored.status == "succeeded", restored.error
+        assert found == {}
+        assert table_rows(pg_cluster, tables_db, wanted) == table_rows(pg_cluster, pagila, wanted)
+    assert not os.path.exists(settings.BACKUP_SCRATCH_DIR) or not any(Path(settings.BACKUP_SCRATCH_DIR).iterdir())
+
+
+def test_jobs_that_cannot_run_need_no_copy(pg_cluster, pagila, encrypted_target, settings, no_copies):
+    """pg_restore 17 into server 15 goes through psql in one session: --jobs 2 is not run, so the archive streams."""
+    record = make_backup(encrypted_target)
+    with dropping(pg_cluster, "pagila_enc_jobs_script"):
+        restored, found = watched_restore(settings, record, "pagila_enc_jobs_script", jobs=2)
+        assert restored.status == "succeeded", restored.error
+        assert "2 parallel jobs were not possible" in restored.detail
+        assert found == {}
+        assert row_counts(pg_cluster, "pagila_enc_jobs_script") == row_counts(pg_cluster, pagila)
+
+
+@pytest.mark.parametrize("client", ["15", "17"])
+def test_a_plain_sql_backup_streams_into_a_new_database_and_over_one(
+        pg_cluster, pagila, encrypted_target, settings, no_copies, client):
+    use_client(settings, client)
+    record = make_backup(encrypted_target, "sql")
+    into = f"pagila_enc_sql_s{client}"
+    with dropping(pg_cluster, into):
+        restored, found = watched_restore(settings, record, into)
+        assert restored.status == "succeeded", restored.error
+        assert found == {}
+        assert row_counts(pg_cluster, into) == row_counts(pg_cluster, pagila)
+
+        pg_cluster.sql("DROP TABLE payment CASCADE; DELETE FROM film_actor", dbname=into)
+        restored, found = watched_restore(settings, record, into, overwrite=True)
+        assert restored.status == "succeeded", restored.error
+        assert found == {}
+        assert object_counts(pg_cluster, into) == object_counts(pg_cluster, pagila)
+        assert row_counts(pg_cluster, into) == row_counts(pg_cluster, pagila)
+    drill = run_verify(record, drill=True)
+    assert drill.ok, drill.error
+    assert "tables present and readable" in drill.detail
+
+
+@pytest.mark.parametrize("fmt", ["sql", "custom"])
+def test_a_changed_byte_fails_a_streamed_restore_and_changes_nothing(pg_cluster, pagila, encrypted_target, settings,
+                                                                    fmt):
+    record = make_backup(encrypted_target, fmt)
+    into, new = f"pagila_enc_tamper_{fmt}", f"pagila_enc_tamper_{fmt}_new"
+    with dropping(pg_cluster, into, new):
+        assert run_restore(record, into).status == "succeeded"
+        pg_cluster.sql("DELETE FROM film_actor", dbname=into)  # the state an overwrite would replace
+        before = (object_counts(pg_cluster, into), row_counts(pg_cluster, into))
+        flip_byte(record.absolute_path, record.size_bytes // 2)
+
+        overwritten, found = watched_restore(settings, record, into, overwrite=True, force=True)
+        assert overwritten.status == "failed"
+        assert overwritten.error.startswith("the encrypted backup file is damaged or was changed (age: failed to "
+                                            "decrypt and authenticate payload chunk"), overwritten.error
+        assert found == {}
+        assert (object_counts(pg_cluster, into), row_counts(pg_cluster, into)) == before
+
+        created, found = watched_restore(settings, record, new, force=True)
+        assert created.status == "failed"
+        assert created.error.startswith("the encrypted backup file is damaged or was changed"), created.error
+        assert found == {}
+        assert new not in database_names(pg_cluster)
+
+
+def test_psql_commits_a_script_only_once_its_decryption_is_confirmed(pg_cluster, encrypted_target, tmp_path):
+    """The decompressor can end well on a stream age cut short; psql's input stays open until age has said so."""
+    from backups_app.services.crypto.age import DecryptFailed
+    from backups_app.services.postgres import binaries as bins
+    from backups_app.services.postgres.client import run_script
+    from backups_app.services.postgres.connection import conn_for
+
+    script = tmp_path / "script.sql"
+    script.write_text("CREATE TABLE public.confirm_probe (id int);\n")
+    conn = conn_for(encrypted_target, "pagila")
+
+    def refused():
+        raise DecryptFailed("the encrypted backup file is damaged or was changed (age: cut short)")
+
+    with pytest.raises(DecryptFailed):
+        run_script(["cat", str(script)], bins.psql_for(15), conn, single_transaction=True,
+                   source_name="cat failed", server_major=15, source_done=refused)
+    assert pg_cluster.sql("SELECT to_regclass('public.confirm_probe') IS NULL", dbname="pagila") == [(True,)]
+    try:  # confirmed, the same script commits
+        run_script(["cat", str(script)], bins.psql_for(15), conn, single_transaction=True,
+                   source_name="cat failed", server_major=15, source_done=lambda: None)
+        assert pg_cluster.sql("SELECT to_regclass('public.confirm_probe') IS NULL", dbname="pagila") == [(False,)]
+    finally:
+        pg_cluster.sql("DROP TABLE IF EXISTS public.confirm_probe", dbname="pagila")

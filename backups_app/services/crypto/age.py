@@ -5,10 +5,11 @@ cut or swapped byte fails decryption instead of giving wrong data. Public
 keys go on argv (they are not secrets); the private key reaches age through
 an inherited pipe (keys.identity_fd), never argv or the environment.
 
-Decrypted copies exist only while a restore needs a file it can seek in
-(--jobs, single tables, plain SQL, overwrites; restores/run.py): a 0600 file in a 0700 folder under
-BACKUP_SCRATCH_DIR, removed when the restore ends; copies left by a killed
-worker are removed by the next one (the folder is named after its pid).
+Every reader is fed by a stream (stdin_for, feed). A decrypted copy exists
+only while a parallel restore (pg_restore --jobs, whose workers each open
+and seek in the file; restores/run.py) runs: a 0600 file in a 0700 folder
+under BACKUP_SCRATCH_DIR, removed when the restore ends; copies left by a
+killed worker are removed by the next one (the folder is named after its pid).
 """
 
 import contextlib
@@ -18,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
@@ -40,6 +42,12 @@ class DecryptFailed(CryptoFailed):
 
 def is_encrypted(path) -> bool:
     return path is not None and Path(path).name.endswith(SUFFIX)
+
+
+def plain(path) -> Path:
+    """The name the file has without encryption (pagila.sql.gz.age: pagila.sql.gz), e.g. to pick its decompressor."""
+    path = Path(path)
+    return path.with_name(path.name.removesuffix(SUFFIX))
 
 
 def program() -> str:
@@ -137,6 +145,33 @@ def stdin_for(path, *, whole: bool = False):
         d.finish(reader_done_early=True)
         raise
     d.finish(reader_done_early=not whole)
+
+
+@dataclass
+class Feed:
+    """What a reader of a whole file gets from feed(): stdin None means it opens the file itself."""
+    stdin: object = None
+    confirm: object = lambda: None
+
+
+@contextlib.contextmanager
+def feed(path):
+    """Like stdin_for(whole=True), for a reader whose result is committed by someone else (psql after a script).
+
+    `confirm()` waits for age and raises DecryptFailed unless it decrypted
+    and authenticated everything the reader took: call it after the reader
+    ended well and before anything is committed.
+    """
+    if not is_encrypted(path):
+        yield Feed()
+        return
+    d = Decryption(path)
+    try:
+        yield Feed(d.stdout, d.finish)
+    except BaseException:
+        d.finish(reader_done_early=True)
+        raise
+    d.finish()
 
 
 def decrypt_bytes(path) -> bytes:

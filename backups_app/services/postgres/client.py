@@ -75,15 +75,13 @@ def decompressor(path: Path) -> list[str]:
     raise RestoreFailed(f"cannot tell how {path.name} is compressed (expected .sql.gz or .sql.zst)")
 
 
-def run_psql_script(tool, conn: Conn, path: Path, *, single_transaction: bool, preamble: str = "",
-                    server_major: int | None = None) -> None:
-    """A plain SQL backup: decompressor | psql, streamed."""
-    run_script([*decompressor(path), str(path)], tool, conn, single_transaction=single_transaction,
-               preamble=preamble, source_name="the SQL file does not decompress", server_major=server_major)
+def decompress_args(path: Path, *, from_stdin: bool = False) -> list[str]:
+    """The decompressor for path's name, reading that file, or (from_stdin) the same bytes from its stdin."""
+    return [*decompressor(path), *([] if from_stdin else [str(path)])]
 
 
 def run_script(source_args: list[str], tool, conn: Conn, *, single_transaction: bool, preamble: str = "",
-               source_name: str, server_major: int | None = None, source_stdin=None) -> None:
+               source_name: str, server_major: int | None = None, source_stdin=None, source_done=None) -> None:
     """source | psql, streamed; psql never sees the end of a script its source did not finish.
 
     We carry the bytes between the two ourselves: if the source (decompressor,
@@ -91,6 +89,9 @@ def run_script(source_args: list[str], tool, conn: Conn, *, single_transaction: 
     ends, so it cannot commit or run a truncated script. For a server of
     server_major the script's opening settings lose what it would reject.
     source_stdin: what the source reads (an archive decrypted on the way).
+    source_done: called once the source has ended well and before psql's input
+    ends; if it raises (the decryption feeding source_stdin failed), psql is
+    killed the same way and the exception passes on.
     """
     opening = OpeningSettings(rejected_by(server_major))
     args = psql_args(tool, conn, single_transaction=single_transaction)
@@ -104,6 +105,8 @@ def run_script(source_args: list[str], tool, conn: Conn, *, single_transaction: 
                 source.kill()
             source.wait()
             complete = fed_whole and source.returncode == 0
+            if complete and source_done is not None:
+                source_done()
             if complete:
                 _close_quietly(psql.stdin)
             else:

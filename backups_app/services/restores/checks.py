@@ -46,7 +46,7 @@ def check(req: Request) -> None:
         names.check_database(req.into)
     except names.BadName as exc:
         raise RestoreRefused(str(exc)) from None
-    if req.tables and not _sealed(req.backup):
+    if req.tables:
         _check_tables(req)
     if timescale.in_backup(req.backup):
         _check_timescale(req)
@@ -94,11 +94,6 @@ def _check_key(backup, *, local: bool) -> None:
         raise RestoreRefused(f"backup #{backup.pk} cannot be restored: {exc}") from None
 
 
-def _sealed(backup) -> bool:
-    """Encrypted with no decrypted copy open yet: its contents are checked again when the restore runs."""
-    return backup.encrypted and backup.archive_path == backup.absolute_path
-
-
 def _check_options(req: Request) -> None:
     if req.jobs < 1 or req.jobs > 64:
         raise RestoreRefused("--jobs must be between 1 and 64")
@@ -129,16 +124,19 @@ def _check_tables(req: Request) -> None:
     names = [parse_table(t) for t in req.tables]
     if not offsite.is_local(req.backup.absolute_path):
         return  # in object storage only: the worker checks the tables once it has fetched the archive
+    path = req.backup.archive_path
     try:
-        contents = toc.read(req.backup.archive_path, dump_version=req.backup.pg_dump_version)
-    except (toc.ArchiveUnreadable, ToolNotFound) as exc:
+        with age.stdin_for(path) as stream:  # encrypted: only the head, where the contents are, is decrypted
+            contents = toc.read(path, stdin=stream, dump_version=req.backup.pg_dump_version)
+    except (toc.ArchiveUnreadable, ToolNotFound, age.CryptoFailed) as exc:
         raise RestoreRefused(str(exc)) from None
     for schema, name in names:
         if contents.find_table(schema, name) is None:
             raise RestoreRefused(f"table {schema}.{name} is not in backup #{req.backup.pk}" +
                                  _known_tables(contents))
     if timescale.in_backup(req.backup):
-        hypertables = timescale.hypertables_in_archive(req.backup.archive_path)
+        with age.stdin_for(path) as stream:
+            hypertables = timescale.hypertables_in_archive(path, stdin=stream)
         for schema, name in names:
             if (schema, name) in hypertables:
                 raise RestoreRefused(timescale.single_hypertable_refusal(schema, name))

@@ -22,13 +22,7 @@ from backups_app.services.backups import globals_dump
 from backups_app.services.crypto import age
 from backups_app.services.postgres import binaries, databases, toc
 from backups_app.services.postgres.args import pg_restore_args
-from backups_app.services.postgres.client import (
-    decompressor,
-    rejected_by,
-    run_pg_restore,
-    run_psql_script,
-    run_script,
-)
+from backups_app.services.postgres.client import decompress_args, rejected_by, run_pg_restore, run_script
 from backups_app.services.postgres.connection import conn_for, connect
 from backups_app.services.restores import checks as restore_checks
 from backups_app.services.restores import safety, source_db, swap, timescale
@@ -65,21 +59,6 @@ class Plan:
 def run(record, outcome: Outcome) -> Outcome:
     """Restore as the record says; notes go into `outcome` as they happen, so a failure keeps them too."""
     check_checksum(record.backup, force=record.force, notes=outcome.notes)
-    with age.readable(record.backup, copy=_needs_copy(record)):
-        return _run(record, outcome)
-
-
-def _needs_copy(record) -> bool:
-    """An encrypted custom archive streams into pg_restore; what must seek in the file reads a decrypted copy.
-
-    pg_restore cannot restore single tables (--use-list) or in parallel
-    (--jobs) from a pipe; a plain SQL backup and an overwrite pass through
-    more programs than one stream feeds. See docs/encryption.md.
-    """
-    return bool(record.tables) or record.jobs > 1 or record.backup.format != "custom" or record.overwrite
-
-
-def _run(record, outcome: Outcome) -> Outcome:
     restore_checks.check(_request(record))
     plan = _plan(record, outcome)
     if record.with_globals:
@@ -163,8 +142,9 @@ def _restore_custom(plan: Plan) -> None:
     no_owner, no_acl = _owner_flags(plan)
     if plan.mode == "overwrite" and not record.tables:
         choice = binaries.choose_pg_restore(path, dump_version=plan.backup.pg_dump_version)
-        return _overwrite(plan, conn, pg_restore_args(choice.tool, conn, path, no_owner=no_owner, no_acl=no_acl,
-                                                      script=True), writer=choice)
+        return _overwrite(plan, conn, lambda streamed: pg_restore_args(
+            choice.tool, conn, None if streamed else path, no_owner=no_owner, no_acl=no_acl, script=True),
+            writer=choice)
     choice = binaries.choose_pg_restore(path, server_major=plan.major, dump_version=plan.backup.pg_dump_version)
     existing = plan.mode != "new"
     jobs = 1 if existing else record.jobs
@@ -172,8 +152,11 @@ def _restore_custom(plan: Plan) -> None:
     if choice.script:
         return _restore_custom_as_script(plan, conn, choice, jobs=jobs, single=single)
     _uses(plan, str(choice) + (f"; {jobs} parallel jobs" if jobs > 1 else ""))
-    with _database(plan), _timescale(plan, conn), _table_list(plan, conn) as use_list, \
-            age.stdin_for(path, whole=True) as stream:
+    # An encrypted archive streams into pg_restore, single tables too (their --use-list keeps the archive's
+    # order, so pg_restore only ever reads forward); parallel workers each open and seek in the file, so
+    # --jobs reads a private decrypted copy (docs/encryption.md).
+    with age.readable(plan.backup, copy=jobs > 1) as path, _database(plan), _timescale(plan, conn), \
+            _table_list(plan, conn) as use_list, age.stdin_for(path, whole=True) as stream:
         args = pg_restore_args(
             choice.tool, conn, None if stream else path, jobs=jobs, clean=plan.mode == "overwrite",
             single_transaction=single, no_owner=no_owner, no_acl=no_acl, use_list=use_list,
@@ -193,24 +176,29 @@ def _restore_custom_as_script(plan: Plan, conn, choice, *, jobs: int, single: bo
         plan.outcome.notes.append(f"{jobs} parallel jobs were not possible: {choice.why}")
     _uses(plan, client)
     path = plan.backup.archive_path
-    with _database(plan), _timescale(plan, conn), _table_list(plan, conn) as use_list, \
-            age.stdin_for(path, whole=True) as stream:
-        args = pg_restore_args(choice.tool, conn, None if stream else path, clean=plan.mode == "overwrite",
+    with _database(plan), _timescale(plan, conn), _table_list(plan, conn) as use_list, age.feed(path) as feed:
+        args = pg_restore_args(choice.tool, conn, None if feed.stdin else path, clean=plan.mode == "overwrite",
                                no_owner=no_owner, no_acl=no_acl, use_list=use_list, script=True)
         run_script(args, psql, conn, single_transaction=single, source_name="pg_restore failed",
-                   server_major=plan.major, source_stdin=stream)
+                   server_major=plan.major, source_stdin=feed.stdin, source_done=feed.confirm)
 
 
 def _restore_sql(plan: Plan) -> None:
     record = plan.record
     conn = conn_for(record.server, plan.into)
     path = plan.backup.archive_path
+
+    def source(streamed: bool) -> list[str]:  # decrypted on the way, the decompressor reads its stdin
+        return decompress_args(age.plain(path), from_stdin=streamed)
+
     if plan.mode == "overwrite":
-        return _overwrite(plan, conn, [*decompressor(path), str(path)])
+        return _overwrite(plan, conn, source)
     tool = binaries.psql_for(plan.major)
     _uses(plan, f"psql {tool.version} ({tool.path}): newest for server {plan.major}{_left_out(plan.major)}")
-    with _database(plan), _timescale(plan, conn):
-        run_psql_script(tool, conn, path, single_transaction=plan.mode == "empty", server_major=plan.major)
+    with _database(plan), _timescale(plan, conn), age.feed(path) as feed:
+        run_script(source(feed.stdin is not None), tool, conn, single_transaction=plan.mode == "empty",
+                   source_name="the SQL file does not decompress", server_major=plan.major,
+                   source_stdin=feed.stdin, source_done=feed.confirm)
 
 
 def _left_out(major: int) -> str:
@@ -219,21 +207,28 @@ def _left_out(major: int) -> str:
     return f"; a SET transaction_timeout in the script's opening settings is left out (server {major} rejects it)"
 
 
-def _overwrite(plan: Plan, conn, source_args: list[str], writer=None) -> None:
+def _overwrite(plan: Plan, conn, source_args, writer=None) -> None:
     """Empty the database and restore the backup's script, all in one transaction.
 
     pg_restore --clean cannot do this reliably (it fails on partitioned tables'
     constraints, and leaves behind objects the backup does not have); this
     keeps the database itself (owner, grants, settings) and changes nothing
     when any statement fails.
+
+    source_args(streamed): the program writing the script (decompressor, or
+    pg_restore --file -), reading the file itself or, streamed, its stdin:
+    an encrypted backup is decrypted on the way, and psql's input only ends
+    (so it only commits) once age has authenticated all it decrypted.
     """
     with connect(conn, autocommit=True) as c:
         preamble = databases.clearing_script(c)
     psql = binaries.psql_for(plan.major)
     runner = f"psql {psql.version} ({psql.path}) runs it in one transaction{_left_out(plan.major)}"
     _uses(plan, f"{writer}; {runner}" if writer else runner)
-    run_script(source_args, psql, conn, single_transaction=True, preamble=preamble,
-               source_name="the backup cannot be read", server_major=plan.major)
+    with age.feed(plan.backup.archive_path) as feed:
+        run_script(source_args(feed.stdin is not None), psql, conn, single_transaction=True, preamble=preamble,
+                   source_name="the backup cannot be read", server_major=plan.major,
+                   source_stdin=feed.stdin, source_done=feed.confirm)
     plan.outcome.notes.append(f"database {plan.record.target_database} was emptied and restored in one transaction")
 
 
@@ -285,8 +280,9 @@ def _table_list(plan: Plan, conn):
     if not plan.record.tables:
         yield None
         return
-    contents = toc.read(plan.backup.archive_path, server_major=plan.major,
-                        dump_version=plan.backup.pg_dump_version)
+    path = plan.backup.archive_path
+    with age.stdin_for(path) as stream:  # encrypted: only the head is decrypted
+        contents = toc.read(path, server_major=plan.major, stdin=stream, dump_version=plan.backup.pg_dump_version)
     wanted = [restore_checks.parse_table(t) for t in plan.record.tables]
     with connect(conn, autocommit=True) as c:
         chosen = toc.select_tables(contents, wanted, present=databases.present_checker(c),

@@ -11,7 +11,7 @@ import subprocess
 from backups_app.services.crypto import age
 from backups_app.services.postgres import binaries, databases, toc
 from backups_app.services.postgres.args import pg_restore_script_args
-from backups_app.services.postgres.client import decompressor
+from backups_app.services.postgres.client import decompress_args
 from backups_app.services.postgres.connection import child_env
 from backups_app.services.postgres.proc import run, spawn
 from backups_app.services.storage import layout
@@ -40,12 +40,13 @@ def create_database_statement(path, major: int, *, dump_version: str = "") -> st
 
 
 def sql_client_encoding(path) -> str:
-    """From the head of the script only: the decompressor is stopped after 64 kB."""
-    with child_env() as env:
-        proc = spawn([*decompressor(path), str(path)], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    head = proc.stdout.read(64 * 1024).decode("utf-8", "replace")
-    proc.kill()
-    proc.stdout.close()
-    proc.wait()
+    """From the head of the script only: the decompressor (and age, for an encrypted one) is stopped after 64 kB."""
+    with age.stdin_for(path) as stream, child_env() as env:
+        proc = spawn(decompress_args(age.plain(path), from_stdin=stream is not None), env=env, stdin=stream,
+                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        head = proc.stdout.read(64 * 1024).decode("utf-8", "replace")
+        proc.kill()
+        proc.stdout.close()
+        proc.wait()
     m = re.search(r"^SET client_encoding = '([^']+)';", head, re.MULTILINE)
     return m.group(1) if m else ""

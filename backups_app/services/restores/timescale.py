@@ -111,12 +111,16 @@ def _first_line(exc) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def hypertables_in_archive(path) -> set[tuple[str, str]]:
-    """(schema, table) of every hypertable, read from the archive's own TimescaleDB catalog data."""
+def hypertables_in_archive(path, *, stdin=None) -> set[tuple[str, str]]:
+    """(schema, table) of every hypertable, read from the archive's own TimescaleDB catalog data.
+
+    stdin: the archive as a stream instead of the file at path (decrypted on the way).
+    """
     tool = binaries.pg_restore_for(path)
-    args = pg_restore_script_args(tool, path, data_only=True, schema="_timescaledb_catalog", table="hypertable")
+    args = pg_restore_script_args(tool, None if stdin else path, data_only=True, schema="_timescaledb_catalog",
+                                  table="hypertable")
     with child_env() as env:
-        proc = run(args, env=env)
+        proc = run(args, env=env, stdin=stdin)
     if proc.returncode != 0:
         raise TimescaleFailed(f"cannot read the TimescaleDB catalog in the archive: {last_lines(proc.stderr, 2)}")
     return parse_hypertable_copy(proc.stdout.decode("utf-8", "replace"))
