@@ -107,6 +107,64 @@ def test_the_same_program_reached_twice_counts_once(tmp_path, path_of):
     assert [t.version for t in binaries.candidates("pg_dump")].count("16.4") == 1
 
 
+def counting_stand_in(folder: Path, version: str, log: Path) -> Path:
+    """A stand-in pg_dump that notes every run in log (one line each)."""
+    script = stand_in(folder, version)
+    script.write_text(f"#!/bin/sh\necho run >> '{log}'\necho 'pg_dump (PostgreSQL) {version}'\n")
+    return script
+
+
+def forget_in_memory(monkeypatch):
+    """As a new process would start: nothing remembered but what VAR_DIR holds."""
+    monkeypatch.setattr(binaries, "_probes", {"file": None, "data": {}})
+
+
+def test_versions_are_remembered_across_runs_until_the_program_changes(tmp_path, path_of, settings, monkeypatch):
+    settings.VAR_DIR = tmp_path / "var"
+    settings.VAR_DIR.mkdir()
+    log = tmp_path / "runs.log"
+    script = counting_stand_in(tmp_path / "bin", "16.1", log)
+    path_of(script.parent)
+    runs = lambda: len(log.read_text().splitlines()) if log.exists() else 0  # noqa: E731
+
+    assert "16.1" in {t.version for t in binaries.candidates("pg_dump")}
+    assert runs() == 1
+    forget_in_memory(monkeypatch)
+    assert "16.1" in {t.version for t in binaries.candidates("pg_dump")}
+    assert runs() == 1, "a later run takes the version from VAR_DIR"
+    assert (settings.VAR_DIR / binaries.PROBE_CACHE).stat().st_mode & 0o077 == 0
+
+    # Upgraded in place, same path and same size: asked again.
+    counting_stand_in(tmp_path / "bin", "16.2", log)
+    forget_in_memory(monkeypatch)
+    assert "16.2" in {t.version for t in binaries.candidates("pg_dump")}
+    assert runs() == 2
+
+
+def test_a_program_that_cannot_run_is_not_remembered(tmp_path, path_of, settings, monkeypatch):
+    settings.VAR_DIR = tmp_path
+    script = stand_in(tmp_path / "bin", "16.1")
+    path_of(script.parent)
+    calls = []
+
+    def cannot_run(path):
+        calls.append(path)
+        raise binaries.ProbeFailed
+
+    assert binaries.probed(str(script), "version", cannot_run) is None
+    assert binaries.probed(str(script), "version", lambda path: "16.1") == "16.1"
+    assert binaries.probed(str(script), "version", cannot_run) == "16.1"
+    assert len(calls) == 1
+
+
+def test_an_unwritable_var_dir_only_costs_the_probes(tmp_path, path_of, settings, monkeypatch):
+    settings.VAR_DIR = tmp_path / "missing" / "var"
+    script = stand_in(tmp_path / "bin", "16.3")
+    path_of(script.parent)
+    assert "16.3" in {t.version for t in binaries.candidates("pg_dump")}
+    assert not settings.VAR_DIR.exists()
+
+
 @pytest.mark.django_db
 def test_for_the_real_server_it_runs_the_real_pg_dump(pagila, make_target, backup_root, settings):
     info = server_info(conn_for(make_target(pagila)))

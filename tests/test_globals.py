@@ -98,3 +98,42 @@ def test_the_globals_script_keeps_only_what_the_server_lacks():
         "GRANT newcomer TO postgres GRANTED BY postgres;",
     ]
     assert created == {"newcomer"} and kept == {"postgres", "Mixed Case", "slow"}
+
+
+def wrapped_pg_dumpall(folder, body: str):
+    """A pg_dumpall first on PATH, newest of all, that runs `body` (sh) for a real run."""
+    import shutil
+
+    real = shutil.which("pg_dumpall", path="/usr/lib/postgresql/15/bin")
+    folder.mkdir()
+    script = folder / "pg_dumpall"
+    script.write_text(f'#!/bin/sh\nif [ "$1" = --version ]; then echo "pg_dumpall (PostgreSQL) 99.0"; exit 0; fi\n'
+                      f'REAL={real}\n{body}\n')
+    script.chmod(0o755)
+    return script
+
+
+def test_the_roles_are_saved_while_pg_dump_runs(make_target, backup_root, fresh_db, tmp_path, monkeypatch):
+    started = tmp_path / "pg_dumpall-started"
+    folder = tmp_path / "bin"
+    wrapped_pg_dumpall(folder, f'date +%s.%N > {started}\nexec "$REAL" "$@"')
+    monkeypatch.setenv("PATH", f"{folder}:{os.environ['PATH']}")
+    backup = make_backup(make_target(fresh_db("globals_beside")), "custom")
+    assert "CREATE ROLE" in (backup_root / backup.globals_path).read_text()
+    # pg_dump's last write is its archive's mtime: pg_dumpall had started before.
+    assert float(started.read_text()) < backup.absolute_path.stat().st_mtime
+
+
+def test_a_failed_pg_dumpall_fails_the_backup_and_leaves_neither_file(make_target, backup_root, fresh_db, tmp_path,
+                                                                      monkeypatch):
+    from backups_app.services.backups import dump
+
+    folder = tmp_path / "bin"
+    wrapped_pg_dumpall(folder, 'echo "pg_dumpall: error: no roles today" >&2\nexit 1')
+    monkeypatch.setenv("PATH", f"{folder}:{os.environ['PATH']}")
+    record = dump.backup_create(target=make_target(fresh_db("globals_fail")), backup_type="manual", fmt="custom")
+    record = dump.backup_execute(record_id=record.pk)
+    assert record.status == "failed" and "no roles today" in record.error, record.error
+    assert not record.path and not record.globals_path
+    left = [p for p in backup_root.rglob("*") if p.is_file() and p.name != "backup_log.txt"]
+    assert left == []

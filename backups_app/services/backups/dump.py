@@ -109,17 +109,18 @@ def _run(record: BackupRecord, progress, dump_jobs: int | None = None) -> None:
         recipients = keys.recipients_for(record.target)
         info, tool, final = _prepare(record, conn, encrypted=bool(recipients))
         partial = progress.path = layout.partial_path(final, record.pk)
-        # Optional exact row counts, taken in the snapshot pg_dump is given.
-        with row_counts.snapshot(record, conn) as snapshot:
-            if recipients:
-                sha, size, compression = _dump_encrypted(record, conn, tool, partial, snapshot, recipients)
-            else:
-                sha, size, compression = _dump(record, conn, tool, partial, snapshot,
-                                               dump_jobs or settings.BACKUP_DUMP_JOBS)
-                _verify_archive(record, tool, partial)
-        jobs.ensure_running(record)
-        # Roles and tablespaces beside the dump, published with it.
-        with globals_dump.beside(record, conn, final, recipients=recipients):
+        # Roles and tablespaces, written while the dump runs and published with it.
+        with globals_dump.beside(record, conn, final, recipients=recipients) as globals_ready:
+            # Optional exact row counts, taken in the snapshot pg_dump is given.
+            with row_counts.snapshot(record, conn) as snapshot:
+                if recipients:
+                    sha, size, compression = _dump_encrypted(record, conn, tool, partial, snapshot, recipients)
+                else:
+                    sha, size, compression = _dump(record, conn, tool, partial, snapshot,
+                                                   dump_jobs or settings.BACKUP_DUMP_JOBS)
+                    _verify_archive(record, tool, partial)
+            jobs.ensure_running(record)
+            globals_ready()
             (files.publish_dir if record.format == "directory" else files.publish)(partial, final)
     except (BackupFailed, ConnectionFailed, binaries.ToolNotFound, UnsupportedSetting, preflight.NoSpace,
             globals_dump.GlobalsFailed, jobs.JobLost, keys.NoRecipients, age.CryptoFailed) as exc:

@@ -13,6 +13,7 @@ the server lacks and leaves existing ones untouched.
 
 import contextlib
 import re
+import subprocess
 
 from backups_app.models import BackupRecord
 from backups_app.services.backups import encrypted
@@ -20,7 +21,7 @@ from backups_app.services.crypto import age
 from backups_app.services.postgres import binaries, databases
 from backups_app.services.postgres.args import pg_dumpall_globals_args, psql_args
 from backups_app.services.postgres.connection import Conn, child_env, conn_for
-from backups_app.services.postgres.proc import last_lines, run
+from backups_app.services.postgres.proc import Drain, last_lines, run, spawn
 from backups_app.services.postgres.scrub import scrub
 from backups_app.services.storage import files, layout
 
@@ -44,22 +45,66 @@ def _server_major(version: str) -> int | None:
 
 @contextlib.contextmanager
 def beside(record: BackupRecord, conn: Conn, final, *, recipients=()):
-    """Write the globals file before the dump is published, and publish it right after.
+    """Write the globals file while the dump is made, and publish it right after the dump.
 
-    Used by dump.py around files.publish: a backup either has both files or
-    neither; an encrypted backup's roles file is encrypted to the same keys.
+    Used by dump.py around the whole dump: pg_dumpall starts first and runs
+    beside pg_dump (a fraction of a second; it needs nothing from the dump).
+    The body calls the yielded ready() before it publishes the dump: it waits
+    for pg_dumpall and raises GlobalsFailed if the file could not be written,
+    so a backup either has both files or neither. An encrypted backup's roles
+    file is encrypted to the same keys (written at ready(), one pipeline at a time).
     """
     target = final.with_name(final.name + SUFFIX + (age.SUFFIX if recipients else ""))
     partial = layout.partial_path(target, record.pk)
-    try:
-        save(conn, partial, server_major=_server_major(record.server_version), recipients=recipients)
-        yield
-        files.publish(partial, target)
-    except BaseException:
-        files.remove_quietly(partial)
-        raise
+    major = _server_major(record.server_version)
+    with contextlib.ExitStack() as stack:
+        try:
+            if recipients:
+                ready = _once(lambda: save(conn, partial, server_major=major, recipients=recipients))
+            else:
+                ready = stack.enter_context(_started(conn, partial, server_major=major))
+            yield ready
+            ready()
+            files.publish(partial, target)
+        except BaseException:
+            stack.close()  # pg_dumpall stopped, if it still runs, before its file goes
+            files.remove_quietly(partial)
+            raise
     record.globals_path = layout.relative(target)
     BackupRecord.objects.filter(pk=record.pk).update(globals_path=record.globals_path)
+
+
+def _once(fn):
+    done = []
+
+    def once():
+        if not done:
+            fn()
+            done.append(True)
+    return once
+
+
+@contextlib.contextmanager
+def _started(conn: Conn, path, *, server_major: int | None):
+    """pg_dumpall --globals-only writing path in the background; yields the function that waits for it."""
+    tool = binaries.pg_dumpall_for(server_major)
+    files.create_private(path).close()
+    with child_env(conn) as env:
+        proc = spawn(pg_dumpall_globals_args(tool, conn, path), env=env, stdin=subprocess.DEVNULL,
+                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        err = Drain(proc.stderr)
+
+        def ready():
+            proc.wait()
+            err.join()
+            _check(proc.returncode, err.data, conn)
+        try:
+            yield ready
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            err.join()
 
 
 def save(conn: Conn, path, *, server_major: int | None, recipients=()) -> None:
@@ -70,9 +115,12 @@ def save(conn: Conn, path, *, server_major: int | None, recipients=()) -> None:
     args = pg_dumpall_globals_args(tool, conn, path)
     with child_env(conn) as env:
         proc = run(args, env=env)
-    if proc.returncode != 0:
-        raise GlobalsFailed(scrub(f"pg_dumpall --globals-only failed: {last_lines(proc.stderr, 3)}",
-                                  conn.secrets()))
+    _check(proc.returncode, proc.stderr, conn)
+
+
+def _check(returncode: int, stderr: bytes, conn: Conn) -> None:
+    if returncode != 0:
+        raise GlobalsFailed(scrub(f"pg_dumpall --globals-only failed: {last_lines(stderr, 3)}", conn.secrets()))
 
 
 def _save_encrypted(conn: Conn, tool, path, recipients) -> None:

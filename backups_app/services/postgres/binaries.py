@@ -11,14 +11,16 @@ read it, the restore runs as a script through psql with that line left out
 log and record.
 """
 
-import functools
+import contextlib
 import glob
 import importlib.util
+import json
 import os
 import re
 import shutil
 import struct
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,14 +74,89 @@ def wheel_bin_dirs() -> list[str]:
             if os.path.isdir(os.path.join(d, "pginstall", "bin"))]
 
 
-@functools.lru_cache(maxsize=64)
-def _version_of(path: str, mtime: float) -> str | None:
+def _version_of(path: str) -> str | None:
+    return probed(path, "version", _ask_version)
+
+
+def _ask_version(path: str) -> str | None:
     try:
         out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10).stdout
     except (OSError, subprocess.SubprocessError):
-        return None
+        raise ProbeFailed from None
     m = re.search(r"\(PostgreSQL\)\s+(\d+(?:\.\d+)?)", out)
     return m.group(1) if m else None
+
+
+# -- what each program answered, remembered across runs -------------------------
+#
+# Choosing a program asks every copy found for its version (and pg_dump whether
+# it has zstd): a dozen short runs, ~10 ms each, before and after every dump.
+# The answers are kept in VAR_DIR, each under the program's real path with the
+# file's identity (size, mtime, ctime, inode): a program replaced or upgraded
+# in place is asked again. A probe that could not run is never remembered.
+
+PROBE_CACHE = "client-probes.json"
+_probes_lock = threading.Lock()
+_probes: dict = {"file": None, "data": {}}
+
+
+class ProbeFailed(Exception):
+    """The program could not be run to answer (not: it answered no)."""
+
+
+def _identity(path: str) -> list[int]:
+    st = os.stat(path)
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def probed(path: str, question: str, ask):
+    """ask(path)'s answer to `question`, from the cache while the file is unchanged."""
+    ident = _identity(path)
+    with _probes_lock:
+        data = _cache_data()
+        entry = data.get(path)
+        if entry and entry.get("id") == ident and question in entry:
+            return entry[question]
+    try:
+        answer = ask(path)
+    except ProbeFailed:
+        return None
+    with _probes_lock:
+        data = _cache_data()
+        entry = data.get(path)
+        if not entry or entry.get("id") != ident:
+            entry = data[path] = {"id": ident}
+        entry[question] = answer
+        _cache_save(data)
+    return answer
+
+
+def _cache_file() -> Path:
+    return Path(settings.VAR_DIR) / PROBE_CACHE
+
+
+def _cache_data() -> dict:
+    file = _cache_file()
+    if _probes["file"] != file:
+        try:
+            data = json.loads(file.read_text())
+        except (OSError, ValueError):
+            data = {}
+        _probes.update(file=file, data=data if isinstance(data, dict) else {})
+    return _probes["data"]
+
+
+def _cache_save(data: dict) -> None:
+    file = _cache_file()
+    tmp = file.with_name(f".{file.name}.{os.getpid()}.{threading.get_ident()}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f)
+        os.replace(tmp, file)
+    except OSError:  # a read-only VAR_DIR only costs the probes next time
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 def candidates(name: str) -> list[Tool]:
@@ -95,7 +172,7 @@ def candidates(name: str) -> list[Tool]:
         if real in seen or os.path.basename(real) == "pg_wrapper":
             continue
         seen.add(real)
-        version = _version_of(real, Path(real).stat().st_mtime)
+        version = _version_of(real)
         if version:
             found.append(Tool(path, version))
     return sorted(found, key=lambda t: tuple(int(x) for x in t.version.split(".")), reverse=True)
@@ -185,15 +262,14 @@ def choose_pg_dump(server_major: int, *, server_version: str = "", wants_zstd: b
                   f"found" + "".join(f"; {r}" for r in reasons))
 
 
-@functools.lru_cache(maxsize=16)
-def _zstd_probe(path: str, mtime: float) -> bool:
+def _zstd_probe(path: str) -> bool:
     # A build without zstd refuses the setting before it tries to connect.
     try:
         proc = subprocess.run([path, "--format=custom", "--compress=zstd:1", "--file", os.devnull,
                                "--host", "/nonexistent-bc-probe", "--no-password", "postgres"],
                               capture_output=True, text=True, timeout=10, env={"PATH": "/usr/bin:/bin"})
     except (OSError, subprocess.SubprocessError):
-        return False
+        raise ProbeFailed from None
     return "compress" not in proc.stderr.lower()
 
 
@@ -201,8 +277,7 @@ def has_zstd(tool: Tool) -> bool:
     """Can this pg_dump write zstd-compressed custom archives (16 or newer, built with zstd)?"""
     if tool.major < ZSTD_SINCE:
         return False
-    real = os.path.realpath(tool.path)
-    return _zstd_probe(real, Path(real).stat().st_mtime)
+    return bool(probed(os.path.realpath(tool.path), "zstd", _zstd_probe))
 
 
 def _versions(name: str) -> str:
