@@ -139,24 +139,41 @@ def _rss(pid: int) -> tuple[str, int]:
     return name, 0
 
 
+def _pss(pid: int) -> int:
+    """Proportional set size: shared pages divided among the processes that share them."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0
+    return next((int(line.split()[1]) * 1024 for line in text.splitlines() if line.startswith("Pss:")), 0)
+
+
 class PeakRss(threading.Thread):
-    """Polls a process tree every 20 ms: the largest sum of RSS, and each program's largest RSS."""
+    """Polls a process tree every 20 ms: the largest sum of RSS and of PSS, and each program's largest RSS.
+
+    The RSS sum counts shared pages once per process, and a child forked from
+    the console counts the console's whole memory again until it execs; the
+    PSS sum divides shared pages among their processes, so it is the memory
+    the tree really holds.
+    """
 
     def __init__(self, pid: int):
         super().__init__(daemon=True)
-        self.pid, self.tree_peak, self.by_name = pid, 0, {}
+        self.pid, self.tree_peak, self.pss_peak, self.by_name = pid, 0, 0, {}
         self._done = threading.Event()
         self.start()
 
     def run(self):
         while not self._done.is_set():
-            total = 0
+            total = pss = 0
             for pid in _tree(self.pid):
                 name, rss = _rss(pid)
                 total += rss
+                pss += _pss(pid)
                 if name:
                     self.by_name[name] = max(self.by_name.get(name, 0), rss)
             self.tree_peak = max(self.tree_peak, total)
+            self.pss_peak = max(self.pss_peak, pss)
             self._done.wait(0.02)
 
     def stop(self):
@@ -173,6 +190,7 @@ class Run:
     tree_peak: int
     by_name: dict
     load: tuple
+    pss_peak: int = 0
 
 
 def measure(label: str, args: list[str], *, env: dict, output: Path | None) -> Run:
@@ -192,7 +210,7 @@ def measure(label: str, args: list[str], *, env: dict, output: Path | None) -> R
     if output is None:  # the console prints its file's path first
         output = Path(out.split()[0])
     return Run(label, wall, cpu, output.stat().st_size, peak.tree_peak, peak.by_name,
-               (load_before, os.getloadavg()[0]))
+               (load_before, os.getloadavg()[0]), peak.pss_peak)
 
 
 # -- the database -----------------------------------------------------------------

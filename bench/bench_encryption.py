@@ -16,14 +16,11 @@ really holds). Then it checks the encrypted file with the standard tool
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -41,54 +38,6 @@ def console(work: Path, cluster, name: str) -> dict:
     (work / name).mkdir()
     subprocess.run([sys.executable, str(bench.PROJECT / "manage.py"), "migrate", "-v0"], env=env, check=True)
     return env
-
-
-class PeakPss(threading.Thread):
-    """The largest sum of PSS over a process tree, polled every 20 ms."""
-
-    def __init__(self, pid: int):
-        super().__init__(daemon=True)
-        self.pid, self.peak = pid, 0
-        self._done = threading.Event()
-        self.start()
-
-    def run(self):
-        while not self._done.is_set():
-            self.peak = max(self.peak, sum(_pss(pid) for pid in bench._tree(self.pid)))
-            self._done.wait(0.02)
-
-    def stop(self):
-        self._done.set()
-        self.join()
-
-
-def _pss(pid: int) -> int:
-    try:
-        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
-    except OSError:
-        return 0
-    return next((int(line.split()[1]) * 1024 for line in text.splitlines() if line.startswith("Pss:")), 0)
-
-
-def measure(label: str, args: list[str], env: dict) -> bench.Run:
-    """bench.measure's figures, with the tree's peak PSS beside its peak RSS."""
-    load_before = os.getloadavg()[0]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.monotonic()
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    rss, pss = bench.PeakRss(proc.pid), PeakPss(proc.pid)
-    out, err = proc.communicate()
-    wall = time.monotonic() - started
-    rss.stop()
-    pss.stop()
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
-        raise SystemExit(f"{label} failed ({proc.returncode}): {err.strip() or out.strip()}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    run = bench.Run(label, wall, cpu, Path(out.split()[0]).stat().st_size, rss.tree_peak, rss.by_name,
-                    (load_before, os.getloadavg()[0]))
-    run.pss_peak = pss.peak
-    return run
 
 
 def encrypt_default_target(env: dict, public_key: str) -> None:
@@ -123,7 +72,7 @@ def main():
             for name, env in envs.items():
                 if name in last:
                     last[name].unlink()
-                run = measure(name, args, env)
+                run = bench.measure(name, args, env=env, output=None)
                 last[name] = next(p for p in Path(env["BACKUP_ROOT"]).glob("database/manual/*.dump*")
                                   if ".globals." not in p.name)
                 runs[name].append(run)
