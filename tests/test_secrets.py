@@ -91,22 +91,38 @@ def backup(target, fmt):
     return dump.backup_execute(record_id=record.pk)
 
 
+def _args_and_environ(pid: int) -> bytes | None:
+    """None for a process that ended meanwhile (pg_dumpall's short `pg_dump -V`, say)."""
+    try:
+        return faultkit.proc_text(pid, "cmdline") + faultkit.proc_text(pid, "environ")
+    except (ProcessLookupError, FileNotFoundError):
+        return None
+
+
 @pytest.mark.parametrize("fmt", ["custom", "sql"])
 def test_the_password_is_not_in_the_running_pg_dumps_arguments_or_environment(target, backup_root, fmt):
     seen = {}
 
-    def look():
+    def the_dump():
+        """pg_dump itself, not the `pg_dump -V` pg_dumpall starts to ask its version."""
         pid = faultkit.find_running("pg_dump")
+        try:
+            return pid if pid and DBNAME.encode() in faultkit.proc_text(pid, "cmdline") else None
+        except (ProcessLookupError, FileNotFoundError):
+            return None
+
+    def look():
+        pid = the_dump()
         seen["cmdline"] = faultkit.proc_text(pid, "cmdline")
         seen["environ"] = faultkit.proc_text(pid, "environ")
         env = dict(item.split(b"=", 1) for item in seen["environ"].split(b"\0") if b"=" in item)
         passfile = Path(os.fsdecode(env[b"PGPASSFILE"]))
         seen["passfile"] = passfile
         seen["modes"] = stat.S_IMODE(passfile.stat().st_mode), stat.S_IMODE(passfile.parent.stat().st_mode)
-        seen["others"] = [faultkit.proc_text(p, "cmdline") + faultkit.proc_text(p, "environ")
-                          for p in faultkit.descendants(os.getpid()) if p != pid]
+        seen["others"] = [text for p in faultkit.descendants(os.getpid()) if p != pid
+                          if (text := _args_and_environ(p)) is not None]
 
-    saboteur = faultkit.Saboteur(when=lambda: faultkit.find_running("pg_dump"), act=look)
+    saboteur = faultkit.Saboteur(when=the_dump, act=look)
     record = backup(target, fmt)
     saboteur.done()
 

@@ -27,9 +27,11 @@ def partial_files(console):
 def wait_until_dumping(console, cluster, record_id):
     """Until pg_dump has written a few MB of the temporary file; returns its pg_dump process."""
     def dumping():
-        files = partial_files(console)
-        dumps = cluster.children_named("pg_dump")
-        return dumps[0] if files and files[0].stat().st_size > 2_000_000 and dumps else None
+        # The roles file is written beside the dump, and pg_dumpall runs `pg_dump -V`: look at the dump itself.
+        sizes = [f.stat().st_size for f in partial_files(console) if ".globals." not in f.name and f.exists()]
+        dumps = [p for p in cluster.children_named("pg_dump") if b"-V" not in p["cmdline"]]
+        dumps = dumps or cluster.children_named("pg_dump")
+        return dumps[0] if sizes and max(sizes) > 2_000_000 and dumps else None
     return console.wait(dumping, timeout=60, interval=0.05, what=f"backup #{record_id} to be halfway")
 
 
