@@ -55,6 +55,9 @@ COPY requirements.txt ./
 RUN pip install -r requirements.txt
 
 COPY . .
+# Bytecode compiled once here: with PYTHONDONTWRITEBYTECODE every command
+# would otherwise compile the console's modules again as it starts.
+RUN python -m compileall -q backupconsole backups_app manage.py
 # The Japanese catalogue is compiled here with msgfmt alone (no settings are
 # loaded at build time, so no secret key ends up in the image).
 # hadolint ignore=DL3008

@@ -218,6 +218,9 @@ if [ "$FORCE_DEMO" = 1 ] || ! db_configured; then USE_DEMO=1; fi
 ensure_packages "$USE_DEMO"
 ensure_venv
 ensure_pg_client
+# Bytecode compiled once, so that every command (cron's backups too) starts without
+# compiling the console's modules again; harmless where it cannot write.
+"$PY" -m compileall -q backupconsole backups_app manage.py >/dev/null 2>&1 || true
 
 say "Preparing the console's own database (VAR_DIR=$VAR_DIR)"
 mkdir -p "$VAR_DIR"

@@ -14,6 +14,7 @@ AWS_SESSION_TOKEN, AWS_PROFILE, the machine's role). None is ever stored.
 
 import hashlib
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,7 +126,7 @@ class S3Store:
     @property
     def client(self):
         if self._client is None:
-            self._client = make_client(self.storage)
+            self._client = client_for(self.storage)
         return self._client
 
 
@@ -168,6 +169,37 @@ def transfer_config():
     return TransferConfig(multipart_threshold=part, multipart_chunksize=part,
                           max_concurrency=settings.OFFSITE_CONCURRENCY,
                           max_io_queue=settings.OFFSITE_CONCURRENCY * 2, io_chunksize=256 * 1024)
+
+
+# One client per endpoint, region and key pair, kept for the life of the process: making one
+# (importing boto3, loading the S3 service model) costs a quarter of a second of CPU, and a
+# worker uploads many backups. Other key pairs (rotated ones) get a client of their own.
+_clients: dict = {}
+_clients_lock = threading.Lock()
+
+
+def client_for(storage):
+    key = (storage.endpoint_url, storage.region, tuple(sorted(credentials(storage).items())))
+    with _clients_lock:  # a second caller waits for the client being made rather than make another
+        if key not in _clients:
+            _clients[key] = make_client(storage)
+        return _clients[key]
+
+
+def warm_up(storage) -> threading.Thread:
+    """Make the storage's client in the background (while a dump runs), so the upload starts at once.
+
+    Any failure is left for the upload itself to meet and report.
+    """
+    def make():
+        try:
+            client_for(storage)
+        except Exception:  # noqa: BLE001 - reported by the upload that needs it
+            pass
+
+    thread = threading.Thread(target=make, name="s3-client", daemon=True)
+    thread.start()
+    return thread
 
 
 def make_client(storage):
