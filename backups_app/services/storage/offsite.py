@@ -37,11 +37,10 @@ from django.utils import timezone
 
 from backups_app.models import BackupRecord, BackupStorage, OffsiteStatus, StorageKind
 from backups_app.services.storage import files, layout
-from backups_app.services.storage import s3 as s3_store
 from backups_app.services.storage.s3 import S3Store, StorageError
 
-__all__ = ["FetchFailed", "StorageError", "after_backup", "delete_copies", "fetched", "get_ready", "open_file",
-           "resume", "storage_for"]
+__all__ = ["FetchFailed", "StorageError", "after_backup", "delete_copies", "fetched", "open_file", "resume",
+           "storage_for"]
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +60,6 @@ def store(storage: BackupStorage) -> S3Store:
 
 
 # -- upload ------------------------------------------------------------------------
-
-def get_ready(target) -> None:
-    """Called as a backup starts: its storage's client is made while the dump runs, not after it."""
-    storage = storage_for(target)
-    if storage is not None:
-        s3_store.warm_up(storage)
 
 
 def pending(record: BackupRecord, *, owner: dict) -> dict:

@@ -186,22 +186,6 @@ def client_for(storage):
         return _clients[key]
 
 
-def warm_up(storage) -> threading.Thread:
-    """Make the storage's client in the background (while a dump runs), so the upload starts at once.
-
-    Any failure is left for the upload itself to meet and report.
-    """
-    def make():
-        try:
-            client_for(storage)
-        except Exception:  # noqa: BLE001 - reported by the upload that needs it
-            pass
-
-    thread = threading.Thread(target=make, name="s3-client", daemon=True)
-    thread.start()
-    return thread
-
-
 def make_client(storage):
     import boto3
     from botocore.config import Config

