@@ -363,7 +363,7 @@ def level_sweep(cluster: Cluster, *, conn, tool, dump_env, work: Path) -> list[t
     base = pg_dump_args(tool, conn, "custom")[:-1]
     settings_ = [str(level) for level in range(10)]
     if binaries.has_zstd(tool):
-        settings_ += ["zstd:1", "zstd:3", "zstd:5", "zstd:6", "zstd:7", "zstd:9", "zstd:1,long", "lz4"]
+        settings_ += ["zstd:1", "zstd:3", "zstd:5", "zstd:6", "zstd:7", "zstd:9", "zstd:level=1,long", "lz4"]
     for setting in settings_:
         out = work / "sweep.dump"
         run = measure(setting, [*base, f"--compress={setting}", "--file", str(out)], env=dump_env, output=out)

@@ -1,6 +1,7 @@
 """Directory-format backups (pg_dump -Fd -j): one folder, published whole, with a manifest of every file."""
 
 import json
+import re
 import shutil
 import stat
 import subprocess
@@ -18,6 +19,7 @@ from backups_app.services.retention import orphans, prune
 from backups_app.services.storage import layout, manifest
 from backups_app.services.storage.files import sha256_of
 from tests.dbcompare import object_counts, row_counts
+from tests.pgcluster import server_bin_dir
 from tests.restore_helpers import database_names, dropping, flip_byte, make_backup, run_restore, run_verify
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +32,8 @@ def folder_backup(pagila, make_target, backup_root, settings):
 
 
 def data_files(backup):
-    return sorted(p for p in backup.absolute_path.iterdir() if p.name.endswith(".dat.gz"))
+    # One file per table's data, compressed as BACKUP_CUSTOM_COMPRESSION says (3456.dat.zst with auto and pg_dump 16+).
+    return sorted(p for p in backup.absolute_path.iterdir() if re.fullmatch(r"\d+\.dat\.(gz|zst|lz4)", p.name))
 
 
 def test_a_directory_backup_is_a_private_folder_with_a_manifest_of_every_file(folder_backup, backup_root):
@@ -60,11 +63,16 @@ def test_a_directory_backup_restores_every_object_and_row_with_parallel_jobs(pg_
         assert rows == row_counts(pg_cluster, pagila) and rows["public.rental"] == 16044
 
 
-def test_a_directory_backup_restores_with_the_standard_pg_restore(pg_cluster, pagila, folder_backup):
+def test_a_directory_backup_restores_with_the_standard_pg_restore(pg_cluster, pagila, make_target, backup_root,
+                                                                 settings):
+    # Made with the server's own client programs, the folder is what its own pg_restore reads. (A folder
+    # from a newer pg_dump needs that pg_restore, and into an older server the console's restore.)
+    settings.PG_BIN_DIR, settings.PG_BIN_DIR_ONLY = server_bin_dir(), True
+    folder_backup = make_backup(make_target(pagila), "directory")
     pg_cluster.dropdb("pagila_std_dir")
     pg_cluster.createdb("pagila_std_dir")
     try:
-        subprocess.run(["pg_restore", "--exit-on-error", "--jobs=2", "-d", "pagila_std_dir",
+        subprocess.run([f"{server_bin_dir()}/pg_restore", "--exit-on-error", "--jobs=2", "-d", "pagila_std_dir",
                         str(folder_backup.absolute_path)], env=pg_cluster.client_env(), check=True,
                        capture_output=True)
         assert row_counts(pg_cluster, "pagila_std_dir") == row_counts(pg_cluster, pagila)
@@ -106,9 +114,14 @@ def test_a_changed_manifest_fails_verification(folder_backup):
     assert record.status == "failed" and f"{manifest.NAME} has sha256" in record.error
 
 
-def test_a_data_block_that_does_not_decompress_fails_even_with_matching_checksums(folder_backup):
+def test_a_data_block_that_does_not_decompress_fails_even_with_matching_checksums(pagila, make_target, backup_root,
+                                                                                  settings):
     # The manifest is rewritten to match, as if the damage happened before it was made:
-    # reading every block with pg_restore still finds it.
+    # reading every block with pg_restore still finds it. gzip blocks carry a CRC; a byte flipped
+    # in a zstd frame as pg_dump writes it can decompress to other bytes without an error, so
+    # there only the manifest's sha256 (taken as the folder is made) stands guard.
+    settings.BACKUP_CUSTOM_COMPRESSION = "gzip:1"
+    folder_backup = make_backup(make_target(pagila), "directory")
     victim = max(data_files(folder_backup), key=lambda p: p.stat().st_size)
     flip_byte(victim, victim.stat().st_size // 2)
     folder = folder_backup.absolute_path

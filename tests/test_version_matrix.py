@@ -146,6 +146,16 @@ def test_without_a_pinned_client_a_15_server_gets_the_client_with_zstd(servers, 
     assert "has zstd" in backup.client
 
 
+def test_a_directory_backup_gets_the_client_with_zstd_as_a_custom_one_does(servers, settings, backup_root):
+    settings.PG_BIN_DIR, settings.PG_BIN_DIR_ONLY = "", False
+    backup = make_backup(target_on(servers["15"], "15"), "directory")
+    assert (backup.pg_dump_version.split(".")[0], backup.compression) == ("17", "zstd:1")
+    assert "has zstd" in backup.client
+    assert {p.name.rsplit(".", 1)[1] for p in backup.absolute_path.glob("*.dat.*")} == {"zst"}
+    verification = run_verify(backup)
+    assert verification.status == "succeeded", verification.error
+
+
 def test_an_explicit_zstd_that_the_client_cannot_do_fails_before_any_file_exists(servers, settings, backup_root):
     use_client(settings, "15")
     settings.BACKUP_CUSTOM_COMPRESSION = "zstd:3"

@@ -163,9 +163,10 @@ def _size_or_none(path):
 def _prepare(record: BackupRecord, conn: Conn, *, encrypted: bool = False):
     """Everything that can fail before a byte is written: server, tools, space, folder."""
     info = server_info(conn)
-    custom = record.format == "custom"
+    # Custom and directory archives are compressed by pg_dump itself, with BACKUP_CUSTOM_COMPRESSION.
+    archive = record.format in layout.ARCHIVE_FORMATS
     choice = binaries.choose_pg_dump(info.major, server_version=info.version,
-                                     wants_zstd=wants_zstd() if custom else False)
+                                     wants_zstd=wants_zstd() if archive else False)
     tool = choice.tool
     log.info("backup #%s uses %s", record.pk, choice)
     record.server_version, record.pg_dump_version = info.version, tool.version
@@ -174,7 +175,7 @@ def _prepare(record: BackupRecord, conn: Conn, *, encrypted: bool = False):
         server_version=info.version, pg_dump_version=tool.version, extensions=info.extensions,
         client=record.client,
     )
-    if custom:
+    if archive:
         custom_compression(tool)  # an impossible setting fails here, before anything is written
     folder = layout.type_dir(record.backup_type)
     if folder.exists() and not folder.is_dir():
