@@ -8,7 +8,9 @@ same cores as the backup. bench_offsite.py --server seaweedfs measures the
 console's upload against a real store instead. Its API is tests/s3server.py's.
 """
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -56,5 +58,12 @@ class SeaweedS3(S3Server):
             return False
 
     def stop(self) -> None:
-        super().stop()
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)  # master, volume, filer and gateway in one group
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+            self._log.close()
         shutil.rmtree(self.data, ignore_errors=True)
