@@ -112,6 +112,6 @@ def test_a_directory_backup_queued_from_the_admin_runs_and_is_one_folder(
     assert tasks.run_backup(*task["args"]) == "succeeded"
     record = BackupRecord.objects.get()
     assert record.format == "directory" and record.absolute_path.is_dir()
-    listing = subprocess.run(["pg_restore", "--list", str(record.absolute_path)], capture_output=True, text=True,
-                             check=True)
+    reader = binaries.pg_restore_for(record.absolute_path, dump_version=record.pg_dump_version).path
+    listing = subprocess.run([reader, "--list", str(record.absolute_path)], capture_output=True, text=True, check=True)
     assert "TABLE DATA public trades" in listing.stdout
