@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from tests.pgcluster import free_port
@@ -30,25 +29,23 @@ def weed_binary() -> str:
 
 
 class SeaweedS3(S3Server):
-    def start(self) -> "SeaweedS3":
-        self.data = Path(tempfile.mkdtemp(prefix="bc-seaweedfs-"))
-        ports = {name: free_port() for name in ("master", "volume", "filer")}
-        grpc = {name: free_port() for name in (*ports, "s3")}
-        args = [weed_binary(), "server", f"-dir={self.data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3",
-                f"-s3.port={self.port}", f"-s3.port.grpc={grpc['s3']}", "-s3.port.iceberg=0", "-s3.port.lance=0",
-                "-volume.max=0"]
-        for name, port in ports.items():
-            args += [f"-{name}.port={port}", f"-{name}.port.grpc={grpc[name]}"]
-        self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while not self._ready():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"SeaweedFS did not start:\n{self.log_path.read_text()[-2000:]}")
-            time.sleep(0.5)
-        return self
+    START_SECONDS = 60
 
-    def _ready(self) -> bool:
+    def __init__(self, log_path: Path):
+        super().__init__(log_path)
+        self.data = Path(tempfile.mkdtemp(prefix="bc-seaweedfs-"))
+        self.ports = {name: free_port() for name in ("master", "volume", "filer")}
+        self.grpc = {name: free_port() for name in (*self.ports, "s3")}
+
+    def command(self) -> list[str]:
+        args = [weed_binary(), "server", f"-dir={self.data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3",
+                f"-s3.port={self.port}", f"-s3.port.grpc={self.grpc['s3']}", "-s3.port.iceberg=0",
+                "-s3.port.lance=0", "-volume.max=0"]
+        for name, port in self.ports.items():
+            args += [f"-{name}.port={port}", f"-{name}.port.grpc={self.grpc[name]}"]
+        return args
+
+    def ready(self) -> bool:
         if not self._answers():
             return False
         try:

@@ -40,16 +40,24 @@ class S3Server:
         self.log_path = log_path
         self.proc = None
 
+    START_SECONDS = 30
+
+    def command(self) -> list[str]:
+        return [moto_server_binary(), "-H", "127.0.0.1", "-p", str(self.port)]
+
     def start(self) -> "S3Server":
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([moto_server_binary(), "-H", "127.0.0.1", "-p", str(self.port)],
-                                     stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 30
-        while not self._answers():
+        self.proc = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        deadline = time.monotonic() + self.START_SECONDS
+        while not self.ready():
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"moto_server did not start:\n{self.log_path.read_text()[-2000:]}")
+                raise AssertionError(f"{self.command()[0]} did not start:\n{self.log_path.read_text()[-2000:]}")
             time.sleep(0.1)
         return self
+
+    def ready(self) -> bool:
+        return self._answers()
 
     def _answers(self) -> bool:
         try:

@@ -91,10 +91,10 @@ def backup(target, fmt):
     return dump.backup_execute(record_id=record.pk)
 
 
-def _args_and_environ(pid: int) -> bytes | None:
+def _args_and_environ(pid: int, parts=("cmdline", "environ")) -> bytes | None:
     """None for a process that ended meanwhile (pg_dumpall's short `pg_dump -V`, say)."""
     try:
-        return faultkit.proc_text(pid, "cmdline") + faultkit.proc_text(pid, "environ")
+        return b"".join(faultkit.proc_text(pid, part) for part in parts)
     except (ProcessLookupError, FileNotFoundError):
         return None
 
@@ -106,10 +106,7 @@ def test_the_password_is_not_in_the_running_pg_dumps_arguments_or_environment(ta
     def the_dump():
         """pg_dump itself, not the `pg_dump -V` pg_dumpall starts to ask its version."""
         pid = faultkit.find_running("pg_dump")
-        try:
-            return pid if pid and DBNAME.encode() in faultkit.proc_text(pid, "cmdline") else None
-        except (ProcessLookupError, FileNotFoundError):
-            return None
+        return pid if pid and DBNAME.encode() in (_args_and_environ(pid, ("cmdline",)) or b"") else None
 
     def look():
         pid = the_dump()

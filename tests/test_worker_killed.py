@@ -30,7 +30,6 @@ def wait_until_dumping(console, cluster, record_id):
         # The roles file is written beside the dump, and pg_dumpall runs `pg_dump -V`: look at the dump itself.
         sizes = [f.stat().st_size for f in partial_files(console) if ".globals." not in f.name and f.exists()]
         dumps = [p for p in cluster.children_named("pg_dump") if b"-V" not in p["cmdline"]]
-        dumps = dumps or cluster.children_named("pg_dump")
         return dumps[0] if sizes and max(sizes) > 2_000_000 and dumps else None
     return console.wait(dumping, timeout=60, interval=0.05, what=f"backup #{record_id} to be halfway")
 

@@ -61,7 +61,6 @@ def store(storage: BackupStorage) -> S3Store:
 
 # -- upload ------------------------------------------------------------------------
 
-
 def pending(record: BackupRecord, *, owner: dict) -> dict:
     """Fields saved with the end of a backup, so it never looks local-only while its upload is still to come.
 
