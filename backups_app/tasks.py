@@ -26,6 +26,17 @@ def run_verify(record_id: int) -> str:
     return queue.run_in_turn("run_verify", record_id, verify.verify_execute)
 
 
+def copy_offsite(record_id: int) -> str:
+    from backups_app.models import BackupRecord
+    from backups_app.services.backups import copy_offsite as copying
+
+    try:
+        record = copying.copy_offsite(BackupRecord.objects.get(pk=record_id))
+    except (BackupRecord.DoesNotExist, copying.CopyRefused) as exc:
+        return f"skipped: {exc}"
+    return f"offsite {record.offsite_status}: {record.offsite_detail}"
+
+
 def run_prune(policy_id: int, started_by: str = "") -> int:
     from backups_app.services.retention import prune as pruning
 

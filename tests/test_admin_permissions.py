@@ -22,11 +22,11 @@ MODELS = ["databasetarget", "backuprecord", "restorerecord", "verificationrecord
           "backupschedule"]
 
 TARGET_ACTIONS = {"backup_now", "test_connection"}
-BACKUP_ACTIONS = {"restore_backup", "verify_backup", "pin_backup", "unpin_backup"}
+BACKUP_ACTIONS = {"restore_backup", "verify_backup", "copy_offsite", "pin_backup", "unpin_backup"}
 ALLOWED_ACTIONS = {
     VIEWERS: set(),
     POLICY_EDITORS: set(),
-    BACKUP_OPERATORS: {"backup_now", "test_connection", "verify_backup", "pin_backup", "unpin_backup"},
+    BACKUP_OPERATORS: {"backup_now", "test_connection", "verify_backup", "copy_offsite", "pin_backup", "unpin_backup"},
     RESTORE_OPERATORS: {"restore_backup"},
 }
 CAN_ADD = {
@@ -119,6 +119,7 @@ CRAFTED = [
     ("databasetarget", "test_connection", {}),
     ("backuprecord", "restore_backup", {"into": "db1_restored", "jobs": "1"}),
     ("backuprecord", "verify_backup", {}),
+    ("backuprecord", "copy_offsite", {}),
     ("backuprecord", "pin_backup", {"reason": "crafted"}),
     ("backuprecord", "unpin_backup", {}),
 ]
@@ -177,7 +178,7 @@ def test_an_allowed_action_opens_its_form(as_role, objects, role, action):
     assert response.context["action"] == action and "form" in response.context
 
 
-@pytest.mark.parametrize("action", ["test_connection", "unpin_backup"])
+@pytest.mark.parametrize("action", ["test_connection", "unpin_backup", "copy_offsite"])
 def test_an_allowed_direct_action_runs_and_returns_to_the_list(as_role, objects, action):
     model = "databasetarget" if action in TARGET_ACTIONS else "backuprecord"
     response = post_action(as_role(BACKUP_OPERATORS), model, action, [objects[model]])

@@ -120,3 +120,52 @@ def test_a_worker_killed_during_an_upload_is_resumed_by_the_reincarnated_workers
         assert hashlib.sha256(s3_server.read(done["offsite_key"])).hexdigest() == done["sha256"]
         assert unfinished(s3_server) == []
     assert f"backup #{record_id}: aborted 1 unfinished multipart upload" in cluster.log()
+
+
+def local_backup_copied_in_the_background(cli, proxy):
+    """A backup made while no storage was the default, then `backup --copy-offsite` held halfway by the proxy."""
+    cli.shell("from backups_app.models import BackupStorage; BackupStorage.objects.update(is_default=False)")
+    cli.manage("backup")
+    cli.shell("from backups_app.models import BackupStorage; BackupStorage.objects.update(is_default=True)")
+    [row] = cli.rows("SELECT * FROM backups_app_backuprecord")
+    assert (row["status"], row["offsite_status"]) == ("succeeded", "")
+    proc = cli.start("copy", args=["backup", "--copy-offsite", str(row["id"])])
+    assert proxy.stalled.wait(180), f"the copy never reached its second part:\n{proc.log()[-3000:]}"
+    [now] = cli.rows("SELECT * FROM backups_app_backuprecord")
+    assert (now["offsite_status"], now["offsite_pid"]) == ("uploading", proc.pid)
+    return row, proc
+
+
+def test_a_copy_stopped_by_sigterm_ends_failed_and_can_be_made_again(cli, proxy, s3_server):
+    row, proc = local_backup_copied_in_the_background(cli, proxy)
+    proc.signal(signal.SIGTERM)
+    proxy.release()  # the part held in flight fails at once instead of at the client's read timeout
+    assert proc.popen.wait(timeout=120) == 1
+    assert proc.log().strip().splitlines()[-1] == \
+        f"CommandError: backup #{row['id']}: the upload was interrupted by SIGTERM; the local copy is kept"
+    [stopped] = cli.rows("SELECT * FROM backups_app_backuprecord")
+    assert (stopped["status"], stopped["offsite_status"], stopped["offsite_pid"]) == ("succeeded", "failed", None)
+    assert stopped["offsite_detail"].startswith("on request: upload interrupted (")
+
+    again = cli.manage("backup", "--copy-offsite", str(row["id"]))
+
+    [done] = cli.rows("SELECT * FROM backups_app_backuprecord")
+    assert done["offsite_status"] == "uploaded", done["offsite_detail"]
+    assert again.stdout.strip() == f"backup #{row['id']}: {done['offsite_detail']}"
+    assert hashlib.sha256(s3_server.read(done["offsite_key"])).hexdigest() == done["sha256"]
+    assert unfinished(s3_server) == []
+
+
+def test_a_copy_killed_halfway_is_resumed_by_the_next_command(cli, proxy, s3_server):
+    row, proc = local_backup_copied_in_the_background(cli, proxy)
+    proc.kill()
+    proxy.release()
+
+    after = cli.manage("backup", "--list", timeout=300)
+
+    [done] = cli.rows("SELECT * FROM backups_app_backuprecord")
+    assert done["offsite_status"] == "uploaded", done["offsite_detail"]
+    assert done["offsite_detail"].startswith(f"upload lost (its process ({proc.pid} on ")
+    assert hashlib.sha256(s3_server.read(done["offsite_key"])).hexdigest() == done["sha256"]
+    assert unfinished(s3_server) == []
+    assert f"recovered: backup #{row['id']}: aborted 1 unfinished multipart upload" in after.stderr

@@ -16,7 +16,8 @@ SOURCES = [p for d in ("backups_app", "backupconsole") for p in (ROOT / d).rglob
 DOTTED = re.compile(r"""["'](backups_app\.tasks\.[A-Za-z_][A-Za-z0-9_]*)["']""")
 # Functions whose first argument is a task name that queue.TASKS prefixes.
 TAKES_TASK_NAME = {"enqueue", "run_in_turn"}
-INTERFACE = ["run_backup", "run_restore", "run_verify", "run_prune", "run_scheduled_backup", "reap_lost_jobs"]
+INTERFACE = ["run_backup", "run_restore", "run_verify", "run_prune", "run_scheduled_backup", "reap_lost_jobs",
+             "copy_offsite"]
 
 
 def dotted_paths_in_code() -> set[str]:
@@ -45,7 +46,8 @@ def test_the_queue_prefix_is_the_tasks_module():
 
 def test_every_task_name_given_to_the_queue_resolves():
     names = task_names_given_to_the_queue()
-    assert {queue.TASKS + n for n in ("run_backup", "run_restore", "run_verify", "run_prune")} <= names
+    wanted = ("run_backup", "run_restore", "run_verify", "run_prune", "copy_offsite")
+    assert {queue.TASKS + n for n in wanted} <= names
     for path in names:
         assert_resolves(path)
 

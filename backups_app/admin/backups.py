@@ -45,7 +45,7 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     search_fields = ["path"]
     search_help_text = gettext_lazy("Search by file name.")
-    actions = ["restore_backup", "verify_backup", "pin_backup", "unpin_backup"]
+    actions = ["restore_backup", "verify_backup", "copy_offsite", "pin_backup", "unpin_backup"]
     readonly_fields = ["status_badge", "progress", "size", "duration", "size_anomaly_pct"]
     fieldsets = [
         (None, {"fields": ["target", "status_badge", "progress", "backup_type", "format", "created_at",
@@ -212,6 +212,30 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
                 "Queued the verification of %(n)d backup: %(list)s.",
                 "Queued the verification of %(n)d backups: %(list)s.", len(queued),
             ) % {"n": len(queued), "list": ", ".join(queued)}, messages.SUCCESS)
+
+    @admin.action(description=gettext_lazy("Copy to object storage (again)"), permissions=["run_backup"])
+    def copy_offsite(self, request, queryset):
+        """Queue the upload of backups whose offsite copy failed, or that were made before their target had one."""
+        from backups_app.services.backups import copy_offsite as copying
+
+        if too_many(self, request, queryset):
+            return None
+        queued = []
+        with transaction.atomic():
+            for backup in queryset.select_related("target", "offsite_storage").order_by("pk"):
+                why = copying.refusal(backup, read_file=False)  # the worker reads the file through before uploading
+                if why:
+                    self.message_user(request, why, messages.ERROR)
+                    continue
+                queue.enqueue_copy_offsite(backup)
+                history(self, request, backup, _("Queued a copy to object storage."))
+                queued.append(f"#{backup.pk}")
+        if queued:
+            self.message_user(request, ngettext(
+                "Queued the copy of %(n)d backup to object storage: %(list)s.",
+                "Queued the copy of %(n)d backups to object storage: %(list)s.", len(queued),
+            ) % {"n": len(queued), "list": ", ".join(queued)}, messages.SUCCESS)
+        return None
 
     @admin.action(description=gettext_lazy("Pin (legal hold: never prune)"), permissions=["change"])
     def pin_backup(self, request, queryset):

@@ -20,7 +20,7 @@ from backups_app.management.cli import (
     recover_first,
     waiting_reporter,
 )
-from backups_app.models import BackupFormat, BackupRecord, BackupStatus, BackupType
+from backups_app.models import BackupFormat, BackupRecord, BackupStatus, BackupType, OffsiteStatus
 from backups_app.services.backups import dump
 from backups_app.services.jobs import stopping
 from backups_app.services.monitoring import health
@@ -51,6 +51,9 @@ class Command(ConsoleCommand):
         action.add_argument("--cleanup", action="store_true", help=_("delete backups older than --keep-days"))
         action.add_argument("--check", action="store_true",
                             help=_("exit non-zero when a target lacks a recent succeeded backup"))
+        action.add_argument("--copy-offsite", type=int, metavar="BACKUP_ID",
+                            help=_("upload this backup to object storage again (after a failed upload, or one "
+                                   "made before its target had a storage)"))
         parser.add_argument("--json", action="store_true", help=_("with --list: print JSON"))
         parser.add_argument("--keep-days", type=int, default=None,
                             help=_("with --cleanup: days to keep, 1 to 36500 (default BACKUP_KEEP_DAYS, 30)"))
@@ -80,6 +83,9 @@ class Command(ConsoleCommand):
                 return self.list(opts)
             if opts["cleanup"]:
                 return self.cleanup(opts)
+            if opts["copy_offsite"] is not None:
+                with quiet_log(opts["verbosity"]):
+                    return self.copy_offsite(opts)
             with quiet_log(opts["verbosity"]):
                 return self.create(opts)
         except UnknownTarget as exc:
@@ -98,6 +104,26 @@ class Command(ConsoleCommand):
             raise CommandError(f"backup #{record.pk} failed: {record.error}")
         size = naturalsize(record.size_bytes, binary=True)
         return f"{record.absolute_path} {size} in {record.duration_seconds:.1f}s"
+
+    def copy_offsite(self, opts):
+        from backups_app.services.backups import copy_offsite as copying
+
+        pk = opts["copy_offsite"]
+        record = BackupRecord.objects.select_related("target").filter(pk=pk).first()
+        if record is None:
+            raise CommandError(f"there is no backup #{pk}")
+        if opts["target"] and record.target.name != opts["target"]:
+            raise CommandError(f"backup #{pk} is of target '{record.target.name}', not '{opts['target']}'")
+        try:
+            with stopping.stop_on_signals():
+                record = copying.copy_offsite(record)
+        except copying.CopyRefused as exc:
+            raise CommandError(str(exc)) from None
+        except stopping.Interrupted as exc:
+            raise CommandError(f"backup #{pk}: the upload was interrupted by {exc}; the local copy is kept") from None
+        if record.offsite_status != OffsiteStatus.UPLOADED:
+            raise CommandError(f"backup #{pk}: {record.offsite_detail}")
+        return f"backup #{pk}: {record.offsite_detail}"
 
     def list(self, opts):
         target = get_target(opts["target"]) if opts["target"] else None

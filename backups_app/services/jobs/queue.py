@@ -35,6 +35,10 @@ def enqueue_verify(record) -> None:
     enqueue("run_verify", record.pk, label=f"verify #{record.pk}")
 
 
+def enqueue_copy_offsite(record) -> None:
+    enqueue("copy_offsite", record.pk, label=f"copy backup #{record.pk} offsite")
+
+
 def enqueue_prune(policy, started_by: str = "") -> None:
     enqueue("run_prune", policy.pk, started_by, label=f"prune policy #{policy.pk}")
 

@@ -34,7 +34,7 @@ ROLES: dict[str, tuple[str, ...]] = {
         "change_backupschedule",
     ),
     BACKUP_OPERATORS: VIEW + (
-        "run_backup",  # backup_now, verify_backup, test_connection
+        "run_backup",  # backup_now, verify_backup, copy_offsite, test_connection
         "run_prune",  # prune_now
         "change_backuprecord",  # pin / unpin (every fact of a record stays read-only)
     ),

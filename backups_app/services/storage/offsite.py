@@ -4,7 +4,9 @@
   roles file) are uploaded to the target's storage (its own, or the default
   one). The upload is tried OFFSITE_UPLOAD_ATTEMPTS times; when it still
   fails the backup stays `succeeded` (the local copy is good) and the record
-  says offsite `failed` with the reason.
+  says offsite `failed` with the reason. An operator copies it again on
+  request (backups/copy_offsite.py), as a backup made before its target
+  had a storage.
 - Once an upload is confirmed, the local files are removed when the storage
   keeps no local copy (never before: the record says `uploaded` first).
 - The record names the process uploading (pid, boot, host, since when). When
@@ -39,8 +41,8 @@ from backups_app.models import BackupRecord, BackupStorage, OffsiteStatus, Stora
 from backups_app.services.storage import files, layout
 from backups_app.services.storage.s3 import S3Store, StorageError
 
-__all__ = ["FetchFailed", "StorageError", "after_backup", "delete_copies", "fetched", "open_file", "resume",
-           "storage_for"]
+__all__ = ["FetchFailed", "StorageError", "after_backup", "delete_copies", "fetched", "local_problem", "open_file",
+           "resume", "storage_for", "upload_claimed"]
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +51,18 @@ class FetchFailed(StorageError):
     """A file needed here is neither on this host nor fetchable from object storage."""
 
 
+# Said at the end of a failed upload's detail: how to try again (backups/copy_offsite.py).
+AGAIN_HINT = " (copy it offsite again from the backup list, or with manage.py backup --copy-offsite ID)"
+
+
 def storage_for(target) -> BackupStorage | None:
     """The object storage a target's backups go to; None when they stay local only."""
     storage = target.storage if target.storage_id else BackupStorage.objects.filter(is_default=True).first()
-    return storage if storage is not None and storage.kind == StorageKind.S3 else None
+    return storage if storage is not None and is_object_storage(storage) else None
+
+
+def is_object_storage(storage: BackupStorage) -> bool:
+    return storage.kind == StorageKind.S3
 
 
 def store(storage: BackupStorage) -> S3Store:
@@ -93,10 +103,16 @@ def after_backup(record: BackupRecord) -> None:
              detail="directory-format backups are not copied to object storage yet; the local folder is kept")
         return
     _set(record, status=OffsiteStatus.UPLOADING, storage=storage, detail=f"uploading to {storage.location}")
+    upload_claimed(record, storage)
+
+
+def upload_claimed(record: BackupRecord, storage: BackupStorage, *, lead: str = "") -> None:
+    """Upload a backup whose row this process holds (offsite `uploading`); it ends `uploaded` or `failed`."""
     try:
-        _upload_with_retries(record, storage)
+        _upload_with_retries(record, storage, lead=lead)
     except BaseException as exc:  # stopped halfway: say so rather than leave "uploading" behind
-        _set(record, status=OffsiteStatus.FAILED, detail=f"upload interrupted ({type(exc).__name__})")
+        _set(record, status=OffsiteStatus.FAILED,
+             detail=f"{lead}upload interrupted ({type(exc).__name__}); the local copy is kept{AGAIN_HINT}")
         raise
 
 
@@ -125,7 +141,7 @@ def _upload_with_retries(record: BackupRecord, storage: BackupStorage, *, attemp
             _remove_local(record)
         return
     tries = f"{attempts} attempts" if attempts > 1 else "1 attempt"
-    detail = f"{lead}upload failed after {tries}; the local copy is kept: {errors[-1]}"
+    detail = f"{lead}upload failed after {tries}; the local copy is kept: {errors[-1]}{AGAIN_HINT}"
     _set(record, status=OffsiteStatus.FAILED, detail=detail)
     log.error("backup #%s: %s", record.pk, detail)
 
@@ -156,9 +172,7 @@ def resume(record: BackupRecord, why: str) -> list[str]:
     try:
         s3 = store(storage)
         keys = [s3.key_for(p) for p in (record.path, record.globals_path) if p]
-        for key in keys:
-            if n := s3.abort_unfinished(key):
-                done.append(f"aborted {n} unfinished multipart upload{'s' if n > 1 else ''} of {s3.url(key)}")
+        done += abort_unfinished(s3, keys)
         if _already_there(record, s3):
             _set(record, status=OffsiteStatus.UPLOADED, key=keys[0], globals_key=keys[1] if len(keys) > 1 else "",
                  at=timezone.now(), detail=f"{lead}found complete in {s3.url(keys[0])} (sha256 checked)")
@@ -166,7 +180,7 @@ def resume(record: BackupRecord, why: str) -> list[str]:
     except StorageError as exc:
         _set(record, status=OffsiteStatus.FAILED, detail=f"{lead}not resumed; the local copy is kept: {exc}")
         return [*done, record.offsite_detail]
-    problem = _local_problem(record)
+    problem = local_problem(record)
     if problem:
         _set(record, status=OffsiteStatus.FAILED, detail=f"{lead}cannot upload it again: {problem}")
         log.error("backup #%s: %s", record.pk, record.offsite_detail)
@@ -177,6 +191,15 @@ def resume(record: BackupRecord, why: str) -> list[str]:
     return [*done, record.offsite_detail]
 
 
+def abort_unfinished(s3: S3Store, keys: list[str]) -> list[str]:
+    """Abort the multipart uploads of these keys that a stopped upload left (their parts cost storage)."""
+    done = []
+    for key in keys:
+        if n := s3.abort_unfinished(key):
+            done.append(f"aborted {n} unfinished multipart upload{'s' if n > 1 else ''} of {s3.url(key)}")
+    return done
+
+
 def _already_there(record: BackupRecord, s3: S3Store) -> bool:
     """The killed process got as far as the object(s) but not the record: same size and sha256."""
     info = s3.head(s3.key_for(record.path))
@@ -185,13 +208,15 @@ def _already_there(record: BackupRecord, s3: S3Store) -> bool:
     return not record.globals_path or s3.head(s3.key_for(record.globals_path)) is not None
 
 
-def _local_problem(record: BackupRecord) -> str:
-    """Why the local copy cannot be uploaded again ("" when it can): gone, or not the bytes recorded."""
+def local_problem(record: BackupRecord, *, read_file: bool = True) -> str:
+    """Why the local copy cannot be uploaded again ("" when it can): gone, or (read_file) not the bytes recorded."""
     if record.local_removed:
         return "its local copy was removed"
     for relative in (record.path, record.globals_path):
         if relative and not layout.absolute(relative).is_file():
             return f"its local file {relative} is gone"
+    if not read_file:
+        return ""
     try:
         sha, _size = files.sha256_of(layout.absolute(record.path))
     except OSError as exc:

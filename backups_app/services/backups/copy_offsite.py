@@ -1,0 +1,91 @@
+"""Copying a backup to object storage again, on request: from the admin action and `manage.py backup --copy-offsite`.
+
+For a backup whose upload failed or was interrupted (the storage was down,
+the worker was stopped halfway), and for one made before its target had an
+object storage. The request is refused in one line, with nothing changed,
+unless the backup succeeded, is not a directory-format backup, is not
+already uploaded or being uploaded, its target has an object storage, and
+its local files are there and still match the sha256 recorded.
+
+The row is claimed by one filtered UPDATE (offsite failed or local only ->
+uploading, with this process as its uploader), so two requests at once
+upload it once, and recovery resumes the upload if this process dies.
+"""
+
+import logging
+
+from django.db.models import Q
+
+from backups_app.models import BackupFormat, BackupRecord, BackupStatus, OffsiteStatus
+from backups_app.services.jobs import process
+from backups_app.services.storage import offsite
+
+log = logging.getLogger(__name__)
+
+AGAIN_FROM = [OffsiteStatus.FAILED, OffsiteStatus.NONE]
+
+
+class CopyRefused(Exception):
+    """This backup cannot be copied offsite now; the message says why in one line."""
+
+
+def refusal(record: BackupRecord, *, read_file: bool = True) -> str:
+    """Why the backup cannot be copied offsite now; "" when it can.
+
+    read_file: also read the local file through to check its sha256 (the
+    upload does; a request in the browser only looks that the files are there).
+    """
+    where = f"backup #{record.pk}"
+    if record.status != BackupStatus.SUCCEEDED:
+        return f"{where} is {record.status}: only a succeeded backup can be copied offsite"
+    if record.format == BackupFormat.DIRECTORY:
+        return f"{where} is a directory-format backup: those are not copied to object storage yet"
+    if record.offsite_status == OffsiteStatus.UPLOADED:
+        return f"{where} is already in object storage ({record.offsite_key})"
+    if record.offsite_status == OffsiteStatus.UPLOADING:
+        return f"{where} is being uploaded now"
+    if record.offsite_status == OffsiteStatus.DELETED:
+        return f"{where}: its offsite copy was deleted by retention"
+    if storage_of(record) is None:
+        return f"{where}: its target '{record.target.name}' has no object storage and there is no default one"
+    problem = offsite.local_problem(record, read_file=read_file)
+    return f"{where} cannot be uploaded: {problem}" if problem else ""
+
+
+def storage_of(record: BackupRecord):
+    """Where it goes: the storage of its earlier attempt when that is still object storage, else its target's."""
+    storage = record.offsite_storage if record.offsite_storage_id else None
+    if storage is not None and offsite.is_object_storage(storage):
+        return storage
+    return offsite.storage_for(record.target)
+
+
+def copy_offsite(record: BackupRecord) -> BackupRecord:
+    """Upload the backup now (OFFSITE_UPLOAD_ATTEMPTS attempts); the record as it ended.
+
+    Raises CopyRefused when it cannot be tried. A failed upload is not an
+    exception: the record says offsite `failed` and why, as after a backup.
+    """
+    record = BackupRecord.objects.select_related("target", "offsite_storage").get(pk=record.pk)
+    why = refusal(record)
+    if why:
+        raise CopyRefused(why)
+    storage = storage_of(record)
+    claimed = BackupRecord.objects.filter(
+        Q(offsite_status__in=AGAIN_FROM), pk=record.pk, status=BackupStatus.SUCCEEDED,
+    ).update(offsite_status=OffsiteStatus.UPLOADING, offsite_storage=storage,
+             offsite_detail=f"uploading again to {storage.location}",
+             **offsite.owner_fields(process.identity()))
+    if not claimed:
+        raise CopyRefused(f"backup #{record.pk} changed meanwhile (another upload or a prune); nothing done")
+    record.refresh_from_db()
+    log.info("backup #%s: copying offsite again to %s", record.pk, storage.location)
+    s3 = offsite.store(storage)
+    try:  # what an interrupted earlier attempt left; a storage that is down fails the upload just below
+        for line in offsite.abort_unfinished(s3, [s3.key_for(p) for p in (record.path, record.globals_path) if p]):
+            log.warning("backup #%s: %s", record.pk, line)
+    except offsite.StorageError as exc:
+        log.warning("backup #%s: %s", record.pk, exc)
+    offsite.upload_claimed(record, storage, lead="on request: ")
+    record.refresh_from_db()
+    return record
