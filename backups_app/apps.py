@@ -17,10 +17,12 @@ class BackupsAppConfig(AppConfig):
         from backups_app.services import notify
         from backups_app.services.backups import upload_recovery
         from backups_app.services.jobs import lifecycle, reaper, recovery
+        from backups_app.services.storage import offsite
 
         post_spawn.connect(reaper.on_worker_spawn, dispatch_uid="backups_app.reaper")
         post_migrate.connect(_default_target, sender=self, dispatch_uid="backups_app.default_target")
         lifecycle.when_ended(notify.job_ended)
+        offsite.when_failed(notify.offsite_failed)
         reaper.also_each_round(notify.check_stale)
         recovery.also_recover(upload_recovery.recover_uploads)
         # What the apps built lives as long as the process: later collections skip it (and

@@ -112,6 +112,27 @@ def test_an_anomalous_last_backup_is_highlighted_and_its_bar_stands_out(superuse
     assert odd.count('class="bc-bar bc-bar-hi"') == 1 and "30.0 MiB (-70%)</title>" in odd
 
 
+def test_good_backups_not_copied_to_object_storage_are_counted_linked_and_highlighted(superuser_client,
+                                                                                      backup_root):
+    target = new_target("offsite")
+    new_backup(target, age_days=0.3, size_bytes=MB, offsite_status="uploaded")
+    new_backup(target, age_days=0.2, size_bytes=MB, offsite_status="failed")
+    new_backup(target, age_days=0.1, size_bytes=MB, offsite_status="failed")
+    new_backup(target, age_days=0.05, status="failed", offsite_status="failed")  # no file: nothing to copy
+    new_backup(new_target("local"), age_days=0.1, size_bytes=MB)
+    html = superuser_client.get(reverse("admin:index")).content.decode()
+    assert flagged(html, "offsite") and not flagged(html, "local")
+    link = re.search(r'<a class="bc-failed bc-offsite-failed" href="([^"]+)">([^<]+)</a>', row(html, "offsite"))
+    assert link.group(2) == "2 not copied to object storage"
+    assert link.group(1) == (f"/admin/backups_app/backuprecord/?target__id__exact={target.pk}"
+                             "&amp;offsite_status__exact=failed&amp;status__exact=succeeded")
+    assert "bc-offsite-failed" not in row(html, "local")
+    listed = superuser_client.get(link.group(1).replace("&amp;", "&"))
+    assert listed.status_code == 200 and listed.context["cl"].result_count == 2
+    japanese = superuser_client.get(reverse("admin:index"), HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    assert "2 件がオブジェクトストレージにコピーされていません" in row(japanese, "offsite")
+
+
 def test_charts_are_inline_svg_of_the_last_90_backups(superuser_client, backup_root):
     busy = new_target("busy")
     for i in range(95):

@@ -58,6 +58,17 @@ def test_each_target_has_its_last_success_size_duration_failures_and_kept_backup
     assert not any(target == "retired" for _name, target in got)
 
 
+def test_good_backups_whose_copy_to_object_storage_failed_are_counted(client, token, backup_root):
+    shop = new_target("shop")
+    new_backup(shop, age_days=2, size_bytes=MB, offsite_status="failed")
+    new_backup(shop, age_days=1, size_bytes=MB, offsite_status="uploaded")
+    new_backup(shop, age_days=0.5, status="failed", offsite_status="failed")
+    new_target("empty")
+    got = samples(scrape(client))
+    assert got[("backupconsole_offsite_failed_backups", "shop")] == 1
+    assert got[("backupconsole_offsite_failed_backups", "empty")] == 0
+
+
 def test_a_size_anomaly_shows_as_one(client, token, backup_root):
     shop = new_target("shop")
     for days in (4, 3, 2):

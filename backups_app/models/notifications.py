@@ -19,6 +19,7 @@ class EventKind(models.TextChoices):
     SIZE_ANOMALY = "size_anomaly", _("backup size anomaly")
     TARGET_STALE = "target_stale", _("no recent backup (target stale)")
     RECOVERED = "recovered", _("recovered after a failure")
+    OFFSITE_FAILED = "offsite_failed", _("copy to object storage failed")
 
 
 # Sent only to channels that ask for successes, and by the test action; not choosable as events.

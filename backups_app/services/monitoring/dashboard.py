@@ -18,6 +18,7 @@ from backups_app.models import (
     BackupSchedule,
     BackupStatus,
     DatabaseTarget,
+    OffsiteStatus,
     RestoreRecord,
     VerificationRecord,
 )
@@ -41,6 +42,7 @@ class TargetHealth:
     kept_count: int = 0
     kept_bytes: int = 0
     failures: int = 0
+    offsite_failed: int = 0
     verification: VerificationRecord | None = None
     drill_restore_seconds: float | None = None
     backups: list = field(default_factory=list)  # (created_at, size, duration, anomaly), oldest first
@@ -60,7 +62,7 @@ class TargetHealth:
 
     @property
     def needs_attention(self) -> bool:
-        return self.failed or self.stale or self.anomaly is not None
+        return self.failed or self.stale or self.anomaly is not None or self.offsite_failed > 0
 
 
 def _newest(model, target_path: str, **filters):
@@ -91,6 +93,8 @@ def backup_counts() -> dict[int, dict]:
         kept=Count("pk", filter=Q(status=BackupStatus.SUCCEEDED)),
         kept_bytes=Sum("size_bytes", filter=Q(status=BackupStatus.SUCCEEDED)),
         failures=Count("pk", filter=Q(status=BackupStatus.FAILED)),
+        # Good backups whose copy to object storage failed: they live on one host only.
+        offsite_failed=Count("pk", filter=Q(status=BackupStatus.SUCCEEDED, offsite_status=OffsiteStatus.FAILED)),
     ).order_by()
     return {r["target_id"]: r for r in rows}
 
@@ -159,7 +163,8 @@ def dashboard_rows(*, now=None) -> list[TargetHealth]:
             target=t, last_success=success, last_attempt=records.get(t.attempt_id),
             freshness=health.freshness_of(t, finished_at(success), now=now), next_run=next_run(t, now),
             kept_count=count.get("kept", 0), kept_bytes=count.get("kept_bytes") or 0,
-            failures=count.get("failures", 0), verification=verifications.get(t.verification_id),
+            failures=count.get("failures", 0), offsite_failed=count.get("offsite_failed", 0),
+            verification=verifications.get(t.verification_id),
             drill_restore_seconds=t.drill_seconds, backups=backups.get(t.pk, []),
             restore_seconds=restores.get(t.pk, []),
         ))

@@ -34,12 +34,14 @@ def families(facts: list[dict]):
         ("last_success_size_anomaly", "1 when the newest succeeded backup was flagged as a size anomaly."),
         ("backups_kept", "Succeeded backups kept (not pruned)."),
         ("backups_kept_bytes", "Total size of the backups kept."),
+        ("offsite_failed_backups", "Succeeded backups whose copy to object storage failed (on one host only)."),
     ]}
     failures = CounterMetricFamily(f"{PREFIX}_backup_failures", "Backups that failed.", labels=["target"])
     for fact in facts:
         _add_last(gauges, fact)
         gauges["backups_kept"].add_metric([fact["name"]], fact.get("kept", 0))
         gauges["backups_kept_bytes"].add_metric([fact["name"]], fact.get("kept_bytes") or 0)
+        gauges["offsite_failed_backups"].add_metric([fact["name"]], fact.get("offsite_failed", 0))
         failures.add_metric([fact["name"]], fact.get("failures", 0))
     return [*gauges.values(), failures]
 

@@ -5,6 +5,7 @@ import logging
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from backups_app.models.notifications import SUCCEEDED, TEST, EventKind, Notification, NotificationChannel
 from backups_app.services.notify import destinations, messages, senders
@@ -26,6 +27,16 @@ def job_ended(record) -> None:
             transaction.on_commit(lambda kind=kind: event(kind, record))
     except Exception as exc:
         log.error("cannot announce the end of %s #%s: %s", messages.job_word(record), record.pk,
+                  scrub(f"{type(exc).__name__}: {exc}"))
+
+
+def offsite_failed(record) -> None:
+    """Announce that a backup's copy to object storage ended failed (it lives on one host only). Never raises."""
+    try:
+        transaction.on_commit(lambda: event(EventKind.OFFSITE_FAILED, record, detail=_(
+            "Copy to object storage: %(detail)s") % {"detail": record.offsite_detail}))
+    except Exception as exc:
+        log.error("cannot announce the failed upload of backup #%s: %s", record.pk,
                   scrub(f"{type(exc).__name__}: {exc}"))
 
 

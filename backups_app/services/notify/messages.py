@@ -125,6 +125,7 @@ def _title(kind: str, record, target) -> str:
         EventKind.SIZE_ANOMALY: _("Backup of %(target)s has an unusual size"),
         EventKind.TARGET_STALE: _("No recent backup of %(target)s"),
         EventKind.RECOVERED: _("%(job)s of %(target)s succeeded again after a failure"),
+        EventKind.OFFSITE_FAILED: _("Backup of %(target)s was not copied to object storage"),
         SUCCEEDED: _("%(job)s of %(target)s succeeded"),
         TEST: _("Test notification"),
     }

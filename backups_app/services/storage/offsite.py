@@ -55,6 +55,16 @@ class FetchFailed(StorageError):
 AGAIN_HINT = " (copy it offsite again from the backup list, or with manage.py backup --copy-offsite ID)"
 
 
+# Called with the record each time its offsite copy ends `failed` (notifications; registered by the
+# app at start-up, so that storage/ imports nothing above it). A listener must not raise.
+_failed_listeners: list = []
+
+
+def when_failed(listener) -> None:
+    if listener not in _failed_listeners:
+        _failed_listeners.append(listener)
+
+
 def storage_for(target) -> BackupStorage | None:
     """The object storage a target's backups go to; None when they stay local only."""
     storage = target.storage if target.storage_id else BackupStorage.objects.filter(is_default=True).first()
@@ -246,6 +256,9 @@ def _set(record: BackupRecord, *, status: str, detail: str, storage=None, key=No
     BackupRecord.objects.filter(pk=record.pk).update(**fields)
     for name, value in fields.items():
         setattr(record, name, value)
+    if status == OffsiteStatus.FAILED:
+        for listener in _failed_listeners:
+            listener(record)
 
 
 # -- files a job needs ----------------------------------------------------------------
