@@ -13,6 +13,7 @@ absent.
 """
 
 import contextlib
+import errno
 import hashlib
 import logging
 import os
@@ -221,7 +222,7 @@ def _dump_custom(conn, tool, partial: Path, env, snapshot=None):
     files.create_private(partial).close()
     compression = custom_compression(tool)
     proc = run(pg_dump_args(tool, conn, "custom", snapshot, file=partial), env=env)
-    _check_exit(tool.path, proc.returncode, proc.stderr, conn)
+    _check_exit(tool.path, proc.returncode, proc.stderr, conn, folder=partial.parent)
     sha, size = files.sha256_of(partial)
     return sha, size, _compression_label(compression)
 
@@ -243,7 +244,7 @@ def _dump_directory(conn, tool, partial: Path, env, snapshot, dump_jobs: int):
         if dump.returncode is None or dump.returncode < 0:
             _kill_group(dump)
         err.join()
-    _check_exit(tool.path, dump.returncode, err.data, conn)
+    _check_exit(tool.path, dump.returncode, err.data, conn, folder=partial.parent)
     sha, size = manifest.write(partial)
     return sha, size, _compression_label(compression)
 
@@ -326,7 +327,8 @@ def _stop(*procs) -> None:
         proc.wait()
 
 
-def _check_exit(name: str, returncode: int, stderr: bytes, conn: Conn) -> None:
+def _check_exit(name: str, returncode: int, stderr: bytes, conn: Conn, *, folder: Path | None = None) -> None:
+    """folder: where the program wrote its output, looked at when it failed (a full disk is said so)."""
     if returncode == 0:
         return
     name = Path(name).name
@@ -334,7 +336,26 @@ def _check_exit(name: str, returncode: int, stderr: bytes, conn: Conn) -> None:
         message = f"{name} was killed by signal {-returncode}{_signal_name(-returncode)}"
     else:
         message = one_line(stderr) or f"{name} failed with exit status {returncode}"
+    if folder is not None and NO_SPACE not in message:
+        message += _disk_full_note(folder)
     raise BackupFailed(scrub(message, conn.secrets()))
+
+
+NO_SPACE = os.strerror(errno.ENOSPC)  # "No space left on device"
+# Less free than this after a failed dump: the disk filled up. pg_dump does not always say so: a
+# compressed file's last write happens at its close, and pg_dump then reports "could not close data
+# file: Success", the reason lost.
+FULL_BELOW_BYTES = 1024 * 1024
+
+
+def _disk_full_note(folder: Path) -> str:
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return ""
+    if free >= FULL_BELOW_BYTES:
+        return ""
+    return f" ({NO_SPACE}: {free} bytes free in {folder})"
 
 
 def _signal_name(number: int) -> str:
