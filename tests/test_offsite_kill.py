@@ -169,3 +169,23 @@ def test_a_copy_killed_halfway_is_resumed_by_the_next_command(cli, proxy, s3_ser
     assert hashlib.sha256(s3_server.read(done["offsite_key"])).hexdigest() == done["sha256"]
     assert unfinished(s3_server) == []
     assert f"recovered: backup #{row['id']}: aborted 1 unfinished multipart upload" in after.stderr
+
+
+def test_a_restore_of_the_target_does_not_wait_for_its_backups_upload(cli, proxy, s3_server, pg_cluster):
+    proc = cli.start("backup", args=["backup"])
+    assert proxy.stalled.wait(180), f"the upload never reached its second part:\n{proc.log()[-3000:]}"
+    [row] = cli.rows("SELECT * FROM backups_app_backuprecord")
+    assert (row["status"], row["offsite_status"]) == ("succeeded", "uploading")
+    assert cli.rows("SELECT lock_holder FROM backups_app_databasetarget") == [{"lock_holder": ""}]
+    into = "restored_while_uploading"
+    pg_cluster.dropdb(into)
+    try:
+        cli.manage("restore", str(row["id"]), "--into", into, timeout=300)  # held upload and all
+        assert pg_cluster.sql("SELECT count(*) FROM big", dbname=into) == [(600000,)]
+    finally:
+        pg_cluster.dropdb(into)
+    proxy.release()
+    assert proc.popen.wait(timeout=300) == 0, proc.log()[-3000:]
+    [done] = cli.rows("SELECT * FROM backups_app_backuprecord")
+    assert done["offsite_status"] == "uploaded", done["offsite_detail"]
+    assert hashlib.sha256(s3_server.read(done["offsite_key"])).hexdigest() == done["sha256"]

@@ -71,6 +71,8 @@ def backup_execute_locked(*, record_id: int) -> BackupRecord:
     progress = _Progress()
     with jobs.running(record, progress=progress.size):
         _run(record, progress)
+    # Still inside the restore's turn: the restore goes on once its safety backup is offsite too.
+    _copy_offsite(record)
     return record
 
 
@@ -90,6 +92,9 @@ def backup_execute(*, record_id: int, lock_wait: float | None = None,
         with jobs.turn(record, target=record.target, progress=progress.size, defer=defer_when_busy,
                        wait_seconds=lock_wait, on_wait=on_wait):
             _run(record, progress, dump_jobs)
+        # After the turn: the upload reads only the published file, so a restore of this target (or its
+        # next backup) need not wait for it. A kill during it is resumed by recovery (upload_recovery.py).
+        _copy_offsite(record)
     except jobs.TargetBusy as exc:
         if not exc.final:
             raise
@@ -141,8 +146,12 @@ def _run(record: BackupRecord, progress, dump_jobs: int | None = None) -> None:
                 **offsite.pending(record, owner=process.identity()))
     _log_attempt(record, conn.secrets())
     log.info("backup #%s succeeded: %s (%s bytes)", record.pk, record.path, size)
+
+
+def _copy_offsite(record: BackupRecord) -> None:
     # Published and read back: only now may it leave the machine. A failed upload never fails the backup.
-    offsite.after_backup(record)
+    if record.status == BackupStatus.SUCCEEDED:
+        offsite.after_backup(record)
 
 
 class _Progress:
