@@ -155,3 +155,16 @@ def _pid_of_a_finished_process() -> int:
     proc = subprocess.Popen(["true"])
     proc.wait()
     return proc.pid
+
+
+@pytest.mark.parametrize("ok", [True, False])
+def test_a_jobs_end_is_told_once_its_target_is_free_again(pagila, make_target, backup_root, monkeypatch, ok):
+    """A slow notification channel must not keep the next backup or restore of that database waiting."""
+    told = []
+
+    def listener(record):
+        told.append((record.pk, record.status, DatabaseTarget.objects.get(pk=record.target_id).lock_holder))
+    monkeypatch.setattr(jobs, "_ended_listeners", [listener])
+    shop = make_target(pagila if ok else "no_such_database", name="shop")
+    record = dump.backup_execute(record_id=queued_backup(shop).pk)
+    assert told == [(record.pk, "succeeded" if ok else "failed", "")]

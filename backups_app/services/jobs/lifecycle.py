@@ -100,9 +100,32 @@ def when_ended(listener) -> None:
         _ended_listeners.append(listener)
 
 
+# Inside a target's turn, ends are told once the target is free again: a slow notification channel
+# must not keep the next backup or restore of that database waiting. Per thread; the outermost turn tells.
+_held = threading.local()
+
+
 def _announce(record) -> None:
+    pending = getattr(_held, "records", None)
+    if pending is not None:
+        pending.append(record)
+        return
     for listener in _ended_listeners:
         listener(record)
+
+
+@contextlib.contextmanager
+def _announcing_after():
+    if getattr(_held, "records", None) is not None:
+        yield
+        return
+    _held.records = []
+    try:
+        yield
+    finally:
+        records, _held.records = _held.records, None
+        for record in records:
+            _announce(record)
 
 
 def refuse(record, message: str) -> bool:
@@ -245,11 +268,12 @@ def turn(record, *, target=None, progress=None, defer: bool = False, wait_second
         final = wait >= remaining
         waited = (timezone.now() - record.created_at).total_seconds() if wait_seconds is None else wait
         raise TargetBusy(busy_message(target, waited_seconds=waited), final=final)
-    try:
-        with running(record, progress=progress, target=target) as beat:
-            yield beat
-    finally:
-        release_lock(target, holder)
+    with _announcing_after():  # told after the release below
+        try:
+            with running(record, progress=progress, target=target) as beat:
+                yield beat
+        finally:
+            release_lock(target, holder)
 
 
 @contextlib.contextmanager

@@ -5,8 +5,8 @@ and chat services through one Apprise URL each), the words of every
 message, and delivery. Jobs announce their end through `job_ended` (called
 by the job lifecycle when a row ends; apps.py registers it); other code announces an event with
 `event(kind, record, ...)`; a backup's failed copy to object storage through
-`offsite_failed` (registered with storage/offsite.py the same way). Delivery runs after the job's row is committed,
-with a timeout, and never raises: a channel that fails keeps the reason
+`offsite_failed` (registered with storage/offsite.py the same way). Delivery runs after the job's row is committed
+and its target's turn is over, with a timeout, and never raises: a channel that fails keeps the reason
 (scrubbed) in `last_error`. URLs are secrets: the database holds only the
 name of the environment variable that holds each one.
 """
