@@ -10,32 +10,12 @@ from pathlib import Path
 import pytest
 
 from backups_app.services.postgres import binaries
+from tests.age_fixtures import keygen
 from tests.dbcompare import object_counts, row_counts
 from tests.restore_helpers import database_names, dropping, flip_byte, make_backup, run_restore, run_verify
 
+pytest_plugins = ["tests.age_fixtures"]
 pytestmark = pytest.mark.django_db
-
-
-def keygen(path) -> str:
-    """A new age key pair: the private key in `path` (0600), the public key returned."""
-    subprocess.run(["age-keygen", "-o", str(path)], check=True, capture_output=True)
-    return subprocess.run(["age-keygen", "-y", str(path)], check=True, capture_output=True, text=True).stdout.strip()
-
-
-@pytest.fixture
-def age_key(tmp_path, settings, backup_root):
-    """The console's private key file and its public key."""
-    key = tmp_path / "keys" / "console.key"
-    key.parent.mkdir()
-    public = keygen(key)
-    settings.BACKUP_AGE_IDENTITY_FILE = str(key)
-    settings.BACKUP_SCRATCH_DIR = str(tmp_path / "scratch")
-    return key, public
-
-
-@pytest.fixture
-def encrypted_target(make_target, pagila, age_key):
-    return make_target(pagila, name="pagila-enc", encrypt=True, age_recipients=age_key[1])
 
 
 def age_decrypt(key, path) -> subprocess.Popen:

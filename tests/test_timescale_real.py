@@ -18,6 +18,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from django.core.management import call_command
 
 from backups_app import tasks
 from backups_app.models import BackupRecord, RestoreRecord
@@ -198,6 +199,23 @@ def test_a_backup_restores_into_a_new_database_chunk_for_chunk(ts_cluster, ts_ta
                                   "WHERE relname = 'symbols'", dbname=into)
         assert analyzed == [(True,)]
         assert_it_still_works(ts_cluster, into)
+
+
+@pytest.mark.parametrize("fmt", ["custom", "sql"])
+def test_a_backup_adopted_from_its_file_knows_its_timescaledb_and_restores(ts_cluster, ts_target, fx, backup_root,
+                                                                          fmt):
+    source = fx(f"fx_adopted_{fmt}")
+    made = make_backup(ts_target(source), fmt)
+    BackupRecord.objects.all().delete()  # the console's database was lost
+    call_command("backup", "--adopt")
+    adopted = BackupRecord.objects.get()
+    assert (adopted.path, adopted.sha256) == (made.path, made.sha256)
+    assert adopted.extensions["timescaledb"] == "2.28.3"  # from the file, its version from the database now
+    into = f"{source}_copy"
+    with dropping(ts_cluster, into):
+        record = run_restore(adopted, into)
+        assert record.status == "succeeded", record.error
+        assert_same_as_source(snapshot(ts_cluster, into), snapshot(ts_cluster, source))
 
 
 def test_a_restore_that_fails_halfway_drops_the_new_database(ts_cluster, ts_target, fx, backup_root):

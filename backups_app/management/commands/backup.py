@@ -51,13 +51,18 @@ class Command(ConsoleCommand):
         action.add_argument("--cleanup", action="store_true", help=_("delete backups older than --keep-days"))
         action.add_argument("--check", action="store_true",
                             help=_("exit non-zero when a target lacks a recent succeeded backup"))
+        action.add_argument("--adopt", action="store_true",
+                            help=_("give the backup files under BACKUP_ROOT that no record knows a record again "
+                                   "(after the console's database was lost, or files of the old script); "
+                                   "each is read to the end first"))
         action.add_argument("--copy-offsite", type=int, metavar="BACKUP_ID",
                             help=_("upload this backup to object storage again (after a failed upload, or one "
                                    "made before its target had a storage)"))
         parser.add_argument("--json", action="store_true", help=_("with --list: print JSON"))
         parser.add_argument("--keep-days", type=int, default=None,
                             help=_("with --cleanup: days to keep, 1 to 36500 (default BACKUP_KEEP_DAYS, 30)"))
-        parser.add_argument("--dry-run", action="store_true", help=_("with --cleanup: only say what would go"))
+        parser.add_argument("--dry-run", action="store_true",
+                            help=_("with --cleanup or --adopt: only say what would be done"))
         parser.add_argument("--orphans", action="store_true",
                             help=_("with --list: files under BACKUP_ROOT/database that no record knows"))
         parser.add_argument("--max-age-hours", type=float, default=None,
@@ -83,6 +88,9 @@ class Command(ConsoleCommand):
                 return self.list(opts)
             if opts["cleanup"]:
                 return self.cleanup(opts)
+            if opts["adopt"]:
+                with quiet_log(opts["verbosity"]):
+                    return self.adopt(opts)
             if opts["copy_offsite"] is not None:
                 with quiet_log(opts["verbosity"]):
                     return self.copy_offsite(opts)
@@ -104,6 +112,26 @@ class Command(ConsoleCommand):
             raise CommandError(f"backup #{record.pk} failed: {record.error}")
         size = naturalsize(record.size_bytes, binary=True)
         return f"{record.absolute_path} {size} in {record.duration_seconds:.1f}s"
+
+    def adopt(self, opts):
+        from backups_app.services.adoption import adopt
+
+        target = get_target(opts["target"]) if opts["target"] else None
+        found = adopt.adopt_all(target=target, dry_run=opts["dry_run"])
+        taken = [f for f in found if f.record is not None]
+        for f in found:
+            if f.record is None:
+                self.stdout.write(f"left alone    {f.path}: {f.problem}")
+                continue
+            r = f.record
+            made = timezone.localtime(r.created_at).strftime("%Y-%m-%d %H:%M:%S")
+            facts = [r.target.name, r.backup_type, r.format, made, naturalsize(r.size_bytes, binary=True), *f.notes]
+            self.stdout.write(f"{'would adopt' if opts['dry_run'] else f'adopted #{r.pk}':<13} {f.path}: "
+                              + ", ".join(facts))
+        left = len(found) - len(taken)
+        if opts["dry_run"]:
+            return f"Would adopt {len(taken)} backups; {left} files left alone (dry run)"
+        return f"Adopted {len(taken)} backups; {left} files left alone"
 
     def copy_offsite(self, opts):
         from backups_app.services.backups import copy_offsite as copying

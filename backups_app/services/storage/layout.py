@@ -67,8 +67,12 @@ def relative(path: Path) -> str:
 def backup_filename(*, dbname: str, backup_type: str, suffix: str, record_id: int, when=None) -> str:
     """Sortable, self-describing and unique (the record id ends the stem)."""
     when = timezone.localtime(when or timezone.now())
-    safe_db = "".join(c if c.isalnum() or c in "-_" else "_" for c in dbname)
-    return f"{safe_db}_{backup_type}_{when:%Y%m%d_%H%M%S}_{record_id}{suffix}"
+    return f"{safe_name(dbname)}_{backup_type}_{when:%Y%m%d_%H%M%S}_{record_id}{suffix}"
+
+
+def safe_name(dbname: str) -> str:
+    """A database's name as a file name starts with it."""
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in dbname)
 
 
 def partial_path(final: Path, record_id: int) -> Path:

@@ -1,0 +1,248 @@
+"""Taking back backup files that no record knows: after the console's own database was lost, or from the old script.
+
+`manage.py backup --adopt` looks at the files under BACKUP_ROOT/database/TYPE/
+that no record accounts for (retention/orphans.py) and gives each complete
+backup a `succeeded` record again, so it is listed, kept or pruned by the
+policies, verified and restored like any other:
+
+- its type is its folder; its format its name's ending (.dump, .dir,
+  .sql.gz, .sql.zst, each maybe .age); its time the stamp in its name
+  (YYYYMMDD_HHMMSS, as the console and most scripts write it), else the
+  file's modification time;
+- its target is the one named (--target), else the only target whose
+  database the name starts with;
+- its size and sha256 are read now, and it is read to the end as a
+  verification would (pg_restore, the decompressor, or age with the
+  private key when one is configured): what does not read is left alone;
+- its roles file (NAME.globals.sql beside it) comes with it;
+- pg_dump's and the server's versions come from the archive's header, and
+  a TimescaleDB archive takes the version its target's database has now.
+
+Nothing is moved, renamed or deleted. Temporary files, leftovers of pruned
+backups and anything else are left alone, each with its reason.
+"""
+
+import logging
+import re
+import subprocess
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from django.utils import timezone
+
+from backups_app.models import BackupFormat, BackupRecord, BackupStatus, BackupType, DatabaseTarget
+from backups_app.services.backups.globals_dump import SUFFIX as GLOBALS_SUFFIX
+from backups_app.services.crypto import age, keys
+from backups_app.services.postgres import binaries, toc
+from backups_app.services.postgres.client import decompress_args
+from backups_app.services.postgres.connection import child_env, conn_for, server_info
+from backups_app.services.postgres.proc import spawn
+from backups_app.services.restores.timescale import EXTENSION as TIMESCALEDB
+from backups_app.services.retention import orphans
+from backups_app.services.storage import layout, manifest
+from backups_app.services.verify import integrity
+
+log = logging.getLogger(__name__)
+
+ADOPTED_BY = "adopted from its file"
+_STAMP = re.compile(r"(\d{8}_\d{6})")
+_FORMATS = [(".dump", BackupFormat.CUSTOM), (".dir", BackupFormat.DIRECTORY), (".sql.gz", BackupFormat.SQL),
+            (".sql.zst", BackupFormat.SQL)]
+
+
+class AdoptRefused(Exception):
+    """This file cannot be adopted; the message says why in one line."""
+
+
+@dataclass
+class Found:
+    path: str  # relative to BACKUP_ROOT
+    record: BackupRecord | None = None  # the record made (or, in a dry run, that would be made)
+    problem: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def adopt_all(*, target: DatabaseTarget | None = None, dry_run: bool = False) -> list[Found]:
+    """Every file under BACKUP_ROOT/database that no record knows, adopted or not, and why."""
+    found = []
+    for orphan in orphans.find_orphans():
+        entry = Found(orphan.path)
+        try:
+            entry.record, entry.notes = _examine(layout.absolute(orphan.path), target)
+        except AdoptRefused as exc:
+            entry.problem = str(exc)
+        else:
+            if not dry_run:
+                _save(entry.record)
+        found.append(entry)
+    return _without_roles_files(found)
+
+
+def _save(record: BackupRecord) -> None:
+    made = record.created_at
+    record.save()
+    # created_at is set on insert; the backup was made when its name (or file) says.
+    BackupRecord.objects.filter(pk=record.pk).update(created_at=made)
+    record.created_at = made
+    log.info("backup #%s adopted from %s", record.pk, record.path)
+
+
+def _without_roles_files(found: list[Found]) -> list[Found]:
+    """A roles file adopted with its backup is not also reported on its own."""
+    taken = {f.record.globals_path for f in found if f.record is not None and f.record.globals_path}
+    return [f for f in found if f.path not in taken]
+
+
+def _examine(path: Path, target: DatabaseTarget | None) -> tuple[BackupRecord, list[str]]:
+    backup_type = path.parent.name
+    if path.parent.parent != layout.database_dir() or backup_type not in BackupType.values:
+        raise AdoptRefused("not in a backup type's folder")
+    if path.name.startswith(".") or path.is_symlink():
+        raise AdoptRefused("a hidden file or a symbolic link")
+    pruned = BackupRecord.objects.filter(path=layout.relative(path)).values_list("pk", flat=True).first()
+    if pruned is not None:
+        raise AdoptRefused(f"backup #{pruned} was pruned; its file is still here (the next prune removes it)")
+    if path.name.endswith((GLOBALS_SUFFIX, GLOBALS_SUFFIX + age.SUFFIX)):
+        raise AdoptRefused("a roles file whose backup is not here")
+    fmt, stem = _format_of(path)
+    if fmt == BackupFormat.DIRECTORY and not path.is_dir() or fmt != BackupFormat.DIRECTORY and not path.is_file():
+        raise AdoptRefused("its name says one format and it is another kind of file")
+    owner = target or _target_named(stem, backup_type)
+    sha, size = manifest.backup_sha256(path)
+    record = BackupRecord(
+        target=owner, backup_type=backup_type, format=fmt, status=BackupStatus.SUCCEEDED, path=layout.relative(path),
+        size_bytes=size, bytes_written=size, sha256=sha, encrypted=age.is_encrypted(path),
+        started_by=ADOPTED_BY, compression=_compression(path, fmt),
+    )
+    made = _made_at(path, stem)
+    record.created_at = record.started_at = record.finished_at = made
+    findings = integrity.check_file(record)
+    failed = [f for f in findings if not f.ok]
+    if failed:
+        raise AdoptRefused(f"it does not check out: {failed[0].detail}")
+    now = timezone.now()
+    record.last_verified_at, record.last_verify_ok = now, True
+    record.last_verify_detail = "; ".join(f.detail for f in findings) + " (when it was adopted)"
+    notes = _read_header(record, path)
+    roles = path.with_name(path.name + GLOBALS_SUFFIX + (age.SUFFIX if record.encrypted else ""))
+    if roles.is_file():
+        record.globals_path = layout.relative(roles)
+        notes.append(f"with its roles file {roles.name}")
+    return record, notes
+
+
+def _format_of(path: Path) -> tuple[str, str]:
+    """(format, the name without its endings)."""
+    name = path.name.removesuffix(age.SUFFIX)
+    for ending, fmt in _FORMATS:
+        if name.endswith(ending):
+            return fmt, name.removesuffix(ending)
+    if name.endswith(".sql"):
+        raise AdoptRefused("plain SQL that is not compressed: compress it first (gzip -n FILE), then adopt the "
+                           ".sql.gz")
+    raise AdoptRefused("not a backup's name (.dump, .dir, .sql.gz or .sql.zst, maybe .age)")
+
+
+def _compression(path: Path, fmt: str) -> str:
+    if fmt != BackupFormat.SQL:
+        return ""
+    return "zstd" if age.plain(path).name.endswith(".zst") else "gzip"
+
+
+def _target_named(stem: str, backup_type: str) -> DatabaseTarget:
+    """The only target whose database the name starts with (as the console writes names: DBNAME_TYPE_...)."""
+    prefix = stem.split(f"_{backup_type}_")[0] if f"_{backup_type}_" in stem else None
+    if prefix is None:
+        raise AdoptRefused("its name does not say whose backup it is: name the target with --target")
+    matches = [t for t in DatabaseTarget.objects.order_by("name") if layout.safe_name(t.dbname) == prefix]
+    if len(matches) != 1:
+        which = "no target" if not matches else f"{len(matches)} targets ({', '.join(t.name for t in matches)})"
+        raise AdoptRefused(f"{which} back up a database named {prefix}: name the target with --target")
+    return matches[0]
+
+
+def _made_at(path: Path, stem: str) -> datetime:
+    stamp = _STAMP.search(stem)
+    if stamp:
+        try:
+            return timezone.make_aware(datetime.strptime(stamp.group(1), "%Y%m%d_%H%M%S"))
+        except ValueError:
+            pass
+    return datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.get_default_timezone())
+
+
+def _read_header(record: BackupRecord, path: Path) -> list[str]:
+    """Versions and extensions from an archive's table of contents, or from a script's opening lines."""
+    if record.encrypted and not keys.identity_configured():
+        return ["encrypted, and no private key is configured here: versions and extensions unknown"]
+    try:
+        if record.format in layout.ARCHIVE_FORMATS:
+            contents = _encrypted_toc(path) if record.encrypted else toc.read(path)
+            header = contents.header
+            names = {e.name for e in contents.entries if e.kind == "EXTENSION"}
+        else:
+            header, names = _script_head(path)
+    except (toc.ArchiveUnreadable, age.CryptoFailed, OSError):  # it read to the end above: this is a nicety
+        return []
+    # Its pg_dump picks the pg_restore that can read it (a stream being decrypted shows no header).
+    # "17.10", as a backup records it, not "17.10 (Debian 17.10-1)".
+    record.pg_dump_version = header.get("Dumped by pg_dump version", "").split(" ")[0][:100]
+    record.server_version = header.get("Dumped from database version", "")[:100]
+    record.extensions = dict.fromkeys(sorted(names), "")
+    if TIMESCALEDB not in names:
+        return []
+    version = _timescaledb_now(record.target)
+    record.extensions[TIMESCALEDB] = version
+    if version:
+        return [f"TimescaleDB {version}: the version its target's database has now"]
+    return ["TimescaleDB of an unknown version: its target's database cannot be asked now"]
+
+
+_SCRIPT_HEADER = re.compile(r"^-- (Dumped (?:from database|by pg_dump) version) (.+)$")
+_SCRIPT_EXTENSION = re.compile(r'^CREATE EXTENSION IF NOT EXISTS "?([^" ]+)"?')
+SCRIPT_HEAD_LINES = 20000  # extensions come before the first table's data
+
+
+def _script_head(path: Path) -> tuple[dict, set[str]]:
+    """pg_dump's version lines and the extensions a plain SQL script creates, from its opening lines."""
+    header, names = {}, set()
+    with age.stdin_for(path) as stream, child_env() as env:
+        proc = spawn(decompress_args(age.plain(path), from_stdin=stream is not None), env=env, stdin=stream,
+                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        try:
+            for n, raw in enumerate(proc.stdout):
+                line = raw.decode("utf-8", "replace").rstrip("\n")
+                if n >= SCRIPT_HEAD_LINES or line.startswith("COPY "):
+                    break
+                if m := _SCRIPT_HEADER.match(line):
+                    header[m.group(1)] = m.group(2)
+                elif m := _SCRIPT_EXTENSION.match(line):
+                    names.add(m.group(1))
+        finally:
+            proc.stdout.close()
+            proc.kill()
+            proc.wait()
+    return header, names
+
+
+def _encrypted_toc(path: Path) -> toc.Toc:
+    """The table of contents of an encrypted archive, read through age."""
+    decryption = age.Decryption(path)
+    try:
+        version = binaries.head_dump_version(decryption.stdout.read(4096)) or ""
+    finally:
+        decryption.finish(reader_done_early=True)
+    decryption = age.Decryption(path)
+    try:
+        return toc.read(path, stdin=decryption.stdout, dump_version=version)
+    finally:
+        decryption.finish(reader_done_early=True)
+
+
+def _timescaledb_now(target: DatabaseTarget) -> str:
+    try:
+        return server_info(conn_for(target)).extensions.get(TIMESCALEDB, "")
+    except Exception as exc:  # noqa: BLE001  an unreachable server must not keep a good file from being adopted
+        log.warning("cannot ask target %s for its TimescaleDB version: %s", target.name, type(exc).__name__)
+        return ""

@@ -1,0 +1,146 @@
+"""`backup --adopt`: backup files that no record knows get a record again, after they are read to the end.
+
+Real backups of pagila by the console and by pg_dump run by hand (as the
+old script did); the console's records deleted, as when its database is
+lost; the adopted records then restored into a new database and compared.
+"""
+
+import os
+import subprocess
+from datetime import datetime
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from backups_app.models import BackupRecord
+from tests.dbcompare import row_counts
+from tests.pgcluster import server_bin_dir
+from tests.restore_helpers import dropping, make_backup, run_restore
+
+pytest_plugins = ["tests.age_fixtures"]
+pytestmark = pytest.mark.django_db
+
+FACTS = ["path", "format", "backup_type", "size_bytes", "sha256", "globals_path", "encrypted", "pg_dump_version",
+         "server_version"]
+
+
+def adopt(*args, capsys) -> list[str]:
+    """What the command printed, a line each; the last is its summary."""
+    call_command("backup", "--adopt", *args)
+    return capsys.readouterr().out.splitlines()
+
+
+def by_hand(pg_cluster, dbname: str, path, *args):
+    """pg_dump run as the old script ran it: its own file name, its own options."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    subprocess.run([f"{server_bin_dir()}/pg_dump", "--format=custom", f"--file={path}", *args, dbname],
+                   env=pg_cluster.client_env(), check=True, capture_output=True)
+    return path
+
+
+def test_after_the_records_are_lost_every_backup_comes_back_and_restores(pg_cluster, pagila, make_target,
+                                                                        backup_root, capsys):
+    target = make_target(pagila)
+    made = [make_backup(target, fmt) for fmt in ("custom", "sql", "directory")]
+    before = {b.path: ({f: getattr(b, f) for f in FACTS}, b.created_at.replace(microsecond=0)) for b in made}
+    BackupRecord.objects.all().delete()  # the console's database is lost; BACKUP_ROOT is not
+
+    planned = adopt("--dry-run", capsys=capsys)
+    assert not BackupRecord.objects.exists()
+    assert planned[-1] == "Would adopt 3 backups; 0 files left alone (dry run)"
+    assert sorted(line.split()[2].rstrip(":") for line in planned[:-1]) == sorted(before)
+
+    said = adopt(capsys=capsys)
+    assert said[-1] == "Adopted 3 backups; 0 files left alone"
+    adopted = {b.path: b for b in BackupRecord.objects.all()}
+    assert set(adopted) == set(before)
+    for path, (facts, created) in before.items():
+        record = adopted[path]
+        assert {f: getattr(record, f) for f in FACTS} == facts, path
+        assert (record.status, record.target_id, record.created_at) == ("succeeded", target.pk, created)
+        assert record.last_verify_ok is True and "reads to the end" in record.last_verify_detail
+        assert record.started_by == "adopted from its file"
+    custom = next(b for b in adopted.values() if b.format == "custom")
+    assert "with its roles file" in next(line for line in said if custom.path in line)
+
+    with dropping(pg_cluster, "pagila_adopted"):
+        restored = run_restore(custom, "pagila_adopted")
+        assert restored.status == "succeeded", restored.error
+        assert row_counts(pg_cluster, "pagila_adopted") == row_counts(pg_cluster, pagila)
+
+    assert adopt(capsys=capsys)[-1] == "Adopted 0 backups; 0 files left alone"  # nothing twice
+
+
+def test_the_old_scripts_files_are_adopted_for_the_target_named(pg_cluster, pagila, make_target, backup_root,
+                                                                 capsys):
+    target = make_target(pagila)
+    daily = backup_root / "database" / "daily"
+    by_hand(pg_cluster, pagila, daily / "trading_system_daily_20240105_020000.dump")
+    undated = by_hand(pg_cluster, pagila, daily / "backup.dump")
+    os.utime(undated, (1_700_000_000, 1_700_000_000))
+
+    refused = adopt(capsys=capsys)
+    assert refused[-1] == "Adopted 0 backups; 2 files left alone"
+    assert "left alone    database/daily/trading_system_daily_20240105_020000.dump: no target back up a " \
+           "database named trading_system: name the target with --target" in refused
+    assert "left alone    database/daily/backup.dump: its name does not say whose backup it is: name the target " \
+           "with --target" in refused
+
+    said = adopt("--target", target.name, capsys=capsys)
+    assert said[-1] == "Adopted 2 backups; 0 files left alone"
+    record = BackupRecord.objects.get(path="database/daily/trading_system_daily_20240105_020000.dump")
+    assert (record.format, record.backup_type, record.target_id) == ("custom", "daily", target.pk)
+    assert timezone.localtime(record.created_at).replace(tzinfo=None) == datetime(2024, 1, 5, 2, 0, 0)
+    assert BackupRecord.objects.get(path="database/daily/backup.dump").created_at.timestamp() == 1_700_000_000
+    with dropping(pg_cluster, "pagila_from_old_script"):
+        restored = run_restore(record, "pagila_from_old_script", tables=["public.actor"])
+        assert restored.status == "succeeded", restored.error
+        assert pg_cluster.sql("SELECT count(*) FROM actor", dbname="pagila_from_old_script") == [(200,)]
+
+
+def test_what_does_not_read_to_the_end_or_is_not_a_backup_is_left_alone(pg_cluster, pagila, make_target,
+                                                                        backup_root, capsys):
+    target = make_target(pagila)
+    daily = backup_root / "database" / "daily"
+    whole = by_hand(pg_cluster, pagila, daily / "pagila_daily_20240105_020000.dump")
+    cut = daily / "pagila_daily_20240106_020000.dump"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    whole.unlink()
+    (daily / "pagila_daily_20240107_020000.sql").write_text("SELECT 1;\n")
+    (daily / "notes.txt").write_text("not a backup\n")
+    pruned = make_backup(target)
+    BackupRecord.objects.filter(pk=pruned.pk).update(status="pruned")
+
+    said = adopt("--target", target.name, capsys=capsys)
+
+    assert said[-1] == "Adopted 0 backups; 4 files left alone"
+    reasons = {line.split(":")[0].split()[-1]: line.split(": ", 1)[1] for line in said[:-1]}
+    assert reasons["database/daily/pagila_daily_20240106_020000.dump"].startswith("it does not check out: ")
+    assert reasons["database/daily/pagila_daily_20240107_020000.sql"].startswith("plain SQL that is not compressed")
+    assert reasons["database/daily/notes.txt"].startswith("not a backup's name")
+    assert reasons[pruned.path] == f"backup #{pruned.pk} was pruned; its file is still here (the next prune " \
+                                   "removes it)"
+    assert BackupRecord.objects.count() == 1
+
+
+@pytest.mark.parametrize("fmt", ["custom", "sql"])
+def test_an_encrypted_backup_is_decrypted_to_the_end_before_it_is_adopted_and_restores(
+        pg_cluster, pagila, encrypted_target, backup_root, capsys, fmt):
+    made = make_backup(encrypted_target, fmt)
+    BackupRecord.objects.all().delete()
+
+    assert adopt(capsys=capsys)[-1] == "Adopted 1 backups; 0 files left alone"
+
+    record = BackupRecord.objects.get()
+    assert (record.path, record.encrypted, record.sha256, record.globals_path) == \
+        (made.path, True, made.sha256, made.globals_path)
+    assert record.target_id == encrypted_target.pk  # by the database its name starts with
+    assert "decrypted with the configured key; the archive reads to the end" in record.last_verify_detail
+    # Read through age from the archive's header or the script's opening lines.
+    assert (record.pg_dump_version, record.server_version) == (made.pg_dump_version, made.server_version)
+    into = f"pagila_adopted_enc_{fmt}"
+    with dropping(pg_cluster, into):
+        restored = run_restore(record, into)
+        assert restored.status == "succeeded", restored.error
+        assert row_counts(pg_cluster, into) == row_counts(pg_cluster, pagila)
