@@ -1,10 +1,8 @@
 """The admin works in a real browser under the Content-Security-Policy: no violation, the job list still refreshes."""
 
-import secrets
-
 import pytest
 
-from tests.browser_support import CHROMIUM
+from tests.browser_support import CHROMIUM, add_superuser
 from tests.pgcluster import free_port
 
 pytest_plugins = ["tests.browser_support"]
@@ -20,9 +18,7 @@ PAGES = ["/admin/", "/admin/backups_app/databasetarget/", "/admin/backups_app/re
 
 @pytest.fixture
 def waiting_console(console):
-    password = secrets.token_urlsafe(16)
-    console.manage("createsuperuser", "--noinput", "--username", "admin", "--email", "admin@example.com",
-                   env={"DJANGO_SUPERUSER_PASSWORD": password})
+    password = add_superuser(console)
     # A job waiting for a worker (never enqueued, so it stays so): its list reloads itself.
     console.shell("""
         from backups_app.models import BackupRecord, DatabaseTarget

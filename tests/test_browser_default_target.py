@@ -4,13 +4,9 @@ migrate and runconsole make the target; nobody has run a backup. Its name and
 connection come from the environment, so the admin shows them read-only.
 """
 
-import secrets
-
 import pytest
 
-from tests.browser_support import CHROMIUM
-from tests.pgcluster import free_port
-from tests.test_browser_e2e import log_in
+from tests.browser_support import CHROMIUM, logged_in_page
 
 pytest_plugins = ["tests.browser_support"]
 
@@ -32,14 +28,7 @@ def test_a_fresh_console_with_db_settings_shows_its_target_before_any_backup(tmp
     try:
         assert console.rows("SELECT name, dbname FROM backups_app_databasetarget") == [
             {"name": "default", "dbname": pagila}]  # made by migrate itself
-        password = secrets.token_urlsafe(16)
-        console.manage("createsuperuser", "--noinput", "--username", "admin", "--email", "admin@example.com",
-                       env={"DJANGO_SUPERUSER_PASSWORD": password})
-        port = free_port()
-        console.start_runconsole(port)
-        url = f"http://127.0.0.1:{port}"
-        page = browser.new_page()
-        log_in(page, url, password)
+        page, url = logged_in_page(console, browser)
 
         page.goto(f"{url}/admin/backups_app/databasetarget/")
         rows = page.locator("#result_list tbody tr")

@@ -5,11 +5,9 @@ and a real qcluster) on a throwaway console database. A screenshot of the
 backup list is kept in test-artifacts/.
 """
 
-import secrets
-
 import pytest
 
-from tests.browser_support import CHROMIUM, screenshot
+from tests.browser_support import CHROMIUM, add_superuser, log_in, screenshot
 from tests.dbcompare import row_counts
 from tests.pgcluster import free_port
 
@@ -23,22 +21,11 @@ pytestmark = [
 
 @pytest.fixture
 def running_console(console, pg_cluster, pagila):
-    password = secrets.token_urlsafe(16)
-    console.manage("createsuperuser", "--noinput", "--username", "admin", "--email", "admin@example.com",
-                   env={"DJANGO_SUPERUSER_PASSWORD": password})
+    password = add_superuser(console)
     target_id = console.add_target("pagila", dbname=pagila, cluster=pg_cluster)
     port = free_port()
     console.start_runconsole(port)
     return {"url": f"http://127.0.0.1:{port}", "password": password, "target_id": target_id}
-
-
-def log_in(page, url, password):
-    page.goto(f"{url}/admin/")
-    assert "/admin/login/" in page.url  # anonymous users are sent to the login page
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", password)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{url}/admin/")
 
 
 def run_action(page, changelist_url, pk, action):

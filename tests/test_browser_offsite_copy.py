@@ -6,14 +6,11 @@ was down when the backup was made.
 """
 
 import hashlib
-import secrets
 
 import pytest
 
-from tests.browser_support import CHROMIUM, screenshot
-from tests.pgcluster import free_port
+from tests.browser_support import CHROMIUM, logged_in_page, screenshot
 from tests.s3server import CREDENTIALS, storage_fields
-from tests.test_browser_e2e import log_in
 
 pytest_plugins = ["tests.browser_support", "tests.s3_fixtures"]
 pytestmark = [
@@ -38,15 +35,7 @@ def failed_upload(console, pg_cluster, pagila, s3_server):
 
 
 def test_an_operator_copies_a_failed_upload_again_from_the_backup_list(console, failed_upload, browser, s3_server):
-    password = secrets.token_urlsafe(16)
-    console.manage("createsuperuser", "--noinput", "--username", "admin", "--email", "admin@example.com",
-                   env={"DJANGO_SUPERUSER_PASSWORD": password})
-    port = free_port()
-    console.start_runconsole(port)
-    url = f"http://127.0.0.1:{port}"
-    page = browser.new_page(viewport={"width": 1900, "height": 900})  # the offsite column in view
-    page.set_default_timeout(20_000)
-    log_in(page, url, password)
+    page, url = logged_in_page(console, browser, viewport={"width": 1900, "height": 900})  # the offsite column too
 
     page.goto(f"{url}/admin/backups_app/backuprecord/?offsite_status__exact=failed")
     row = page.locator(f"#result_list tr:has(input[value='{failed_upload['id']}'])")
