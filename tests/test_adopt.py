@@ -13,12 +13,13 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from backups_app.models import BackupRecord
+from backups_app.models import BackupRecord, BackupStorage
 from tests.dbcompare import row_counts
 from tests.pgcluster import server_bin_dir
 from tests.restore_helpers import dropping, make_backup, run_restore
+from tests.s3server import PREFIX
 
-pytest_plugins = ["tests.age_fixtures"]
+pytest_plugins = ["tests.age_fixtures", "tests.s3_fixtures"]
 pytestmark = pytest.mark.django_db
 
 FACTS = ["path", "format", "backup_type", "size_bytes", "sha256", "globals_path", "encrypted", "pg_dump_version",
@@ -144,3 +145,75 @@ def test_an_encrypted_backup_is_decrypted_to_the_end_before_it_is_adopted_and_re
         restored = run_restore(record, into)
         assert restored.status == "succeeded", restored.error
         assert row_counts(pg_cluster, into) == row_counts(pg_cluster, pagila)
+
+
+# -- backups in object storage ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["custom", "sql"])
+def test_backups_kept_only_in_object_storage_are_adopted_from_there_and_restore(
+        pg_cluster, pagila, make_target, backup_root, s3_server, s3_storage, settings, capsys, fmt):
+    BackupStorage.objects.filter(pk=s3_storage.pk).update(keep_local_copy=False)
+    made = make_backup(make_target(pagila), fmt)
+    made.refresh_from_db()
+    assert made.local_removed and not made.absolute_path.exists()
+    BackupRecord.objects.all().delete()  # the storage is made again in the admin; its objects are all there is
+
+    assert adopt("--dry-run", capsys=capsys)[-1] == "Would adopt 1 backups; 0 files left alone (dry run)"
+    said = adopt(capsys=capsys)
+
+    assert said[-1] == "Adopted 1 backups; 0 files left alone"
+    record = BackupRecord.objects.get()
+    assert " ".join(said[0].split()).startswith(
+        f"adopted #{record.pk} s3://bc-offsite-test/{made.offsite_key}: pagila, manual, {fmt}")
+    assert "only in object storage" in said[0] and "with its roles file" in said[0]
+    assert {f: getattr(record, f) for f in FACTS} == {f: getattr(made, f) for f in FACTS}
+    assert (record.offsite_status, record.offsite_key, record.offsite_globals_key, record.local_removed) == \
+        ("uploaded", made.offsite_key, made.offsite_globals_key, True)
+    assert "reads to the end" in record.last_verify_detail
+    assert list(settings.BACKUP_SCRATCH_DIR.iterdir()) == []  # the fetched copy is gone again
+    into = f"pagila_adopted_from_s3_{fmt}"
+    with dropping(pg_cluster, into):
+        restored = run_restore(record, into, with_globals=True)
+        assert restored.status == "succeeded", restored.error
+        assert row_counts(pg_cluster, into) == row_counts(pg_cluster, pagila)
+    assert adopt(capsys=capsys)[-1] == "Adopted 0 backups; 0 files left alone"
+
+
+def test_a_backup_adopted_from_its_file_is_linked_to_its_object(pagila, make_target, backup_root, s3_server,
+                                                                s3_storage, capsys):
+    made = make_backup(make_target(pagila))
+    made.refresh_from_db()
+    BackupRecord.objects.all().delete()
+
+    said = adopt(capsys=capsys)
+
+    assert said[-1] == "Adopted 1 backups; 1 offsite copies linked; 0 files left alone"
+    record = BackupRecord.objects.get()
+    assert (record.local_removed, record.offsite_status, record.offsite_key, record.offsite_globals_key) == \
+        (False, "uploaded", made.offsite_key, made.offsite_globals_key)
+    assert f"linked        s3://bc-offsite-test/{made.offsite_key}: " in said[1]
+
+
+def test_an_object_that_is_not_what_its_metadata_says_is_left_alone(pagila, make_target, backup_root, s3_server,
+                                                                    s3_storage, capsys):
+    BackupStorage.objects.filter(pk=s3_storage.pk).update(keep_local_copy=False)
+    made = make_backup(make_target(pagila))
+    made.refresh_from_db()
+    body = bytearray(s3_server.read(made.offsite_key))
+    body[len(body) // 2] ^= 0xFF
+    s3_server.client().put_object(Bucket="bc-offsite-test", Key=made.offsite_key, Body=bytes(body),
+                                  Metadata={"sha256": made.sha256})
+    s3_server.client().put_object(Bucket="bc-offsite-test", Key=f"{PREFIX}/database/manual/stray.dump", Body=b"x")
+    BackupRecord.objects.all().delete()
+
+    said = adopt(capsys=capsys)
+
+    assert said[-1] == "Adopted 0 backups; 3 files left alone"
+    assert f"left alone    s3://bc-offsite-test/{made.offsite_globals_key}: a roles file whose backup is not here" \
+        in said
+    assert any(line.startswith(f"left alone    s3://bc-offsite-test/{made.offsite_key}: it cannot be fetched: ")
+               and "sha256" in line for line in said)
+    assert f"left alone    s3://bc-offsite-test/{PREFIX}/database/manual/stray.dump: its name has no time " \
+           "(YYYYMMDD_HHMMSS)" in said
+    assert not BackupRecord.objects.exists()

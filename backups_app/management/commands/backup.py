@@ -52,9 +52,9 @@ class Command(ConsoleCommand):
         action.add_argument("--check", action="store_true",
                             help=_("exit non-zero when a target lacks a recent succeeded backup"))
         action.add_argument("--adopt", action="store_true",
-                            help=_("give the backup files under BACKUP_ROOT that no record knows a record again "
-                                   "(after the console's database was lost, or files of the old script); "
-                                   "each is read to the end first"))
+                            help=_("give the backup files under BACKUP_ROOT and in object storage that no record "
+                                   "knows a record again (after the console's database was lost, or files of "
+                                   "the old script); each is read to the end first"))
         action.add_argument("--copy-offsite", type=int, metavar="BACKUP_ID",
                             help=_("upload this backup to object storage again (after a failed upload, or one "
                                    "made before its target had a storage)"))
@@ -114,11 +114,12 @@ class Command(ConsoleCommand):
         return f"{record.absolute_path} {size} in {record.duration_seconds:.1f}s"
 
     def adopt(self, opts):
-        from backups_app.services.adoption import adopt
+        from backups_app.services.adoption import adopt, from_storage
 
         target = get_target(opts["target"]) if opts["target"] else None
-        found = adopt.adopt_all(target=target, dry_run=opts["dry_run"])
-        taken = [f for f in found if f.record is not None]
+        dry = opts["dry_run"]
+        local = adopt.adopt_all(target=target, dry_run=dry)
+        found = local + from_storage.adopt_from_storages(target=target, dry_run=dry, local=local)
         for f in found:
             if f.record is None:
                 self.stdout.write(f"left alone    {f.path}: {f.problem}")
@@ -126,12 +127,15 @@ class Command(ConsoleCommand):
             r = f.record
             made = timezone.localtime(r.created_at).strftime("%Y-%m-%d %H:%M:%S")
             facts = [r.target.name, r.backup_type, r.format, made, naturalsize(r.size_bytes, binary=True), *f.notes]
-            self.stdout.write(f"{'would adopt' if opts['dry_run'] else f'adopted #{r.pk}':<13} {f.path}: "
-                              + ", ".join(facts))
-        left = len(found) - len(taken)
-        if opts["dry_run"]:
-            return f"Would adopt {len(taken)} backups; {left} files left alone (dry run)"
-        return f"Adopted {len(taken)} backups; {left} files left alone"
+            done = ("would link" if dry else "linked") if f.linked else ("would adopt" if dry else f"adopted #{r.pk}")
+            self.stdout.write(f"{done:<13} {f.path}: " + ", ".join(facts))
+        adopted = sum(1 for f in found if f.record is not None and not f.linked)
+        linked = sum(1 for f in found if f.linked)
+        left = sum(1 for f in found if f.record is None)
+        copies = f"; {linked} offsite copies linked" if linked else ""
+        if dry:
+            return f"Would adopt {adopted} backups{copies}; {left} files left alone (dry run)"
+        return f"Adopted {adopted} backups{copies}; {left} files left alone"
 
     def copy_offsite(self, opts):
         from backups_app.services.backups import copy_offsite as copying

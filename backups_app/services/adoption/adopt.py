@@ -19,7 +19,8 @@ policies, verified and restored like any other:
   a TimescaleDB archive takes the version its target's database has now.
 
 Nothing is moved, renamed or deleted. Temporary files, leftovers of pruned
-backups and anything else are left alone, each with its reason.
+backups and anything else are left alone, each with its reason. Objects in
+object storage are adopted by from_storage.py, by the same rules.
 """
 
 import logging
@@ -61,6 +62,7 @@ class Found:
     record: BackupRecord | None = None  # the record made (or, in a dry run, that would be made)
     problem: str = ""
     notes: list[str] = field(default_factory=list)
+    linked: bool = False  # an object in storage that became the offsite copy of a backup adopted from its file
 
 
 def adopt_all(*, target: DatabaseTarget | None = None, dry_run: bool = False) -> list[Found]:
@@ -74,12 +76,12 @@ def adopt_all(*, target: DatabaseTarget | None = None, dry_run: bool = False) ->
             entry.problem = str(exc)
         else:
             if not dry_run:
-                _save(entry.record)
+                save(entry.record)
         found.append(entry)
     return _without_roles_files(found)
 
 
-def _save(record: BackupRecord) -> None:
+def save(record: BackupRecord) -> None:
     made = record.created_at
     record.save()
     # created_at is set on insert; the backup was made when its name (or file) says.
@@ -95,46 +97,66 @@ def _without_roles_files(found: list[Found]) -> list[Found]:
 
 
 def _examine(path: Path, target: DatabaseTarget | None) -> tuple[BackupRecord, list[str]]:
-    backup_type = path.parent.name
-    if path.parent.parent != layout.database_dir() or backup_type not in BackupType.values:
-        raise AdoptRefused("not in a backup type's folder")
-    if path.name.startswith(".") or path.is_symlink():
-        raise AdoptRefused("a hidden file or a symbolic link")
-    pruned = BackupRecord.objects.filter(path=layout.relative(path)).values_list("pk", flat=True).first()
-    if pruned is not None:
-        raise AdoptRefused(f"backup #{pruned} was pruned; its file is still here (the next prune removes it)")
-    if path.name.endswith((GLOBALS_SUFFIX, GLOBALS_SUFFIX + age.SUFFIX)):
-        raise AdoptRefused("a roles file whose backup is not here")
-    fmt, stem = _format_of(path)
-    if fmt == BackupFormat.DIRECTORY and not path.is_dir() or fmt != BackupFormat.DIRECTORY and not path.is_file():
+    if path.is_symlink():
+        raise AdoptRefused("a symbolic link")
+    record = named(layout.relative(path), target, modified=lambda: path.stat().st_mtime)
+    if (record.format == BackupFormat.DIRECTORY) != path.is_dir():
         raise AdoptRefused("its name says one format and it is another kind of file")
-    owner = target or _target_named(stem, backup_type)
-    sha, size = manifest.backup_sha256(path)
-    record = BackupRecord(
-        target=owner, backup_type=backup_type, format=fmt, status=BackupStatus.SUCCEEDED, path=layout.relative(path),
-        size_bytes=size, bytes_written=size, sha256=sha, encrypted=age.is_encrypted(path),
-        started_by=ADOPTED_BY, compression=_compression(path, fmt),
-    )
-    made = _made_at(path, stem)
-    record.created_at = record.started_at = record.finished_at = made
-    findings = integrity.check_file(record)
-    failed = [f for f in findings if not f.ok]
-    if failed:
-        raise AdoptRefused(f"it does not check out: {failed[0].detail}")
-    now = timezone.now()
-    record.last_verified_at, record.last_verify_ok = now, True
-    record.last_verify_detail = "; ".join(f.detail for f in findings) + " (when it was adopted)"
-    notes = _read_header(record, path)
-    roles = path.with_name(path.name + GLOBALS_SUFFIX + (age.SUFFIX if record.encrypted else ""))
+    record.sha256, record.size_bytes = manifest.backup_sha256(path)
+    record.bytes_written = record.size_bytes
+    notes = checked(record, path)
+    roles = layout.absolute(roles_path(record))
     if roles.is_file():
         record.globals_path = layout.relative(roles)
         notes.append(f"with its roles file {roles.name}")
     return record, notes
 
 
-def _format_of(path: Path) -> tuple[str, str]:
+def named(relative: str, target: DatabaseTarget | None, *, modified=None) -> BackupRecord:
+    """An unsaved record of what the name tells: type, format, target, time; AdoptRefused when it does not.
+
+    modified: the file's modification time, called when the name has no stamp (None: the name must have one).
+    """
+    parts = Path(relative).parts
+    if len(parts) != 3 or parts[0] != layout.database_dir().name or parts[1] not in BackupType.values:
+        raise AdoptRefused("not in a backup type's folder")
+    backup_type, name = parts[1], parts[2]
+    if name.startswith("."):
+        raise AdoptRefused("a hidden file (a temporary one, of a backup being made or killed)")
+    pruned = BackupRecord.objects.filter(path=relative).values_list("pk", flat=True).first()
+    if pruned is not None:
+        raise AdoptRefused(f"backup #{pruned} was pruned; its file is still here (the next prune removes it)")
+    if name.endswith((GLOBALS_SUFFIX, GLOBALS_SUFFIX + age.SUFFIX)):
+        raise AdoptRefused("a roles file whose backup is not here")
+    fmt, stem = _format_of(name)
+    made = _made_at(stem, modified)
+    record = BackupRecord(
+        target=target or _target_named(stem, backup_type), backup_type=backup_type, format=fmt,
+        status=BackupStatus.SUCCEEDED, path=relative, encrypted=name.endswith(age.SUFFIX), started_by=ADOPTED_BY,
+        compression=_compression(name, fmt), created_at=made, started_at=made, finished_at=made,
+    )
+    return record
+
+
+def roles_path(record: BackupRecord) -> str:
+    """Where the roles file of this backup lies, relative to BACKUP_ROOT (globals_dump.py names it so)."""
+    return record.path + GLOBALS_SUFFIX + (age.SUFFIX if record.encrypted else "")
+
+
+def checked(record: BackupRecord, path: Path) -> list[str]:
+    """Read the backup at path to the end, as a verification does; AdoptRefused when it fails. Notes on it."""
+    findings = integrity.check_file(record)
+    failed = [f for f in findings if not f.ok]
+    if failed:
+        raise AdoptRefused(f"it does not check out: {failed[0].detail}")
+    record.last_verified_at, record.last_verify_ok = timezone.now(), True
+    record.last_verify_detail = "; ".join(f.detail for f in findings) + " (when it was adopted)"
+    return _read_header(record, path)
+
+
+def _format_of(name: str) -> tuple[str, str]:
     """(format, the name without its endings)."""
-    name = path.name.removesuffix(age.SUFFIX)
+    name = name.removesuffix(age.SUFFIX)
     for ending, fmt in _FORMATS:
         if name.endswith(ending):
             return fmt, name.removesuffix(ending)
@@ -144,10 +166,10 @@ def _format_of(path: Path) -> tuple[str, str]:
     raise AdoptRefused("not a backup's name (.dump, .dir, .sql.gz or .sql.zst, maybe .age)")
 
 
-def _compression(path: Path, fmt: str) -> str:
+def _compression(name: str, fmt: str) -> str:
     if fmt != BackupFormat.SQL:
         return ""
-    return "zstd" if age.plain(path).name.endswith(".zst") else "gzip"
+    return "zstd" if name.removesuffix(age.SUFFIX).endswith(".zst") else "gzip"
 
 
 def _target_named(stem: str, backup_type: str) -> DatabaseTarget:
@@ -162,14 +184,16 @@ def _target_named(stem: str, backup_type: str) -> DatabaseTarget:
     return matches[0]
 
 
-def _made_at(path: Path, stem: str) -> datetime:
+def _made_at(stem: str, modified) -> datetime:
     stamp = _STAMP.search(stem)
     if stamp:
         try:
             return timezone.make_aware(datetime.strptime(stamp.group(1), "%Y%m%d_%H%M%S"))
         except ValueError:
             pass
-    return datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.get_default_timezone())
+    if modified is None:
+        raise AdoptRefused("its name has no time (YYYYMMDD_HHMMSS)")
+    return datetime.fromtimestamp(modified(), tz=timezone.get_default_timezone())
 
 
 def _read_header(record: BackupRecord, path: Path) -> list[str]:
