@@ -172,11 +172,15 @@ def test_a_copy_killed_halfway_is_resumed_by_the_next_command(cli, proxy, s3_ser
 
 
 def test_a_restore_of_the_target_does_not_wait_for_its_backups_upload(cli, proxy, s3_server, pg_cluster):
+    cli.env["JOB_HEARTBEAT_SECONDS"] = "0.5"
     proc = cli.start("backup", args=["backup"])
     assert proxy.stalled.wait(180), f"the upload never reached its second part:\n{proc.log()[-3000:]}"
     [row] = cli.rows("SELECT * FROM backups_app_backuprecord")
     assert (row["status"], row["offsite_status"]) == ("succeeded", "uploading")
     assert cli.rows("SELECT lock_holder FROM backups_app_databasetarget") == [{"lock_holder": ""}]
+    # The uploader says it is still at it, held part and all: another host's recovery leaves it alone.
+    cli.wait(lambda: cli.rows("SELECT offsite_claimed_at FROM backups_app_backuprecord")[0]["offsite_claimed_at"]
+             > row["offsite_claimed_at"], timeout=30, what="the upload's heartbeat")
     into = "restored_while_uploading"
     pg_cluster.dropdb(into)
     try:

@@ -8,6 +8,7 @@ unfinished in the bucket; tests/test_offsite_kill.py kills a real command.
 import hashlib
 import os
 import subprocess
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
@@ -198,3 +199,42 @@ def test_an_old_upload_without_a_recorded_process_is_resumed_but_not_a_recent_on
     backup.refresh_from_db()
     assert backup.offsite_status == "uploaded"
     assert backup.offsite_detail.startswith("upload lost (the process uploading it was not recorded")
+
+
+def claimed_elsewhere(backup: BackupRecord, *, seconds_ago: float) -> None:
+    """The record of an upload by a process on another host that last reported seconds_ago."""
+    BackupRecord.objects.filter(pk=backup.pk).update(
+        offsite_status="uploading", offsite_detail="uploading to somewhere", offsite_pid=4242,
+        offsite_boot_id="another-boot", offsite_host="backup-host-2",
+        offsite_claimed_at=timezone.now() - timedelta(seconds=seconds_ago))
+
+
+def test_an_upload_on_a_host_that_stopped_reporting_ends_failed_saying_where_the_file_is(
+        pagila, make_target, backup_root, s3_server, s3_storage, settings, django_capture_on_commit_callbacks):
+    from backups_app.models import Notification
+
+    settings.JOB_LOST_AFTER_SECONDS = 120
+    backup = make_backup(make_target(pagila))
+    claimed_elsewhere(backup, seconds_ago=121)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        lines = recovery.recover().lines
+
+    backup.refresh_from_db()
+    assert (backup.status, backup.offsite_status, backup.offsite_pid, backup.offsite_host) == \
+        ("succeeded", "failed", None, "")
+    assert backup.offsite_detail.startswith("upload lost: host backup-host-2 stopped reporting at ")
+    assert backup.offsite_detail.endswith(f"the local copy is on that host: once it is back, run manage.py backup "
+                                          f"--copy-offsite {backup.pk} there")
+    assert f"backup #{backup.pk}: {backup.offsite_detail}" in lines
+    assert Notification.objects.filter(kind="offsite_failed").count() == 1
+
+
+def test_an_upload_on_another_host_that_still_reports_is_left_to_it(pagila, make_target, backup_root, s3_server,
+                                                                     s3_storage, settings):
+    settings.JOB_LOST_AFTER_SECONDS = 120
+    backup = make_backup(make_target(pagila))
+    claimed_elsewhere(backup, seconds_ago=30)
+    assert recovery.recover().lines == []
+    backup.refresh_from_db()
+    assert (backup.offsite_status, backup.offsite_host) == ("uploading", "backup-host-2")

@@ -8,7 +8,9 @@ filtered UPDATE hands the upload to this process (so two recovering at once
 never both resume it), and offsite.resume aborts the unfinished multipart
 upload, then uploads again from the local copy checked by sha256, or marks
 the upload `failed` with why. Uploads claimed on another host are left to
-that host's commands and worker.
+that host's commands and worker while it reports (the uploader beats every
+JOB_HEARTBEAT_SECONDS); one silent for JOB_LOST_AFTER_SECONDS ends `failed`
+with why, since only that host has the file to upload again.
 Registered with jobs/recovery.py by the app at start-up (jobs/ imports nothing above it).
 """
 
@@ -17,6 +19,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db.models import Q
+from django.utils import timezone
 
 from backups_app.models import BackupRecord, OffsiteStatus
 from backups_app.services.jobs import process
@@ -44,6 +47,20 @@ def recover_uploads(now) -> list[str]:
         record = BackupRecord.objects.select_related("target", "offsite_storage").get(pk=pk)
         log.warning("backup #%s: upload lost: %s", pk, why)
         lines += [f"backup #{pk}: {line}" for line in offsite.resume(record, why)]
+    return lines + _fail_silent_elsewhere(uploading, cutoff)
+
+
+def _fail_silent_elsewhere(uploading, cutoff) -> list[str]:
+    """Uploads on another host that stopped reporting (an uploader beats every JOB_HEARTBEAT_SECONDS): that
+    host is gone, or was cut off. Its local copy is there, so only it can upload again: say so, don't wait for ever."""
+    lines = []
+    silent = uploading.exclude(offsite_host__in=["", process.host()]).filter(offsite_claimed_at__lt=cutoff)
+    for pk, host, claimed in silent.values_list("pk", "offsite_host", "offsite_claimed_at"):
+        detail = (f"upload lost: host {host} stopped reporting at {timezone.localtime(claimed):%Y-%m-%d %H:%M:%S}; "
+                  f"the local copy is on that host: once it is back, run manage.py backup --copy-offsite {pk} there")
+        if offsite.fail_if_silent(pk, claimed, detail) is not None:
+            log.warning("backup #%s: %s", pk, detail)
+            lines.append(f"backup #{pk}: {detail}")
     return lines
 
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from backups_app.models import BackupRecord, BackupStorage, OffsiteStatus, StorageKind
@@ -119,11 +120,49 @@ def after_backup(record: BackupRecord) -> None:
 def upload_claimed(record: BackupRecord, storage: BackupStorage, *, lead: str = "") -> None:
     """Upload a backup whose row this process holds (offsite `uploading`); it ends `uploaded` or `failed`."""
     try:
-        _upload_with_retries(record, storage, lead=lead)
+        with _keeping_claim(record):
+            _upload_with_retries(record, storage, lead=lead)
     except BaseException as exc:  # stopped halfway: say so rather than leave "uploading" behind
         _set(record, status=OffsiteStatus.FAILED,
              detail=f"{lead}upload interrupted ({type(exc).__name__}); the local copy is kept{AGAIN_HINT}")
         raise
+
+
+@contextlib.contextmanager
+def _keeping_claim(record: BackupRecord):
+    """While it uploads, the row says every JOB_HEARTBEAT_SECONDS that this process is still at it
+    (offsite_claimed_at), so that recovery on another host tells a long upload from a host that is gone."""
+    stop, pid = threading.Event(), record.offsite_pid
+
+    def beat():
+        try:
+            while not stop.wait(settings.JOB_HEARTBEAT_SECONDS):
+                try:
+                    BackupRecord.objects.filter(pk=record.pk, offsite_status=OffsiteStatus.UPLOADING,
+                                                offsite_pid=pid).update(offsite_claimed_at=timezone.now())
+                except Exception:  # a missed beat is not fatal; the next one may pass
+                    log.exception("upload heartbeat failed for backup #%s", record.pk)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=beat, name=f"upload-heartbeat-{record.pk}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def fail_if_silent(pk: int, claimed_at, detail: str) -> BackupRecord | None:
+    """End an upload `failed` whose uploader has not reported since claimed_at (on another host); the record,
+    or None when it reported (or ended) meanwhile."""
+    if not BackupRecord.objects.filter(pk=pk, offsite_status=OffsiteStatus.UPLOADING,
+                                       offsite_claimed_at=claimed_at).update(**_ended(OffsiteStatus.FAILED, detail)):
+        return None
+    record = BackupRecord.objects.select_related("target").get(pk=pk)
+    _tell_failed(record)
+    return record
 
 
 def _upload_with_retries(record: BackupRecord, storage: BackupStorage, *, attempts: int | None = None,
@@ -244,11 +283,16 @@ def _remove_local(record: BackupRecord) -> None:
     record.local_removed = True
 
 
-def _set(record: BackupRecord, *, status: str, detail: str, storage=None, key=None, globals_key=None,
-         at=None) -> None:
+def _ended(status: str, detail: str) -> dict:
     fields = {"offsite_status": status, "offsite_detail": detail}
     if status != OffsiteStatus.UPLOADING:
         fields.update(offsite_pid=None, offsite_boot_id="", offsite_host="", offsite_claimed_at=None)
+    return fields
+
+
+def _set(record: BackupRecord, *, status: str, detail: str, storage=None, key=None, globals_key=None,
+         at=None) -> None:
+    fields = _ended(status, detail)
     if storage is not None:
         fields["offsite_storage"] = storage
     if key is not None:
@@ -257,8 +301,12 @@ def _set(record: BackupRecord, *, status: str, detail: str, storage=None, key=No
     for name, value in fields.items():
         setattr(record, name, value)
     if status == OffsiteStatus.FAILED:
-        for listener in _failed_listeners:
-            listener(record)
+        _tell_failed(record)
+
+
+def _tell_failed(record: BackupRecord) -> None:
+    for listener in _failed_listeners:
+        listener(record)
 
 
 # -- files a job needs ----------------------------------------------------------------
