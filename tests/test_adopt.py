@@ -217,3 +217,27 @@ def test_an_object_that_is_not_what_its_metadata_says_is_left_alone(pagila, make
     assert f"left alone    s3://bc-offsite-test/{PREFIX}/database/manual/stray.dump: its name has no time " \
            "(YYYYMMDD_HHMMSS)" in said
     assert not BackupRecord.objects.exists()
+
+
+def test_a_file_this_user_cannot_read_is_left_alone_and_the_others_adopted(pagila, make_target, backup_root,
+                                                                           monkeypatch, capsys):
+    from backups_app.services.storage import manifest
+
+    target = make_target(pagila)
+    made, unreadable = make_backup(target), make_backup(target)
+    BackupRecord.objects.all().delete()
+    # The tests run as root, which reads any file whatever its mode: the refusal is stood in for here.
+    real = manifest.backup_sha256
+
+    def refusing(path):
+        if path == unreadable.absolute_path:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+    monkeypatch.setattr(manifest, "backup_sha256", refusing)
+
+    said = adopt(capsys=capsys)
+
+    assert said[-1] == "Adopted 1 backups; 2 files left alone"
+    assert f"left alone    {unreadable.path}: cannot be read: Permission denied" in said
+    assert f"left alone    {unreadable.globals_path}: a roles file whose backup is not here" in said
+    assert BackupRecord.objects.get().path == made.path

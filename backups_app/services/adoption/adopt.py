@@ -74,6 +74,8 @@ def adopt_all(*, target: DatabaseTarget | None = None, dry_run: bool = False) ->
             entry.record, entry.notes = _examine(layout.absolute(orphan.path), target)
         except AdoptRefused as exc:
             entry.problem = str(exc)
+        except OSError as exc:  # unreadable here (its owner, its mode): say so and go on with the others
+            entry.problem = f"cannot be read: {exc.strerror or exc}"
         else:
             if not dry_run:
                 save(entry.record)
