@@ -236,7 +236,8 @@ def resume(record: BackupRecord, why: str) -> list[str]:
         return [*done, record.offsite_detail]
     _set(record, status=OffsiteStatus.UPLOADING, detail=f"{lead}uploading again to {storage.location}")
     # One attempt: recovery runs before a command's own work and in the reaper's round; it must end.
-    _upload_with_retries(record, storage, attempts=1, lead=f"{lead}resumed: ")
+    with _keeping_claim(record):  # a long one must not look silent to another host's recovery
+        _upload_with_retries(record, storage, attempts=1, lead=f"{lead}resumed: ")
     return [*done, record.offsite_detail]
 
 
