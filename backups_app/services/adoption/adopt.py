@@ -25,7 +25,6 @@ object storage are adopted by from_storage.py, by the same rules.
 
 import logging
 import re
-import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -33,12 +32,11 @@ from pathlib import Path
 from django.utils import timezone
 
 from backups_app.models import BackupFormat, BackupRecord, BackupStatus, BackupType, DatabaseTarget
-from backups_app.services.backups.globals_dump import SUFFIX as GLOBALS_SUFFIX
+from backups_app.services.backups import globals_dump
 from backups_app.services.crypto import age, keys
-from backups_app.services.postgres import binaries, toc
-from backups_app.services.postgres.client import decompress_args
-from backups_app.services.postgres.connection import child_env, conn_for, server_info
-from backups_app.services.postgres.proc import spawn
+from backups_app.services.postgres import toc
+from backups_app.services.postgres.connection import conn_for, server_info
+from backups_app.services.restores import source_db
 from backups_app.services.restores.timescale import EXTENSION as TIMESCALEDB
 from backups_app.services.retention import orphans
 from backups_app.services.storage import layout, manifest
@@ -48,8 +46,6 @@ log = logging.getLogger(__name__)
 
 ADOPTED_BY = "adopted from its file"
 _STAMP = re.compile(r"(\d{8}_\d{6})")
-_FORMATS = [(".dump", BackupFormat.CUSTOM), (".dir", BackupFormat.DIRECTORY), (".sql.gz", BackupFormat.SQL),
-            (".sql.zst", BackupFormat.SQL)]
 
 
 class AdoptRefused(Exception):
@@ -128,21 +124,21 @@ def named(relative: str, target: DatabaseTarget | None, *, modified=None) -> Bac
     pruned = BackupRecord.objects.filter(path=relative).values_list("pk", flat=True).first()
     if pruned is not None:
         raise AdoptRefused(f"backup #{pruned} was pruned; its file is still here (the next prune removes it)")
-    if name.endswith((GLOBALS_SUFFIX, GLOBALS_SUFFIX + age.SUFFIX)):
+    if name.endswith((globals_dump.SUFFIX, globals_dump.SUFFIX + age.SUFFIX)):
         raise AdoptRefused("a roles file whose backup is not here")
-    fmt, stem = _format_of(name)
+    fmt, compression, stem = _format_of(name)
     made = _made_at(stem, modified)
     record = BackupRecord(
         target=target or _target_named(stem, backup_type), backup_type=backup_type, format=fmt,
         status=BackupStatus.SUCCEEDED, path=relative, encrypted=name.endswith(age.SUFFIX), started_by=ADOPTED_BY,
-        compression=_compression(name, fmt), created_at=made, started_at=made, finished_at=made,
+        compression=compression, created_at=made, started_at=made, finished_at=made,
     )
     return record
 
 
 def roles_path(record: BackupRecord) -> str:
-    """Where the roles file of this backup lies, relative to BACKUP_ROOT (globals_dump.py names it so)."""
-    return record.path + GLOBALS_SUFFIX + (age.SUFFIX if record.encrypted else "")
+    """Where the roles file of this backup lies, relative to BACKUP_ROOT."""
+    return globals_dump.file_name(record.path, encrypted=record.encrypted)
 
 
 def checked(record: BackupRecord, path: Path) -> list[str]:
@@ -156,22 +152,17 @@ def checked(record: BackupRecord, path: Path) -> list[str]:
     return _read_header(record, path)
 
 
-def _format_of(name: str) -> tuple[str, str]:
-    """(format, the name without its endings)."""
+def _format_of(name: str) -> tuple[str, str, str]:
+    """(format, a plain SQL file's compressor, the name without its endings), by the console's own endings."""
     name = name.removesuffix(age.SUFFIX)
-    for ending, fmt in _FORMATS:
+    for key, ending in layout.FORMAT_SUFFIX.items():  # "sql.gzip": ".sql.gz" ...
         if name.endswith(ending):
-            return fmt, name.removesuffix(ending)
+            fmt, _, compression = key.partition(".")
+            return fmt, compression, name.removesuffix(ending)
     if name.endswith(".sql"):
         raise AdoptRefused("plain SQL that is not compressed: compress it first (gzip -n FILE), then adopt the "
                            ".sql.gz")
     raise AdoptRefused("not a backup's name (.dump, .dir, .sql.gz or .sql.zst, maybe .age)")
-
-
-def _compression(name: str, fmt: str) -> str:
-    if fmt != BackupFormat.SQL:
-        return ""
-    return "zstd" if name.removesuffix(age.SUFFIX).endswith(".zst") else "gzip"
 
 
 def _target_named(stem: str, backup_type: str) -> DatabaseTarget:
@@ -204,7 +195,9 @@ def _read_header(record: BackupRecord, path: Path) -> list[str]:
         return ["encrypted, and no private key is configured here: versions and extensions unknown"]
     try:
         if record.format in layout.ARCHIVE_FORMATS:
-            contents = _encrypted_toc(path) if record.encrypted else toc.read(path)
+            # An encrypted one: its head decrypted once; the newest pg_restore reads any archive's header.
+            with age.stdin_for(path) as stream:
+                contents = toc.read(path, stdin=stream)
             header = contents.header
             names = {e.name for e in contents.entries if e.kind == "EXTENSION"}
         else:
@@ -233,37 +226,16 @@ SCRIPT_HEAD_LINES = 20000  # extensions come before the first table's data
 def _script_head(path: Path) -> tuple[dict, set[str]]:
     """pg_dump's version lines and the extensions a plain SQL script creates, from its opening lines."""
     header, names = {}, set()
-    with age.stdin_for(path) as stream, child_env() as env:
-        proc = spawn(decompress_args(age.plain(path), from_stdin=stream is not None), env=env, stdin=stream,
-                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        try:
-            for n, raw in enumerate(proc.stdout):
-                line = raw.decode("utf-8", "replace").rstrip("\n")
-                if n >= SCRIPT_HEAD_LINES or line.startswith("COPY "):
-                    break
-                if m := _SCRIPT_HEADER.match(line):
-                    header[m.group(1)] = m.group(2)
-                elif m := _SCRIPT_EXTENSION.match(line):
-                    names.add(m.group(1))
-        finally:
-            proc.stdout.close()
-            proc.kill()
-            proc.wait()
+    with source_db.script(path) as lines:
+        for n, raw in enumerate(lines):
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            if n >= SCRIPT_HEAD_LINES or line.startswith("COPY "):
+                break
+            if m := _SCRIPT_HEADER.match(line):
+                header[m.group(1)] = m.group(2)
+            elif m := _SCRIPT_EXTENSION.match(line):
+                names.add(m.group(1))
     return header, names
-
-
-def _encrypted_toc(path: Path) -> toc.Toc:
-    """The table of contents of an encrypted archive, read through age."""
-    decryption = age.Decryption(path)
-    try:
-        version = binaries.head_dump_version(decryption.stdout.read(4096)) or ""
-    finally:
-        decryption.finish(reader_done_early=True)
-    decryption = age.Decryption(path)
-    try:
-        return toc.read(path, stdin=decryption.stdout, dump_version=version)
-    finally:
-        decryption.finish(reader_done_early=True)
 
 
 def _timescaledb_now(target: DatabaseTarget) -> str:

@@ -42,7 +42,9 @@ def adopt_from_storages(*, target: DatabaseTarget | None = None, dry_run: bool =
 
 def adopt_from(storage: BackupStorage, *, target: DatabaseTarget | None = None, dry_run: bool = False,
                pending: dict | None = None) -> list[Found]:
-    """Every object of this storage that no record knows, adopted (or linked) or not, and why."""
+    """Every object of this storage that no record knows, adopted (or linked) or not, and why.
+    pending: backups adopted from their files in this dry run, by path (nothing saved yet)."""
+    pending = pending or {}
     s3 = offsite.store(storage)
     top = s3.key_for("")
     try:
@@ -57,10 +59,8 @@ def adopt_from(storage: BackupStorage, *, target: DatabaseTarget | None = None, 
         entry = Found(s3.url(key))
         try:
             entry.record, entry.notes, entry.linked = _examine(s3, storage, key, relative, keys, target, dry_run,
-                                                               pending or {})
-        except AdoptRefused as exc:
-            entry.problem = str(exc)
-        except offsite.StorageError as exc:
+                                                               pending)
+        except (AdoptRefused, offsite.StorageError) as exc:
             entry.problem = str(exc)
         else:
             if not dry_run and entry.record.pk is None:

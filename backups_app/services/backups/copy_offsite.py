@@ -14,8 +14,6 @@ upload it once, and recovery resumes the upload if this process dies.
 
 import logging
 
-from django.db.models import Q
-
 from backups_app.models import BackupFormat, BackupRecord, BackupStatus, OffsiteStatus
 from backups_app.services.jobs import process
 from backups_app.services.storage import offsite
@@ -72,7 +70,7 @@ def copy_offsite(record: BackupRecord) -> BackupRecord:
         raise CopyRefused(why)
     storage = storage_of(record)
     claimed = BackupRecord.objects.filter(
-        Q(offsite_status__in=AGAIN_FROM), pk=record.pk, status=BackupStatus.SUCCEEDED,
+        pk=record.pk, status=BackupStatus.SUCCEEDED, offsite_status__in=AGAIN_FROM,
     ).update(offsite_status=OffsiteStatus.UPLOADING, offsite_storage=storage,
              offsite_detail=f"uploading again to {storage.location}",
              **offsite.owner_fields(process.identity()))
@@ -82,7 +80,7 @@ def copy_offsite(record: BackupRecord) -> BackupRecord:
     log.info("backup #%s: copying offsite again to %s", record.pk, storage.location)
     s3 = offsite.store(storage)
     try:  # what an interrupted earlier attempt left; a storage that is down fails the upload just below
-        for line in offsite.abort_unfinished(s3, [s3.key_for(p) for p in (record.path, record.globals_path) if p]):
+        for line in offsite.abort_unfinished(s3, offsite.keys_of(s3, record)):
             log.warning("backup #%s: %s", record.pk, line)
     except offsite.StorageError as exc:
         log.warning("backup #%s: %s", record.pk, exc)

@@ -38,6 +38,11 @@ class GlobalsFailed(Exception):
     pass
 
 
+
+def file_name(backup_name: str, *, encrypted: bool) -> str:
+    """The roles file's name beside a backup's (encrypted to the same keys when the backup is)."""
+    return backup_name + SUFFIX + (age.SUFFIX if encrypted else "")
+
 def _server_major(version: str) -> int | None:
     m = re.match(r"(\d+)", version or "")
     return int(m.group(1)) if m else None
@@ -54,7 +59,7 @@ def beside(record: BackupRecord, conn: Conn, final, *, recipients=()):
     so a backup either has both files or neither. An encrypted backup's roles
     file is encrypted to the same keys (written at ready(), one pipeline at a time).
     """
-    target = final.with_name(final.name + SUFFIX + (age.SUFFIX if recipients else ""))
+    target = final.with_name(file_name(final.name, encrypted=bool(recipients)))
     partial = layout.partial_path(target, record.pk)
     major = _server_major(record.server_version)
     with contextlib.ExitStack() as stack:

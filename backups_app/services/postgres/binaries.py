@@ -362,11 +362,6 @@ def archive_dump_version(path) -> str | None:
             head = f.read(4096)
     except OSError:
         return None
-    return head_dump_version(head)
-
-
-def head_dump_version(head: bytes) -> str | None:
-    """The same, from an archive's first 4096 bytes (read through a decryption, say)."""
     try:
         return _parse_header(head)
     except (struct.error, IndexError, ValueError, UnicodeDecodeError):

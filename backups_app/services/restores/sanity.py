@@ -5,7 +5,6 @@ exact row counts (BACKUP_ROW_COUNTS), every count is equal.
 """
 
 import re
-import subprocess
 
 import psycopg
 from psycopg import sql
@@ -13,9 +12,8 @@ from psycopg import sql
 from backups_app.services.backups import row_counts
 from backups_app.services.crypto import age
 from backups_app.services.postgres import toc
-from backups_app.services.postgres.client import decompress_args
-from backups_app.services.postgres.connection import child_env, conn_for, connect
-from backups_app.services.postgres.proc import spawn
+from backups_app.services.postgres.connection import conn_for, connect
+from backups_app.services.restores import source_db
 from backups_app.services.storage import layout
 
 _SQL_TABLE = re.compile(r'^CREATE (?:UNLOGGED )?TABLE (?:ONLY )?((?:"(?:[^"]|"")+"|[^\s."(]+))\.'
@@ -61,16 +59,10 @@ def archive_tables(backup) -> list[tuple[str, str]]:
 def _sql_tables(path) -> list[tuple[str, str]]:
     """The script's CREATE TABLE lines; an encrypted one is decrypted on the way into the decompressor."""
     found = []
-    with age.stdin_for(path, whole=True) as stream, child_env() as env:
-        proc = spawn(decompress_args(age.plain(path), from_stdin=stream is not None), env=env, stdin=stream,
-                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        try:
-            for raw in proc.stdout:
-                if raw.startswith(b"CREATE ") and (m := _SQL_TABLE.match(raw.decode("utf-8", "replace"))):
-                    found.append((_unquote(m.group(1)), _unquote(m.group(2))))
-        finally:
-            proc.stdout.close()
-            proc.wait()
+    with source_db.script(path, whole=True) as lines:
+        for raw in lines:
+            if raw.startswith(b"CREATE ") and (m := _SQL_TABLE.match(raw.decode("utf-8", "replace"))):
+                found.append((_unquote(m.group(1)), _unquote(m.group(2))))
     return found
 
 

@@ -5,6 +5,7 @@ pg_restore --create); a plain SQL dump made without --create only names its
 client encoding, so the locale is then the server's default.
 """
 
+import contextlib
 import re
 import subprocess
 
@@ -41,12 +42,26 @@ def create_database_statement(path, major: int, *, dump_version: str = "") -> st
 
 def sql_client_encoding(path) -> str:
     """From the head of the script only: the decompressor (and age, for an encrypted one) is stopped after 64 kB."""
-    with age.stdin_for(path) as stream, child_env() as env:
-        proc = spawn(decompress_args(age.plain(path), from_stdin=stream is not None), env=env, stdin=stream,
-                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        head = proc.stdout.read(64 * 1024).decode("utf-8", "replace")
-        proc.kill()
-        proc.stdout.close()
-        proc.wait()
+    with script(path) as lines:
+        head = lines.read(64 * 1024).decode("utf-8", "replace")
     m = re.search(r"^SET client_encoding = '([^']+)';", head, re.MULTILINE)
     return m.group(1) if m else ""
+
+
+@contextlib.contextmanager
+def script(path, *, whole: bool = False):
+    """A plain SQL backup's script as a stream of bytes, decompressed (and decrypted) on the way.
+
+    whole: the reader reads it to the end (age is then waited for, and its
+    failure raised); otherwise the reader may stop early and both are stopped.
+    """
+    with age.stdin_for(path, whole=whole) as stream, child_env() as env:
+        proc = spawn(decompress_args(age.plain(path), from_stdin=stream is not None), env=env, stdin=stream,
+                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        try:
+            yield proc.stdout
+        finally:
+            if not whole:
+                proc.kill()
+            proc.stdout.close()
+            proc.wait()

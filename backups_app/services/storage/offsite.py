@@ -220,7 +220,7 @@ def resume(record: BackupRecord, why: str) -> list[str]:
     done = []
     try:
         s3 = store(storage)
-        keys = [s3.key_for(p) for p in (record.path, record.globals_path) if p]
+        keys = keys_of(s3, record)
         done += abort_unfinished(s3, keys)
         if _already_there(record, s3):
             _set(record, status=OffsiteStatus.UPLOADED, key=keys[0], globals_key=keys[1] if len(keys) > 1 else "",
@@ -239,6 +239,11 @@ def resume(record: BackupRecord, why: str) -> list[str]:
     with _keeping_claim(record):  # a long one must not look silent to another host's recovery
         _upload_with_retries(record, storage, attempts=1, lead=f"{lead}resumed: ")
     return [*done, record.offsite_detail]
+
+
+def keys_of(s3: S3Store, record: BackupRecord) -> list[str]:
+    """The object names of a backup's files (the dump, then its roles file when it has one)."""
+    return [s3.key_for(p) for p in (record.path, record.globals_path) if p]
 
 
 def abort_unfinished(s3: S3Store, keys: list[str]) -> list[str]:
