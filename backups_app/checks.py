@@ -47,7 +47,18 @@ def backup_settings(app_configs, **kwargs):
                               "or live jobs are failed as lost", id="backups.E005"))
     problems += _metrics_problems()
     problems += _encryption_problems()
+    problems += _password_variable_problems()
     return problems
+
+
+def _password_variable_problems() -> list:
+    from backups_app.services.postgres import names
+
+    if not (bad := names.bad_password_variable_entries(settings.TARGET_PASSWORD_VARIABLES)):
+        return []
+    return [Error(f"TARGET_PASSWORD_VARIABLES has entries that are no variable name or prefix, or that would let a "
+                  f"target read one of the console's own secrets: {', '.join(bad)}", id="backups.E040",
+                  hint="List names such as DB_PASSWORD, or prefixes such as BACKUP_PG_PASSWORD_* (upper case).")]
 
 
 def _encryption_problems() -> list:

@@ -21,7 +21,7 @@ from tests.pgcluster import Cluster
 
 pytestmark = pytest.mark.django_db
 
-OWN_PASSWORD_ENV = "BC_FAULTS_PASSWORD"
+OWN_PASSWORD_ENV = "BACKUP_PG_PASSWORD_FAULTS"
 TICK_ROWS = 400_000  # about 45 MB on disk: pg_dump needs a second or so for it
 
 

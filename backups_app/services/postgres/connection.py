@@ -2,9 +2,13 @@
 
 The password is looked up at the moment it is needed and handed to a child
 process only through a private 0600 passfile named by PGPASSFILE, never argv.
+It is read only from a variable targets may use (names.check_password_variable):
+a target naming another one (a record saved before the rule) is refused at
+its first connection, its variable never read.
 """
 
 import contextlib
+import dataclasses
 import os
 import tempfile
 from dataclasses import dataclass
@@ -12,6 +16,7 @@ from dataclasses import dataclass
 import psycopg
 from django.conf import settings
 
+from backups_app.services.postgres import names
 from backups_app.services.postgres.scrub import scrub
 
 PASSFILE_DIR_PREFIX = "bc-pass-"
@@ -30,9 +35,10 @@ class Conn:
     dbname: str
     password: str | None
     service: str = ""
+    refused: str = ""  # why this connection may not be made (its password variable is not allowed)
 
     def with_dbname(self, dbname: str) -> "Conn":
-        return Conn(self.host, self.port, self.user, dbname, self.password, self.service)
+        return dataclasses.replace(self, dbname=dbname)
 
     def args(self) -> list[str]:
         """Connection options for libpq command-line tools (no password)."""
@@ -42,9 +48,24 @@ class Conn:
         return (self.password,) if self.password else ()
 
 
+def password_variable(target) -> str:
+    return target.password_env or "DB_PASSWORD"
+
+
+def refusal(target) -> str:
+    """Why the target's password may not be read ('' when it may)."""
+    if target.password_source != "env":
+        return ""
+    try:
+        names.check_password_variable(password_variable(target))
+    except names.BadName as exc:
+        return f"target {target.name}: {exc}"
+    return ""
+
+
 def password_for(target) -> str | None:
-    if target.password_source == "env":
-        return os.environ.get(target.password_env or "DB_PASSWORD") or None
+    if target.password_source == "env" and not refusal(target):
+        return os.environ.get(password_variable(target)) or None
     return None
 
 
@@ -56,6 +77,7 @@ def conn_for(target, dbname: str | None = None) -> Conn:
         dbname=dbname or target.dbname,
         password=password_for(target),
         service=target.service_name if target.password_source == "service" else "",
+        refused=refusal(target),
     )
 
 
@@ -73,6 +95,8 @@ def child_env(conn: Conn | None = None):
     if conn is None:
         yield dict(OFFLINE_ENV)
         return
+    if conn.refused:
+        raise ConnectionFailed(conn.refused)
     # Whatever variable held the password (the target names it) stays with us.
     env = {k: v for k, v in os.environ.items() if not (conn.password and v == conn.password)}
     for name in ("PGPASSWORD", "DB_PASSWORD", "PGHOST", "PGPORT", "PGUSER", "PGDATABASE"):
@@ -97,6 +121,8 @@ def child_env(conn: Conn | None = None):
 
 def connect(conn: Conn, **kwargs) -> psycopg.Connection:
     """A psycopg connection; errors come back scrubbed as ConnectionFailed."""
+    if conn.refused:
+        raise ConnectionFailed(conn.refused)
     params = dict(host=conn.host, port=conn.port, user=conn.user, dbname=conn.dbname,
                   connect_timeout=10, application_name="backupconsole")
     if conn.password:

@@ -44,7 +44,7 @@ def connection_check(*, target) -> ConnectionReport:
     """Connect to the target and gather what a backup of it needs."""
     root, free = free_space_under_backup_root()
     conn = conn_for(target)
-    missing = _missing_password(target)
+    missing = conn.refused or _missing_password(target)
     if missing:
         return ConnectionReport(target=target.name, ok=False, problems=[missing], backup_root=root, free_bytes=free)
     try:
