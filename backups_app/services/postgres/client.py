@@ -16,10 +16,10 @@ import re
 import subprocess
 from pathlib import Path
 
-from backups_app.services.postgres import binaries
-from backups_app.services.postgres.args import COMPRESSORS, psql_args
+from backups_app.services.postgres import binaries, reading
+from backups_app.services.postgres.args import psql_args
 from backups_app.services.postgres.connection import Conn, child_env
-from backups_app.services.postgres.proc import Drain, last_lines, run, spawn
+from backups_app.services.postgres.proc import Drain, Ran, completed, last_lines, run, spawn
 from backups_app.services.postgres.scrub import scrub
 from backups_app.services.storage import files
 
@@ -68,16 +68,19 @@ def first_error(stderr: bytes | str) -> list[str]:
     return found
 
 
-def decompressor(path: Path) -> list[str]:
-    for compressor in COMPRESSORS.values():
-        if path.name.endswith(compressor.suffix):
-            return list(compressor.decompress)
-    raise RestoreFailed(f"cannot tell how {path.name} is compressed (expected .sql.gz or .sql.zst)")
-
-
 def decompress_args(path: Path, *, from_stdin: bool = False) -> list[str]:
     """The decompressor for path's name, reading that file, or (from_stdin) the same bytes from its stdin."""
-    return [*decompressor(path), *([] if from_stdin else [str(path)])]
+    try:
+        return reading.decompressor(path, from_stdin=from_stdin)
+    except reading.UnknownCompression as exc:
+        raise RestoreFailed(str(exc)) from None
+
+
+def run_psql(conn: Conn, tool, script: bytes, *, single_transaction: bool) -> Ran:
+    """psql running a short script given whole (the roles file), stopping at its first error."""
+    with child_env(conn) as env:
+        return completed(run(psql_args(tool, conn, single_transaction=single_transaction), env=env,
+                             input_bytes=script))
 
 
 def run_script(source_args: list[str], tool, conn: Conn, *, single_transaction: bool, preamble: str = "",
