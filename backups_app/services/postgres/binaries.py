@@ -80,7 +80,8 @@ def _version_of(path: str) -> str | None:
 
 def _ask_version(path: str) -> str | None:
     try:
-        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10).stdout
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10,
+                             env={"PATH": "/usr/bin:/bin"}).stdout
     except (OSError, subprocess.SubprocessError):
         raise ProbeFailed from None
     m = re.search(r"\(PostgreSQL\)\s+(\d+(?:\.\d+)?)", out)

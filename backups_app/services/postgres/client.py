@@ -98,8 +98,10 @@ def run_script(source_args: list[str], tool, conn: Conn, *, single_transaction: 
     """
     opening = OpeningSettings(rejected_by(server_major))
     args = psql_args(tool, conn, single_transaction=single_transaction)
-    with child_env(conn) as env:
-        source = spawn(source_args, env=env, stdin=source_stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # The source (the decompressor, or pg_restore writing a script) connects nowhere: it gets no connection's
+    # variables.
+    with child_env(conn) as env, child_env() as plain:
+        source = spawn(source_args, env=plain, stdin=source_stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         psql = spawn(args, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         source_err, psql_err = Drain(source.stderr), Drain(psql.stderr)
         try:

@@ -14,13 +14,18 @@ import tempfile
 from dataclasses import dataclass
 
 import psycopg
-from django.conf import settings
 
 from backups_app.services.postgres import names
 from backups_app.services.postgres.scrub import scrub
 
 PASSFILE_DIR_PREFIX = "bc-pass-"
-OFFLINE_ENV = {"PATH": "/usr/bin:/bin"}
+# All a program the console starts sees of the console's environment: where programs are, the home
+# folder (libpq's ~/.pgpass and ~/.pg_service.conf), locale, time zone, the temporary folder. Never the
+# rest: it holds the S3 keys, webhook URLs, METRICS_TOKEN and other targets' passwords.
+BASE_VARIABLES = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR")
+# libpq's own variables pass to a PostgreSQL program (TLS settings, PGSERVICEFILE, PGPASSFILE ...),
+# except these: the console names the server, user and database itself, and never a password.
+NOT_PASSED = {"PGPASSWORD", "PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE", "PGAPPNAME"}
 
 
 class ConnectionFailed(Exception):
@@ -85,23 +90,29 @@ def _escape_pgpass(value: str) -> str:
     return value.replace("\\", "\\\\").replace(":", "\\:")
 
 
+def base_env() -> dict:
+    """The environment of every program the console starts (BASE_VARIABLES and LC_*), nothing else."""
+    env = {k: v for k, v in os.environ.items() if k in BASE_VARIABLES or k.startswith("LC_")}
+    env.setdefault("PATH", os.defpath)
+    return env
+
+
 @contextlib.contextmanager
 def child_env(conn: Conn | None = None):
-    """Environment for a client program: PGPASSFILE points at a private file, removed after.
+    """The one place a started program's environment is built.
 
-    Without a connection (a program that only reads files) the child gets a
-    fixed PATH and nothing else of ours.
+    Without a connection (a program that only reads files, a compressor, age,
+    the demo's server programs): base_env(). With one, for a PostgreSQL
+    program: libpq's own variables besides, and the password, when the target
+    has one, in a private passfile named by PGPASSFILE, removed after.
     """
     if conn is None:
-        yield dict(OFFLINE_ENV)
+        yield base_env()
         return
     if conn.refused:
         raise ConnectionFailed(conn.refused)
-    # Whatever variable held the password (the target names it) stays with us.
-    env = {k: v for k, v in os.environ.items() if not (conn.password and v == conn.password)}
-    for name in ("PGPASSWORD", "DB_PASSWORD", "PGHOST", "PGPORT", "PGUSER", "PGDATABASE"):
-        env.pop(name, None)
-    env.pop(settings.BACKUP_AGE_IDENTITY_ENV, None)  # an age private key is for age alone
+    env = base_env()
+    env.update({k: v for k, v in os.environ.items() if k.startswith("PG") and k not in NOT_PASSED})
     env["PGAPPNAME"] = "backupconsole"
     env["PGCONNECT_TIMEOUT"] = env.get("PGCONNECT_TIMEOUT", "10")
     if conn.service:
