@@ -134,7 +134,8 @@ SERVER_ENDINGS = {
     "fast shutdown": lambda c: c.stop("fast"),
     "crash": faultkit.crash_cluster,
 }
-SERVER_GONE = ("terminating connection due to administrator command", "server closed the connection unexpectedly")
+SERVER_GONE = ("terminating connection due to administrator command", "server closed the connection unexpectedly",
+               "SSL SYSCALL error: EOF detected")  # the same, said over TLS (the test clusters offer it)
 
 
 @pytest.mark.slow

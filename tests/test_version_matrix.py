@@ -20,7 +20,7 @@ from backups_app.services.backups import dump
 from backups_app.services.postgres import binaries
 from tests.conftest import load_pagila
 from tests.dbcompare import object_counts, row_counts
-from tests.pgcluster import Cluster, wheel_bin_dir
+from tests.pgcluster import Cluster, encrypted_only, wheel_bin_dir
 from tests.restore_helpers import dropping, make_backup, run_restore, run_verify
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
@@ -43,6 +43,9 @@ def pg17(pagila):
 
 @pytest.fixture
 def servers(pg_cluster, pagila, pg17, monkeypatch):
+    # Every pairing connects encrypted: client 15 may connect only so (it cannot refuse a request for the
+    # password in clear text), and the choices compared here are those made for such connections.
+    encrypted_only(monkeypatch)
     monkeypatch.setenv(PASSWORD_ENVS["15"], pg_cluster.password)
     monkeypatch.setenv(PASSWORD_ENVS["17"], pg17.password)
     return {"15": pg_cluster, "17": pg17}

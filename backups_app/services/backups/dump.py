@@ -30,7 +30,14 @@ from backups_app.services.jobs import process, stopping
 from backups_app.services.monitoring import anomaly
 from backups_app.services.postgres import binaries, dumping, reading
 from backups_app.services.postgres.args import COMPRESSORS, UnsupportedSetting, custom_compression, wants_zstd
-from backups_app.services.postgres.connection import Conn, ConnectionFailed, conn_for, server_info
+from backups_app.services.postgres.connection import (
+    Conn,
+    ConnectionFailed,
+    conn_for,
+    refuses_clear_text,
+    server_info,
+    with_clear_text_hint,
+)
 from backups_app.services.postgres.proc import Ran, last_lines
 from backups_app.services.postgres.scrub import scrub
 from backups_app.services.storage import files, layout, manifest, offsite
@@ -165,7 +172,8 @@ def _prepare(record: BackupRecord, conn: Conn, *, encrypted: bool = False):
     # Custom and directory archives are compressed by pg_dump itself, with BACKUP_CUSTOM_COMPRESSION.
     archive = record.format in layout.ARCHIVE_FORMATS
     choice = binaries.choose_pg_dump(info.major, server_version=info.version,
-                                     wants_zstd=wants_zstd() if archive else False)
+                                     wants_zstd=wants_zstd() if archive else False,
+                                     refuse_clear_text=refuses_clear_text(conn))
     tool = choice.tool
     log.info("backup #%s uses %s", record.pk, choice)
     record.server_version, record.pg_dump_version = info.version, tool.version
@@ -273,7 +281,7 @@ def _check_exit(ran: Ran, conn: Conn, *, folder: Path | None = None) -> None:
     if returncode < 0:
         message = f"{name} was killed by signal {-returncode}{_signal_name(-returncode)}"
     else:
-        message = one_line(ran.stderr) or f"{name} failed with exit status {returncode}"
+        message = with_clear_text_hint(one_line(ran.stderr) or f"{name} failed with exit status {returncode}")
     if folder is not None and NO_SPACE not in message:
         message += _disk_full_note(folder)
     raise BackupFailed(scrub(message, conn.secrets()))

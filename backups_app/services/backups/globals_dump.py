@@ -18,7 +18,7 @@ from backups_app.models import BackupRecord
 from backups_app.services.crypto import age
 from backups_app.services.postgres import binaries, databases, dumping
 from backups_app.services.postgres.client import run_psql
-from backups_app.services.postgres.connection import Conn, conn_for
+from backups_app.services.postgres.connection import Conn, conn_for, refuses_clear_text, with_clear_text_hint
 from backups_app.services.postgres.proc import Ran, last_lines
 from backups_app.services.postgres.scrub import scrub
 from backups_app.services.storage import files, layout
@@ -90,12 +90,13 @@ def _once(fn):
 @contextlib.contextmanager
 def _started(conn: Conn, path, *, server_major: int | None):
     """pg_dumpall --globals-only writing path in the background; yields the function that waits for it."""
-    with dumping.globals_beside(conn, binaries.pg_dumpall_for(server_major), path) as wait:
+    tool = binaries.pg_dumpall_for(server_major, refuse_clear_text=refuses_clear_text(conn))
+    with dumping.globals_beside(conn, tool, path) as wait:
         yield lambda: _check(wait(), conn)
 
 
 def save(conn: Conn, path, *, server_major: int | None, recipients=()) -> None:
-    tool = binaries.pg_dumpall_for(server_major)
+    tool = binaries.pg_dumpall_for(server_major, refuse_clear_text=refuses_clear_text(conn))
     if recipients:
         return _save_encrypted(conn, tool, path, recipients)
     _check(dumping.dump_globals(conn, tool, path), conn)
@@ -103,7 +104,8 @@ def save(conn: Conn, path, *, server_major: int | None, recipients=()) -> None:
 
 def _check(ran: Ran, conn: Conn) -> None:
     if not ran.ok:
-        raise GlobalsFailed(scrub(f"pg_dumpall --globals-only failed: {last_lines(ran.stderr, 3)}", conn.secrets()))
+        message = f"pg_dumpall --globals-only failed: {last_lines(ran.stderr, 3)}"
+        raise GlobalsFailed(scrub(with_clear_text_hint(message), conn.secrets()))
 
 
 def _save_encrypted(conn: Conn, tool, path, recipients) -> None:
@@ -127,7 +129,8 @@ def apply(backup: BackupRecord, server) -> str:
         dbname, major = m.info.dbname, m.info.server_version // 10000
     script, created, kept = filter_script(read(path), roles=roles, tablespaces=tablespaces)
     conn = conn_for(server, dbname)
-    applied = run_psql(conn, binaries.psql_for(major), script.encode(), single_transaction=True)
+    tool = binaries.psql_for(major, refuse_clear_text=refuses_clear_text(conn))
+    applied = run_psql(conn, tool, script.encode(), single_transaction=True)
     if not applied.ok:
         detail = _PASSWORD.sub(r"\1'********'", last_lines(applied.stderr, 4))
         raise GlobalsFailed(scrub(f"applying roles and tablespaces failed, nothing was changed: {detail}",

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from backups_app.services.postgres import binaries, reading
 from backups_app.services.postgres.args import psql_args
-from backups_app.services.postgres.connection import Conn, child_env
+from backups_app.services.postgres.connection import Conn, child_env, with_clear_text_hint
 from backups_app.services.postgres.proc import Drain, Ran, completed, last_lines, run, spawn
 from backups_app.services.postgres.scrub import scrub
 from backups_app.services.storage import files
@@ -38,10 +38,11 @@ class RestoreFailed(Exception):
 
 def run_pg_restore(args: list[str], conn: Conn, *, stdin=None) -> None:
     """stdin: the archive as a stream (args then name no file), e.g. decrypted on the way."""
-    with child_env(conn) as env:
+    with child_env(conn, program=args[0]) as env:
         proc = run(args, env=env, stdin=stdin)
     if proc.returncode != 0:
-        raise RestoreFailed(scrub("pg_restore failed: " + error_lines(proc.stderr, proc.returncode), conn.secrets()))
+        message = "pg_restore failed: " + error_lines(proc.stderr, proc.returncode)
+        raise RestoreFailed(scrub(with_clear_text_hint(message), conn.secrets()))
 
 
 def error_lines(stderr: bytes, returncode: int) -> str:
@@ -78,7 +79,7 @@ def decompress_args(path: Path, *, from_stdin: bool = False) -> list[str]:
 
 def run_psql(conn: Conn, tool, script: bytes, *, single_transaction: bool) -> Ran:
     """psql running a short script given whole (the roles file), stopping at its first error."""
-    with child_env(conn) as env:
+    with child_env(conn, program=tool.path) as env:
         return completed(run(psql_args(tool, conn, single_transaction=single_transaction), env=env,
                              input_bytes=script))
 
@@ -100,7 +101,7 @@ def run_script(source_args: list[str], tool, conn: Conn, *, single_transaction: 
     args = psql_args(tool, conn, single_transaction=single_transaction)
     # The source (the decompressor, or pg_restore writing a script) connects nowhere: it gets no connection's
     # variables.
-    with child_env(conn) as env, child_env() as plain:
+    with child_env(conn, program=tool.path) as env, child_env() as plain:
         source = spawn(source_args, env=plain, stdin=source_stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         psql = spawn(args, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         source_err, psql_err = Drain(source.stderr), Drain(psql.stderr)
@@ -131,7 +132,8 @@ def run_script(source_args: list[str], tool, conn: Conn, *, single_transaction: 
         raise RestoreFailed(scrub(f"{source_name}: {error_lines(source_err.data, source.returncode)}",
                                   conn.secrets()))
     if psql.returncode != 0:
-        raise RestoreFailed(scrub("psql failed: " + error_lines(psql_err.data, psql.returncode), conn.secrets()))
+        message = "psql failed: " + error_lines(psql_err.data, psql.returncode)
+        raise RestoreFailed(scrub(with_clear_text_hint(message), conn.secrets()))
 
 
 def _pump(source, sink, first: bytes = b"", opening=None) -> bool:

@@ -5,6 +5,15 @@ process only through a private 0600 passfile named by PGPASSFILE, never argv.
 It is read only from a variable targets may use (names.check_password_variable):
 a target naming another one (a record saved before the rule) is refused at
 its first connection, its variable never read.
+
+Clear text: whoever answers at a target's address may ask for the password
+in clear text (AuthenticationCleartextPassword). Over TCP that is not
+required to be encrypted (PGSSLMODE require, verify-ca or verify-full, or
+PGGSSENCMODE=require) the console never sends it: every connection, psycopg's
+and every program's, carries libpq's require_auth=!password (libpq 16 and
+newer), and a program older than 16, which cannot refuse, is not started for
+such a connection (binaries picks a newer one). A Unix socket never leaves
+the machine and is not refused.
 """
 
 import contextlib
@@ -15,7 +24,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from backups_app.services.postgres import names
+from backups_app.services.postgres import binaries, names
 from backups_app.services.postgres.scrub import scrub
 
 PASSFILE_DIR_PREFIX = "bc-pass-"
@@ -26,6 +35,10 @@ BASE_VARIABLES = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR")
 # libpq's own variables pass to a PostgreSQL program (TLS settings, PGSERVICEFILE, PGPASSFILE ...),
 # except these: the console names the server, user and database itself, and never a password.
 NOT_PASSED = {"PGPASSWORD", "PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE", "PGAPPNAME"}
+ENCRYPTED_SSLMODES = ("require", "verify-ca", "verify-full")
+CLEAR_TEXT_HINT = ("the server asked for the password in clear text over an unencrypted connection, and the console "
+                   "refuses to send it: use scram-sha-256 for this user in the server's pg_hba.conf, or require "
+                   "encryption with PGSSLMODE=require (better verify-full)")
 
 
 class ConnectionFailed(Exception):
@@ -97,13 +110,54 @@ def base_env() -> dict:
     return env
 
 
+# -- clear text ------------------------------------------------------------------
+
+def encryption_required() -> bool:
+    """Whether libpq is told, by the console's environment, to connect only with encryption."""
+    return os.environ.get("PGSSLMODE", "") in ENCRYPTED_SSLMODES or os.environ.get("PGGSSENCMODE", "") == "require"
+
+
+def refuses_clear_text(conn: Conn) -> bool:
+    """Whether this connection must refuse a request for the password in clear text (TCP, not encrypted)."""
+    return not (conn.host or "/").startswith(("/", "@")) and not encryption_required()
+
+
+def require_auth(operator: str = "") -> str:
+    """libpq's require_auth: the operator's own (PGREQUIREAUTH), never allowing clear text."""
+    methods = [m.strip() for m in operator.split(",") if m.strip()]
+    if methods and all(m.startswith("!") for m in methods):
+        return ",".join(dict.fromkeys([*methods, "!password"]))
+    return ",".join(m for m in methods if m != "password") or "!password"
+
+
+def with_clear_text_hint(text: str) -> str:
+    """A program's error, with what to do when it was the refusal to send the password in clear text."""
+    return f"{text} ({CLEAR_TEXT_HINT})" if "cleartext password" in text.lower() else text
+
+
+def _can_refuse(program: str | None, conn: Conn) -> None:
+    version = binaries.version_of(program) if program else None
+    if version and int(version.split(".")[0]) >= binaries.REQUIRE_AUTH_SINCE:
+        return
+    name = f"{os.path.basename(program or 'a client program')} {version or '(version unknown)'}"
+    raise ConnectionFailed(_cannot_refuse(name, conn, fix=f"install PostgreSQL {binaries.REQUIRE_AUTH_SINCE}+ "
+                                                          "client programs"))
+
+
+def _cannot_refuse(who: str, conn: Conn, *, fix: str) -> str:
+    return (f"{who} cannot refuse to send the password in clear text (require_auth came with PostgreSQL "
+            f"{binaries.REQUIRE_AUTH_SINCE}), so it may not connect to {conn.host}:{conn.port} unencrypted: {fix}, "
+            "or require encryption with PGSSLMODE=require (better verify-full)")
+
+
 @contextlib.contextmanager
-def child_env(conn: Conn | None = None):
+def child_env(conn: Conn | None = None, *, program: str | None = None):
     """The one place a started program's environment is built.
 
     Without a connection (a program that only reads files, a compressor, age,
-    the demo's server programs): base_env(). With one, for a PostgreSQL
-    program: libpq's own variables besides, and the password, when the target
+    the demo's server programs): base_env(). With one, for the PostgreSQL
+    program at `program`: libpq's own variables besides, require_auth unless
+    the connection may carry clear text, and the password, when the target
     has one, in a private passfile named by PGPASSFILE, removed after.
     """
     if conn is None:
@@ -113,6 +167,9 @@ def child_env(conn: Conn | None = None):
         raise ConnectionFailed(conn.refused)
     env = base_env()
     env.update({k: v for k, v in os.environ.items() if k.startswith("PG") and k not in NOT_PASSED})
+    if refuses_clear_text(conn):
+        _can_refuse(program, conn)
+        env["PGREQUIREAUTH"] = require_auth(env.get("PGREQUIREAUTH", ""))
     env["PGAPPNAME"] = "backupconsole"
     env["PGCONNECT_TIMEOUT"] = env.get("PGCONNECT_TIMEOUT", "10")
     if conn.service:
@@ -140,6 +197,12 @@ def connect(conn: Conn, **kwargs) -> psycopg.Connection:
         params["password"] = conn.password
     if conn.service:
         params = {"service": conn.service, "dbname": conn.dbname}
+    if refuses_clear_text(conn):
+        libpq = psycopg.pq.version()
+        if libpq < binaries.REQUIRE_AUTH_SINCE * 10000:
+            raise ConnectionFailed(_cannot_refuse(f"the console's libpq {libpq // 10000}.{libpq % 100} (psycopg's)",
+                                                  conn, fix="install psycopg[binary] from requirements.txt"))
+        params["require_auth"] = require_auth(os.environ.get("PGREQUIREAUTH", ""))
     try:
         return psycopg.connect(**params, **kwargs)
     except psycopg.Error as exc:
@@ -151,7 +214,9 @@ def explain_connection_error(message: str, conn: Conn) -> str:
     text = scrub(" ".join(message.split()), conn.secrets())
     where = f"{conn.user}@{conn.host}:{conn.port}/{conn.dbname}"
     low = text.lower()
-    if "password authentication failed" in low or "no password supplied" in low:
+    if "cleartext password" in low:
+        hint = CLEAR_TEXT_HINT
+    elif "password authentication failed" in low or "no password supplied" in low:
         hint = "check the password (its environment variable or pgpass entry)"
     elif "connection refused" in low or "could not connect" in low or "timeout" in low:
         hint = "check that the server runs and the host and port are right"

@@ -43,14 +43,14 @@ TAIL = 4096
 def dump_archive(conn, tool, path, snapshot: str | None = None) -> Ran:
     """A custom archive of conn's database, written by pg_dump into path."""
     files.create_private(path).close()
-    with child_env(conn) as env:
+    with child_env(conn, program=tool.path) as env:
         return completed(run(pg_dump_args(tool, conn, "custom", snapshot, file=path), env=env))
 
 
 def dump_directory(conn, tool, folder, snapshot: str | None = None, *, jobs: int = 1) -> Ran:
     """A directory archive of conn's database in folder (made here, empty and private), `jobs` tables at once."""
     folder.mkdir(mode=0o700)
-    with child_env(conn) as env:
+    with child_env(conn, program=tool.path) as env:
         # A group of its own: pg_dump's workers are its children, and when pg_dump
         # itself is killed they would go on writing into the folder the caller removes.
         dump = spawn(pg_dump_directory_args(tool, conn, folder, snapshot, jobs=jobs), env=env,
@@ -78,7 +78,7 @@ class Written:
 def dump_sql(conn, tool, out, compressor, snapshot: str | None = None) -> Written:
     """pg_dump | compressor, into the open file `out`, hashed on the way; streamed in fixed-size chunks."""
     digest, size = hashlib.sha256(), 0
-    with child_env(conn) as env, child_env() as plain:
+    with child_env(conn, program=tool.path) as env, child_env() as plain:
         dump = spawn(pg_dump_args(tool, conn, "sql", snapshot), env=env, stdout=subprocess.PIPE,
                      stderr=subprocess.PIPE)
         try:
@@ -115,7 +115,7 @@ def globals_beside(conn, tool, path):
     Leaving the block stops it if it still runs.
     """
     files.create_private(path).close()
-    with child_env(conn) as env:
+    with child_env(conn, program=tool.path) as env:
         proc = spawn(pg_dumpall_globals_args(tool, conn, path), env=env, stdin=subprocess.DEVNULL,
                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         err = Drain(proc.stderr)
@@ -136,7 +136,7 @@ def globals_beside(conn, tool, path):
 def dump_globals(conn, tool, path) -> Ran:
     """pg_dumpall --globals-only into path."""
     files.create_private(path).close()
-    with child_env(conn) as env:
+    with child_env(conn, program=tool.path) as env:
         return completed(run(pg_dumpall_globals_args(tool, conn, path), env=env))
 
 
@@ -165,7 +165,7 @@ def dump_encrypted(conn, tool, partial, *, encrypt: list[str], what: str, snapsh
     else:
         dump_args = pg_dump_args(tool, conn, what, snapshot)
     list_args = pg_restore_list_args(lister, None) if lister is not None else None
-    with child_env(conn) as env, child_env() as plain:
+    with child_env(conn, program=tool.path) as env, child_env() as plain:
         return _Pipe(plain).run(spawn(dump_args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE),
                                 encrypt=encrypt, compressor=compressor, list_args=list_args)
 

@@ -14,7 +14,13 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from backups_app.services.postgres import binaries
-from backups_app.services.postgres.connection import ConnectionFailed, conn_for, connect, server_info
+from backups_app.services.postgres.connection import (
+    ConnectionFailed,
+    conn_for,
+    connect,
+    refuses_clear_text,
+    server_info,
+)
 from backups_app.services.postgres.scrub import scrub
 
 # Tables pg_dump could not read would fail the backup halfway; name a few.
@@ -55,7 +61,7 @@ def connection_check(*, target) -> ConnectionReport:
                                 free_bytes=free)
     problems, tool = [], None
     try:
-        tool = binaries.pg_dump_for(info.major)
+        tool = binaries.pg_dump_for(info.major, refuse_clear_text=refuses_clear_text(conn))
     except binaries.ToolNotFound as exc:
         problems.append(str(exc))
     if unreadable:
