@@ -16,6 +16,14 @@ class DatabaseTargetForm(forms.ModelForm):
         model = DatabaseTarget
         fields = "__all__"
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "password_env" in self.fields:
+            self.fields["password_env"].help_text = _(
+                "Name of the environment variable that holds the password, not the password. Allowed: "
+                "%(allowed)s (TARGET_PASSWORD_VARIABLES; names ending in * are prefixes).") % {
+                "allowed": ", ".join(settings.TARGET_PASSWORD_VARIABLES) or "-"}
+
     def clean_age_recipients(self):
         text = self.cleaned_data.get("age_recipients", "")
         if bad := keys.bad_recipients(keys.parse_recipients(text)):
