@@ -1,6 +1,5 @@
 """`manage.py demo_setup`: a private demo PostgreSQL cluster with sample FX data to back up."""
 
-import os
 from pathlib import Path
 
 import psycopg
@@ -20,7 +19,7 @@ MAX_TICKS_PER_PAIR = 10_000_000  # a few GB of sample data; more is a typo
 
 
 def default_dir() -> Path:
-    return Path(os.environ.get("DEMO_PG_DIR") or settings.VAR_DIR / "demo-pg")
+    return Path(settings.DEMO_PG_DIR)
 
 
 class Command(ConsoleCommand):
