@@ -11,6 +11,8 @@ from pathlib import Path
 import environ
 from csp.constants import NONE, SELF
 
+from backupconsole import env_files
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -165,6 +167,10 @@ WHITENOISE_USE_FINDERS = True
 LOGIN_URL = "admin:login"
 
 # --- The default backup target (the original script's variables) ---------
+# From the environment or .env; when neither sets any DB_*, from the demo cluster's
+# demo.env, so every command run from this checkout finds what run-console.sh set up.
+DEMO_PG_DIR = Path(env.str("DEMO_PG_DIR", default="") or VAR_DIR / "demo-pg")
+DB_SETTINGS_FILE = env_files.load_demo_settings(DEMO_PG_DIR / "demo.env")
 DB_HOST = env.str("DB_HOST", default="localhost")
 DB_PORT = env.int("DB_PORT", default=5432)
 DB_NAME = env.str("DB_NAME", default="trading_system")

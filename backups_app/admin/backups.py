@@ -19,6 +19,7 @@ from backups_app.models import BackupRecord, BackupStatus
 from backups_app.services.jobs import queue
 from backups_app.services.retention import pins
 from backups_app.services.storage import offsite
+from backups_app.services.targets import agreement
 
 
 class SizeAnomalyFilter(admin.SimpleListFilter):
@@ -48,9 +49,9 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
     actions = ["restore_backup", "verify_backup", "copy_offsite", "pin_backup", "unpin_backup"]
     readonly_fields = ["status_badge", "progress", "size", "duration", "size_anomaly_pct"]
     fieldsets = [
-        (None, {"fields": ["target", "status_badge", "progress", "backup_type", "format", "created_at",
-                           "started_at", "finished_at", "duration", "started_by", "requested_by", "schedule",
-                           "is_safety_backup"]}),
+        (None, {"fields": ["target", "server_address", "status_badge", "progress", "backup_type", "format",
+                           "created_at", "started_at", "finished_at", "duration", "started_by", "requested_by",
+                           "schedule", "is_safety_backup"]}),
         (gettext_lazy("File"), {"fields": ["path", "size", "size_anomaly_pct", "sha256", "compression", "encrypted",
                                            "pg_dump_version", "client", "server_version", "globals_path"]}),
         (gettext_lazy("Offsite copy"), {"fields": ["offsite_status", "offsite_storage", "offsite_key",
@@ -290,13 +291,15 @@ def restore_page(modeladmin, request, queryset, backup):
             form.add_error(None, str(exc))
         else:
             modeladmin.message_user(request, _(
-                "Queued restore #%(id)s of backup #%(backup)s into database %(into)s."
-            ) % {"id": record.pk, "backup": backup.pk, "into": record.target_database}, messages.SUCCESS)
+                "Queued restore #%(id)s of backup #%(backup)s into %(address)s."
+            ) % {"id": record.pk, "backup": backup.pk, "address": record.server_address}, messages.SUCCESS)
             return None
     return intermediate_page(
         modeladmin, request, queryset=queryset, form=form, action="restore_backup",
         title=_("Restore backup #%(id)s") % {"id": backup.pk}, backup=backup,
         template="admin/backups_app/backuprecord/restore_backup.html",
+        taken_from=backup.server_address or backup.target.name, restores_on=agreement.server(backup.target),
+        disagreement=agreement.mismatch(backup.target),
     )
 
 

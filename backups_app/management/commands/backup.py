@@ -28,6 +28,7 @@ from backups_app.services.retention import orphans
 from backups_app.services.retention import plan as retention
 from backups_app.services.retention import prune as pruning
 from backups_app.services.storage import layout
+from backups_app.services.targets import agreement
 from backups_app.services.targets.lookup import UnknownTarget, get_target
 
 TYPES = [t.value for t in BackupType]
@@ -80,6 +81,8 @@ class Command(ConsoleCommand):
         in_range(opts["max_age_hours"], "--max-age-hours", 0, MAX_HOURS, above=True)
         recover_first(self, opts["verbosity"])
         try:
+            if opts["check"] or opts["list"]:
+                self.warn_of_disagreement()
             if opts["check"]:
                 return self.check_freshness(opts)
             if opts["list"] and opts["orphans"]:
@@ -96,8 +99,14 @@ class Command(ConsoleCommand):
                     return self.copy_offsite(opts)
             with quiet_log(opts["verbosity"]):
                 return self.create(opts)
-        except UnknownTarget as exc:
+        except (UnknownTarget, agreement.Disagreement) as exc:
             raise CommandError(str(exc)) from None
+
+    def warn_of_disagreement(self) -> None:
+        """Work that only reads records goes on when DB_* here disagree with the default target, and says so."""
+        note = agreement.warning(agreement.default_target_or_none())
+        if note:
+            self.stderr.write(note)
 
     def create(self, opts):
         if opts["jobs"] is not None and not (opts["format"] == BackupFormat.DIRECTORY and 1 <= opts["jobs"] <= 64):

@@ -14,6 +14,7 @@ from django.utils import timezone
 from backups_app.models import BackupRecord, BackupStatus, RetentionPolicy
 from backups_app.services.retention.plan import FAILED, SUCCEEDED, Candidate, Fate, Policy, Rules, plan_policies
 from backups_app.services.storage import layout, offsite
+from backups_app.services.targets import agreement
 
 log = logging.getLogger(__name__)
 CHUNK = 500  # ids per IN (...) query: SQLite limits the number of parameters
@@ -117,9 +118,14 @@ def prune_for(*, target, backup_type: str, started_by: str = "") -> list[BackupR
 
 def prune(*, fates: list[Fate], reason_prefix: str = "", policy=None, now=None,
           started_by: str = "") -> list[BackupRecord]:
-    """Delete the files planned for deletion, then mark their records."""
+    """Delete the files planned for deletion, then mark their records.
+
+    agreement.Disagreement, with nothing deleted, from a process whose DB_*
+    name another server than the default target's backups came from.
+    """
     now = now or timezone.now()
     doomed = {f.id: f for f in fates if f.delete}
+    agreement.require_untouched(doomed)
     newest = _newest_succeeded_ids({f.group for f in doomed.values() if not f.leftover})
     suffix = f" [{started_by}]" if started_by else ""
     pruned = []

@@ -13,6 +13,7 @@ from backups_app.models import BackupRecord, BackupStatus, VerificationRecord
 from backups_app.services.jobs import lifecycle as jobs
 from backups_app.services.jobs import stopping
 from backups_app.services.storage import offsite
+from backups_app.services.targets import agreement
 from backups_app.services.verify import drill as drills
 from backups_app.services.verify import integrity
 from backups_app.services.verify.integrity import Finding
@@ -28,6 +29,8 @@ def verify_create(*, backup, drill: bool = False, started_by: str = "", requeste
     if backup.status != BackupStatus.SUCCEEDED:
         raise VerifyRefused(_("backup #%(id)s cannot be verified: its status is %(status)s") % {
             "id": backup.pk, "status": backup.get_status_display()})
+    if drill:
+        _refuse_drill_elsewhere(backup)
     return VerificationRecord.objects.create(
         backup=backup, drill=drill, started_by=started_by[:150], requested_by=requested_by
     )
@@ -41,6 +44,11 @@ def verify_execute(*, record_id: int, defer_when_busy: bool = False) -> Verifica
     restore waits for its server like any restore.
     """
     record = VerificationRecord.objects.select_related("backup", "backup__target").get(pk=record_id)
+    problem = agreement.mismatch(record.backup.target) if record.drill else ""
+    if problem:
+        # Refused, not failed: the backup's own verification result stays as it was.
+        jobs.refuse(record, f"drill refused: {problem}")
+        return record
     try:
         with jobs.turn(record):
             findings = _findings(record)
@@ -51,6 +59,13 @@ def verify_execute(*, record_id: int, defer_when_busy: bool = False) -> Verifica
         raise
     _end(record, findings)
     return record
+
+
+def _refuse_drill_elsewhere(backup) -> None:
+    """A drill restores onto the backup's own server: not from a process configured for another one."""
+    problem = agreement.mismatch(backup.target)
+    if problem:
+        raise VerifyRefused(f"drill of backup #{backup.pk} refused: {problem}")
 
 
 def _findings(record: VerificationRecord) -> list[Finding]:
