@@ -20,7 +20,7 @@ from backups_app.management.cli import (
     recover_first,
     waiting_reporter,
 )
-from backups_app.models import BackupFormat, BackupRecord, BackupStatus, BackupType, OffsiteStatus
+from backups_app.models import BackupFormat, BackupRecord, BackupStatus, BackupType, DatabaseTarget, OffsiteStatus
 from backups_app.services.backups import dump
 from backups_app.services.jobs import stopping
 from backups_app.services.monitoring import health
@@ -31,6 +31,8 @@ from backups_app.services.storage import layout
 from backups_app.services.targets.lookup import UnknownTarget, get_target
 
 TYPES = [t.value for t in BackupType]
+# `backup --check`: the first word of each target's line.
+CHECK_LABELS = {health.OK: "ok", health.STALE: "STALE", health.DAMAGED: "BAD", health.OFFSITE_FAILED: "OFFSITE"}
 
 
 class Command(ConsoleCommand):
@@ -45,12 +47,13 @@ class Command(ConsoleCommand):
         parser.add_argument("--jobs", type=int, default=None,
                             help=_("with --format directory: tables dumped at once (default BACKUP_DUMP_JOBS)"))
         parser.add_argument("--target", default=None,
-                            help=_("target name (backup: default, the DB_* target; list/cleanup: all)"))
+                            help=_("target name (backup: default, the DB_* target; list/cleanup/check: all)"))
         action = parser.add_mutually_exclusive_group()
         action.add_argument("--list", action="store_true", help=_("list backups, newest first"))
         action.add_argument("--cleanup", action="store_true", help=_("delete backups older than --keep-days"))
         action.add_argument("--check", action="store_true",
-                            help=_("exit non-zero when a target lacks a recent succeeded backup"))
+                            help=_("exit non-zero when a target is not healthy: no recent restorable backup, the "
+                                   "newest failed its verification, or a copy to object storage failed"))
         action.add_argument("--adopt", action="store_true",
                             help=_("give the backup files under BACKUP_ROOT and in object storage that no record "
                                    "knows a record again (after the console's database was lost, or files of "
@@ -178,15 +181,15 @@ class Command(ConsoleCommand):
         self.stdout.write(f"{len(rows) - 1} backups{note}")
 
     def check_freshness(self, opts):
-        report = health.freshness_report(max_age_hours=opts["max_age_hours"])
+        targets = DatabaseTarget.objects.filter(pk=get_target(opts["target"]).pk) if opts["target"] else None
+        report = health.health_report(targets=targets, max_age_hours=opts["max_age_hours"])
         for t in report["targets"]:
-            self.stdout.write(f"{'ok   ' if t['ok'] else 'STALE'}  {t['target']}: "
-                              f"{t['problem'] or t['last_success']}")
-        stale = [t["target"] for t in report["targets"] if not t["ok"]]
-        if stale:
-            raise CommandError(f"{len(stale)} of {len(report['targets'])} targets lack a recent succeeded backup: "
-                               + ", ".join(stale))
-        return f"All {len(report['targets'])} targets have a recent succeeded backup"
+            self.stdout.write(f"{CHECK_LABELS[t['state']]:<5}  {t['target']}: {t['problem'] or t['last_success']}")
+        unhealthy = [t["target"] for t in report["targets"] if not t["ok"]]
+        if unhealthy:
+            raise CommandError(f"{len(unhealthy)} of {len(report['targets'])} targets are not healthy: "
+                               + ", ".join(unhealthy))
+        return f"All {len(report['targets'])} targets are healthy: each has a recent restorable backup"
 
     def list_orphans(self, opts):
         found = orphans.find_orphans()
