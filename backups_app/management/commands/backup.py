@@ -1,6 +1,7 @@
 """`manage.py backup`: the original backup script's command line, kept exactly."""
 
 import json
+import logging
 
 from django.conf import settings
 from django.core.management.base import CommandError, no_translations
@@ -16,6 +17,7 @@ from backups_app.management.cli import (
     READING_CHECKS,
     ConsoleCommand,
     in_range,
+    one_line,
     quiet_log,
     recover_first,
     waiting_reporter,
@@ -27,10 +29,12 @@ from backups_app.services.monitoring import health
 from backups_app.services.retention import orphans
 from backups_app.services.retention import plan as retention
 from backups_app.services.retention import prune as pruning
-from backups_app.services.storage import layout
+from backups_app.services.storage import layout, offsite
 from backups_app.services.targets.lookup import UnknownTarget, get_target
 
 TYPES = [t.value for t in BackupType]
+# `backup` exits non-zero when its copy to object storage ended in one of these (docs/schedules.md).
+OFFSITE_NOT_DONE = (OffsiteStatus.FAILED, OffsiteStatus.UPLOADING)
 # `backup --check`: the first word of each target's line.
 CHECK_LABELS = {health.OK: "ok", health.STALE: "STALE", health.DAMAGED: "BAD", health.OFFSITE_FAILED: "OFFSITE"}
 
@@ -97,7 +101,7 @@ class Command(ConsoleCommand):
             if opts["copy_offsite"] is not None:
                 with quiet_log(opts["verbosity"]):
                     return self.copy_offsite(opts)
-            with quiet_log(opts["verbosity"]):
+            with quiet_log(opts["verbosity"], below=logging.CRITICAL):  # a failed upload is our own line
                 return self.create(opts)
         except UnknownTarget as exc:
             raise CommandError(str(exc)) from None
@@ -114,7 +118,13 @@ class Command(ConsoleCommand):
         if record.status != BackupStatus.SUCCEEDED:
             raise CommandError(f"backup #{record.pk} failed: {record.error}")
         size = naturalsize(record.size_bytes, binary=True)
-        return f"{record.absolute_path} {size} in {record.duration_seconds:.1f}s"
+        done = f"{record.absolute_path} {size} in {record.duration_seconds:.1f}s"
+        if record.offsite_status in OFFSITE_NOT_DONE:
+            # The backup is good here, but on this host only: cron must see it.
+            self.stdout.write(done)
+            raise CommandError(f"backup #{record.pk} succeeded but was not copied to object storage: "
+                               + one_line(record.offsite_detail))
+        return done
 
     def adopt(self, opts):
         from backups_app.services.adoption import adopt, from_storage
@@ -211,7 +221,7 @@ class Command(ConsoleCommand):
             pruning.candidates_for(target=target, backup_type=opts["type"]),
             retention.Rules(keep_days=keep_days), timezone.now(),
         )
-        records = BackupRecord.objects.select_related("target").in_bulk([f.id for f in fates])
+        records = BackupRecord.objects.select_related("target", "offsite_storage").in_bulk([f.id for f in fates])
         refused = {f.id for f in fates if f.delete and not _inside_root(records[f.id])}
         doomed = [f for f in fates if f.delete and f.id not in refused]
         if opts["dry_run"]:
@@ -236,4 +246,7 @@ def _describe(record, fate, refused, mood: str) -> str:
         why = "kept: its file is outside BACKUP_ROOT, so it is never deleted"
     else:
         why = (mood if fate.delete else "") + fate.reason
-    return f"#{record.pk} {record.target.name} {record.backup_type} {created} {record.path or '-'}: {why}"
+    deleted = fate is not None and fate.delete and record.pk not in refused
+    objects = offsite.objects_to_delete(record) if deleted else []
+    files = " ".join([record.path or "-", *objects])
+    return f"#{record.pk} {record.target.name} {record.backup_type} {created} {files}: {why}"
