@@ -129,3 +129,16 @@ def test_the_number_of_queries_does_not_grow_with_targets_or_backups(client, tok
                        status="failed" if day % 4 == 0 else "succeeded")
     assert BackupRecord.objects.count() == 61
     assert queries() == few <= 4
+
+
+def test_the_last_success_is_the_last_restorable_backup_and_health_is_the_same_as_healthz(client, token,
+                                                                                          backup_root):
+    shop = new_target("shop")
+    good = new_backup(shop, age_days=0.5, size_bytes=100 * MB)
+    new_backup(shop, age_days=0.2, size_bytes=50 * MB, last_verify_ok=False)
+    new_backup(new_target("fine"), age_days=0.1, size_bytes=MB)
+    got = samples(scrape(client))
+    assert got[("backupconsole_last_success_timestamp_seconds", "shop")] == pytest.approx(good.finished_at.timestamp())
+    assert got[("backupconsole_last_success_size_bytes", "shop")] == 100 * MB
+    assert got[("backupconsole_target_healthy", "shop")] == 0
+    assert got[("backupconsole_target_healthy", "fine")] == 1

@@ -4,10 +4,11 @@ from django.db.models import OuterRef, Subquery
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from backups_app import selectors
 from backups_app.admin.actions import GuardedActionsMixin, applying, history, intermediate_page, too_many
 from backups_app.admin.display import human_size
 from backups_app.forms import BackupNowForm, DatabaseTargetForm
-from backups_app.models import BackupFormat, BackupRecord, BackupStatus, BackupType, DatabaseTarget
+from backups_app.models import BackupFormat, BackupRecord, BackupType, DatabaseTarget
 from backups_app.services.backups import dump
 from backups_app.services.jobs import queue
 from backups_app.services.targets import agreement, connection_test, lookup
@@ -63,9 +64,9 @@ class DatabaseTargetAdmin(GuardedActionsMixin, admin.ModelAdmin):
             messages.WARNING)
 
     def get_queryset(self, request):
-        # The newest succeeded backup walking the created_at index: a GROUP BY over all backups
+        # The last restorable backup walking the created_at index: a GROUP BY over all backups
         # took half a second at 100,000 records.
-        newest = BackupRecord.objects.filter(target=OuterRef("pk"), status=BackupStatus.SUCCEEDED).order_by(
+        newest = BackupRecord.objects.filter(selectors.restorable_q(), target=OuterRef("pk")).order_by(
             "-created_at").values("finished_at")[:1]
         return super().get_queryset(request).annotate(last_success_at=Subquery(newest))
 

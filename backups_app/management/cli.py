@@ -48,12 +48,16 @@ def one_line(text: str) -> str:
 
 
 @contextlib.contextmanager
-def quiet_log(verbosity: int):
-    """A failure is already the one line on stderr; -v 2 shows the log lines too."""
+def quiet_log(verbosity: int, *, below: int = logging.ERROR):
+    """A failure is already the one line on stderr; -v 2 shows the log lines too.
+
+    below: the level a log line needs to show at lower verbosity (CRITICAL where the command's own
+    line already says every error, such as a failed upload after a backup).
+    """
     logger = logging.getLogger("backups_app")
     level = logger.level
     if verbosity < 2:
-        logger.setLevel(logging.ERROR)
+        logger.setLevel(below)
     try:
         yield
     finally:

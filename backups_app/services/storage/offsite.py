@@ -429,12 +429,27 @@ def _closing(reader):
 
 # -- pruning -----------------------------------------------------------------------------
 
+def _prune_keys(record: BackupRecord, s3: S3Store) -> list[str]:
+    """The objects pruning deletes: those recorded, else where the upload would have put the dump."""
+    if record.offsite_status in (OffsiteStatus.NONE, OffsiteStatus.DELETED) or record.offsite_storage_id is None:
+        return []
+    return [k for k in (record.offsite_key, record.offsite_globals_key) if k] or [s3.key_for(record.path)]
+
+
+def objects_to_delete(record: BackupRecord) -> list[str]:
+    """What pruning this backup deletes in object storage, as s3:// addresses (the prune preview lists them)."""
+    if record.offsite_storage_id is None:
+        return []
+    s3 = store(record.offsite_storage)
+    return [s3.url(k) for k in _prune_keys(record, s3)]
+
+
 def delete_copies(record: BackupRecord) -> bool:
     """Delete a backup's objects; False (the backup stays) when an uploaded copy cannot be deleted."""
     if record.offsite_status in (OffsiteStatus.NONE, OffsiteStatus.DELETED) or record.offsite_storage_id is None:
         return True
     s3 = store(record.offsite_storage)
-    keys = [k for k in (record.offsite_key, record.offsite_globals_key) if k] or [s3.key_for(record.path)]
+    keys = _prune_keys(record, s3)
     try:
         for key in keys:
             s3.delete(key)

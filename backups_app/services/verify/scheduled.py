@@ -1,10 +1,12 @@
-"""Scheduled verifications and restore drills: the target's newest good backup, checked on a timetable.
+"""Scheduled verifications and restore drills: the target's newest backup, checked on a timetable.
 
-"Good" means succeeded, still on disk, and not a safety backup taken before
-a restore; a schedule with a backup type looks only at that type. With no
+The newest backup that succeeded and has a file, not a safety backup taken
+before a restore, whether or not an earlier verification of it failed
+(checking it again is the point; "restorable" is backups_app/selectors.py's);
+a schedule with a backup type looks only at that type. With no
 such backup, or a drill refused here (services/targets/agreement.py), the
-run fails and says so to the notification channels: a drill that cannot run
-is as bad news as one that fails.
+run fails and says so to the notification channels: a
+drill that cannot run is as bad news as one that fails.
 """
 
 from django.db.models import F
