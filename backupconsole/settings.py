@@ -77,8 +77,14 @@ AUTHENTICATION_BACKENDS = [
 ]
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_LOCKOUT_MINUTES", default=15))
-# The pair, not the address alone: behind a reverse proxy every browser has the proxy's address.
+# The pair, not the address alone: people who share an address (an office) do not lock each other out;
+# and not the user name alone, or a stranger could lock anybody out from anywhere.
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The reverse proxies in front of gunicorn (addresses or networks; docs/deploy.md's nginx: 127.0.0.1).
+# Only from them is X-Forwarded-For believed, so the lock above is on the real client's address and
+# not on the proxy's, which every browser would share (services/web/client_address.py).
+TRUSTED_PROXY_IPS = env.list("TRUSTED_PROXY_IPS", default=[])
+AXES_CLIENT_IP_CALLABLE = "backups_app.services.web.client_address.client_address"
 AXES_RESET_ON_SUCCESS = True
 
 # --- HTTPS. HTTPS=true when people reach the console only through https:// (a TLS proxy in
