@@ -294,6 +294,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
         "backups_app": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+        # A page that fails (HTTP 500) with its traceback: Django's own logging sends it only to ADMINS
+        # by mail when DEBUG is off, and the console has none.
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
         # Apprise's own lines can hold a channel's URL: captured and scrubbed by services/notify instead.
         "apprise": {"handlers": [], "propagate": False},
     },

@@ -6,11 +6,7 @@ X-Forwarded-For, but only when the request comes from a proxy named in TRUSTED_P
 the hop that proxy appended (whatever the client wrote there itself could say anything).
 """
 
-import http.cookiejar
 import re
-import urllib.error
-import urllib.parse
-import urllib.request
 from io import StringIO
 from pathlib import Path
 
@@ -19,6 +15,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from tests.browser_support import add_superuser
+from tests.http_session import HttpSession
 from tests.pgcluster import free_port
 
 pytestmark = pytest.mark.django_db
@@ -129,43 +126,18 @@ def test_the_documented_commands_lift_a_lock(admin, behind_proxy, settings):
 # -- the real web server, behind a proxy on 127.0.0.1 ---------------------------------------------------
 
 
-class Browser:
-    """A browser reaching gunicorn through a proxy that sets X-Forwarded-For to `address`."""
-
-    def __init__(self, url: str, address: str):
-        self.url, self.address = url, address
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-
-    def open(self, path: str, data: dict | None = None) -> tuple[int, str]:
-        body = urllib.parse.urlencode(data).encode() if data is not None else None
-        request = urllib.request.Request(self.url + path, data=body, headers={"X-Forwarded-For": self.address})
-        try:
-            with self.opener.open(request, timeout=20) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode(errors="replace")
-
-    def sign_in(self, password: str) -> int:
-        _status, page = self.open(LOGIN)
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-        status, page = self.open(LOGIN, {"csrfmiddlewaretoken": token, "username": "admin", "password": password})
-        if status == 200 and "Backup health" in page:
-            return 302  # the redirect to the dashboard, followed
-        return status
-
-
 @pytest.mark.slow
 def test_the_real_web_server_behind_the_proxy_locks_out_only_the_stranger(console):
     password = add_superuser(console)
     port = free_port()
     console.start_runconsole(port, env={"TRUSTED_PROXY_IPS": "127.0.0.1", "LOGIN_FAILURE_LIMIT": "5"})
     url = f"http://127.0.0.1:{port}"
-    stranger = Browser(url, STRANGER_AT)
+    stranger = HttpSession(url, headers={"X-Forwarded-For": STRANGER_AT})
     for _ in range(4):
-        assert stranger.sign_in("wrong") == 200
-    assert stranger.sign_in("wrong") == 429
-    assert stranger.sign_in(password) == 429
-    assert Browser(url, ADMIN_AT).sign_in(password) == 302
+        assert stranger.sign_in("admin", "wrong") == 200
+    assert stranger.sign_in("admin", "wrong") == 429
+    assert stranger.sign_in("admin", password) == 429
+    assert HttpSession(url, headers={"X-Forwarded-For": ADMIN_AT}).sign_in("admin", password) == 302
 
 
 # -- configuration ------------------------------------------------------------------------------------
