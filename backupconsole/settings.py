@@ -246,6 +246,9 @@ JOB_LOCK_WAIT_SECONDS = env.int("JOB_LOCK_WAIT_SECONDS", default=2 * 3600)
 # to the queue, so workers serve other targets meanwhile.
 JOB_TURN_SLICE_SECONDS = env.float("JOB_TURN_SLICE_SECONDS", default=3)
 REDIS_URL = env.str("REDIS_URL", default="")
+# A schedule (backup, verification or drill) may run at most this often: a drill every minute
+# restores into the server every minute. 0 to 1440; 0 allows every minute.
+SCHEDULE_MIN_INTERVAL_MINUTES = env.int("SCHEDULE_MIN_INTERVAL_MINUTES", default=60)
 
 Q_CLUSTER = {
     "name": "backupconsole",

@@ -78,6 +78,15 @@ def _metrics_problems() -> list:
                   id="backups.E006", hint="Use addresses or networks such as 10.0.0.5, 10.0.0.0/24 or ::1.")]
 
 
+@register(Tags.compatibility)
+def schedule_interval(app_configs, **kwargs):
+    minimum = settings.SCHEDULE_MIN_INTERVAL_MINUTES
+    if 0 <= minimum <= 1440:
+        return []
+    return [Error(f"SCHEDULE_MIN_INTERVAL_MINUTES must be between 0 and 1440 (a day), not {minimum}",
+                  id="backups.E041")]
+
+
 @register(Tags.security)
 def trusted_proxies(app_configs, **kwargs):
     from backups_app.services.web import client_address

@@ -24,6 +24,11 @@ class BackupScheduleAdmin(admin.ModelAdmin):
         (gettext_lazy("When"), {"fields": ["kind", "time_of_day", "weekday", "day_of_month", "cron_expression"]}),
     ]
 
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)  # a class of its own for each request
+        form.user = request.user
+        return form
+
     def get_queryset(self, request):
         next_run = Schedule.objects.filter(pk=OuterRef("q_schedule_id"), func=schedules.FUNC).values("next_run")
         return super().get_queryset(request).annotate(q_next_run=Subquery(next_run[:1]))
