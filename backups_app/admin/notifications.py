@@ -8,14 +8,16 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from backups_app.models import Notification, NotificationChannel
-from backups_app.models.notifications import EventKind
+from backups_app.models.notifications import EventKind, default_events
 from backups_app.services import notify
 from backups_app.services.notify import destinations
 
 
 class NotificationChannelForm(forms.ModelForm):
+    # A form field of its own (the model's is JSON) starts where the model does: every event, so a channel
+    # saved as it comes hears everything rather than nothing.
     events = forms.MultipleChoiceField(label=capfirst(NotificationChannel._meta.get_field("events").verbose_name),
-                                       choices=EventKind.choices, required=False,
+                                       choices=EventKind.choices, required=False, initial=default_events,
                                        widget=forms.CheckboxSelectMultiple)
 
     class Meta:
