@@ -7,6 +7,7 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from backups_app.admin.actions import GuardedActionsMixin
 from backups_app.models import Notification, NotificationChannel
 from backups_app.models.notifications import EventKind, default_events
 from backups_app.services import notify
@@ -26,7 +27,7 @@ class NotificationChannelForm(forms.ModelForm):
 
 
 @admin.register(NotificationChannel)
-class NotificationChannelAdmin(admin.ModelAdmin):
+class NotificationChannelAdmin(GuardedActionsMixin, admin.ModelAdmin):
     form = NotificationChannelForm
     list_display = ["name", "kind", "sends_to", "enabled", "send_successes", "last_sent_at", "delivery"]
     list_filter = ["enabled", "kind"]
@@ -62,7 +63,7 @@ class NotificationChannelAdmin(admin.ModelAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(GuardedActionsMixin, admin.ModelAdmin):
     list_display = ["created_at", "kind", "target", "title", "delivered", "failed"]
     list_filter = ["kind", "target"]
     date_hierarchy = "created_at"

@@ -7,13 +7,14 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_q.models import Schedule
 
+from backups_app.admin.actions import GuardedActionsMixin
 from backups_app.admin.schedule_forms import WEEKDAYS, BackupScheduleForm
 from backups_app.models import BackupSchedule, BackupStatus
 from backups_app.services.jobs import schedules
 
 
 @admin.register(BackupSchedule)
-class BackupScheduleAdmin(admin.ModelAdmin):
+class BackupScheduleAdmin(GuardedActionsMixin, admin.ModelAdmin):
     form = BackupScheduleForm
     list_display = ["name", "action", "target", "backup_type", "format", "when_in_words", "next_run", "last_result",
                     "enabled"]
