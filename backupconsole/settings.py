@@ -148,6 +148,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+    # Its folder (VAR_DIR by default) is made on the first start, private, so `migrate` on a new machine
+    # needs no mkdir first; one that cannot be made is one line, not SQLite's traceback.
+    _db_folder = Path(DATABASES["default"]["NAME"]).parent
+    try:
+        _db_folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as _exc:
+        raise SystemExit(f"The console database's folder {_db_folder} cannot be made: {_exc.strerror}. "
+                         "Set VAR_DIR (or DATABASE_URL) to a folder this user can make.") from None
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
