@@ -252,3 +252,33 @@ def test_a_crafted_prune_now_by_a_role_that_may_not_prune_is_403_and_queues_noth
         response = post_action(client, "retentionpolicy", "prune_now", [policy], apply=apply, confirm="yes")
         assert response.status_code == 403
     assert not OrmQ.objects.exists()
+
+
+STANDARD_VIEWS = ("_changelist", "_add", "_change", "_delete", "_history", "_autocomplete")
+
+
+def pages_of_their_own(objects) -> list[str]:
+    """The URL of every page an admin adds with get_urls() (downloads, the orphan files list), filled in."""
+    import re
+
+    import backups_app.admin  # noqa: F401
+
+    found = []
+    for model, page in admin.site._registry.items():
+        if model._meta.app_label != "backups_app":
+            continue
+        obj = objects.get(model._meta.model_name)
+        for pattern in page.get_urls():
+            if pattern.name and not pattern.name.endswith(STANDARD_VIEWS):
+                route = re.sub(r"<int:\w+>", str(obj.pk if obj else 1), str(pattern.pattern))
+                found.append(changelist(model._meta.model_name) + re.sub(r"<str:\w+>", "dump", route))
+    return found
+
+
+def test_every_page_of_its_own_refuses_a_staff_user_without_a_role(as_role, objects):
+    client = as_role(None)
+    pages = pages_of_their_own(objects)
+    assert len(pages) >= 2
+    for url in pages:
+        assert client.get(url).status_code == 403, url
+        assert client.post(url).status_code == 403, url
