@@ -8,6 +8,7 @@ from django.urls import path
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from backups_app.admin.actions import GuardedActionsMixin
 from backups_app.admin.policy_forms import SETTING_FIELDS, RetentionPolicyForm
 from backups_app.models import RetentionPolicy
 from backups_app.services.jobs import queue
@@ -17,7 +18,7 @@ from backups_app.services.targets import agreement
 
 
 @admin.register(RetentionPolicy)
-class RetentionPolicyAdmin(admin.ModelAdmin):
+class RetentionPolicyAdmin(GuardedActionsMixin, admin.ModelAdmin):
     form = RetentionPolicyForm
     list_display = ["name", "scope_target", "scope_type", "rules_in_words", "enabled", "updated_at"]
     list_filter = ["enabled", "backup_type", "target"]

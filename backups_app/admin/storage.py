@@ -1,11 +1,12 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy
 
+from backups_app.admin.actions import GuardedActionsMixin
 from backups_app.models import BackupStorage
 
 
 @admin.register(BackupStorage)
-class BackupStorageAdmin(admin.ModelAdmin):
+class BackupStorageAdmin(GuardedActionsMixin, admin.ModelAdmin):
     list_display = ["name", "kind", "location", "is_default", "keep_local_copy", "credentials"]
     list_filter = ["kind", "is_default"]
     fieldsets = [
