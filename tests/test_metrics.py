@@ -102,6 +102,17 @@ def test_an_allowed_address_needs_no_token(client, settings, backup_root):
     assert client.get("/metrics", REMOTE_ADDR="192.0.2.8", HTTP_X_FORWARDED_FOR="10.1.2.3").status_code == 403
 
 
+def test_behind_a_trusted_proxy_the_allowed_address_is_the_client_not_the_proxy(client, settings, backup_root):
+    settings.METRICS_TOKEN, settings.METRICS_ALLOWED_IPS = "", ["10.1.0.0/16", "127.0.0.1"]
+    settings.TRUSTED_PROXY_IPS = ["127.0.0.1"]
+    new_target("shop")
+    via_proxy = {"REMOTE_ADDR": "127.0.0.1"}
+    assert client.get("/metrics", HTTP_X_FORWARDED_FOR="10.1.2.3", **via_proxy).status_code == 200
+    # Everyone reaches the console from the proxy's address: that must not let everyone in.
+    assert client.get("/metrics", HTTP_X_FORWARDED_FOR="203.0.113.9", **via_proxy).status_code == 403
+    assert client.get("/metrics", HTTP_X_FORWARDED_FOR="10.1.2.3, 203.0.113.9", **via_proxy).status_code == 403
+
+
 def test_with_nothing_configured_nobody_reads_it(client, settings, backup_root):
     settings.METRICS_TOKEN, settings.METRICS_ALLOWED_IPS = "", []
     response = client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_AUTHORIZATION="Bearer ")
