@@ -93,6 +93,14 @@ class S3Server:
     def read(self, key: str, bucket: str = BUCKET) -> bytes:
         return self.client().get_object(Bucket=bucket, Key=key)["Body"].read()
 
+    def tamper(self, key: str, bucket: str = BUCKET) -> None:
+        """One byte in the middle of the object flipped, its metadata (the sha256 label) kept: moto keeps
+        objects in its own memory, so the object is written again, as a person with the keys could."""
+        head = self.head(key, bucket)
+        data = bytearray(self.read(key, bucket))
+        data[len(data) // 2] ^= 0xFF
+        self.client().put_object(Bucket=bucket, Key=key, Body=bytes(data), Metadata=head["Metadata"])
+
 
 def rclone_binary() -> str:
     found = Path(sys.executable).with_name("rclone")
@@ -115,6 +123,19 @@ class RcloneS3(S3Server):
     def stop(self) -> None:
         super().stop()
         shutil.rmtree(self.data, ignore_errors=True)
+
+    def tamper(self, key: str, bucket: str = BUCKET) -> None:
+        """Rot on the disk under the store: one byte of the object's file flipped in place; the store is
+        not told, so whatever it remembers of the object (metadata, checksums) stays as it was."""
+        path = self.data / bucket / key
+        with open(path, "r+b") as f:
+            f.seek(path.stat().st_size // 2)
+            byte = f.read(1)
+            f.seek(-1, 1)
+            f.write(bytes([byte[0] ^ 0xFF]))
+
+
+SERVERS = {"moto": S3Server, "rclone": RcloneS3}
 
 
 def storage_fields(server: S3Server, **fields) -> dict:

@@ -21,6 +21,7 @@
   custom archives (parallel jobs, single tables, the table of contents).
 - Pruning deletes the objects as well as the local files, and says so on
   the record.
+- Downloads from the admin are checked on the way out (downloads.py).
 - Directory-format backups (a folder with a manifest) are not uploaded yet:
   the record says why and the local folder is kept.
 """
@@ -31,7 +32,6 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
@@ -42,8 +42,8 @@ from backups_app.models import BackupRecord, BackupStorage, OffsiteStatus, Stora
 from backups_app.services.storage import files, layout
 from backups_app.services.storage.s3 import S3Store, StorageError
 
-__all__ = ["FetchFailed", "StorageError", "after_backup", "delete_copies", "fetched", "local_problem", "open_file",
-           "resume", "storage_for", "upload_claimed"]
+__all__ = ["FetchFailed", "StorageError", "after_backup", "delete_copies", "fetched", "local_problem", "resume",
+           "storage_for", "upload_claimed"]
 
 log = logging.getLogger(__name__)
 
@@ -388,43 +388,6 @@ def _fetch(s3: S3Store, key: str, dest: Path, sha256: str = "") -> Path:
 
 def scratch_dir() -> Path:
     return layout.ensure_dir(Path(settings.BACKUP_SCRATCH_DIR))
-
-
-# -- downloads --------------------------------------------------------------------------
-
-@dataclass
-class Download:
-    filename: str
-    size: int
-    chunks: object  # an iterator of bytes
-    source: str
-
-
-def open_file(backup: BackupRecord, *, part: str = "dump") -> Download:
-    """One of a backup's own files as a stream, from this host or from object storage."""
-    relative, key = (backup.path, backup.offsite_key) if part == "dump" else (
-        backup.globals_path, backup.offsite_globals_key)
-    if not relative:
-        raise FetchFailed(f"backup #{backup.pk} has no {'file' if part == 'dump' else 'roles file'}")
-    path = layout.absolute(relative)
-    if layout.is_inside_root(path) and is_local(path):
-        return Download(path.name, path.stat().st_size, _file_chunks(path), "BACKUP_ROOT")
-    if not (available_offsite(backup) and key):
-        raise FetchFailed(f"the file of backup #{backup.pk} is neither on this host nor in object storage")
-    s3 = store(backup.offsite_storage)
-    reader = s3.open(key, sha256=backup.sha256 if part == "dump" else "")
-    return Download(Path(relative).name, reader.size, _closing(reader), s3.url(key))
-
-
-def _file_chunks(path: Path):
-    with open(path, "rb") as f:
-        while chunk := f.read(files.CHUNK):
-            yield chunk
-
-
-def _closing(reader):
-    with reader:
-        yield from reader.chunks()
 
 
 # -- pruning -----------------------------------------------------------------------------
