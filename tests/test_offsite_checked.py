@@ -28,6 +28,7 @@ pytest_plugins = ["tests.s3_fixtures"]
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
 URL_ENV = "BC_TEST_OFFSITE_CHECK_HOOK"
+PART = 1024 * 1024 + 3  # not a multiple of the 1 MiB the file is read in
 
 
 @pytest.fixture
@@ -78,6 +79,19 @@ def test_a_multipart_upload_is_confirmed_by_the_composite_of_its_parts_or_says_t
     else:  # rclone keeps no checksum of a multipart upload: said, not passed over
         assert info.store_sha256 == ""
         assert info.confirmation.startswith("the store keeps no checksum of its own")
+
+
+@pytest.mark.parametrize("size", [1, PART - 1, PART, PART + 1, 3 * PART, 3 * PART + 7])
+def test_the_composite_checksum_is_the_sha256_of_the_parts_sha256s_whatever_the_boundaries(tmp_path, size):
+    from backups_app.services.storage import checksums
+
+    data = (hashlib.sha256(str(size).encode()).digest() * (size // 32 + 1))[:size]
+    path = tmp_path / "file"
+    path.write_bytes(data)
+    parts = [hashlib.sha256(data[i:i + PART]).digest() for i in range(0, size, PART)]
+    assert checksums.of_file(path, part=PART) == \
+        f"{base64.b64encode(hashlib.sha256(b''.join(parts)).digest()).decode()}-{len(parts)}"
+    assert checksums.of_file(path, part=None) == b64(hashlib.sha256(data).hexdigest())
 
 
 # -- verification -----------------------------------------------------------------------------

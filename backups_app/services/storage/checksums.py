@@ -6,17 +6,16 @@ request body, a store that supports them refuses a body that does not
 match (BadDigest), keeps the digest, and reports it on HEAD or GET with
 ChecksumMode ENABLED. One request's object has the sha256 of the whole
 file; a multipart upload's has the sha256 of its parts' digests, "-N" for
-N parts (S3's "composite" checksum). Both are computed here in one read,
-with the part size boto3's managed transfer will use, so that what the
-store reports can be compared with the file, not with what the uploader
-wrote in the metadata.
+N parts (S3's "composite" checksum), computed here with the part size
+boto3's managed transfer will use, so that what the store reports can be
+compared with the file, not with what the uploader wrote in the metadata.
 """
 
 import base64
 import hashlib
 from pathlib import Path
 
-from backups_app.services.storage.files import CHUNK
+from backups_app.services.storage import files
 
 ALGORITHM = "SHA256"
 
@@ -30,25 +29,29 @@ def part_size(size: int, *, threshold: int, chunk: int) -> int | None:
     return ChunksizeAdjuster().adjust_chunksize(chunk, size)  # at most 10,000 parts, each 5 MiB to 5 GiB
 
 
-def of_file(path: Path, *, part: int | None) -> tuple[str, str]:
-    """(the file's sha256 in hex, the checksum the store reports for it, base64 and "-N" when in parts)."""
-    whole, parts = hashlib.sha256(), []
-    current, left = hashlib.sha256(), part
+def of_file(path: Path, *, part: int | None) -> str:
+    """The checksum the store reports for this file: base64 of its sha256, or of its parts' ("-N") when in parts."""
+    if not part:
+        return _b64(bytes.fromhex(files.sha256_of(path)[0]))
+    parts, current, left = [], hashlib.sha256(), part
     with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            whole.update(chunk)
-            while part and chunk:
-                piece, chunk = chunk[:left], chunk[left:]
+        while chunk := f.read(files.CHUNK):
+            view = memoryview(chunk)  # slices of a view copy nothing
+            while view:
+                piece, view = view[:left], view[left:]
                 current.update(piece)
                 left -= len(piece)
                 if left == 0:
                     parts.append(current.digest())
                     current, left = hashlib.sha256(), part
-    if not part:
-        return whole.hexdigest(), _b64(whole.digest())
     if left != part or not parts:
         parts.append(current.digest())
-    return whole.hexdigest(), f"{_b64(hashlib.sha256(b''.join(parts)).digest())}-{len(parts)}"
+    return f"{_b64(hashlib.sha256(b''.join(parts)).digest())}-{len(parts)}"
+
+
+def of_sha256(hexdigest: str) -> str:
+    """A whole file's sha256 (hex, as records keep it) as a store reports one: base64."""
+    return _b64(bytes.fromhex(hexdigest))
 
 
 def same(reported: str, expected: str) -> bool:
