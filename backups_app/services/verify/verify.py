@@ -1,5 +1,8 @@
 """Verification: the file is the one that was made and reads to the end; optionally a restore drill.
 
+A backup with a copy in object storage as well has that copy read back too
+(offsite_copy.py).
+
 The job ends `succeeded` only when every check passed; the result is also
 copied onto the backup (last verified, passed, detail) for the admin list.
 """
@@ -15,7 +18,7 @@ from backups_app.services.jobs import stopping
 from backups_app.services.storage import offsite
 from backups_app.services.targets import agreement
 from backups_app.services.verify import drill as drills
-from backups_app.services.verify import integrity
+from backups_app.services.verify import integrity, offsite_copy
 from backups_app.services.verify.integrity import Finding
 
 log = logging.getLogger(__name__)
@@ -74,6 +77,7 @@ def _findings(record: VerificationRecord) -> list[Finding]:
             findings = integrity.check_file(backup)
             if backup.local_stand_in is not None and all(f.ok for f in findings):
                 findings.insert(0, Finding(True, f"fetched from {record.backup.offsite_key} (sha256 checked)"))
+            findings += filter(None, [offsite_copy.check(backup)])
             if record.drill and all(f.ok for f in findings):
                 # The file as it is now passed: an older failed verification (of a file since repaired)
                 # must not refuse the drill's restore.
