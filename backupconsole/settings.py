@@ -11,6 +11,8 @@ from pathlib import Path
 import environ
 from csp.constants import NONE, SELF
 
+from backupconsole import env_files
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -77,8 +79,14 @@ AUTHENTICATION_BACKENDS = [
 ]
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_LOCKOUT_MINUTES", default=15))
-# The pair, not the address alone: behind a reverse proxy every browser has the proxy's address.
+# The pair, not the address alone: people who share an address (an office) do not lock each other out;
+# and not the user name alone, or a stranger could lock anybody out from anywhere.
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The reverse proxies in front of gunicorn (addresses or networks; docs/deploy.md's nginx: 127.0.0.1).
+# Only from them is X-Forwarded-For believed, so the lock above is on the real client's address and
+# not on the proxy's, which every browser would share (services/web/client_address.py).
+TRUSTED_PROXY_IPS = env.list("TRUSTED_PROXY_IPS", default=[])
+AXES_CLIENT_IP_CALLABLE = "backups_app.services.web.client_address.client_address"
 AXES_RESET_ON_SUCCESS = True
 
 # --- HTTPS. HTTPS=true when people reach the console only through https:// (a TLS proxy in
@@ -142,6 +150,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+    # Its folder (VAR_DIR by default) is made on the first start, private, so `migrate` on a new machine
+    # needs no mkdir first; one that cannot be made is one line, not SQLite's traceback.
+    _db_folder = Path(DATABASES["default"]["NAME"]).parent
+    try:
+        _db_folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as _exc:
+        raise SystemExit(f"The console database's folder {_db_folder} cannot be made: {_exc.strerror}. "
+                         "Set VAR_DIR (or DATABASE_URL) to a folder this user can make.") from None
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -165,6 +181,10 @@ WHITENOISE_USE_FINDERS = True
 LOGIN_URL = "admin:login"
 
 # --- The default backup target (the original script's variables) ---------
+# From the environment or .env; when neither sets any DB_*, from the demo cluster's
+# demo.env, so every command run from this checkout finds what run-console.sh set up.
+DEMO_PG_DIR = Path(env.str("DEMO_PG_DIR", default="") or VAR_DIR / "demo-pg")
+DB_SETTINGS_FILE = env_files.load_demo_settings(DEMO_PG_DIR / "demo.env")
 DB_HOST = env.str("DB_HOST", default="localhost")
 DB_PORT = env.int("DB_PORT", default=5432)
 DB_NAME = env.str("DB_NAME", default="trading_system")
@@ -243,6 +263,9 @@ JOB_LOCK_WAIT_SECONDS = env.int("JOB_LOCK_WAIT_SECONDS", default=2 * 3600)
 # to the queue, so workers serve other targets meanwhile.
 JOB_TURN_SLICE_SECONDS = env.float("JOB_TURN_SLICE_SECONDS", default=3)
 REDIS_URL = env.str("REDIS_URL", default="")
+# A schedule (backup, verification or drill) may run at most this often: a drill every minute
+# restores into the server every minute. 0 to 1440; 0 allows every minute.
+SCHEDULE_MIN_INTERVAL_MINUTES = env.int("SCHEDULE_MIN_INTERVAL_MINUTES", default=60)
 
 Q_CLUSTER = {
     "name": "backupconsole",
@@ -291,6 +314,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
         "backups_app": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+        # A page that fails (HTTP 500) with its traceback: Django's own logging sends it only to ADMINS
+        # by mail when DEBUG is off, and the console has none.
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
         # Apprise's own lines can hold a channel's URL: captured and scrubbed by services/notify instead.
         "apprise": {"handlers": [], "propagate": False},
     },

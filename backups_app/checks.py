@@ -114,6 +114,38 @@ def _metrics_problems() -> list:
                   id="backups.E006", hint="Use addresses or networks such as 10.0.0.5, 10.0.0.0/24 or ::1.")]
 
 
+@register(Tags.compatibility)
+def schedule_interval(app_configs, **kwargs):
+    minimum = settings.SCHEDULE_MIN_INTERVAL_MINUTES
+    if 0 <= minimum <= 1440:
+        return []
+    return [Error(f"SCHEDULE_MIN_INTERVAL_MINUTES must be between 0 and 1440 (a day), not {minimum}",
+                  id="backups.E041")]
+
+
+@register(Tags.security)
+def trusted_proxies(app_configs, **kwargs):
+    from backups_app.services.web import client_address
+
+    bad = client_address.bad_entries()
+    if not bad:
+        return []
+    return [Error(f"TRUSTED_PROXY_IPS has entries that are not addresses or networks: {', '.join(bad)}",
+                  id="backups.E040", hint="Use addresses or networks such as 127.0.0.1, ::1 or 172.18.0.0/16.")]
+
+
+@register(Tags.security, deploy=True)
+def proxy_without_trust(app_configs, **kwargs):
+    """HTTPS=true means a TLS proxy in front; unless it is trusted, every sign-in seems to come from it."""
+    if not settings.HTTPS or settings.TRUSTED_PROXY_IPS:
+        return []
+    return [Warning("HTTPS is on but TRUSTED_PROXY_IPS is empty: every sign-in seems to come from the proxy's "
+                    "address, so LOGIN_FAILURE_LIMIT wrong passwords lock that user out for everyone",
+                    id="backups.W040",
+                    hint="Set TRUSTED_PROXY_IPS to the proxy's address (127.0.0.1 for nginx on this machine) "
+                         "and have the proxy append X-Forwarded-For (docs/deploy.md).")]
+
+
 @register(Tags.security)
 def private_files(app_configs, **kwargs):
     """VAR_DIR and the console database hold session keys and the secret key: the owner's only."""

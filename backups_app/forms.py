@@ -75,12 +75,19 @@ class PinForm(forms.Form):
     )
 
 
+class ServerChoiceField(forms.ModelChoiceField):
+    """A target offered as a server to restore onto, named with its host and port."""
+
+    def label_from_instance(self, obj):
+        return f"{obj.name} ({obj.host}:{obj.port})"
+
+
 class RestoreForm(forms.Form):
     into = forms.CharField(
         label=_("Restore into database"), max_length=63,
         help_text=_("A new database is created. To replace an existing one, tick overwrite below."),
     )
-    server = forms.ModelChoiceField(
+    server = ServerChoiceField(
         label=_("On server"), queryset=DatabaseTarget.objects.filter(is_active=True), required=False,
         help_text=_("Connection used for the restore; empty means the backup's own target."),
     )

@@ -9,13 +9,30 @@ from django.views.decorators.http import require_GET
 log = logging.getLogger(__name__)
 
 
+# Who may read each target's name and facts on /healthz; anyone gets the status and the counts.
+HEALTH_DETAIL_PERMISSIONS = ("backups_app.view_databasetarget", "backups_app.view_backuprecord")
+
+
+def health_detail_allowed(request) -> bool:
+    """Logged-in staff who may see targets and backups, or whoever may read /metrics (token or address)."""
+    from backups_app.services.monitoring import access
+
+    user = request.user
+    staff = user.is_authenticated and user.is_active and user.is_staff and user.has_perms(HEALTH_DETAIL_PERMISSIONS)
+    return staff or access.metrics_allowed(request)
+
+
+@never_cache
 @require_GET
 def healthz(request):
-    """Freshness of backups per target, for load balancers and monitors: 200 when all are fresh, else 503."""
+    """Health of the backups, for load balancers and monitors: 200 when every target is healthy, else 503.
+
+    Without login or token: the status and counts only, no target names or times.
+    """
     from backups_app.services.monitoring import health
 
     try:
-        report = health.freshness_report()
+        report = health.health_report(detail=health_detail_allowed(request))
     except DatabaseError:
         log.exception("healthz: the console database cannot be read")
         return JsonResponse({"ok": False, "error": "the console database cannot be read"}, status=503)

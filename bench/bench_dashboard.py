@@ -4,7 +4,8 @@
 
 Builds a throwaway SQLite console database (the default kind) in a temporary
 folder: targets with a daily schedule each, backups spread over time (some
-failed, pruned, flagged as size anomalies), verifications and drill restores.
+failed, pruned, flagged as size anomalies), verifications and drill restores,
+and the files of the newest backups under BACKUP_ROOT.
 Renders the admin index as a superuser and as a member of "Backup viewers"
 through Django's test client, and prints the query count, the median and
 best wall time, the median CPU time and the time spent in SQL. The target:
@@ -57,6 +58,7 @@ def populate(targets: int, count: int) -> None:
                 batch = []
         BackupRecord.objects.bulk_create(batch)
         newest = list(BackupRecord.objects.filter(status="succeeded").order_by("-created_at")[:targets * 20])
+        write_files(newest)
         RestoreRecord.objects.bulk_create([RestoreRecord(
             backup=b, server=b.target, target_database=f"bc_drill_{b.pk}", status="succeeded", is_drill=True,
             created_at=b.created_at, duration_seconds=30 + b.pk % 200) for b in newest])
@@ -66,6 +68,17 @@ def populate(targets: int, count: int) -> None:
     finally:
         for model in (BackupRecord, RestoreRecord, VerificationRecord):
             model._meta.get_field("created_at").auto_now_add = True
+
+
+def write_files(records) -> None:
+    """The files of the newest backups, as a console has them: the dashboard checks that the last
+    restorable backup of each target is on disk (a stat), and looks further back when it is not."""
+    from backups_app.services.storage import layout
+
+    for record in records:
+        path = layout.absolute(record.path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"PGDMP")
 
 
 def measure(client, url: str, runs: int):

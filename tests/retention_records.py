@@ -14,7 +14,7 @@ def new_target(name="db1", **fields) -> DatabaseTarget:
 
 def new_backup(target, *, age_days: float = 0, created_at=None, status="succeeded", backup_type="daily",
                pinned=False, with_file=True, fmt="custom", **fields) -> BackupRecord:
-    """fields: any other facts of the record (size_bytes, duration_seconds, error ...)."""
+    """fields: any other facts of the record (size_bytes, duration_seconds, error, a path without a file ...)."""
     created_at = created_at or timezone.now() - timedelta(days=age_days)
     record = BackupRecord.objects.create(target=target, backup_type=backup_type, format=fmt, status=status,
                                          pinned=pinned)
@@ -25,8 +25,8 @@ def new_backup(target, *, age_days: float = 0, created_at=None, status="succeede
                                       record_id=record.pk, when=created_at)
         (folder / name).write_bytes(b"PGDMP fake archive for retention tests")
         path = layout.relative(folder / name)
-    BackupRecord.objects.filter(pk=record.pk).update(created_at=created_at, finished_at=created_at, path=path,
-                                                     **fields)
+    BackupRecord.objects.filter(pk=record.pk).update(**{"created_at": created_at, "finished_at": created_at,
+                                                        "path": path, **fields})
     record.refresh_from_db()
     return record
 

@@ -2,12 +2,22 @@
 
 import pytest
 
-from tests.s3server import CREDENTIALS, S3Server, storage_fields
+from tests.s3server import CREDENTIALS, SERVERS, S3Server, storage_fields
 
 
 @pytest.fixture
 def s3_server(tmp_path):
     server = S3Server(tmp_path / "moto_server.log").start()
+    server.create_bucket()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=sorted(SERVERS))
+def each_s3_server(request, tmp_path):
+    """Each S3 implementation in turn (moto, rclone serve s3). A module runs its tests against both by
+    defining its own `s3_server` fixture that returns this one."""
+    server = SERVERS[request.param](tmp_path / f"{request.param}.log").start()
     server.create_bucket()
     yield server
     server.stop()

@@ -93,6 +93,39 @@ class S3Server:
     def read(self, key: str, bucket: str = BUCKET) -> bytes:
         return self.client().get_object(Bucket=bucket, Key=key)["Body"].read()
 
+    # -- moto's IAM: keys that may do only what a policy allows ----------------------
+    def iam_user(self, name: str, policy: dict) -> dict:
+        """A user with this inline policy and a key pair: {"AccessKeyId", "SecretAccessKey"}."""
+        import json
+
+        iam = self.iam()
+        iam.create_user(UserName=name)
+        iam.put_user_policy(UserName=name, PolicyName=name, PolicyDocument=json.dumps(policy))
+        return iam.create_access_key(UserName=name)["AccessKey"]
+
+    def iam(self):
+        import boto3
+
+        return boto3.client("iam", endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id="test", aws_secret_access_key="test")
+
+    def enforce_policies(self, on: bool = True) -> None:
+        """From now on every request needs a known key whose policy allows it (moto checks IAM), or not."""
+        import urllib.request
+
+        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset-auth", method="POST",
+                                         data=b"0" if on else b"inf", headers={"Content-Type": "text/plain"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            assert answer.status == 200
+
+    def tamper(self, key: str, bucket: str = BUCKET) -> None:
+        """One byte in the middle of the object flipped, its metadata (the sha256 label) kept: moto keeps
+        objects in its own memory, so the object is written again, as a person with the keys could."""
+        head = self.head(key, bucket)
+        data = bytearray(self.read(key, bucket))
+        data[len(data) // 2] ^= 0xFF
+        self.client().put_object(Bucket=bucket, Key=key, Body=bytes(data), Metadata=head["Metadata"])
+
 
 def rclone_binary() -> str:
     found = Path(sys.executable).with_name("rclone")
@@ -115,6 +148,29 @@ class RcloneS3(S3Server):
     def stop(self) -> None:
         super().stop()
         shutil.rmtree(self.data, ignore_errors=True)
+
+    def tamper(self, key: str, bucket: str = BUCKET) -> None:
+        """Rot on the disk under the store: one byte of the object's file flipped in place; the store is
+        not told, so whatever it remembers of the object (metadata, checksums) stays as it was."""
+        path = self.data / bucket / key
+        with open(path, "r+b") as f:
+            f.seek(path.stat().st_size // 2)
+            byte = f.read(1)
+            f.seek(-1, 1)
+            f.write(bytes([byte[0] ^ 0xFF]))
+
+
+SERVERS = {"moto": S3Server, "rclone": RcloneS3}
+
+
+def docs_policy(*, bucket: str = BUCKET, prefix: str = PREFIX) -> dict:
+    """The IAM policy docs/offsite.md gives the console, for another bucket and prefix."""
+    import json
+    import re
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "offsite.md").read_text()
+    [policy] = re.findall(r"^```json\n(.*?)^```", doc, flags=re.S | re.M)
+    return json.loads(policy.replace("acme-db-backups", bucket).replace("backups/prod", prefix))
 
 
 def storage_fields(server: S3Server, **fields) -> dict:

@@ -43,7 +43,8 @@ def test_a_restore_operator_downloads_a_backup_kept_only_in_s3(as_role, s3_only_
     entry = LogEntry.objects.get(user=client.user)
     assert entry.object_id == str(s3_only_backup.pk)
     assert entry.get_change_message() == (f"Downloaded {s3_only_backup.absolute_path.name} "
-                                          f"(from s3://bc-offsite-test/consoles/test/{s3_only_backup.path})")
+                                          f"(from s3://bc-offsite-test/consoles/test/{s3_only_backup.path}); "
+                                          "its sha256 matches the record")
 
 
 def test_the_roles_file_is_downloaded_beside_it(as_role, s3_only_backup):
@@ -92,7 +93,8 @@ def test_a_backup_whose_file_is_nowhere_says_so(as_role, s3_only_backup, s3_serv
     client = as_role(RESTORE_OPERATORS)
     response = client.get(download_url(s3_only_backup), follow=True)
     assert "NoSuchKey" in response.content.decode() or "Not Found" in response.content.decode()
-    assert not LogEntry.objects.exists()
+    refused = LogEntry.objects.get(user=client.user).get_change_message()
+    assert refused.startswith(f"Download of {s3_only_backup.absolute_path.name} refused: cannot read s3://"), refused
 
 
 def test_the_offsite_column_and_filter_show_a_failed_upload(superuser_client, pagila, make_target, backup_root,

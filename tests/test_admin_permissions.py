@@ -1,12 +1,18 @@
 """Each role x each page and action of the console: allowed, or refused by the server (403 / not offered)."""
 
 import pytest
+from django.contrib import admin
+from django.contrib.auth.models import Permission
 from django.urls import reverse
+from django_q.models import OrmQ
 
 from backups_app.models import (
     BackupRecord,
     BackupSchedule,
+    BackupStorage,
     DatabaseTarget,
+    Notification,
+    NotificationChannel,
     RestoreRecord,
     RetentionPolicy,
     VerificationRecord,
@@ -199,3 +205,80 @@ def test_no_role_but_backup_operators_may_prune(user_in):
 def test_only_restore_operators_may_restore(user_in):
     for role in ROLES:
         assert user_in(role).has_perm("backups_app.run_restore") == (role == RESTORE_OPERATORS), role
+
+
+def every_action() -> list[tuple[str, str]]:
+    """(model, action) for every action of every admin page of the console, delete_selected included."""
+    import backups_app.admin  # noqa: F401  (registers the console's pages, as the URLconf does)
+
+    return sorted((model._meta.model_name, name) for model, page in admin.site._registry.items()
+                  if model._meta.app_label == "backups_app" for _func, name, _desc in page._get_base_actions())
+
+
+@pytest.fixture
+def every_object(objects):
+    return {**objects,
+            "notificationchannel": NotificationChannel.objects.create(name="ops", kind="email",
+                                                                      destination="ops@example.com"),
+            "notification": Notification.objects.create(kind="backup_failed", title="Backup of t1 failed"),
+            "backupstorage": BackupStorage.objects.create(name="offsite", bucket="b")}
+
+
+def everything() -> tuple:
+    return tuple(m.objects.count() for m in (BackupRecord, RestoreRecord, VerificationRecord, RetentionPolicy,
+                                            BackupSchedule, NotificationChannel, Notification, BackupStorage,
+                                            OrmQ))
+
+
+@pytest.mark.parametrize("model,action", every_action(), ids=lambda v: v)
+def test_a_crafted_post_of_any_action_a_viewer_may_not_run_is_refused(client, django_user_model, every_object,
+                                                                       model, action):
+    viewer = django_user_model.objects.create_user(username="viewer", is_staff=True)
+    viewer.user_permissions.set(Permission.objects.filter(codename=f"view_{model}"))
+    client.force_login(viewer)
+    assert client.get(changelist(model)).status_code == 200
+    before = everything()
+    for apply in (False, True):
+        response = post_action(client, model, action, [every_object[model]], apply=apply, confirm="yes",
+                               post="yes")
+        assert response.status_code == 403
+    assert everything() == before
+
+
+@pytest.mark.parametrize("role", [VIEWERS, POLICY_EDITORS, RESTORE_OPERATORS])
+def test_a_crafted_prune_now_by_a_role_that_may_not_prune_is_403_and_queues_nothing(as_role, objects, role):
+    client, policy = as_role(role), objects["retentionpolicy"]
+    for apply in (False, True):
+        response = post_action(client, "retentionpolicy", "prune_now", [policy], apply=apply, confirm="yes")
+        assert response.status_code == 403
+    assert not OrmQ.objects.exists()
+
+
+STANDARD_VIEWS = ("_changelist", "_add", "_change", "_delete", "_history", "_autocomplete")
+
+
+def pages_of_their_own(objects) -> list[str]:
+    """The URL of every page an admin adds with get_urls() (downloads, the orphan files list), filled in."""
+    import re
+
+    import backups_app.admin  # noqa: F401
+
+    found = []
+    for model, page in admin.site._registry.items():
+        if model._meta.app_label != "backups_app":
+            continue
+        obj = objects.get(model._meta.model_name)
+        for pattern in page.get_urls():
+            if pattern.name and not pattern.name.endswith(STANDARD_VIEWS):
+                route = re.sub(r"<int:\w+>", str(obj.pk if obj else 1), str(pattern.pattern))
+                found.append(changelist(model._meta.model_name) + re.sub(r"<str:\w+>", "dump", route))
+    return found
+
+
+def test_every_page_of_its_own_refuses_a_staff_user_without_a_role(as_role, objects):
+    client = as_role(None)
+    pages = pages_of_their_own(objects)
+    assert len(pages) >= 2
+    for url in pages:
+        assert client.get(url).status_code == 403, url
+        assert client.post(url).status_code == 403, url

@@ -55,7 +55,8 @@ def test_a_backup_restores_into_a_new_database_from_the_admin(as_role, backup, p
         response = post_action(client, "backuprecord", "restore_backup", [backup], apply=True, into=into, jobs="1")
     assert response.status_code == 302
     record = RestoreRecord.objects.get()
-    assert messages_of(response) == [f"Queued restore #{record.pk} of backup #{backup.pk} into database {into}."]
+    assert messages_of(response) == [
+        f"Queued restore #{record.pk} of backup #{backup.pk} into {pg_cluster.host}:{pg_cluster.port}/{into}."]
     assert queued("run_restore") == [(record.pk,)]
     history = LogEntry.objects.filter(user=client.user)
     assert {(e.content_type.model, e.object_id) for e in history} == {
@@ -103,7 +104,8 @@ def test_overwriting_needs_the_typed_name_and_then_is_queued_as_an_overwrite(as_
     assert response.status_code == 302
     record = RestoreRecord.objects.get()
     assert (record.target_database, record.overwrite, record.status) == (source, True, "queued")
-    assert messages_of(response)[0].endswith(f"into database {source}.")
+    assert messages_of(response)[0].endswith(f"into {record.server_address}.") and record.server_address.endswith(
+        f"/{source}")
 
 
 @pytest.mark.parametrize("drill", [False, True], ids=["checksum", "drill"])

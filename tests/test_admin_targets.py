@@ -18,7 +18,9 @@ def test_each_target_shows_its_last_good_backup_or_never(superuser_client):
         name="bad", dbname="b")
     finished = timezone.now() - timedelta(hours=3)
     BackupRecord.objects.create(target=good, backup_type="daily", format="custom", status="succeeded",
-                                finished_at=finished)
+                                finished_at=finished, path="database/daily/a.dump")
+    BackupRecord.objects.create(target=good, backup_type="daily", format="custom", status="succeeded",
+                                finished_at=timezone.now(), path="database/daily/b.dump", last_verify_ok=False)
     BackupRecord.objects.create(target=good, backup_type="daily", format="custom", status="failed",
                                 finished_at=timezone.now())
     BackupRecord.objects.create(target=bad, backup_type="daily", format="custom", status="failed",

@@ -89,8 +89,8 @@ def test_a_fresh_target_shows_its_facts_and_is_not_highlighted(superuser_client,
 def test_a_stale_target_is_highlighted_with_the_reason(superuser_client, fleet):
     html = superuser_client.get(reverse("admin:index")).content.decode()
     assert flagged(html, "stale")
-    assert "newest succeeded backup is 72.0 hours old; expected within 26.0 hours (default)" in row(html, "stale")
-    assert "no succeeded backup yet" in row(html, "never") and flagged(html, "never")
+    assert "newest restorable backup is 72.0 hours old; expected within 26.0 hours (default)" in row(html, "stale")
+    assert "no restorable backup yet" in row(html, "never") and flagged(html, "never")
     assert "no schedule" in row(html, "stale") and "never verified" in row(html, "stale")
 
 
@@ -205,3 +205,15 @@ def test_the_number_of_queries_does_not_grow_with_targets_or_backups(superuser_c
                                          duration_seconds=3, is_drill=True)
             VerificationRecord.objects.create(backup=backup, status="succeeded", ok=True)
     assert queries() == few <= 12
+
+
+def test_a_target_whose_newest_backup_failed_verification_shows_its_last_restorable_one(superuser_client,
+                                                                                        backup_root):
+    shop = new_target("shop")
+    good = new_backup(shop, age_days=0.5, size_bytes=MB)
+    damaged = new_backup(shop, age_days=0.1, size_bytes=MB, last_verify_ok=False)
+    html = superuser_client.get(reverse("admin:index")).content.decode()
+    assert flagged(html, "shop")
+    assert "12 h 00 min ago" in row(html, "shop"), "the last good backup is the restorable one"
+    assert (f"the newest backup #{damaged.pk} failed its last verification; the last restorable backup is "
+            f"#{good.pk}, 12.0 hours old") in row(html, "shop")

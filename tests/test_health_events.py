@@ -29,7 +29,7 @@ def test_failures_anomalies_and_stale_targets_since_a_moment(backup_root):
     assert found[0].message == f"backup #{odd.pk} of shop is {10 * MB} bytes, -90% from the median of the previous " \
                                "backups"
     assert found[1].message == f"backup #{failed.pk} of shop failed: pg_dump: connection refused"
-    assert found[2].message.startswith("old: newest succeeded backup is 72.0 hours old")
+    assert found[2].message.startswith("old: newest restorable backup is 72.0 hours old")
 
 
 def test_nothing_to_tell_when_all_is_well(backup_root):

@@ -102,6 +102,17 @@ def test_an_allowed_address_needs_no_token(client, settings, backup_root):
     assert client.get("/metrics", REMOTE_ADDR="192.0.2.8", HTTP_X_FORWARDED_FOR="10.1.2.3").status_code == 403
 
 
+def test_behind_a_trusted_proxy_the_allowed_address_is_the_client_not_the_proxy(client, settings, backup_root):
+    settings.METRICS_TOKEN, settings.METRICS_ALLOWED_IPS = "", ["10.1.0.0/16", "127.0.0.1"]
+    settings.TRUSTED_PROXY_IPS = ["127.0.0.1"]
+    new_target("shop")
+    via_proxy = {"REMOTE_ADDR": "127.0.0.1"}
+    assert client.get("/metrics", HTTP_X_FORWARDED_FOR="10.1.2.3", **via_proxy).status_code == 200
+    # Everyone reaches the console from the proxy's address: that must not let everyone in.
+    assert client.get("/metrics", HTTP_X_FORWARDED_FOR="203.0.113.9", **via_proxy).status_code == 403
+    assert client.get("/metrics", HTTP_X_FORWARDED_FOR="10.1.2.3, 203.0.113.9", **via_proxy).status_code == 403
+
+
 def test_with_nothing_configured_nobody_reads_it(client, settings, backup_root):
     settings.METRICS_TOKEN, settings.METRICS_ALLOWED_IPS = "", []
     response = client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_AUTHORIZATION="Bearer ")
@@ -129,3 +140,16 @@ def test_the_number_of_queries_does_not_grow_with_targets_or_backups(client, tok
                        status="failed" if day % 4 == 0 else "succeeded")
     assert BackupRecord.objects.count() == 61
     assert queries() == few <= 4
+
+
+def test_the_last_success_is_the_last_restorable_backup_and_health_is_the_same_as_healthz(client, token,
+                                                                                          backup_root):
+    shop = new_target("shop")
+    good = new_backup(shop, age_days=0.5, size_bytes=100 * MB)
+    new_backup(shop, age_days=0.2, size_bytes=50 * MB, last_verify_ok=False)
+    new_backup(new_target("fine"), age_days=0.1, size_bytes=MB)
+    got = samples(scrape(client))
+    assert got[("backupconsole_last_success_timestamp_seconds", "shop")] == pytest.approx(good.finished_at.timestamp())
+    assert got[("backupconsole_last_success_size_bytes", "shop")] == 100 * MB
+    assert got[("backupconsole_target_healthy", "shop")] == 0
+    assert got[("backupconsole_target_healthy", "fine")] == 1

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from backups_app.models import Notification
+from backups_app.models import BackupRecord, Notification
 from backups_app.services.notify import stale
 from tests.notify_records import channel, target
 from tests.notify_servers import Receiver
@@ -44,7 +44,7 @@ def test_a_stale_target_is_told_once_until_it_has_a_newer_backup(hook, monkeypat
 def test_a_target_that_never_had_a_backup_is_stale(hook, monkeypatch):
     target(monkeypatch, "brand-new")
     assert stale.check() == ["brand-new"]
-    assert "no succeeded backup yet" in hook.json()["text"]
+    assert "no restorable backup yet" in hook.json()["text"]
 
 
 def test_the_reaper_checks_only_now_and_then(hook, monkeypatch, settings):
@@ -59,3 +59,19 @@ def test_the_reaper_checks_only_now_and_then(hook, monkeypatch, settings):
     monkeypatch.setattr(stale, "_last_check", [float("-inf")])
     stale.check_now_and_then()
     assert len(hook.posts) == 1
+
+
+def test_a_target_whose_newest_backup_failed_verification_is_told_once_per_failure(hook, monkeypatch, backup_root):
+    shop = target(monkeypatch, "shop")
+    new_backup(shop, age_days=0.5)
+    newest = new_backup(shop, age_days=0.1)
+    assert stale.check() == [], "fresh and never verified: healthy"
+
+    BackupRecord.objects.filter(pk=newest.pk).update(last_verify_ok=False, last_verified_at=timezone.now())
+    assert stale.check() == ["shop"]
+    assert hook.json()["event"] == "target_stale"
+    assert f"the newest backup #{newest.pk} failed its last verification" in hook.json()["text"]
+    assert stale.check() == [], "told once"
+
+    BackupRecord.objects.filter(pk=newest.pk).update(last_verify_ok=False, last_verified_at=timezone.now())
+    assert stale.check() == ["shop"], "a newer failed verification is told again"

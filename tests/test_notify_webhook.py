@@ -203,3 +203,47 @@ def test_a_real_backup_of_unusual_size_is_announced_as_a_size_anomaly(receiver, 
     body = receiver.json()
     assert body["event"] == "size_anomaly" and body["id"] == record.pk
     assert "unusual size" in body["title"] and "-100% from the median" in body["text"]
+
+
+HOOK_USER, HOOK_PASSWORD = "hook-user", "p@ss:w0rd/with%odd chars"
+
+
+def with_login(url: str) -> str:
+    """url with user and password in it, percent-encoded as a URL must carry them."""
+    from urllib.parse import quote
+
+    return url.replace("http://", f"http://{quote(HOOK_USER, safe='')}:{quote(HOOK_PASSWORD, safe='')}@", 1)
+
+
+def test_a_url_with_user_and_password_is_delivered_with_basic_auth(monkeypatch):
+    import base64
+
+    with Receiver() as r:
+        monkeypatch.setenv(URL_ENV, with_login(r.url(f"/hooks/{TOKEN}")))
+        channel("webhook", URL_ENV)
+        ended_backup(target(monkeypatch), ok=False, error="boom")
+    made = NotificationChannel.objects.get()
+    assert made.last_error == "" and made.last_sent_at is not None
+    [post] = r.posts
+    assert post["path"] == f"/hooks/{TOKEN}"
+    expected = base64.b64encode(f"{HOOK_USER}:{HOOK_PASSWORD}".encode()).decode()
+    assert post["headers"]["Authorization"] == f"Basic {expected}"
+
+
+def test_the_password_in_a_webhook_url_is_never_shown_or_kept(monkeypatch, caplog, client, django_user_model):
+    from urllib.parse import quote
+
+    with Receiver(status=401) as r:
+        monkeypatch.setenv(URL_ENV, with_login(r.url(f"/hooks/{TOKEN}")))
+        made = channel("webhook", URL_ENV)
+        with caplog.at_level(logging.DEBUG):
+            ended_backup(target(monkeypatch), ok=False, error="boom")
+    made.refresh_from_db()
+    assert "HTTP 401" in made.last_error
+    client.force_login(django_user_model.objects.create_superuser("root", "", None))
+    pages = [client.get(f"/admin/backups_app/notificationchannel/{p}").content.decode()
+             for p in ("", f"{made.pk}/change/")]
+    assert "http://127.0.0.1/…" in pages[1]
+    for text in [made.last_error, made.destination, caplog.text, *pages]:
+        for secret in (HOOK_PASSWORD, quote(HOOK_PASSWORD, safe=""), TOKEN):
+            assert secret not in text

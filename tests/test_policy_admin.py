@@ -81,6 +81,42 @@ def test_an_impossible_value_gets_a_clear_message_and_nothing_is_saved(client, e
     assert policy.keep_days == 365 and policy.min_keep == 1
 
 
+@pytest.mark.parametrize("field,value,limit", [
+    ("keep_weekly", "99999999999999", 5218),
+    ("keep_daily", "99999999999999", 36525),
+    ("keep_monthly", "99999999999999", 1200),
+    ("keep_yearly", "99999999999999", 100),
+    ("keep_last", "99999999999999", 100000),
+    ("min_keep", "99999999999999", 100000),
+])
+def test_a_huge_count_is_a_form_error_before_any_preview(client, editor, history, field, value, limit):
+    _target, _backups, policy = history
+    response = client.post(change_url(policy), form_data(policy, **{field: value}))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert f"That is more than can be meant; the largest allowed value is {limit}." in page
+    assert "Nothing is saved yet." not in page, "no preview of settings that cannot be saved"
+    policy.refresh_from_db()
+    assert getattr(policy, field) != int(value)
+
+
+@pytest.mark.parametrize("value", ["2147483648", "99999999999999"])
+def test_huge_keep_days_is_a_form_error_too(client, editor, history, value):
+    _target, _backups, policy = history
+    response = client.post(change_url(policy), form_data(policy, keep_days=value))
+    assert response.status_code == 200
+    assert "Keep days cannot be more than 100 years (36525 days)." in response.content.decode()
+    policy.refresh_from_db()
+    assert policy.keep_days == 365
+
+
+def test_a_huge_count_on_a_new_policy_is_a_form_error_too(client, editor, history):
+    response = client.post(ADD, {"name": "huge", "keep_days": "2147483648", "keep_weekly": "99999999999999",
+                                 "min_keep": "1", "enabled": "on"})
+    assert response.status_code == 200
+    assert not RetentionPolicy.objects.filter(name="huge").exists()
+
+
 def test_a_policy_editor_sees_which_backups_a_change_deletes_before_it_is_saved(client, editor, history):
     _target, backups, policy = history
     response = client.post(change_url(policy), form_data(policy, keep_days=55))

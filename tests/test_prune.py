@@ -6,6 +6,7 @@ from backups_app import tasks
 from backups_app.models import BackupRecord, RetentionPolicy
 from backups_app.services.retention import plan as retention
 from backups_app.services.retention import prune as pruning
+from backups_app.services.retention.preview import preview_policy
 from backups_app.services.storage import layout
 from tests.retention_records import leftover_partial, new_backup, new_target
 
@@ -172,3 +173,57 @@ def test_the_roles_file_beside_a_pruned_dump_goes_with_it(backup_root):
     pruning.prune_policy(policy_id=policy(target=target).pk)
     assert not old.absolute_path.exists()
     assert not beside.exists()
+
+
+def test_the_last_restorable_backup_survives_even_a_plan_that_says_delete(backup_root):
+    target = new_target()
+    good = new_backup(target, age_days=2)
+    new_backup(target, age_days=1, last_verify_ok=False)
+    forged = [retention.Fate(good.pk, True, "deleted: a mistake", (target.pk, "daily"))]
+    assert pruning.prune(fates=forged) == []
+    assert good.absolute_path.exists() and statuses(good) == ["succeeded"]
+
+
+def test_a_plan_made_before_a_verification_failed_still_keeps_the_good_backup(backup_root):
+    target = new_target()
+    good = new_backup(target, age_days=40)
+    newer = new_backup(target, age_days=39)
+    policy(keep_days=30)
+    fates = pruning.plan_scope(target_id=None, backup_type=None)
+    assert [f.id for f in fates if f.delete] == [good.pk]
+    BackupRecord.objects.filter(pk=newer.pk).update(last_verify_ok=False)
+    assert pruning.prune(fates=fates) == []
+    assert statuses(good, newer) == ["succeeded", "succeeded"]
+
+
+def test_a_restorable_backup_whose_file_is_gone_here_does_not_count(backup_root):
+    target = new_target()
+    present = new_backup(target, age_days=40)
+    vanished = [new_backup(target, age_days=age) for age in range(39, 27, -1)]  # more than one batch of files
+    for record in vanished:
+        record.absolute_path.unlink()
+    p = policy(keep_days=None, keep_last=1)
+    [effect] = preview_policy(policy=p).targets
+    reasons = {row.id: row.reason for row in effect.kept}
+    newest = [r.pk for r in reversed(vanished)]
+    assert reasons[present.pk].startswith(
+        f"kept: the last restorable backup (the file of newer #{newest[0]} is missing; the file of newer "
+        f"#{newest[1]} is missing; the file of newer #{newest[2]} is missing; 9 more)")
+    pruning.prune_policy(policy_id=p.pk)
+    assert present.absolute_path.exists() and statuses(present) == ["succeeded"]
+
+
+def test_a_backup_kept_only_in_object_storage_is_restorable_while_its_copy_is_confirmed(backup_root):
+    target = new_target()
+    old = new_backup(target, age_days=40)
+    offsite_only = new_backup(target, age_days=39, with_file=False, path="database/daily/gone.dump",
+                              local_removed=True, offsite_status="uploaded", offsite_key="k/gone.dump")
+    damaged = new_backup(target, age_days=38, last_verify_ok=False)
+    policy(keep_days=None)
+    fates = {f.id: f for f in pruning.plan_scope(target_id=target.pk, backup_type="daily")}
+    assert fates[offsite_only.pk].reason == (f"kept: the last restorable backup (newer #{damaged.pk} failed its "
+                                             "verification)")
+    assert fates[old.pk].delete
+    BackupRecord.objects.filter(pk=offsite_only.pk).update(offsite_status="deleted")
+    fates = {f.id: f for f in pruning.plan_scope(target_id=target.pk, backup_type="daily")}
+    assert fates[old.pk].reason.startswith("kept: the last restorable backup"), "its copy is gone: not restorable"

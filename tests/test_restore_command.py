@@ -28,7 +28,8 @@ def test_it_restores_and_prints_one_summary_line(pg_cluster, pagila, make_target
     backup = make_backup(make_target(pagila), "custom")
     with dropping(pg_cluster, "pagila_cli"):
         out = restore_cmd(backup.pk, "--into", "pagila_cli", "--jobs", "2")
-        assert re.fullmatch(rf"restored backup #{backup.pk} into pagila_cli in \d+\.\ds \(restore #\d+\)\n", out)
+        into = re.escape(f"{pg_cluster.host}:{pg_cluster.port}/pagila_cli")  # the server it restored into, too
+        assert re.fullmatch(rf"restored backup #{backup.pk} into {into} in \d+\.\ds \(restore #\d+\)\n", out)
         assert row_counts(pg_cluster, "pagila_cli") == row_counts(pg_cluster, pagila)
 
 
@@ -77,7 +78,7 @@ def test_the_real_command_exits_0_and_restores(pg_cluster, pagila, console_env_w
     with dropping(pg_cluster, "pagila_real"):
         done = manage("restore", "1", "--into", "pagila_real", env=console_env_with_a_backup)
         assert done.returncode == 0 and done.stderr == "", done.stderr
-        assert done.stdout.startswith("restored backup #1 into pagila_real in ")
+        assert done.stdout.startswith(f"restored backup #1 into {pg_cluster.host}:{pg_cluster.port}/pagila_real in ")
         assert row_counts(pg_cluster, "pagila_real") == row_counts(pg_cluster, pagila)
 
 

@@ -189,3 +189,64 @@ def test_backups_no_policy_covers_are_left_alone():
     history = daily_history(60, group=(2, "daily"))
     only_target_1 = Policy(Rules(keep_days=1), id=1, name="t1", target_id=1)
     assert plan_policies(history, [only_target_1], NOW, tz=TOKYO) == []
+
+
+def damaged(i, days, why="verification"):
+    return Candidate(i, G, NOW - timedelta(days=days), "succeeded", unrestorable=why)
+
+
+def test_the_last_restorable_backup_is_kept_when_every_newer_one_failed_verification():
+    good = Candidate(1, G, NOW - timedelta(days=3), "succeeded")
+    older = Candidate(2, G, NOW - timedelta(days=4), "succeeded")
+    fates = plan([damaged(9, 1), damaged(8, 2), good, older], Rules(keep_days=None, keep_last=0, min_keep=1), NOW,
+                 tz=TOKYO)
+    assert reason_of(fates, 1) == ("kept: the last restorable backup (newer #9 failed its verification; "
+                                   "newer #8 failed its verification)")
+    assert reason_of(fates, 9) == "kept: newest succeeded backup", "the newest is still kept as before"
+    assert {f.id for f in fates if f.delete} == {8, 2}
+
+
+def test_a_backup_whose_file_is_missing_does_not_count_as_restorable_either():
+    fates = plan([damaged(9, 1, "missing"), Candidate(1, G, NOW - timedelta(days=3), "succeeded")],
+                 Rules(keep_days=1), NOW, tz=TOKYO)
+    assert reason_of(fates, 1) == "kept: the last restorable backup (the file of newer #9 is missing)"
+
+
+def test_the_reason_names_three_newer_backups_and_counts_the_rest():
+    newer = [damaged(10 + i, 1 + i / 10) for i in range(5)]
+    fates = plan([*newer, Candidate(1, G, NOW - timedelta(days=3), "succeeded")], Rules(keep_days=None), NOW,
+                 tz=TOKYO)
+    assert reason_of(fates, 1) == ("kept: the last restorable backup (newer #10 failed its verification; "
+                                   "newer #11 failed its verification; newer #12 failed its verification; 2 more)")
+
+
+def test_counting_rules_keep_that_many_restorable_copies_and_never_less_than_before():
+    """keep_last 3 keeps the three newest as it always did, and three restorable ones as well."""
+    history = [Candidate(i, G, NOW - timedelta(days=i), "succeeded") for i in range(1, 8)]
+    before = plan(history, Rules(keep_days=None, keep_last=3, min_keep=2), NOW, tz=TOKYO)
+    history[1] = damaged(2, 2)
+    after = plan(history, Rules(keep_days=None, keep_last=3, min_keep=2), NOW, tz=TOKYO)
+    kept_before, kept_after = {f.id for f in before if not f.delete}, {f.id for f in after if not f.delete}
+    assert kept_before == {1, 2, 3} and kept_after == {1, 2, 3, 4}
+    assert reason_of(after, 4) == "kept: one of the last 3, counting restorable backups only"
+    assert reason_of(after, 3) == ("kept: one of the last 3; one of the 2 newest (minimum kept), counting "
+                                   "restorable backups only")
+
+
+def test_the_newest_of_a_period_is_also_its_newest_restorable_one():
+    sunday_damaged = Candidate(1, G, datetime(2026, 11, 15, 2, tzinfo=TOKYO), "succeeded", unrestorable="verification")
+    saturday = Candidate(2, G, datetime(2026, 11, 14, 2, tzinfo=TOKYO), "succeeded")
+    friday = Candidate(3, G, datetime(2026, 11, 13, 2, tzinfo=TOKYO), "succeeded")
+    newest = Candidate(4, G, NOW, "succeeded")
+    fates = plan([newest, sunday_damaged, saturday, friday], Rules(keep_days=None, keep_weekly=2), NOW, tz=TOKYO)
+    assert reason_of(fates, 1) == "kept: newest of week 2026-W46"
+    assert reason_of(fates, 2) == "kept: newest of week 2026-W46, counting restorable backups only"
+    assert reason_of(fates, 3) == "deleted: no rule keeps it"
+
+
+def test_with_several_policies_each_names_itself():
+    history = [damaged(9, 1), Candidate(1, G, NOW - timedelta(days=3), "succeeded")]
+    policies = [Policy(Rules(keep_days=None), id=1, name="a"), Policy(Rules(keep_days=None), id=2, name="b")]
+    fates = plan_policies(history, policies, NOW, tz=TOKYO)
+    last = "the last restorable backup (newer #9 failed its verification)"
+    assert reason_of(fates, 1) == f"kept: {last} (a); {last} (b)"

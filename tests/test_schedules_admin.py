@@ -4,12 +4,14 @@ import re
 from datetime import time
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.utils import formats, timezone
 from django_q.conf import Conf
 from django_q.models import Schedule
 
 from backups_app.models import BackupSchedule, DatabaseTarget
+from backups_app.services.jobs import schedules
+from backups_app.services.setup.roles import BACKUP_OPERATORS, POLICY_EDITORS, RESTORE_OPERATORS
 from tests.retention_records import new_target
 
 pytestmark = pytest.mark.django_db
@@ -93,3 +95,117 @@ def test_an_incomplete_schedule_made_elsewhere_still_opens_in_the_admin(admin_us
     page = admin_user_client.get(f"{CHANGELIST}{schedule.pk}/change/")
     assert page.status_code == 200
     assert "not scheduled" in admin_user_client.get(CHANGELIST).content.decode()
+
+
+# -- how often, and who may ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("expression,gap", [
+    ("* * * * *", 1), ("*/30 * * * *", 30), ("0,59 2 * * *", 59), ("10,50 0,23 * * *", 20),
+])
+def test_a_schedule_more_often_than_the_minimum_interval_is_refused(admin_user_client, expression, gap):
+    response = post(admin_user_client, kind="cron", cron_expression=expression, action="drill", backup_type="")
+    assert response.status_code == 200
+    assert (f"This schedule runs as often as every {gap} minutes; a schedule may run at most once every "
+            f"60 minutes (SCHEDULE_MIN_INTERVAL_MINUTES).") in response.content.decode()
+    assert not BackupSchedule.objects.exists() and not Schedule.objects.exists()
+
+
+@pytest.mark.parametrize("expression", ["0 * * * *", "30 2,3 * * *", "59 23 * * *", "30 0,23 * * *"])
+def test_hourly_or_rarer_is_allowed(admin_user_client, expression):
+    assert post(admin_user_client, kind="cron", cron_expression=expression).status_code == 302
+    assert Schedule.objects.get().cron == expression
+
+
+def test_the_minimum_interval_is_a_setting(admin_user_client, settings):
+    settings.SCHEDULE_MIN_INTERVAL_MINUTES = 15
+    assert post(admin_user_client, kind="cron", cron_expression="*/15 * * * *").status_code == 302
+    response = post(admin_user_client, name="faster", kind="cron", cron_expression="*/10 * * * *")
+    assert "at most once every 15 minutes" in response.content.decode()
+
+
+@pytest.mark.parametrize("expression,gap", [
+    ("10,50 0,23 * * *", 20),  # 23:50, then 00:10 the next day
+    ("10,50 0,23 1 * *", 40),  # only on the 1st: no next day
+    ("10,50 0,23 31,1 12,1 *", 20),  # 31 December, then 1 January
+    ("10,50 0,23 29 2 *", 40),  # 29 February alone
+    ("10,50 0,23 28,29 2 *", 20),  # 28 and 29 February, once in four years
+])
+def test_the_shortest_gap_spans_midnight_only_between_days_in_a_row(db, expression, gap):
+    assert schedules.shortest_gap(expression, after=timezone.now()) == gap
+
+
+def test_a_too_frequent_schedule_made_elsewhere_is_never_scheduled(db, settings):
+    schedule = BackupSchedule.objects.create(name="hammer", target=new_target(), backup_type="daily", kind="cron",
+                                             cron_expression="* * * * *")
+    assert schedules.sync_schedule(schedule=schedule) == "refused"
+    assert not Schedule.objects.exists()
+    assert "as often as every 1 minutes" in schedules.schedule_problem(schedule)
+
+
+@pytest.fixture
+def as_role(client, django_user_model):
+    def login(*roles):
+        user = django_user_model.objects.create_user(username="-".join(roles) or "nobody", is_staff=True)
+        user.groups.set(Group.objects.filter(name__in=roles))
+        client.force_login(user)
+        return client
+    return login
+
+
+DAILY_AT_FIVE = {"kind": "daily", "time_of_day": "05:00"}
+
+
+@pytest.mark.parametrize("action,backup_type,message", [
+    ("backup", "daily", "Only a user who may back up can schedule backups and verifications."),
+    ("verify", "", "Only a user who may back up can schedule backups and verifications."),
+    ("drill", "", "Only a user who may restore can schedule restore drills."),
+])
+def test_a_policy_editor_cannot_schedule_what_he_may_not_run(as_role, action, backup_type, message):
+    client = as_role(POLICY_EDITORS)
+    response = post(client, action=action, backup_type=backup_type, **DAILY_AT_FIVE)
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not BackupSchedule.objects.exists() and not Schedule.objects.exists()
+
+
+@pytest.mark.parametrize("roles,allowed", [
+    ((POLICY_EDITORS, BACKUP_OPERATORS), {"backup", "verify"}),
+    ((POLICY_EDITORS, RESTORE_OPERATORS), {"drill"}),
+    ((POLICY_EDITORS, BACKUP_OPERATORS, RESTORE_OPERATORS), {"backup", "verify", "drill"}),
+])
+def test_who_may_run_it_may_schedule_it(as_role, roles, allowed):
+    client = as_role(*roles)
+    for action in ("backup", "verify", "drill"):
+        response = post(client, name=action, action=action, backup_type="daily" if action == "backup" else "",
+                        **DAILY_AT_FIVE)
+        assert (response.status_code == 302) == (action in allowed), action
+    assert set(BackupSchedule.objects.values_list("action", flat=True)) == allowed
+
+
+def test_a_policy_editor_cannot_change_a_drill_schedule_into_something_else(as_role, admin_user_client):
+    post(admin_user_client, name="weekly drill", action="drill", backup_type="", **DAILY_AT_FIVE)
+    drill = BackupSchedule.objects.get()
+    client = as_role(POLICY_EDITORS, BACKUP_OPERATORS)
+    data = {"name": "weekly drill", "target": drill.target_id, "action": "verify", "backup_type": "",
+            "format": "custom", "kind": "daily", "time_of_day": "06:00", "weekday": "", "day_of_month": "",
+            "cron_expression": "", "enabled": "on"}
+    response = client.post(f"{CHANGELIST}{drill.pk}/change/", data)
+    assert response.status_code == 200
+    assert "This schedule runs restore drills: only a user who may restore can change it." in \
+        response.content.decode()
+    drill.refresh_from_db()
+    assert (drill.action, drill.time_of_day) == ("drill", time(5, 0))
+
+
+@pytest.mark.parametrize("minimum,problems", [(0, 0), (1440, 0), (-1, 1), (1441, 1)])
+def test_the_minimum_interval_has_bounds(settings, minimum, problems):
+    from backups_app.checks import schedule_interval
+
+    settings.SCHEDULE_MIN_INTERVAL_MINUTES = minimum
+    assert [p.id for p in schedule_interval(None)] == ["backups.E041"] * problems
+
+
+def test_with_no_minimum_every_minute_is_allowed(admin_user_client, settings):
+    settings.SCHEDULE_MIN_INTERVAL_MINUTES = 0
+    assert post(admin_user_client, kind="cron", cron_expression="* * * * *").status_code == 302

@@ -1,5 +1,8 @@
 """How the commands cron runs start: quickly, and without leaving anything switched off for long-running ones."""
 
+import os
+import stat
+
 from tests import console_process
 
 
@@ -20,3 +23,26 @@ def test_manage_py_turns_the_collector_back_on_once_the_apps_are_loaded(pg_clust
     done = console_process.manage("shell", "-c", "import gc; print(gc.isenabled(), gc.get_freeze_count() > 0)", env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "True True"
+
+
+def fresh_machine_env(tmp_path, var_dir) -> dict:
+    """The environment of a first start: the console's database is the default SQLite file in VAR_DIR."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")}
+    return {**env, "VAR_DIR": str(var_dir), "SECRET_KEY": "k" * 50, "BACKUP_ROOT": str(tmp_path / "backups")}
+
+
+def test_migrate_on_a_fresh_machine_makes_var_dir(tmp_path):
+    var = tmp_path / "not" / "yet" / "var"
+    done = console_process.manage("migrate", "-v0", env=fresh_machine_env(tmp_path, var))
+    assert done.returncode == 0, done.stderr
+    assert (var / "console.sqlite3").is_file()
+    assert stat.S_IMODE(var.stat().st_mode) == 0o700
+
+
+def test_a_var_dir_that_cannot_be_made_is_one_line(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    var = tmp_path / "a-file" / "var"
+    done = console_process.manage("migrate", "-v0", env=fresh_machine_env(tmp_path, var))
+    assert done.returncode == 1
+    assert done.stderr == (f"The console database's folder {var} cannot be made: Not a directory. "
+                           "Set VAR_DIR (or DATABASE_URL) to a folder this user can make.\n")

@@ -18,11 +18,13 @@ def verify_cmd(*args) -> str:
     return out.getvalue()
 
 
-def test_it_verifies_a_backup_by_id(pagila, make_target, backup_root):
+def test_it_verifies_a_backup_by_id(pg_cluster, pagila, make_target, backup_root):
     backup = make_backup(make_target(pagila), "custom")
     out = verify_cmd(backup.pk)
     assert "sha256 matches the record" in out
-    assert re.search(rf"^backup #{backup.pk} verified in \d+\.\ds \(verification #\d+\)$", out, re.MULTILINE)
+    source = f"{pg_cluster.host}:{pg_cluster.port}/{pagila}"  # the server and database it was taken from
+    assert re.search(rf"^backup #{backup.pk} of {re.escape(source)} verified in \d+\.\ds \(verification #\d+\)$",
+                     out, re.MULTILINE)
 
 
 def test_latest_picks_the_newest_succeeded_backup_of_the_target(pagila, make_target, backup_root):
@@ -31,7 +33,7 @@ def test_latest_picks_the_newest_succeeded_backup_of_the_target(pagila, make_tar
     newest = make_backup(target, "sql")
     make_backup(make_target(pagila, name="elsewhere"), "custom")
     out = verify_cmd("--latest", "--target", target.name, "--drill")
-    assert f"backup #{newest.pk} verified" in out and "drill: restore #" in out
+    assert f"backup #{newest.pk} of " in out and "drill: restore #" in out
 
 
 def test_a_damaged_backup_fails_with_one_line(pagila, make_target, backup_root):
@@ -60,7 +62,8 @@ def test_the_real_command_exits_0_then_1_once_the_file_is_damaged(pg_cluster, pa
 
     done = manage("verify", "--latest", "--drill", env=env)
     assert done.returncode == 0 and done.stderr == "", done.stderr
-    assert done.stdout.splitlines()[-1].startswith("backup #1 verified in ")
+    source = f"{pg_cluster.host}:{pg_cluster.port}/{pagila}"
+    assert done.stdout.splitlines()[-1].startswith(f"backup #1 of {source} verified in ")
 
     dump_file = next((tmp_path / "backups" / "database" / "daily").glob("*.dump"))
     with open(dump_file, "r+b") as f:
@@ -81,6 +84,6 @@ def test_a_repaired_file_passes_a_drill_after_a_failed_verification(pagila, make
 
     out = verify_cmd(backup.pk, "--drill")
 
-    assert "drill: restore #" in out and f"backup #{backup.pk} verified" in out
+    assert "drill: restore #" in out and f"backup #{backup.pk} of " in out and " verified in " in out
     backup.refresh_from_db()
     assert backup.last_verify_ok is True

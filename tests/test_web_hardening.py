@@ -119,7 +119,8 @@ def production_env(console: Console) -> dict:
     """The environment docs/deploy.md shows for production behind a TLS proxy."""
     return {**console.env, "SECRET_KEY": secrets.token_urlsafe(50), "DEBUG": "false",
             "ALLOWED_HOSTS": "backups.example.internal",
-            "CSRF_TRUSTED_ORIGINS": "https://backups.example.internal", "HTTPS": "true"}
+            "CSRF_TRUSTED_ORIGINS": "https://backups.example.internal", "HTTPS": "true",
+            "TRUSTED_PROXY_IPS": "127.0.0.1"}
 
 
 def check_deploy(env) -> subprocess.CompletedProcess:
@@ -130,6 +131,12 @@ def test_check_deploy_is_clean_in_the_documented_production_configuration(consol
     done = check_deploy(production_env(console))
     assert done.returncode == 0, done.stderr
     assert "System check identified no issues" in done.stdout
+
+
+def test_check_deploy_warns_when_the_proxy_is_not_trusted(console):
+    done = check_deploy({**production_env(console), "TRUSTED_PROXY_IPS": ""})
+    assert done.returncode != 0
+    assert "backups.W040" in done.stderr
 
 
 def test_check_deploy_warns_without_https(console):

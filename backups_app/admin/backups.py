@@ -18,7 +18,8 @@ from backups_app.forms import PinForm, RestoreForm, VerifyForm
 from backups_app.models import BackupRecord, BackupStatus
 from backups_app.services.jobs import queue
 from backups_app.services.retention import pins
-from backups_app.services.storage import offsite
+from backups_app.services.storage import downloads, offsite
+from backups_app.services.targets import agreement
 
 
 class SizeAnomalyFilter(admin.SimpleListFilter):
@@ -48,9 +49,9 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
     actions = ["restore_backup", "verify_backup", "copy_offsite", "pin_backup", "unpin_backup"]
     readonly_fields = ["status_badge", "progress", "size", "duration", "size_anomaly_pct"]
     fieldsets = [
-        (None, {"fields": ["target", "status_badge", "progress", "backup_type", "format", "created_at",
-                           "started_at", "finished_at", "duration", "started_by", "requested_by", "schedule",
-                           "is_safety_backup"]}),
+        (None, {"fields": ["target", "server_address", "status_badge", "progress", "backup_type", "format",
+                           "created_at", "started_at", "finished_at", "duration", "started_by", "requested_by",
+                           "schedule", "is_safety_backup"]}),
         (gettext_lazy("File"), {"fields": ["path", "size", "size_anomaly_pct", "sha256", "compression", "encrypted",
                                            "pg_dump_version", "client", "server_version", "globals_path"]}),
         (gettext_lazy("Offsite copy"), {"fields": ["offsite_status", "offsite_storage", "offsite_key",
@@ -79,7 +80,7 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
                 *super().get_urls()]
 
     def download_view(self, request, object_id, part):
-        """A backup's own file (or its roles file), streamed from this host or from object storage."""
+        """A backup's own file (or its roles file), streamed from this host or from object storage, checked."""
         if not self.has_perm(request, "download_backup"):
             raise PermissionDenied
         if part not in ("dump", "globals"):
@@ -87,13 +88,15 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
         backup = get_object_or_404(BackupRecord, pk=object_id)
         if backup.status != BackupStatus.SUCCEEDED:
             raise Http404(f"backup #{backup.pk} has no file to download: its status is {backup.status}")
+        name = os.path.basename(backup.path if part == "dump" else backup.globals_path)
         try:
-            download = offsite.open_file(backup, part=part)
+            download = downloads.open_file(
+                backup, part=part, on_end=lambda ended: history(self, request, backup, downloaded(download, ended)))
         except offsite.StorageError as exc:
+            history(self, request, backup, _("Download of %(file)s refused: %(reason)s") % {
+                "file": name, "reason": exc})
             self.message_user(request, str(exc), messages.ERROR)
             return redirect("admin:backups_app_backuprecord_change", backup.pk)
-        history(self, request, backup, _("Downloaded %(file)s (from %(source)s)") % {
-            "file": download.filename, "source": download.source})
         response = StreamingHttpResponse(download.chunks, content_type="application/octet-stream")
         response["Content-Length"] = str(download.size)
         response["Content-Disposition"] = content_disposition_header(True, download.filename)
@@ -277,6 +280,21 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
         return None
 
 
+def downloaded(download, ended) -> str:
+    """The history's line for a download that ended: whole and checked, cut off and why, or stopped by the client."""
+    words = {"file": download.filename, "source": download.source, "sent": ended.sent, "size": download.size}
+    if ended.problem:
+        return _("Download of %(file)s (from %(source)s) cut off after %(sent)s of %(size)s bytes: %(reason)s") % {
+            **words, "reason": ended.problem}
+    if not ended.complete:
+        return _("Download of %(file)s (from %(source)s) stopped by the client after %(sent)s of %(size)s "
+                 "bytes") % words
+    checked = {downloads.AGAINST_RECORD: _("its sha256 matches the record"),
+               downloads.AGAINST_LABEL: _("its sha256 matches its object's label"),
+               downloads.UNCHECKED: _("no checksum is recorded for it")}[download.check]
+    return _("Downloaded %(file)s (from %(source)s); %(checked)s") % {**words, "checked": checked}
+
+
 def restore_page(modeladmin, request, queryset, backup):
     """restore_backup's form; on a valid submission, one queued restore."""
     from backups_app.services.restores import restore
@@ -290,13 +308,15 @@ def restore_page(modeladmin, request, queryset, backup):
             form.add_error(None, str(exc))
         else:
             modeladmin.message_user(request, _(
-                "Queued restore #%(id)s of backup #%(backup)s into database %(into)s."
-            ) % {"id": record.pk, "backup": backup.pk, "into": record.target_database}, messages.SUCCESS)
+                "Queued restore #%(id)s of backup #%(backup)s into %(address)s."
+            ) % {"id": record.pk, "backup": backup.pk, "address": record.server_address}, messages.SUCCESS)
             return None
     return intermediate_page(
         modeladmin, request, queryset=queryset, form=form, action="restore_backup",
         title=_("Restore backup #%(id)s") % {"id": backup.pk}, backup=backup,
         template="admin/backups_app/backuprecord/restore_backup.html",
+        taken_from=backup.server_address or backup.target.name, restores_on=agreement.server(backup.target),
+        disagreement=agreement.mismatch(backup.target),
     )
 
 

@@ -8,7 +8,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from backups_app.admin.display import first_line, human_duration, human_size, status_badge
-from backups_app.services.monitoring import charts, dashboard, disk
+from backups_app.services.monitoring import charts, dashboard, disk, health
 
 VIEW_PERMISSIONS = ("backups_app.view_databasetarget", "backups_app.view_backuprecord")
 
@@ -31,8 +31,8 @@ def age(moment, now) -> str:
     return human_duration((now - moment).total_seconds()) if moment else ""
 
 
-def row_view(row: dashboard.TargetHealth, now) -> dict:
-    last = dashboard.finished_at(row.last_success)
+def row_view(row: dashboard.TargetRow, now) -> dict:
+    last = health.finished(row.last_success)
     return {"row": row, "last_success_at": when(last), "age": age(last, now),
             "last_result": status_badge(row.last_attempt) if row.last_attempt else "",
             "last_error": first_line(row.last_attempt.error) if row.failed else "",

@@ -42,7 +42,8 @@ def format_short(record) -> str:
 def describe_backup(record) -> str:
     """One line that names a backup in lists of selected rows."""
     when = formats.date_format(timezone.localtime(record.created_at), "SHORT_DATETIME_FORMAT")
-    parts = [f"#{record.pk}", record.target.name, record.get_backup_type_display(), format_short(record), when]
+    source = f"{record.target.name} ({record.server_address})" if record.server_address else record.target.name
+    parts = [f"#{record.pk}", source, record.get_backup_type_display(), format_short(record), when]
     if record.size_bytes is not None:
         parts.append(human_size(record.size_bytes))
     return " · ".join(str(p) for p in parts)

@@ -7,15 +7,18 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from backups_app.admin.actions import GuardedActionsMixin
 from backups_app.models import Notification, NotificationChannel
-from backups_app.models.notifications import EventKind
+from backups_app.models.notifications import EventKind, default_events
 from backups_app.services import notify
 from backups_app.services.notify import destinations
 
 
 class NotificationChannelForm(forms.ModelForm):
+    # A form field of its own (the model's is JSON) starts where the model does: every event, so a channel
+    # saved as it comes hears everything rather than nothing.
     events = forms.MultipleChoiceField(label=capfirst(NotificationChannel._meta.get_field("events").verbose_name),
-                                       choices=EventKind.choices, required=False,
+                                       choices=EventKind.choices, required=False, initial=default_events,
                                        widget=forms.CheckboxSelectMultiple)
 
     class Meta:
@@ -24,7 +27,7 @@ class NotificationChannelForm(forms.ModelForm):
 
 
 @admin.register(NotificationChannel)
-class NotificationChannelAdmin(admin.ModelAdmin):
+class NotificationChannelAdmin(GuardedActionsMixin, admin.ModelAdmin):
     form = NotificationChannelForm
     list_display = ["name", "kind", "sends_to", "enabled", "send_successes", "last_sent_at", "delivery"]
     list_filter = ["enabled", "kind"]
@@ -60,7 +63,7 @@ class NotificationChannelAdmin(admin.ModelAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(GuardedActionsMixin, admin.ModelAdmin):
     list_display = ["created_at", "kind", "target", "title", "delivered", "failed"]
     list_filter = ["kind", "target"]
     date_hierarchy = "created_at"

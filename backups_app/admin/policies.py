@@ -8,15 +8,17 @@ from django.urls import path
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from backups_app.admin.actions import GuardedActionsMixin
 from backups_app.admin.policy_forms import SETTING_FIELDS, RetentionPolicyForm
 from backups_app.models import RetentionPolicy
 from backups_app.services.jobs import queue
 from backups_app.services.retention import orphans
 from backups_app.services.retention.preview import preview_policy
+from backups_app.services.targets import agreement
 
 
 @admin.register(RetentionPolicy)
-class RetentionPolicyAdmin(admin.ModelAdmin):
+class RetentionPolicyAdmin(GuardedActionsMixin, admin.ModelAdmin):
     form = RetentionPolicyForm
     list_display = ["name", "scope_target", "scope_type", "rules_in_words", "enabled", "updated_at"]
     list_filter = ["enabled", "backup_type", "target"]
@@ -77,7 +79,7 @@ class RetentionPolicyAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/backups_app/retentionpolicy/prune_preview.html", context)
 
     def _queue_prunes(self, request, policies):
-        queued = [p for p in policies if p.enabled]
+        queued = [p for p in policies if p.enabled and not self._refused_here(request, p)]
         for policy in queued:
             queue.enqueue_prune(policy, started_by=request.user.get_username())
             self.log_change(request, policy, _("Queued a prune of the backups this policy no longer keeps."))
@@ -87,6 +89,16 @@ class RetentionPolicyAdmin(admin.ModelAdmin):
         if skipped:
             self.message_user(request, _("Disabled policies prune nothing: %(names)s.") % {
                 "names": ", ".join(skipped)}, level="warning")
+
+    def _refused_here(self, request, policy) -> bool:
+        """A policy over the default target is not queued while DB_* here name another server than it does."""
+        default = agreement.default_target_or_none()
+        problem = agreement.mismatch(default)
+        if not problem or policy.target_id not in (None, default.pk):
+            return False
+        self.message_user(request, _("%(policy)s was not queued: %(problem)s") % {
+            "policy": policy.name, "problem": problem}, level="error")
+        return True
 
     # --- files nobody knows ----------------------------------------------------------------------
 

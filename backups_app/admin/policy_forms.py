@@ -2,6 +2,7 @@
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.forms.models import construct_instance
 from django.utils.translation import gettext_lazy as _
 
@@ -58,12 +59,15 @@ class RetentionPolicyForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        for name in RULE_FIELDS:
+            if name in self.fields:  # not for a viewer: the fields are shown read-only, without a form field
+                _bound_like_the_model(self.fields[name], RetentionPolicy._meta.get_field(name))
         self.preview = None
         self.preview_pending = False
 
     def clean(self):
         cleaned = super().clean()
-        if self.errors:
+        if self.errors:  # the preview plans with these numbers: only with numbers the model accepts
             return cleaned
         draft = construct_instance(self, RetentionPolicy(pk=self.instance.pk), fields=SETTING_FIELDS)
         self.preview = preview_policy(policy=draft)
@@ -85,3 +89,15 @@ class RetentionPolicyForm(forms.ModelForm):
         self.data = self.data.copy()
         self.data[self.add_prefix("preview_token")] = token
         self.data.pop(self.add_prefix("confirm_large_deletion"), None)
+
+
+def _bound_like_the_model(field: forms.IntegerField, model_field) -> None:
+    """The model's limits checked with the field's own, before clean() (and so before any preview) runs.
+
+    Django checks a model's validators only after the form's clean(); a count past them overflows the
+    planner's date arithmetic.
+    """
+    for validator in model_field.validators:
+        if isinstance(validator, MinValueValidator | MaxValueValidator):
+            field.validators.append(validator)
+            field.widget.attrs["min" if isinstance(validator, MinValueValidator) else "max"] = validator.limit_value

@@ -25,6 +25,18 @@ WEEKDAYS = [(0, _("Monday")), (1, _("Tuesday")), (2, _("Wednesday")), (3, _("Thu
             (5, _("Saturday")), (6, _("Sunday"))]
 
 
+ADD_REFUSED = {
+    "backup": _("Only a user who may back up can schedule backups and verifications."),
+    "verify": _("Only a user who may back up can schedule backups and verifications."),
+    "drill": _("Only a user who may restore can schedule restore drills."),
+}
+CHANGE_REFUSED = {
+    "backup": _("This schedule runs backups: only a user who may back up can change it."),
+    "verify": _("This schedule runs verifications: only a user who may back up can change it."),
+    "drill": _("This schedule runs restore drills: only a user who may restore can change it."),
+}
+
+
 class BackupScheduleForm(forms.ModelForm):
     weekday = forms.TypedChoiceField(label=_label("weekday"), choices=[("", "---------"), *WEEKDAYS], coerce=int,
                                      empty_value=None, required=False,
@@ -52,8 +64,18 @@ class BackupScheduleForm(forms.ModelForm):
                                                           "some months."),
                                            "min_value": _("Use a day from 1 to 28.")}}
 
+    user = None  # set by the admin (get_form): who saves it, so the schedule runs nothing they could not
+
     def clean_action(self):
-        return self.cleaned_data.get("action") or ScheduleAction.BACKUP
+        action = self.cleaned_data.get("action") or ScheduleAction.BACKUP
+        if self.user is None:
+            return action
+        before = self.instance.action if self.instance.pk else None
+        if before and not schedules.may_schedule(self.user, before):
+            raise forms.ValidationError(CHANGE_REFUSED[before], code="permission")
+        if not schedules.may_schedule(self.user, action):
+            raise forms.ValidationError(ADD_REFUSED[action], code="permission")
+        return action
 
     def clean(self):
         cleaned = super().clean()

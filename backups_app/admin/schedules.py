@@ -7,13 +7,14 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_q.models import Schedule
 
+from backups_app.admin.actions import GuardedActionsMixin
 from backups_app.admin.schedule_forms import WEEKDAYS, BackupScheduleForm
 from backups_app.models import BackupSchedule, BackupStatus
 from backups_app.services.jobs import schedules
 
 
 @admin.register(BackupSchedule)
-class BackupScheduleAdmin(admin.ModelAdmin):
+class BackupScheduleAdmin(GuardedActionsMixin, admin.ModelAdmin):
     form = BackupScheduleForm
     list_display = ["name", "action", "target", "backup_type", "format", "when_in_words", "next_run", "last_result",
                     "enabled"]
@@ -23,6 +24,11 @@ class BackupScheduleAdmin(admin.ModelAdmin):
         (None, {"fields": ["name", "enabled", "action", "target", "backup_type", "format"]}),
         (gettext_lazy("When"), {"fields": ["kind", "time_of_day", "weekday", "day_of_month", "cron_expression"]}),
     ]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)  # a class of its own for each request
+        form.user = request.user
+        return form
 
     def get_queryset(self, request):
         next_run = Schedule.objects.filter(pk=OuterRef("q_schedule_id"), func=schedules.FUNC).values("next_run")

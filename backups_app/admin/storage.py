@@ -1,13 +1,16 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy
 
+from backups_app.admin.actions import GuardedActionsMixin
 from backups_app.models import BackupStorage
+from backups_app.services.storage import probe
 
 
 @admin.register(BackupStorage)
-class BackupStorageAdmin(admin.ModelAdmin):
+class BackupStorageAdmin(GuardedActionsMixin, admin.ModelAdmin):
     list_display = ["name", "kind", "location", "is_default", "keep_local_copy", "credentials"]
     list_filter = ["kind", "is_default"]
+    actions = ["test_storage"]
     fieldsets = [
         (None, {"fields": ["name", "kind", "is_default", "keep_local_copy"]}),
         (gettext_lazy("Object storage"), {"fields": ["endpoint_url", "bucket", "prefix", "region"]}),
@@ -30,3 +33,10 @@ class BackupStorageAdmin(admin.ModelAdmin):
         if obj.access_key_env:
             return f"${obj.access_key_env}, ${obj.secret_key_env}"
         return "AWS_* / AWS_PROFILE / role"
+
+    @admin.action(description=gettext_lazy("Test storage (write, read back and delete a small object)"),
+                  permissions=["change"])
+    def test_storage(self, request, queryset):
+        for storage in queryset.order_by("name"):
+            result = probe.test_storage(storage)
+            self.message_user(request, result.line, messages.SUCCESS if result.ok else messages.ERROR)

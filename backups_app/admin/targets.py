@@ -4,13 +4,14 @@ from django.db.models import OuterRef, Subquery
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from backups_app import selectors
 from backups_app.admin.actions import GuardedActionsMixin, applying, history, intermediate_page, too_many
 from backups_app.admin.display import human_size
 from backups_app.forms import BackupNowForm, DatabaseTargetForm
-from backups_app.models import BackupFormat, BackupRecord, BackupStatus, BackupType, DatabaseTarget
+from backups_app.models import BackupFormat, BackupRecord, BackupType, DatabaseTarget
 from backups_app.services.backups import dump
 from backups_app.services.jobs import queue
-from backups_app.services.targets import connection_test, lookup
+from backups_app.services.targets import agreement, connection_test, lookup
 
 
 @admin.register(DatabaseTarget)
@@ -42,13 +43,30 @@ class DatabaseTargetAdmin(GuardedActionsMixin, admin.ModelAdmin):
         return super().get_readonly_fields(request, obj)
 
     def changelist_view(self, request, extra_context=None):
-        lookup.sync_default()  # the list shows the DB_* target as the environment now says
+        # Made from DB_* when missing; never moved off the server its backups came from (agreement.py).
+        self._say_disagreement(request, lookup.sync_default())
         return super().changelist_view(request, extra_context)
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if request.method == "GET":
+            self._say_disagreement(request, self.get_object(request, object_id))
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _say_disagreement(self, request, target) -> None:
+        if not agreement.differences(target):
+            return
+        recorded, here = agreement.both(target)
+        self.message_user(request, _(
+            "Target %(name)s names %(recorded)s, but DB_* in the web server's environment name %(here)s. "
+            "Backups, restores, drills and pruning of it are refused where they disagree. If DB_* are right, "
+            "run: manage.py default_target --adopt-environment; if the target is, fix DB_*."
+        ) % {"name": target.name, "recorded": recorded, "here": here},
+            messages.WARNING)
+
     def get_queryset(self, request):
-        # The newest succeeded backup walking the created_at index: a GROUP BY over all backups
+        # The last restorable backup walking the created_at index: a GROUP BY over all backups
         # took half a second at 100,000 records.
-        newest = BackupRecord.objects.filter(target=OuterRef("pk"), status=BackupStatus.SUCCEEDED).order_by(
+        newest = BackupRecord.objects.filter(selectors.restorable_q(), target=OuterRef("pk")).order_by(
             "-created_at").values("finished_at")[:1]
         return super().get_queryset(request).annotate(last_success_at=Subquery(newest))
 
@@ -83,6 +101,9 @@ class DatabaseTargetAdmin(GuardedActionsMixin, admin.ModelAdmin):
         queued = []
         with transaction.atomic():
             for target in queryset.filter(is_active=True):
+                if refused := agreement.mismatch(target):  # the worker would refuse it too
+                    self.message_user(request, refused, messages.ERROR)
+                    continue
                 record = dump.backup_create(target=target, backup_type=backup_type, fmt=fmt,
                                             started_by=request.user.get_username(), requested_by=request.user)
                 queue.enqueue_backup(record)

@@ -1,8 +1,12 @@
-"""Small things the restore and verify commands share."""
+"""Small things the console's commands share: bounds, one-line refusals, a quiet end when the reader goes."""
 
 import contextlib
+import io
 import logging
 import math
+import os
+import signal
+import sys
 
 from django.core.checks import Tags
 from django.core.management.base import BaseCommand, CommandError
@@ -34,7 +38,77 @@ def in_range(value, option: str, low, high, *, above: bool = False):
     return value
 
 
-class ConsoleCommand(BaseCommand):
+# A command whose reader went away (`backup --list | head`) ends as a Unix tool stopped by SIGPIPE.
+READER_GONE_STATUS = 128 + signal.SIGPIPE
+
+
+class ReaderGone(Exception):
+    """The command's stdout or stderr is a pipe whose reader has gone."""
+
+
+class _Guarded:
+    """A command's stdout or stderr: a write to a pipe nobody reads raises ReaderGone, so that only then
+    the command ends quietly (a broken pipe to one of its own child programs stays an error)."""
+
+    # Written in slices that fit the stream's buffer: a single long write whose reader leaves halfway
+    # through ends without any error (`backup --list --json | head`), the rest silently dropped.
+    SLICE = io.DEFAULT_BUFFER_SIZE // 4  # characters of up to four bytes each
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        try:
+            for start in range(0, len(text), self.SLICE):
+                self._stream.write(text[start:start + self.SLICE])
+        except BrokenPipeError:
+            raise ReaderGone from None
+        return len(text)
+
+    def flush(self):
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise ReaderGone from None
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+class CommandLineManners:
+    """How the console's commands meet a shell: a wrong option is one line naming it (the README's
+    promise: stderr says why in one line), and a reader that stops early ends the command quietly."""
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.error = lambda message: _refuse_in_one_line(parser, message)
+        return parser
+
+    def execute(self, *args, **options):
+        if self._called_from_command_line:
+            options["stdout"] = _Guarded(options.get("stdout") or sys.stdout)
+            options["stderr"] = _Guarded(options.get("stderr") or sys.stderr)
+        return super().execute(*args, **options)
+
+    def run_from_argv(self, argv):
+        try:
+            super().run_from_argv(argv)
+            _Guarded(sys.stdout).flush()
+        except ReaderGone:
+            # Nobody reads what is still buffered: let it go to /dev/null rather than fail at exit.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.dup2(devnull, sys.stderr.fileno())
+            sys.exit(READER_GONE_STATUS)
+
+
+def _refuse_in_one_line(parser, message: str):
+    if not parser.called_from_command_line:
+        raise CommandError(f"Error: {message}")  # call_command(): as Django does
+    parser.exit(2, f"{parser.prog}: error: {message} ({parser.prog} --help lists the options)\n")
+
+
+class ConsoleCommand(CommandLineManners, BaseCommand):
     """A command whose help is a lazy translation, read in the language active when --help is asked for."""
 
     def create_parser(self, prog_name, subcommand, **kwargs):
@@ -48,12 +122,16 @@ def one_line(text: str) -> str:
 
 
 @contextlib.contextmanager
-def quiet_log(verbosity: int):
-    """A failure is already the one line on stderr; -v 2 shows the log lines too."""
+def quiet_log(verbosity: int, *, below: int = logging.ERROR):
+    """A failure is already the one line on stderr; -v 2 shows the log lines too.
+
+    below: the level a log line needs to show at lower verbosity (CRITICAL where the command's own
+    line already says every error, such as a failed upload after a backup).
+    """
     logger = logging.getLogger("backups_app")
     level = logger.level
     if verbosity < 2:
-        logger.setLevel(logging.ERROR)
+        logger.setLevel(below)
     try:
         yield
     finally:

@@ -58,6 +58,12 @@ class BackupRecord(JobFields):
     client = models.CharField(_("client program"), max_length=500, blank=True,
                               help_text=_("The pg_dump that made it, and why that one."))
     server_version = models.CharField(_("server version"), max_length=100, blank=True)
+    # Where it was taken from, as the target said when the backup was asked for: a target may later
+    # be moved to another server, and this backup still came from this one.
+    server_address = models.CharField(
+        _("server and database"), max_length=400, blank=True, editable=False,
+        help_text=_("host:port/database the backup was taken from."),
+    )
     compression = models.CharField(_("compression"), max_length=30, blank=True)
     encrypted = models.BooleanField(
         _("encrypted"), default=False,

@@ -17,7 +17,7 @@ class EventKind(models.TextChoices):
     RESTORE_FAILED = "restore_failed", _("restore failed")
     VERIFICATION_FAILED = "verification_failed", _("verification or restore drill failed")
     SIZE_ANOMALY = "size_anomaly", _("backup size anomaly")
-    TARGET_STALE = "target_stale", _("no recent backup (target stale)")
+    TARGET_STALE = "target_stale", _("target not healthy (no recent restorable backup, or the newest is damaged)")
     RECOVERED = "recovered", _("recovered after a failure")
     OFFSITE_FAILED = "offsite_failed", _("copy to object storage failed")
 

@@ -17,6 +17,11 @@ class RestoreRecord(JobFields):
         verbose_name=_("server"), help_text=_("Connection used for the restore."),
     )
     target_database = models.CharField(_("into database"), max_length=63)
+    # The server as it was when the restore was asked for; it runs there or not at all.
+    server_address = models.CharField(
+        _("server and database"), max_length=400, blank=True, editable=False,
+        help_text=_("host:port/database the restore writes into."),
+    )
     tables = models.JSONField(_("tables"), default=list, blank=True)
     overwrite = models.BooleanField(_("overwrite"), default=False)
     with_globals = models.BooleanField(_("with roles and tablespaces"), default=False)

@@ -1,6 +1,7 @@
 """`manage.py backup`: the original backup script's command line, kept exactly."""
 
 import json
+import logging
 
 from django.conf import settings
 from django.core.management.base import CommandError, no_translations
@@ -16,21 +17,27 @@ from backups_app.management.cli import (
     READING_CHECKS,
     ConsoleCommand,
     in_range,
+    one_line,
     quiet_log,
     recover_first,
     waiting_reporter,
 )
-from backups_app.models import BackupFormat, BackupRecord, BackupStatus, BackupType, OffsiteStatus
+from backups_app.models import BackupFormat, BackupRecord, BackupStatus, BackupType, DatabaseTarget, OffsiteStatus
 from backups_app.services.backups import dump
 from backups_app.services.jobs import stopping
 from backups_app.services.monitoring import health
 from backups_app.services.retention import orphans
 from backups_app.services.retention import plan as retention
 from backups_app.services.retention import prune as pruning
-from backups_app.services.storage import layout
+from backups_app.services.storage import layout, offsite
+from backups_app.services.targets import agreement
 from backups_app.services.targets.lookup import UnknownTarget, get_target
 
 TYPES = [t.value for t in BackupType]
+# `backup` exits non-zero when its copy to object storage ended in one of these (docs/schedules.md).
+OFFSITE_NOT_DONE = (OffsiteStatus.FAILED, OffsiteStatus.UPLOADING)
+# `backup --check`: the first word of each target's line.
+CHECK_LABELS = {health.OK: "ok", health.STALE: "STALE", health.DAMAGED: "BAD", health.OFFSITE_FAILED: "OFFSITE"}
 
 
 class Command(ConsoleCommand):
@@ -45,12 +52,13 @@ class Command(ConsoleCommand):
         parser.add_argument("--jobs", type=int, default=None,
                             help=_("with --format directory: tables dumped at once (default BACKUP_DUMP_JOBS)"))
         parser.add_argument("--target", default=None,
-                            help=_("target name (backup: default, the DB_* target; list/cleanup: all)"))
+                            help=_("target name (backup: default, the DB_* target; list/cleanup/check: all)"))
         action = parser.add_mutually_exclusive_group()
         action.add_argument("--list", action="store_true", help=_("list backups, newest first"))
         action.add_argument("--cleanup", action="store_true", help=_("delete backups older than --keep-days"))
         action.add_argument("--check", action="store_true",
-                            help=_("exit non-zero when a target lacks a recent succeeded backup"))
+                            help=_("exit non-zero when a target is not healthy: no recent restorable backup, the "
+                                   "newest failed its verification, or a copy to object storage failed"))
         action.add_argument("--adopt", action="store_true",
                             help=_("give the backup files under BACKUP_ROOT and in object storage that no record "
                                    "knows a record again (after the console's database was lost, or files of "
@@ -80,6 +88,8 @@ class Command(ConsoleCommand):
         in_range(opts["max_age_hours"], "--max-age-hours", 0, MAX_HOURS, above=True)
         recover_first(self, opts["verbosity"])
         try:
+            if opts["check"] or opts["list"]:
+                self.warn_of_disagreement()
             if opts["check"]:
                 return self.check_freshness(opts)
             if opts["list"] and opts["orphans"]:
@@ -94,10 +104,16 @@ class Command(ConsoleCommand):
             if opts["copy_offsite"] is not None:
                 with quiet_log(opts["verbosity"]):
                     return self.copy_offsite(opts)
-            with quiet_log(opts["verbosity"]):
+            with quiet_log(opts["verbosity"], below=logging.CRITICAL):  # a failed upload is our own line
                 return self.create(opts)
-        except UnknownTarget as exc:
+        except (UnknownTarget, agreement.Disagreement) as exc:
             raise CommandError(str(exc)) from None
+
+    def warn_of_disagreement(self) -> None:
+        """Work that only reads records goes on when DB_* here disagree with the default target, and says so."""
+        note = agreement.warning(agreement.default_target_or_none())
+        if note:
+            self.stderr.write(note)
 
     def create(self, opts):
         if opts["jobs"] is not None and not (opts["format"] == BackupFormat.DIRECTORY and 1 <= opts["jobs"] <= 64):
@@ -111,7 +127,13 @@ class Command(ConsoleCommand):
         if record.status != BackupStatus.SUCCEEDED:
             raise CommandError(f"backup #{record.pk} failed: {record.error}")
         size = naturalsize(record.size_bytes, binary=True)
-        return f"{record.absolute_path} {size} in {record.duration_seconds:.1f}s"
+        done = f"{record.absolute_path} {size} in {record.duration_seconds:.1f}s"
+        if record.offsite_status in OFFSITE_NOT_DONE:
+            # The backup is good here, but on this host only: cron must see it.
+            self.stdout.write(done)
+            raise CommandError(f"backup #{record.pk} succeeded but was not copied to object storage: "
+                               + one_line(record.offsite_detail))
+        return done
 
     def adopt(self, opts):
         from backups_app.services.adoption import adopt, from_storage
@@ -178,15 +200,15 @@ class Command(ConsoleCommand):
         self.stdout.write(f"{len(rows) - 1} backups{note}")
 
     def check_freshness(self, opts):
-        report = health.freshness_report(max_age_hours=opts["max_age_hours"])
+        targets = DatabaseTarget.objects.filter(pk=get_target(opts["target"]).pk) if opts["target"] else None
+        report = health.health_report(targets=targets, max_age_hours=opts["max_age_hours"])
         for t in report["targets"]:
-            self.stdout.write(f"{'ok   ' if t['ok'] else 'STALE'}  {t['target']}: "
-                              f"{t['problem'] or t['last_success']}")
-        stale = [t["target"] for t in report["targets"] if not t["ok"]]
-        if stale:
-            raise CommandError(f"{len(stale)} of {len(report['targets'])} targets lack a recent succeeded backup: "
-                               + ", ".join(stale))
-        return f"All {len(report['targets'])} targets have a recent succeeded backup"
+            self.stdout.write(f"{CHECK_LABELS[t['state']]:<5}  {t['target']}: {t['problem'] or t['last_success']}")
+        unhealthy = [t["target"] for t in report["targets"] if not t["ok"]]
+        if unhealthy:
+            raise CommandError(f"{len(unhealthy)} of {len(report['targets'])} targets are not healthy: "
+                               + ", ".join(unhealthy))
+        return f"All {len(report['targets'])} targets are healthy: each has a recent restorable backup"
 
     def list_orphans(self, opts):
         found = orphans.find_orphans()
@@ -208,7 +230,7 @@ class Command(ConsoleCommand):
             pruning.candidates_for(target=target, backup_type=opts["type"]),
             retention.Rules(keep_days=keep_days), timezone.now(),
         )
-        records = BackupRecord.objects.select_related("target").in_bulk([f.id for f in fates])
+        records = BackupRecord.objects.select_related("target", "offsite_storage").in_bulk([f.id for f in fates])
         refused = {f.id for f in fates if f.delete and not _inside_root(records[f.id])}
         doomed = [f for f in fates if f.delete and f.id not in refused]
         if opts["dry_run"]:
@@ -233,4 +255,7 @@ def _describe(record, fate, refused, mood: str) -> str:
         why = "kept: its file is outside BACKUP_ROOT, so it is never deleted"
     else:
         why = (mood if fate.delete else "") + fate.reason
-    return f"#{record.pk} {record.target.name} {record.backup_type} {created} {record.path or '-'}: {why}"
+    deleted = fate is not None and fate.delete and record.pk not in refused
+    objects = offsite.objects_to_delete(record) if deleted else []
+    files = " ".join([record.path or "-", *objects])
+    return f"#{record.pk} {record.target.name} {record.backup_type} {created} {files}: {why}"

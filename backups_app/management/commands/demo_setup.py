@@ -1,6 +1,5 @@
 """`manage.py demo_setup`: a private demo PostgreSQL cluster with sample FX data to back up."""
 
-import os
 from pathlib import Path
 
 import psycopg
@@ -14,13 +13,14 @@ from backups_app.management.cli import ConsoleCommand, in_range
 from backups_app.services.postgres.connection import ConnectionFailed, conn_for
 from backups_app.services.postgres.scrub import scrub
 from backups_app.services.setup import demo, demo_data
+from backups_app.services.targets import agreement, lookup
 from backups_app.services.targets.lookup import UnknownTarget, get_target
 
 MAX_TICKS_PER_PAIR = 10_000_000  # a few GB of sample data; more is a typo
 
 
 def default_dir() -> Path:
-    return Path(os.environ.get("DEMO_PG_DIR") or settings.VAR_DIR / "demo-pg")
+    return Path(settings.DEMO_PG_DIR)
 
 
 class Command(ConsoleCommand):
@@ -46,7 +46,10 @@ class Command(ConsoleCommand):
             if opts["stop"]:
                 stopped = demo.cluster_stop(directory=directory)
                 return _("Demo PostgreSQL stopped") if stopped else _("Demo PostgreSQL was not running")
+            before = demo.load(directory=directory.resolve())
             cluster = demo.cluster_ensure(directory=directory)
+            if before is not None and before.port != cluster.port:  # restarted on a free port: same server
+                lookup.server_moved(host=demo.HOST, old_port=before.port, new_port=cluster.port)
             seeded = demo_data.fx_seed(conn=cluster.conn(), ticks_per_pair=opts["ticks_per_pair"])
         except (demo.DemoError, ConnectionFailed) as exc:
             raise CommandError(str(exc)) from None
@@ -62,7 +65,8 @@ class Command(ConsoleCommand):
     def seed_target(self, name, ticks_per_pair):
         try:
             target = get_target(name)
-        except UnknownTarget as exc:
+            agreement.require(target)  # sample tables go only onto the server the target names
+        except (UnknownTarget, agreement.Disagreement) as exc:
             raise CommandError(str(exc)) from None
         seeded = demo_data.fx_seed(conn=conn_for(target), ticks_per_pair=ticks_per_pair)
         return _("Sample FX data in %(db)s of target %(target)s: %(ticks)s ticks, %(rows)s analysis rows%(note)s") % {

@@ -11,11 +11,12 @@ from django.conf import settings
 from django.core.management.base import CommandError
 from django_q.management.commands import qcluster
 
+from backups_app.management.cli import CommandLineManners
 from backups_app.services.jobs.qcluster import GuardedCluster
 from backups_app.services.targets import lookup
 
 
-class Command(qcluster.Command):
+class Command(CommandLineManners, qcluster.Command):
     help = "Run the job worker (django-q2 cluster); SIGTERM or Ctrl-C stops it, interrupting running jobs."
 
     def add_arguments(self, parser):

@@ -70,7 +70,7 @@ class Command(ConsoleCommand):
         for note in record.detail.splitlines():
             self.stdout.write(note)
         rows = f", {record.rows_restored} rows" if record.rows_restored is not None else ""
-        return (f"restored backup #{backup.pk} into {record.target_database} in "
+        return (f"restored backup #{backup.pk} into {record.server_address} in "
                 f"{record.duration_seconds:.1f}s{rows} (restore #{record.pk})")
 
 

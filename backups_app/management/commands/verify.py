@@ -14,6 +14,7 @@ from backups_app.management.cli import (
 )
 from backups_app.models import BackupRecord, BackupStatus
 from backups_app.services.jobs import stopping
+from backups_app.services.targets import agreement
 from backups_app.services.targets.lookup import UnknownTarget, get_target
 from backups_app.services.verify import verify
 
@@ -32,6 +33,8 @@ class Command(ConsoleCommand):
     def handle(self, *args, **opts):
         recover_first(self, opts["verbosity"])
         backup = self.choose(opts)
+        if not opts["drill"] and (note := agreement.warning(backup.target)):
+            self.stderr.write(note)  # reading the file goes on; a drill would be refused
         try:
             record = verify.verify_create(backup=backup, drill=opts["drill"], started_by="command line")
         except verify.VerifyRefused as exc:
@@ -41,7 +44,8 @@ class Command(ConsoleCommand):
         if not record.ok:
             raise CommandError(f"backup #{backup.pk} failed verification: {one_line(record.error)}")
         self.stdout.write(record.detail)
-        return f"backup #{backup.pk} verified in {record.duration_seconds:.1f}s (verification #{record.pk})"
+        source = backup.server_address or f"target {backup.target.name}"
+        return f"backup #{backup.pk} of {source} verified in {record.duration_seconds:.1f}s (verification #{record.pk})"
 
     def choose(self, opts) -> BackupRecord:
         in_range(opts["backup_id"], "BACKUP_ID", 1, MAX_ID)

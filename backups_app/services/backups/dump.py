@@ -41,6 +41,7 @@ from backups_app.services.postgres.connection import (
 from backups_app.services.postgres.proc import Ran, last_lines
 from backups_app.services.postgres.scrub import scrub
 from backups_app.services.storage import files, layout, manifest, offsite
+from backups_app.services.targets import agreement
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def backup_create(*, target, backup_type: str, fmt: str, started_by: str = "",
     return BackupRecord.objects.create(
         target=target, backup_type=backup_type, format=fmt, status=BackupStatus.QUEUED,
         started_by=started_by[:150], requested_by=requested_by, schedule=schedule,
-        is_safety_backup=is_safety_backup,
+        is_safety_backup=is_safety_backup, server_address=agreement.address(target),
     )
 
 
@@ -83,6 +84,11 @@ def backup_execute(*, record_id: int, lock_wait: float | None = None,
     dump_jobs: tables dumped at once for a directory backup (default BACKUP_DUMP_JOBS).
     """
     record = BackupRecord.objects.select_related("target").get(pk=record_id)
+    # Configured for another server than the one the target names, or asked of a server it no longer names.
+    refusal = agreement.refusal(record.target, asked=record.server_address)
+    if refusal:
+        _refuse(record, refusal)
+        return record
     progress = _Progress()
     try:
         with jobs.turn(record, target=record.target, progress=progress.size, defer=defer_when_busy,

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from croniter import CroniterBadCronError, CroniterBadDateError, croniter
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -43,6 +44,15 @@ INTENDED_KWARG = "intended"
 def zone() -> ZoneInfo:
     """The zone django-q2 evaluates cron strings in."""
     return ZoneInfo(Conf.TIME_ZONE)
+
+
+# The right a person needs to run by hand what a schedule runs: a schedule runs nothing its author could not.
+RIGHT_TO_RUN = {"backup": "backups_app.run_backup", "verify": "backups_app.run_backup",
+                "drill": "backups_app.run_restore"}
+
+
+def may_schedule(user, action: str) -> bool:
+    return user.has_perm(RIGHT_TO_RUN[action or "backup"])
 
 
 # The fields each kind of schedule needs.
@@ -88,7 +98,47 @@ def cron_problem(expression: str) -> str | None:
                  "for example %(end)s.") % {
             "zone": Conf.TIME_ZONE, "start": f"{conflict.start:%H:%M}", "end": f"{conflict.end:%H:%M}",
             "date": f"{conflict.start:%Y-%m-%d}"}
+    gap = shortest_gap(" ".join(fields), after=timezone.now())
+    if gap < settings.SCHEDULE_MIN_INTERVAL_MINUTES:
+        return _("This schedule runs as often as every %(gap)s minutes; a schedule may run at most once every "
+                 "%(minimum)s minutes (SCHEDULE_MIN_INTERVAL_MINUTES).") % {
+            "gap": gap, "minimum": settings.SCHEDULE_MIN_INTERVAL_MINUTES}
     return None
+
+
+def shortest_gap(expression: str, *, after: datetime) -> int:
+    """Minutes between the two closest runs of a valid expression, by the clock; 1440 for a day or more.
+
+    Worked out from the times of day, not by listing runs: the closest two are on one day, or the
+    last of a day and the first of the next, when two days in a row have runs.
+    """
+    minutes, hours = (_values(field, count) for field, count in zip(croniter(expression).expanded[:2], (60, 24),
+                                                                    strict=True))
+    times = sorted(h * 60 + m for h in hours for m in minutes)
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    if _days_in_a_row(expression, after=after):
+        gaps.append(DAY_MINUTES - times[-1] + times[0])
+    return min(gaps, default=DAY_MINUTES)
+
+
+DAY_MINUTES = 24 * 60
+
+
+def _values(field: list, count: int) -> list[int]:
+    return list(range(count)) if field == ["*"] else [int(v) for v in field]
+
+
+def _days_in_a_row(expression: str, *, after: datetime) -> bool:
+    """Whether two days in a row have runs, over the next four years (every calendar, 29 February too)."""
+    day_fields = " ".join(["0", "0", *expression.split()[2:]])
+    days = croniter(day_fields, after.astimezone(zone()))
+    end = after + timedelta(days=4 * 366)
+    previous = None
+    while (day := days.get_next(datetime)) < end:
+        if previous is not None and (day.date() - previous.date()).days == 1:
+            return True
+        previous = day
+    return False
 
 
 def schedule_problem(schedule: BackupSchedule) -> str | None:

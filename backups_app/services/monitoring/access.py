@@ -1,13 +1,17 @@
 """Who may read /metrics: a bearer token (METRICS_TOKEN) or an address in METRICS_ALLOWED_IPS.
 
-Nothing configured means nobody. The address is the connecting one
-(REMOTE_ADDR); behind a proxy that is the proxy, so use the token there.
+Nothing configured means nobody. The address is the client's as
+services/web/client_address.py finds it: the connecting one (REMOTE_ADDR),
+or behind a proxy listed in TRUSTED_PROXY_IPS the client that proxy names;
+the proxy's own address never stands for everyone behind it.
 """
 
 import hmac
 import ipaddress
 
 from django.conf import settings
+
+from backups_app.services.web.client_address import client_address
 
 
 def _network(entry: str):
@@ -34,7 +38,7 @@ def bearer_ok(request) -> bool:
 
 def address_ok(request) -> bool:
     try:
-        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+        address = ipaddress.ip_address(client_address(request))
     except ValueError:
         return False
     return any(address in network for network in allowed_networks())

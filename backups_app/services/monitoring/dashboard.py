@@ -2,8 +2,9 @@
 
 Queries do not grow with targets or backups: the targets with the ids of
 their newest records as subqueries, those records by id, one GROUP BY for
-the counts, one query per chart series. Freshness follows
-health.py's rules (the targets' schedules come prefetched).
+the counts, one query per chart series. Health follows health.py's rules
+(the targets' schedules come prefetched); the last good backup is the last
+restorable one.
 """
 
 from dataclasses import dataclass, field
@@ -28,16 +29,16 @@ from backups_app.services.monitoring import health
 CHART_POINTS = 90
 FINISHED = [BackupStatus.SUCCEEDED, BackupStatus.FAILED, BackupStatus.PRUNED]
 HAD_FILE = [BackupStatus.SUCCEEDED, BackupStatus.PRUNED]
-BACKUP_FIELDS = ["id", "target_id", "status", "created_at", "finished_at", "size_bytes", "duration_seconds",
-                 "error", "size_anomaly_pct", "backup_type", "format"]
+BACKUP_FIELDS = [*health.RECORD_FIELDS, "size_bytes", "duration_seconds", "error", "size_anomaly_pct",
+                 "backup_type", "format"]
 
 
 @dataclass
-class TargetHealth:
+class TargetRow:
     target: DatabaseTarget
-    last_success: BackupRecord | None
+    last_success: BackupRecord | None  # the last restorable backup
     last_attempt: BackupRecord | None
-    freshness: dict
+    verdict: health.TargetHealth  # health.py's, the same as /healthz
     next_run: datetime | None
     kept_count: int = 0
     kept_bytes: int = 0
@@ -53,8 +54,9 @@ class TargetHealth:
         return self.last_attempt is not None and self.last_attempt.status == BackupStatus.FAILED
 
     @property
-    def stale(self) -> bool:
-        return not self.freshness["ok"]
+    def problem(self) -> str:
+        """Why the last good backup is not good enough: none recent, or the newest is not restorable."""
+        return self.verdict.problem if self.verdict.state in (health.STALE, health.DAMAGED) else ""
 
     @property
     def anomaly(self) -> float | None:
@@ -62,7 +64,7 @@ class TargetHealth:
 
     @property
     def needs_attention(self) -> bool:
-        return self.failed or self.stale or self.anomaly is not None or self.offsite_failed > 0
+        return self.failed or not self.verdict.ok or self.anomaly is not None or self.offsite_failed > 0
 
 
 def _newest(model, target_path: str, **filters):
@@ -71,16 +73,15 @@ def _newest(model, target_path: str, **filters):
 
 
 def targets_with_newest():
-    """Active targets, each with the ids of its newest success, attempt, verification; schedules prefetched."""
-    newest_success = BackupRecord.objects.filter(target=OuterRef("pk"), status=BackupStatus.SUCCEEDED).order_by(
-        F("finished_at").desc(nulls_last=True), "-created_at").values("pk")[:1]  # health.last_success's order
+    """Active targets, each with the ids of its newest success, last restorable backup, attempt and
+    verification; schedules prefetched."""
     drill = RestoreRecord.objects.filter(backup__target=OuterRef("pk"), is_drill=True,
                                          status="succeeded").order_by("-created_at").values("duration_seconds")[:1]
     older = BackupRecord.objects.filter(target=OuterRef("pk"), status__in=HAD_FILE).order_by("-created_at", "-id")
     chart_from = Coalesce(Subquery(older.values("created_at")[CHART_POINTS - 1:CHART_POINTS]),
                           Subquery(older.order_by("created_at").values("created_at")[:1]))
     return (DatabaseTarget.objects.filter(is_active=True).order_by("name")
-            .annotate(success_id=Subquery(newest_success),
+            .annotate(**health.newest_ids(),
                       attempt_id=_newest(BackupRecord, "target", status__in=FINISHED),
                       verification_id=_newest(VerificationRecord, "backup__target",
                                               status__in=["succeeded", "failed"]),
@@ -143,25 +144,22 @@ def next_run(target: DatabaseTarget, now: datetime) -> datetime | None:
     return min(runs, default=None)
 
 
-def finished_at(record: BackupRecord | None):
-    return (record.finished_at or record.created_at) if record else None
-
-
-def dashboard_rows(*, now=None) -> list[TargetHealth]:
+def dashboard_rows(*, now=None) -> list[TargetRow]:
     now = now or timezone.now()
     targets = list(targets_with_newest())
     ids = [t.pk for t in targets]
-    wanted = {t.success_id for t in targets} | {t.attempt_id for t in targets}
+    wanted = {i for t in targets for i in (t.newest_id, t.good_id, t.attempt_id)}
     records = BackupRecord.objects.only(*BACKUP_FIELDS).in_bulk([i for i in wanted if i])
     verifications = VerificationRecord.objects.in_bulk([t.verification_id for t in targets if t.verification_id])
     counts, backups, restores = backup_counts(), last_backups(targets), last_restores(ids)
     rows = []
     for t in targets:
-        success = records.get(t.success_id)
-        count = counts.get(t.pk, {})
-        rows.append(TargetHealth(
-            target=t, last_success=success, last_attempt=records.get(t.attempt_id),
-            freshness=health.freshness_of(t, finished_at(success), now=now), next_run=next_run(t, now),
+        success, count = records.get(t.good_id), counts.get(t.pk, {})
+        state = health.assess(t, newest=records.get(t.newest_id), good=success,
+                              offsite_failed=count.get("offsite_failed", 0), now=now)
+        rows.append(TargetRow(
+            target=t, last_success=success, last_attempt=records.get(t.attempt_id), verdict=state,
+            next_run=next_run(t, now),
             kept_count=count.get("kept", 0), kept_bytes=count.get("kept_bytes") or 0,
             failures=count.get("failures", 0), offsite_failed=count.get("offsite_failed", 0),
             verification=verifications.get(t.verification_id),

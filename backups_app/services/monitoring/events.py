@@ -1,6 +1,7 @@
-"""What deserves a notification: backups that failed or were size anomalies since a moment, and stale targets.
+"""What deserves a notification: backups that failed or were size anomalies since a moment, and unhealthy targets.
 
-health_events(since=...) yields them oldest first, stale targets last, for
+health_events(since=...) yields them oldest first, unhealthy targets last (health.py: stale, damaged or
+with a failed offsite copy), for
 a notifier to deliver; it decides nothing about channels or repeats. Texts
 are the records' own (error lines are scrubbed of secrets when recorded).
 """
@@ -48,9 +49,10 @@ def _backup_event(record: BackupRecord) -> HealthEvent:
 
 
 def stale_events(*, now=None) -> Iterator[HealthEvent]:
-    for target in health.freshness_report(now=now)["targets"]:
-        if not target["ok"]:
-            yield HealthEvent(STALE, target["target"], f"{target['target']}: {target['problem']}", at=now)
+    for state in health.target_states(now=now):
+        if not state.ok:
+            name = state.target.name
+            yield HealthEvent(STALE, name, f"{name}: {state.problem}", at=now)
 
 
 def health_events(*, since: datetime, now=None) -> Iterator[HealthEvent]:

@@ -1,40 +1,50 @@
 """The facts of /metrics, per active target, in Prometheus' text format.
 
-Read in a fixed number of queries (the newest success per target through
-the index dashboard.py uses, the records by id, one GROUP BY), and written
-by prometheus_client so names, labels and escaping follow the format.
+"Last success" is the last restorable backup (backups_app/selectors.py),
+never a newer one that failed its verification; `target_healthy` is
+health.py's verdict, the same as /healthz and `backup --check`. Read in a
+fixed number of queries (the newest backups per target through the index
+dashboard.py uses, the schedules, the records by id, one GROUP BY), and
+written by prometheus_client so names, labels and escaping follow the format.
 """
 
-from django.db.models import F, OuterRef, Subquery
+from django.utils import timezone
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from backups_app.models import BackupRecord, BackupStatus, DatabaseTarget
-from backups_app.services.monitoring import dashboard
+from backups_app.models import BackupRecord, DatabaseTarget
+from backups_app.services.monitoring import dashboard, health
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 PREFIX = "backupconsole"
 
 
 def target_facts() -> list[dict]:
-    newest = BackupRecord.objects.filter(target=OuterRef("pk"), status=BackupStatus.SUCCEEDED).order_by(
-        F("finished_at").desc(nulls_last=True), "-created_at").values("pk")[:1]  # health.last_success's order
-    targets = list(DatabaseTarget.objects.filter(is_active=True).order_by("name").annotate(
-        success_id=Subquery(newest)).values_list("pk", "name", "success_id"))
-    records = BackupRecord.objects.only(*dashboard.BACKUP_FIELDS).in_bulk([s for _p, _n, s in targets if s])
+    now = timezone.now()
+    targets = list(DatabaseTarget.objects.filter(is_active=True).order_by("name").prefetch_related("schedules")
+                   .annotate(**health.newest_ids()))
+    records = BackupRecord.objects.only(*dashboard.BACKUP_FIELDS).in_bulk(
+        {i for t in targets for i in (t.newest_id, t.good_id) if i})
     counts = dashboard.backup_counts()
-    return [{"name": name, "last": records.get(success_id), **counts.get(pk, {})} for pk, name, success_id in targets]
+    facts = []
+    for t in targets:
+        count, good = counts.get(t.pk, {}), records.get(t.good_id)
+        verdict = health.assess(t, newest=records.get(t.newest_id), good=good,
+                                offsite_failed=count.get("offsite_failed", 0), now=now)
+        facts.append({"name": t.name, "last": good, "healthy": verdict.ok, **count})
+    return facts
 
 
 def families(facts: list[dict]):
     gauges = {key: GaugeMetricFamily(f"{PREFIX}_{key}", text, labels=["target"]) for key, text in [
-        ("last_success_timestamp_seconds", "When the newest succeeded backup finished (Unix time)."),
-        ("last_success_size_bytes", "Size of the newest succeeded backup."),
-        ("last_success_duration_seconds", "How long the newest succeeded backup took."),
-        ("last_success_size_anomaly", "1 when the newest succeeded backup was flagged as a size anomaly."),
+        ("last_success_timestamp_seconds", "When the last restorable backup finished (Unix time)."),
+        ("last_success_size_bytes", "Size of the last restorable backup."),
+        ("last_success_duration_seconds", "How long the last restorable backup took."),
+        ("last_success_size_anomaly", "1 when the last restorable backup was flagged as a size anomaly."),
         ("backups_kept", "Succeeded backups kept (not pruned)."),
         ("backups_kept_bytes", "Total size of the backups kept."),
         ("offsite_failed_backups", "Succeeded backups whose copy to object storage failed (on one host only)."),
+        ("target_healthy", "1 when the target is healthy, as /healthz and backup --check say."),
     ]}
     failures = CounterMetricFamily(f"{PREFIX}_backup_failures", "Backups that failed.", labels=["target"])
     for fact in facts:
@@ -42,6 +52,7 @@ def families(facts: list[dict]):
         gauges["backups_kept"].add_metric([fact["name"]], fact.get("kept", 0))
         gauges["backups_kept_bytes"].add_metric([fact["name"]], fact.get("kept_bytes") or 0)
         gauges["offsite_failed_backups"].add_metric([fact["name"]], fact.get("offsite_failed", 0))
+        gauges["target_healthy"].add_metric([fact["name"]], 1 if fact["healthy"] else 0)
         failures.add_metric([fact["name"]], fact.get("failures", 0))
     return [*gauges.values(), failures]
 
@@ -50,7 +61,7 @@ def _add_last(gauges, fact) -> None:
     last, name = fact["last"], [fact["name"]]
     if last is None:
         return
-    gauges["last_success_timestamp_seconds"].add_metric(name, dashboard.finished_at(last).timestamp())
+    gauges["last_success_timestamp_seconds"].add_metric(name, health.finished(last).timestamp())
     if last.size_bytes is not None:
         gauges["last_success_size_bytes"].add_metric(name, last.size_bytes)
     if last.duration_seconds is not None:

@@ -1,7 +1,8 @@
 """Where a channel sends, resolved at the moment of sending; and how that is shown without its secrets."""
 
+import base64
 import os
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from django.utils.translation import gettext as _
 
@@ -26,6 +27,19 @@ def url(channel) -> str:
     return value
 
 
+def without_login(value: str) -> tuple[str, str | None]:
+    """(the URL without user:password@, the Basic Authorization header they make or None).
+
+    urllib does not log in with a URL's user and password: it takes them for part of the host name.
+    """
+    parts = urlsplit(value)
+    if parts.username is None and parts.password is None:
+        return value, None
+    login = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+    bare = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    return bare, "Basic " + base64.b64encode(login.encode()).decode()
+
+
 def secrets(channel) -> list[str]:
     """Every piece of the channel's URL that must not be shown: the whole, its password, path and query."""
     if channel.kind == ChannelKind.EMAIL:
@@ -34,7 +48,7 @@ def secrets(channel) -> list[str]:
     if not value:
         return []
     parts = urlsplit(value)
-    pieces = [value, parts.password or "", parts.query]
+    pieces = [value, parts.password or "", unquote(parts.password or ""), parts.query]
     if parts.scheme.lower() not in HOST_IS_SAFE:
         pieces += [parts.netloc, parts.username or "", parts.hostname or ""]
     pieces += [p for p in parts.path.split("/") if len(p) >= 4]

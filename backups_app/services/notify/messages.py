@@ -123,7 +123,7 @@ def _title(kind: str, record, target) -> str:
         EventKind.RESTORE_FAILED: _("Restore from %(target)s failed"),
         EventKind.VERIFICATION_FAILED: _("Verification of a backup of %(target)s failed"),
         EventKind.SIZE_ANOMALY: _("Backup of %(target)s has an unusual size"),
-        EventKind.TARGET_STALE: _("No recent backup of %(target)s"),
+        EventKind.TARGET_STALE: _("Backups of %(target)s are not healthy"),
         EventKind.RECOVERED: _("%(job)s of %(target)s succeeded again after a failure"),
         EventKind.OFFSITE_FAILED: _("Backup of %(target)s was not copied to object storage"),
         SUCCEEDED: _("%(job)s of %(target)s succeeded"),

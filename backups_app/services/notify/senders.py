@@ -43,9 +43,11 @@ def webhook_body(channel, message: Message) -> dict:
 
 def send_webhook(channel, message: Message) -> None:
     data = json.dumps(webhook_body(channel, message)).encode()
-    request = urllib.request.Request(destinations.url(channel), data=data, method="POST",
-                                     headers={"Content-Type": "application/json",
-                                              "User-Agent": "backup-console"})
+    url, authorization = destinations.without_login(destinations.url(channel))
+    headers = {"Content-Type": "application/json", "User-Agent": "backup-console"}
+    if authorization:
+        headers["Authorization"] = authorization
+    request = urllib.request.Request(url, data=data, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout()) as response:
             response.read(65536)

@@ -1,8 +1,11 @@
-"""Telling once when a target has gone without a fresh backup for longer than its schedule allows.
+"""Telling once when a target is not healthy: no restorable backup for longer than its schedule allows,
+or its newest backup failed its verification (or lost its file).
 
-Freshness is monitoring/health.py's. One notice per stale spell: none is
-sent again until the target has a newer succeeded backup. Checked from each
-worker's reaper thread every NOTIFY_STALE_CHECK_SECONDS (0 turns it off).
+Health is monitoring/health.py's. One notice per spell: none is sent again
+until the problem starts anew (a newer backup, a newer failed verification).
+A failed copy to object storage is told per backup when it happens
+(notify.offsite_failed), not here. Checked from each worker's reaper thread
+every NOTIFY_STALE_CHECK_SECONDS (0 turns it off).
 """
 
 import logging
@@ -10,7 +13,7 @@ import time
 
 from django.conf import settings
 
-from backups_app.models import DatabaseTarget, Notification
+from backups_app.models import Notification
 from backups_app.models.notifications import EventKind
 from backups_app.services.monitoring import health
 from backups_app.services.notify import dispatch
@@ -18,25 +21,23 @@ from backups_app.services.notify import dispatch
 log = logging.getLogger(__name__)
 
 _last_check = [float("-inf")]
+TOLD = (health.STALE, health.DAMAGED)  # offsite_failed is told per backup, when the upload fails
 
 
 def check(*, now=None) -> list[str]:
-    """Notify for each active target that is stale and not yet told; returns their names."""
+    """Notify for each active target that is stale or damaged and not yet told; returns their names."""
     told = []
-    for target in DatabaseTarget.objects.filter(is_active=True).order_by("name"):
-        fresh = health.target_freshness(target, now=now)
-        if fresh["ok"] or _already_told(target):
+    for state in health.target_states(now=now):
+        if state.state not in TOLD or _already_told(state):
             continue
-        dispatch.event(EventKind.TARGET_STALE, target=target, detail=fresh["problem"] or "")
-        told.append(target.name)
+        dispatch.event(EventKind.TARGET_STALE, target=state.target, detail=state.problem or "")
+        told.append(state.target.name)
     return told
 
 
-def _already_told(target) -> bool:
-    found = health.last_success(target)
-    since = (found[0] or found[1]) if found else None
-    notices = Notification.objects.filter(kind=EventKind.TARGET_STALE, target=target)
-    return notices.filter(created_at__gte=since).exists() if since else notices.exists()
+def _already_told(state: health.TargetHealth) -> bool:
+    notices = Notification.objects.filter(kind=EventKind.TARGET_STALE, target=state.target)
+    return notices.filter(created_at__gte=state.since).exists() if state.since else notices.exists()
 
 
 def check_now_and_then() -> None:

@@ -9,6 +9,7 @@ from backups_app.services.postgres.binaries import ToolNotFound
 from backups_app.services.postgres.connection import ConnectionFailed, conn_for
 from backups_app.services.restores import swap, timescale
 from backups_app.services.storage import files, layout, offsite
+from backups_app.services.targets import agreement
 
 
 class RestoreRefused(Exception):
@@ -40,6 +41,9 @@ class Request:
 
 def check(req: Request) -> None:
     """Raise RestoreRefused for anything that would make the restore fail or do harm."""
+    problem = agreement.mismatch(req.server)  # configured here for another server than the target names
+    if problem:
+        raise RestoreRefused(problem)
     check_backup_file(req.backup, force=req.force)
     _check_options(req)
     try:

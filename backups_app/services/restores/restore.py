@@ -31,6 +31,7 @@ from backups_app.services.restores import run as restore_run
 from backups_app.services.restores.checks import Request, RestoreRefused, check
 from backups_app.services.restores.timescale import TimescaleFailed
 from backups_app.services.storage.offsite import FetchFailed, fetched
+from backups_app.services.targets import agreement
 
 __all__ = ["RestoreFailed", "RestoreRefused", "default_database_name", "restore_create", "restore_execute"]
 
@@ -67,7 +68,7 @@ def restore_create(*, backup, into: str, tables=(), overwrite: bool = False, wit
         backup=backup, server=server, target_database=request.into, tables=tables, overwrite=overwrite,
         with_globals=with_globals, jobs=jobs, force=force, no_owner=no_owner, no_acl=no_acl,
         started_by=started_by[:150], requested_by=requested_by, is_drill=is_drill,
-        terminate_connections=terminate_connections,
+        terminate_connections=terminate_connections, server_address=agreement.address(server, request.into),
     )
 
 
@@ -79,6 +80,11 @@ def restore_execute(*, record_id: int, defer_when_busy: bool = False, on_wait=No
     the queue to try again (see queue.run_in_turn).
     """
     record = RestoreRecord.objects.select_related("backup", "backup__target", "server").get(pk=record_id)
+    refusal = agreement.refusal(record.server, asked=record.server_address, dbname=record.target_database)
+    if refusal:  # this process is configured for another server, or the target moved since
+        jobs.refuse(record, refusal)
+        log.warning("restore #%s refused: %s", record.pk, refusal)
+        return record
     secrets = conn_for(record.server).secrets()
     outcome = restore_run.Outcome()
     try:

@@ -6,9 +6,16 @@ records a plan is made from, live in prune.py (which imports this module,
 never the other way round).
 
 A backup is kept when any rule keeps it. Safety no setting can switch off:
-- the newest `min_keep` (at least 1) succeeded backups of each target and
-  type are kept, so the newest succeeded backup survives even when every
-  recent run failed;
+- the newest succeeded backup of each target and type is kept, so it
+  survives even when every recent run failed;
+- the last restorable backup of each target and type is kept (succeeded,
+  not failed its latest verification, its file present: see
+  backups_app/selectors.py), whatever the rules say, with the reason
+  naming the newer backups that are not restorable;
+- the rules that count (minimum kept, keep last, the newest of each
+  period) are also counted over the restorable backups alone, and keep what
+  they keep there too: a damaged backup never stands in for a good copy.
+  This only adds reasons, so nothing the rules kept before is deleted;
 - a pinned backup (legal hold) is never deleted;
 - only succeeded backups count as kept copies; failed attempts are never
   "kept", and the files they left behind are cleaned up.
@@ -57,6 +64,7 @@ class Candidate:
     status: str
     pinned: bool = False
     leftover: bool = False  # a failed attempt left a file behind
+    unrestorable: str = ""  # why a succeeded backup is not restorable (selectors.unrestorable_reason), "" if it is
 
 
 class Fate(NamedTuple):  # a tuple: made 100,000 times per plan
@@ -123,6 +131,8 @@ def _plan_group(group, members, policies: list[Policy], now, tz) -> list[Fate]:
     for policy in policies:
         for i, found in enumerate(keep_reasons(good, policy.rules, now, tz)):
             reasons[i] += [f"{r} ({policy.name})" for r in found] if named else found
+    if any(c.unrestorable for c in good):
+        _keep_restorable_too(good, policies, now, tz, reasons, named)
     first = policies[0]
     kept, deleted = _("kept: %(reasons)s"), _deleted_reason(first.rules)
     fates = [
@@ -136,19 +146,48 @@ def _plan_group(group, members, policies: list[Policy], now, tz) -> list[Fate]:
     return fates
 
 
+def _keep_restorable_too(good, policies: list[Policy], now, tz, reasons, named: bool) -> None:
+    """The rules again over the restorable backups alone; their reasons are added where they are new."""
+    at = [i for i, c in enumerate(good) if not c.unrestorable]
+    if not at:
+        return
+    newest = _last_restorable_text(good[:at[0]]) if at[0] else None
+    among = _("%(reason)s, counting restorable backups only")
+    restorable = [good[i] for i in at]
+    for policy in policies:
+        for i, found in zip(at, keep_reasons(restorable, policy.rules, now, tz, newest=newest), strict=True):
+            for r in found:
+                if (f"{r} ({policy.name})" if named else r) in reasons[i]:
+                    continue
+                text = r if r == newest else among % {"reason": r}
+                reasons[i].append(f"{text} ({policy.name})" if named else text)
+
+
+def _last_restorable_text(newer: list[Candidate]) -> str:
+    """Why the last restorable backup is kept: the newer succeeded backups that are not restorable, and why."""
+    words = {"verification": _("newer #%(id)s failed its verification"),
+             "missing": _("the file of newer #%(id)s is missing")}
+    shown = [words.get(c.unrestorable, words["missing"]) % {"id": c.id} for c in newer[:3]]
+    if len(newer) > 3:
+        shown.append(_("%(count)s more") % {"count": len(newer) - 3})
+    return _("the last restorable backup (%(why)s)") % {"why": "; ".join(shown)}
+
+
 def _deleted_reason(rules: Rules) -> str:
     if rules.keep_days:
         return _("deleted: older than %(days)s days and no rule keeps it") % {"days": rules.keep_days}
     return _("deleted: no rule keeps it")
 
 
-def keep_reasons(good: list[Candidate], rules: Rules, now: datetime, tz: tzinfo) -> list[list[str]]:
+def keep_reasons(good: list[Candidate], rules: Rules, now: datetime, tz: tzinfo, *,
+                 newest: str | None = None) -> list[list[str]]:
     """Why each succeeded backup (newest first) is kept; an empty list means no rule keeps it.
 
     `good` is sorted newest first, so every rule but "pinned" stops at the first backup it no longer keeps.
+    newest: the reason the first one is kept (default "newest succeeded backup").
     """
     reasons = [[] for _c in good]
-    _safety_and_count_rules(good, rules, now, reasons)
+    _safety_and_count_rules(good, rules, now, reasons, newest)
     periods = rules.periods()
     if periods:
         today = now.astimezone(tz).date()
@@ -161,12 +200,12 @@ def keep_reasons(good: list[Candidate], rules: Rules, now: datetime, tz: tzinfo)
     return reasons
 
 
-def _safety_and_count_rules(good, rules: Rules, now, reasons) -> None:
+def _safety_and_count_rules(good, rules: Rules, now, reasons, newest: str | None) -> None:
     for i, c in enumerate(good):
         if c.pinned:
             reasons[i].append(_("pinned (legal hold)"))
     if good:
-        reasons[0].append(_("newest succeeded backup"))
+        reasons[0].append(newest or _("newest succeeded backup"))
     min_keep = max(1, rules.min_keep)
     text = _("one of the %(count)s newest (minimum kept)") % {"count": min_keep}
     for i in range(1, min(min_keep, len(good))):

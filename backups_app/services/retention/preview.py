@@ -2,6 +2,8 @@
 
 The admin shows it before a policy change is saved and before a prune is
 queued; the prune job uses the same planner, so what is shown is what runs.
+A backup to be deleted lists its local file and the objects in object
+storage that go with it.
 """
 
 import hashlib
@@ -13,6 +15,7 @@ from django.utils import timezone
 
 from backups_app.models import BackupRecord, BackupType, DatabaseTarget, RetentionPolicy
 from backups_app.services.retention import prune as pruning
+from backups_app.services.storage import offsite
 
 SHOWN_PER_TARGET = 200  # rows listed per target and kind; the counts are always complete
 
@@ -24,6 +27,7 @@ class Row:
     created_at: datetime | None
     path: str
     reason: str
+    objects: list[str] = field(default_factory=list)  # s3:// addresses deleted with it
 
     @property
     def type_label(self) -> str:
@@ -112,15 +116,21 @@ def preview_policy(*, policy: RetentionPolicy, now: datetime | None = None) -> P
         listed = effect.add(kind, Row(f.id, f.group[1], None, "", f.reason))
         if listed is not None:
             shown.append(listed)
-    _fill_details(shown)
+    _fill_details(shown, deleting={f.id for f in fates if f.delete and not f.leftover})
     deleted = sorted(f.id for f in fates if f.delete and not f.leftover)
     return Preview(targets=sorted(effects.values(), key=lambda e: e.target), deleted_ids=deleted)
 
 
-def _fill_details(rows: list[Row]) -> None:
+def _fill_details(rows: list[Row], *, deleting: set[int]) -> None:
     by_id = {r.id: r for r in rows}
     ids = list(by_id)
     for start in range(0, len(ids), pruning.CHUNK):
         chunk = ids[start:start + pruning.CHUNK]
         for pk, created, path in BackupRecord.objects.filter(pk__in=chunk).values_list("pk", "created_at", "path"):
             by_id[pk].created_at, by_id[pk].path = created, path
+    stored = [i for i in ids if i in deleting]
+    for start in range(0, len(stored), pruning.CHUNK):
+        chunk = stored[start:start + pruning.CHUNK]
+        for record in BackupRecord.objects.filter(pk__in=chunk, offsite_storage__isnull=False).select_related(
+                "offsite_storage"):
+            by_id[record.pk].objects = offsite.objects_to_delete(record)

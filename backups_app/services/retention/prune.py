@@ -7,16 +7,21 @@ history of what existed is kept. A file outside BACKUP_ROOT is never touched.
 import logging
 import os
 import shutil
+from collections import defaultdict
+from dataclasses import replace
 
 from django.db.models import Q
 from django.utils import timezone
 
+from backups_app import selectors
 from backups_app.models import BackupRecord, BackupStatus, RetentionPolicy
 from backups_app.services.retention.plan import FAILED, SUCCEEDED, Candidate, Fate, Policy, Rules, plan_policies
 from backups_app.services.storage import layout, offsite
+from backups_app.services.targets import agreement
 
 log = logging.getLogger(__name__)
 CHUNK = 500  # ids per IN (...) query: SQLite limits the number of parameters
+FILE_BATCH = 8  # backups per target and type read at once while looking for the newest file still there
 
 
 def rules_of(policy: RetentionPolicy) -> Rules:
@@ -48,18 +53,57 @@ def covering_policies(*, target_id: int | None, backup_type: str | None,
 
 def candidates_for(*, target=None, target_id: int | None = None, backup_type: str | None = None,
                    leftovers: bool = False) -> list[Candidate]:
-    """Succeeded backups in a scope; with leftovers, also failed attempts that left a file."""
+    """Succeeded backups in a scope, each saying whether it is restorable; with leftovers, also failed
+    attempts that left a file."""
     target_id = target.pk if target is not None else target_id
     qs = BackupRecord.objects.filter(status=SUCCEEDED)
     if target_id is not None:
         qs = qs.filter(target_id=target_id)
     if backup_type:
         qs = qs.filter(backup_type=backup_type)
-    rows = qs.values_list("id", "target_id", "backup_type", "created_at", "pinned")
-    found = [Candidate(i, (t, bt), ca, SUCCEEDED, p) for i, t, bt, ca, p in rows.iterator(chunk_size=5000)]
+    rows = qs.annotate(**selectors.unrestorable_fields()).values_list(
+        "id", "target_id", "backup_type", "created_at", "pinned", "verify_failed", "file_kept")
+    found = [Candidate(i, (t, bt), ca, SUCCEEDED, p, unrestorable=_unrestorable(failed, kept))
+             for i, t, bt, ca, p, failed, kept in rows.iterator(chunk_size=5000)]
+    _confirm_newest_files(found)
     if leftovers:
         found += _failed_with_files(target_id=target_id, backup_type=backup_type)
     return found
+
+
+def _unrestorable(verify_failed, file_kept) -> str:
+    if verify_failed:
+        return selectors.FAILED_VERIFICATION
+    return "" if file_kept else selectors.FILE_MISSING
+
+
+def _confirm_newest_files(found: list[Candidate]) -> None:
+    """The newest restorable backup of each target and type is the one that nothing deletes, so its file
+    must really be there: checked newest first, one stat each, until one is (usually the first). Those
+    whose files are gone no longer count as restorable."""
+    waiting = defaultdict(list)
+    for i, c in enumerate(found):
+        if not c.unrestorable:
+            waiting[c.group].append(i)
+    for indexes in waiting.values():
+        indexes.sort(key=lambda i: (found[i].created_at, found[i].id))  # oldest first: pop() takes the newest
+    while waiting:
+        batch = {group: [indexes.pop() for _n in range(min(FILE_BATCH, len(indexes)))]
+                 for group, indexes in waiting.items()}
+        records = BackupRecord.objects.in_bulk([found[i].id for picked in batch.values() for i in picked])
+        for group, picked in batch.items():
+            if _first_present(found, picked, records) or not waiting[group]:
+                del waiting[group]
+
+
+def _first_present(found: list[Candidate], picked: list[int], records) -> bool:
+    """Mark the picked candidates (newest first) whose files are gone, up to the first one that is there."""
+    for i in picked:
+        record = records.get(found[i].id)
+        if record is None or selectors.file_present(record):
+            return True
+        found[i] = replace(found[i], unrestorable=selectors.FILE_MISSING)
+    return False
 
 
 def _failed_with_files(*, target_id, backup_type) -> list[Candidate]:
@@ -117,10 +161,15 @@ def prune_for(*, target, backup_type: str, started_by: str = "") -> list[BackupR
 
 def prune(*, fates: list[Fate], reason_prefix: str = "", policy=None, now=None,
           started_by: str = "") -> list[BackupRecord]:
-    """Delete the files planned for deletion, then mark their records."""
+    """Delete the files planned for deletion, then mark their records.
+
+    agreement.Disagreement, with nothing deleted, from a process whose DB_*
+    name another server than the default target's backups came from.
+    """
     now = now or timezone.now()
     doomed = {f.id: f for f in fates if f.delete}
-    newest = _newest_succeeded_ids({f.group for f in doomed.values() if not f.leftover})
+    agreement.require_untouched(doomed)
+    newest = _protected_ids({f.group for f in doomed.values() if not f.leftover})
     suffix = f" [{started_by}]" if started_by else ""
     pruned = []
     ids = sorted(doomed)
@@ -138,14 +187,16 @@ def prune(*, fates: list[Fate], reason_prefix: str = "", policy=None, now=None,
     return pruned
 
 
-def _newest_succeeded_ids(groups) -> set[int]:
-    """The last line of defence: whatever a plan says, these files stay."""
-    newest = set()
+def _protected_ids(groups) -> set[int]:
+    """The last line of defence: whatever a plan says, the newest succeeded and the last restorable backup
+    of each target and type stay (as they are now: a verification may have ended since the plan)."""
+    protected = set()
     for target_id, backup_type in groups:
-        pk = (BackupRecord.objects.filter(target_id=target_id, backup_type=backup_type, status=SUCCEEDED)
-              .order_by("-created_at", "-id").values_list("pk", flat=True).first())
-        newest.add(pk)
-    return newest
+        group = BackupRecord.objects.filter(target_id=target_id, backup_type=backup_type)
+        pk = group.filter(status=SUCCEEDED).order_by("-created_at", "-id").values_list("pk", flat=True).first()
+        good = selectors.newest_restorable(group)
+        protected |= {pk, good.pk if good is not None else None}
+    return protected
 
 
 def _policy_kwargs(policy) -> dict:

@@ -2,8 +2,9 @@
 
 The cluster lives under one folder (default VAR_DIR/demo-pg), listens on 127.0.0.1 only, on a
 free port, and asks every client for a password. The password exists only in the folder's
-demo.env (0600), which scripts/run-console.sh exports as DB_PASSWORD; it never reaches argv or
-a log. PostgreSQL refuses to run as root, so when root asks, the cluster runs as `postgres`.
+demo.env (0600), which scripts/run-console.sh exports as DB_PASSWORD and settings read when no
+DB_* is set (backupconsole/env_files.py); it never reaches argv or a log. PostgreSQL refuses to
+run as root, so when root asks, the cluster runs as `postgres`.
 """
 
 import hashlib
@@ -14,6 +15,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from backupconsole import env_files
 from backups_app.services.postgres import server
 from backups_app.services.postgres.connection import Conn
 from backups_app.services.postgres.proc import Ran, last_lines
@@ -140,12 +142,7 @@ def _cluster_home(directory: Path) -> Path:
 # --- the cluster's life --------------------------------------------------------
 
 def read_env_file(path: Path) -> dict[str, str]:
-    values = {}
-    for line in path.read_text().splitlines():
-        key, sep, value = line.strip().partition("=")
-        if sep and key in _ENV_KEYS:
-            values[key] = value
-    return values
+    return env_files.read_env_file(path, _ENV_KEYS)
 
 
 def _write_env_file(cluster: DemoCluster) -> None:

@@ -21,6 +21,11 @@
   custom archives (parallel jobs, single tables, the table of contents).
 - Pruning deletes the objects as well as the local files, and says so on
   the record.
+- Downloads from the admin are checked on the way out (downloads.py).
+- A verification of a backup that has a local copy reads the objects back
+  too (read_back): the store's bytes hashed against the record. A copy that
+  is not the backup's is marked offsite `failed` (mark_damaged), so that no
+  restore fetches it and the copy action uploads the good local file again.
 - Directory-format backups (a folder with a manifest) are not uploaded yet:
   the record says why and the local folder is kept.
 """
@@ -31,7 +36,6 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
@@ -40,16 +44,20 @@ from django.utils import timezone
 
 from backups_app.models import BackupRecord, BackupStorage, OffsiteStatus, StorageKind
 from backups_app.services.storage import files, layout
-from backups_app.services.storage.s3 import S3Store, StorageError
+from backups_app.services.storage.s3 import ChecksumMismatch, S3Store, StorageError
 
-__all__ = ["FetchFailed", "StorageError", "after_backup", "delete_copies", "fetched", "local_problem", "open_file",
-           "resume", "storage_for", "upload_claimed"]
+__all__ = ["FetchFailed", "StorageError", "after_backup", "delete_copies", "fetched", "local_problem", "resume",
+           "storage_for", "upload_claimed"]
 
 log = logging.getLogger(__name__)
 
 
 class FetchFailed(StorageError):
     """A file needed here is neither on this host nor fetchable from object storage."""
+
+
+class CopyDamaged(StorageError):
+    """Read back from the store, a backup's object is not the backup's: other bytes, another size, or gone."""
 
 
 # Said at the end of a failed upload's detail: how to try again (backups/copy_offsite.py).
@@ -172,7 +180,7 @@ def _upload_with_retries(record: BackupRecord, storage: BackupStorage, *, attemp
     started = time.monotonic()
     for attempt in range(1, attempts + 1):
         try:
-            keys = _upload(record, store(storage))
+            keys, confirmed = _upload(record, store(storage))
         except StorageError as exc:
             errors.append(str(exc))
             log.warning("backup #%s: upload attempt %s of %s failed: %s", record.pk, attempt, attempts, exc)
@@ -181,8 +189,9 @@ def _upload_with_retries(record: BackupRecord, storage: BackupStorage, *, attemp
             continue
         seconds = time.monotonic() - started
         detail = (f"{lead}uploaded to {store(storage).url(keys[0])} in {seconds:.1f} s "
-                  f"(attempt {attempt} of {attempts})")
-        # Confirmed (put_file read back size and sha256) and recorded before the local copy may go.
+                  f"(attempt {attempt} of {attempts}); {confirmed}")
+        # Confirmed (put_file: the store's own SHA-256, or size and label where it keeps none) and
+        # recorded before the local copy may go.
         _set(record, status=OffsiteStatus.UPLOADED, detail=detail, key=keys[0], globals_key=keys[1],
              at=timezone.now())
         log.info("backup #%s: %s", record.pk, detail)
@@ -195,15 +204,16 @@ def _upload_with_retries(record: BackupRecord, storage: BackupStorage, *, attemp
     log.error("backup #%s: %s", record.pk, detail)
 
 
-def _upload(record: BackupRecord, s3: S3Store) -> tuple[str, str]:
+def _upload(record: BackupRecord, s3: S3Store) -> tuple[tuple[str, str], str]:
+    """((the dump's key, the roles file's key or ""), what confirmed the dump's upload)."""
     key = s3.key_for(record.path)
-    s3.put_file(layout.absolute(record.path), key, sha256=record.sha256)
+    info = s3.put_file(layout.absolute(record.path), key, sha256=record.sha256)
     globals_key = ""
     if record.globals_path:
         globals_key = s3.key_for(record.globals_path)
         path = layout.absolute(record.globals_path)
         s3.put_file(path, globals_key, sha256=files.sha256_of(path)[0])
-    return key, globals_key
+    return (key, globals_key), info.confirmation
 
 
 def resume(record: BackupRecord, why: str) -> list[str]:
@@ -390,51 +400,72 @@ def scratch_dir() -> Path:
     return layout.ensure_dir(Path(settings.BACKUP_SCRATCH_DIR))
 
 
-# -- downloads --------------------------------------------------------------------------
+# -- reading a copy back -------------------------------------------------------------------
 
-@dataclass
-class Download:
-    filename: str
-    size: int
-    chunks: object  # an iterator of bytes
-    source: str
+def read_back(backup: BackupRecord) -> str:
+    """Read a backup's objects through from the store, hashed; what was checked, in a line.
 
-
-def open_file(backup: BackupRecord, *, part: str = "dump") -> Download:
-    """One of a backup's own files as a stream, from this host or from object storage."""
-    relative, key = (backup.path, backup.offsite_key) if part == "dump" else (
-        backup.globals_path, backup.offsite_globals_key)
-    if not relative:
-        raise FetchFailed(f"backup #{backup.pk} has no {'file' if part == 'dump' else 'roles file'}")
-    path = layout.absolute(relative)
-    if layout.is_inside_root(path) and is_local(path):
-        return Download(path.name, path.stat().st_size, _file_chunks(path), "BACKUP_ROOT")
-    if not (available_offsite(backup) and key):
-        raise FetchFailed(f"the file of backup #{backup.pk} is neither on this host nor in object storage")
+    The dump against the record's size and sha256, its roles file against
+    its object's label. CopyDamaged when the bytes are not the backup's;
+    StorageError when the store cannot be read (nothing is known then).
+    """
     s3 = store(backup.offsite_storage)
-    reader = s3.open(key, sha256=backup.sha256 if part == "dump" else "")
-    return Download(Path(relative).name, reader.size, _closing(reader), s3.url(key))
+    _read_through(s3, backup.offsite_key, sha256=backup.sha256, size=backup.size_bytes)
+    if backup.offsite_globals_key:
+        _read_through(s3, backup.offsite_globals_key)
+    return f"read back {s3.url(backup.offsite_key)}: {backup.size_bytes} bytes, sha256 matches the record"
 
 
-def _file_chunks(path: Path):
-    with open(path, "rb") as f:
-        while chunk := f.read(files.CHUNK):
-            yield chunk
+def _read_through(s3: S3Store, key: str, *, sha256: str = "", size: int | None = None) -> None:
+    info = s3.head(key)
+    if info is None:
+        raise CopyDamaged(f"{s3.url(key)} is gone from the store")
+    if size is not None and info.size != size:
+        raise CopyDamaged(f"{s3.url(key)} is {info.size} bytes, the record says {size}")
+    try:
+        with s3.open(key, sha256=sha256) as reader:
+            for _chunk in reader.chunks():
+                pass
+    except ChecksumMismatch as exc:
+        raise CopyDamaged(str(exc)) from exc
 
 
-def _closing(reader):
-    with reader:
-        yield from reader.chunks()
+def mark_damaged(backup: BackupRecord, why: str) -> None:
+    """The uploaded copy is not the backup's: offsite `failed`, saying why, the local copy kept.
+
+    Not told as a failed upload: the verification that found it fails and is told.
+    """
+    detail = f"the copy in object storage is not the backup's: {why}; the local copy is kept{AGAIN_HINT}"
+    fields = _ended(OffsiteStatus.FAILED, detail)
+    if BackupRecord.objects.filter(pk=backup.pk, offsite_status=OffsiteStatus.UPLOADED).update(**fields):
+        for name, value in fields.items():
+            setattr(backup, name, value)
+        log.error("backup #%s: %s", backup.pk, detail)
 
 
 # -- pruning -----------------------------------------------------------------------------
+
+def _prune_keys(record: BackupRecord, s3: S3Store) -> list[str]:
+    """The objects pruning deletes: those recorded, else where the upload would have put the dump."""
+    if record.offsite_status in (OffsiteStatus.NONE, OffsiteStatus.DELETED) or record.offsite_storage_id is None:
+        return []
+    return [k for k in (record.offsite_key, record.offsite_globals_key) if k] or [s3.key_for(record.path)]
+
+
+def objects_to_delete(record: BackupRecord) -> list[str]:
+    """What pruning this backup deletes in object storage, as s3:// addresses (the prune preview lists them)."""
+    if record.offsite_storage_id is None:
+        return []
+    s3 = store(record.offsite_storage)
+    return [s3.url(k) for k in _prune_keys(record, s3)]
+
 
 def delete_copies(record: BackupRecord) -> bool:
     """Delete a backup's objects; False (the backup stays) when an uploaded copy cannot be deleted."""
     if record.offsite_status in (OffsiteStatus.NONE, OffsiteStatus.DELETED) or record.offsite_storage_id is None:
         return True
     s3 = store(record.offsite_storage)
-    keys = [k for k in (record.offsite_key, record.offsite_globals_key) if k] or [s3.key_for(record.path)]
+    keys = _prune_keys(record, s3)
     try:
         for key in keys:
             s3.delete(key)

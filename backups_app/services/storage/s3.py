@@ -3,7 +3,10 @@
 Objects are byte-for-byte the files under BACKUP_ROOT (encrypted when the
 dump pipeline encrypted them), so one sha256 describes both; it travels in
 the object's metadata (x-amz-meta-sha256) and every read is hashed on the
-way and refused when it differs. Uploads are boto3's managed transfer:
+way and refused when it differs. An upload also asks the store to keep a
+SHA-256 of its own and confirms the object by what the store reports
+(checksums.py); a store that keeps none is confirmed by size and label
+only, and `ObjectInfo.confirmation` says which. Uploads are boto3's managed transfer:
 multipart above OFFSITE_PART_MB, at most OFFSITE_CONCURRENCY parts in
 flight, each read from the file as it is sent, never the whole file in memory.
 
@@ -15,12 +18,12 @@ AWS_SESSION_TOKEN, AWS_PROFILE, the machine's role). None is ever stored.
 import hashlib
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from django.conf import settings
 
-from backups_app.services.storage import files
+from backups_app.services.storage import checksums, files
 
 SHA_KEY = "sha256"
 
@@ -37,7 +40,9 @@ class ChecksumMismatch(StorageError):
 class ObjectInfo:
     key: str
     size: int
-    sha256: str
+    sha256: str  # the label the uploader wrote (x-amz-meta-sha256)
+    store_sha256: str = ""  # the store's own (x-amz-checksum-sha256, "-N" over N parts); "" when it keeps none
+    confirmation: str = ""  # after an upload: what confirmed it, in words for the record
 
 
 class S3Store:
@@ -56,33 +61,55 @@ class S3Store:
 
     # -- the four calls --------------------------------------------------------
     def put_file(self, path: Path, key: str, *, sha256: str) -> ObjectInfo:
-        """Upload a complete local file; confirmed by reading back its size and checksum from the server."""
-        size = os.stat(path).st_size
+        """Upload a complete local file that still has this sha256; confirmed by the store's own SHA-256
+        of it where the store keeps one, else by its size and label (`confirmation` says which)."""
+        size, config = os.stat(path).st_size, transfer_config()
+        part = checksums.part_size(size, threshold=config.multipart_threshold, chunk=config.multipart_chunksize)
+        # In parts, the file's own sha256 is not read again here: every caller has just read it through.
+        expected = checksums.of_file(path, part=part)
+        if not part and expected != checksums.of_sha256(sha256):
+            raise StorageError(f"{path.name} no longer matches its sha256; not uploaded")
         with _errors(f"cannot upload {path.name} to {self.url(key)}"):
-            self.client.upload_file(str(path), self.bucket, key, Config=transfer_config(),
-                                    ExtraArgs={"Metadata": {SHA_KEY: sha256}})
+            self.client.upload_file(str(path), self.bucket, key, Config=config, ExtraArgs={
+                "Metadata": {SHA_KEY: sha256}, "ChecksumAlgorithm": checksums.ALGORITHM})
         info = self.head(key)
         if info is None or info.size != size or info.sha256 != sha256:
             raise StorageError(f"the upload to {self.url(key)} did not land as sent "
                                f"({info.size if info else 'no'} bytes stored of {size})")
-        return info
+        if info.store_sha256 and not checksums.same(info.store_sha256, expected):
+            raise ChecksumMismatch(f"the store's SHA-256 of {self.url(key)} is {info.store_sha256}, "
+                                   f"the file's is {expected}")
+        return replace(info, confirmation=confirmation(info, parts=expected.partition("-")[2]))
+
+    def put_small(self, key: str, data: bytes, *, sha256: str) -> None:
+        """A small object in one request, the store asked to keep its SHA-256 (the storage test's)."""
+        with _errors(f"cannot write {self.url(key)}"):
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ChecksumAlgorithm=checksums.ALGORITHM,
+                                   Metadata={SHA_KEY: sha256})
+
+    def start_multipart(self, key: str) -> str:
+        """Start a multipart upload and send nothing (the storage test's); its upload id."""
+        with _errors(f"cannot start a multipart upload of {self.url(key)}"):
+            return self.client.create_multipart_upload(Bucket=self.bucket, Key=key,
+                                                       ChecksumAlgorithm=checksums.ALGORITHM)["UploadId"]
 
     def head(self, key: str) -> ObjectInfo | None:
         from botocore.exceptions import ClientError
 
         try:
             with _errors(f"cannot look up {self.url(key)}"):
-                meta = self.client.head_object(Bucket=self.bucket, Key=key)
+                meta = self.client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
         except StorageError as exc:
             if isinstance(exc.__cause__, ClientError) and _status(exc.__cause__) == 404:
                 return None
             raise
-        return ObjectInfo(key, meta["ContentLength"], stored_sha256(meta))
+        return ObjectInfo(key, meta["ContentLength"], stored_sha256(meta), meta.get("ChecksumSHA256", ""))
 
     def open(self, key: str, *, sha256: str = "") -> "VerifiedReader":
         """A stream of the object, hashed as it is read; ChecksumMismatch at its end when it is not the one stored."""
         with _errors(f"cannot read {self.url(key)}"):
-            answer = self.client.get_object(Bucket=self.bucket, Key=key)
+            # ChecksumMode: botocore checks the body against the store's own full-object checksum as well.
+            answer = self.client.get_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
         stored = stored_sha256(answer)
         expected = [s for s in (sha256, stored) if s]
         if sha256 and stored and sha256 != stored:
@@ -162,6 +189,13 @@ class VerifiedReader:
         self.close()
 
 
+def confirmation(info: ObjectInfo, *, parts: str = "") -> str:
+    """What confirmed an upload, for the record: the store's own checksum, or only what the uploader wrote."""
+    if info.store_sha256:
+        return f"confirmed by the store's own SHA-256{f' of its {parts} parts' if parts else ''}"
+    return "the store keeps no checksum of its own: confirmed by its size and sha256 label only"
+
+
 def stored_sha256(answer: dict) -> str:
     """The x-amz-meta-sha256 of a HEAD or GET answer. Metadata names are HTTP headers, so any case:
     AWS and MinIO give `sha256`, rclone's `serve s3` gives `Sha256`."""
@@ -230,8 +264,11 @@ class _errors:
         if exc is None or isinstance(exc, StorageError):
             return False
         from boto3.exceptions import Boto3Error
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError, ClientError, FlexibleChecksumError
 
+        if isinstance(exc, FlexibleChecksumError):  # the store's own checksum disagrees with the bytes it sent
+            raise ChecksumMismatch(f"{self.doing}: the store's checksum does not match the bytes it sent: "
+                                   f"{' '.join(str(exc).split())[:300]}") from exc
         if isinstance(exc, ClientError):
             error = exc.response.get("Error", {})
             reason = f"{error.get('Code', '')} {error.get('Message', '')}".strip() or str(exc)

@@ -22,6 +22,7 @@ from backups_app.services.postgres.connection import (
     server_info,
 )
 from backups_app.services.postgres.scrub import scrub
+from backups_app.services.targets import agreement
 
 # Tables pg_dump could not read would fail the backup halfway; name a few.
 UNREADABLE_SQL = """
@@ -60,6 +61,12 @@ def connection_check(*, target) -> ConnectionReport:
         return ConnectionReport(target=target.name, ok=False, problems=[str(exc)], backup_root=root,
                                 free_bytes=free)
     problems, tool = [], None
+    if agreement.differences(target):
+        recorded, here = agreement.both(target)
+        problems.append(_("the target names %(recorded)s but DB_* in this console's environment name %(here)s, so "
+                          "its backups, restores, drills and pruning are refused here (if DB_* are right, run "
+                          "manage.py default_target --adopt-environment; if the target is, fix DB_*)") % {
+            "recorded": recorded, "here": here})
     try:
         tool = binaries.pg_dump_for(info.major, refuse_clear_text=refuses_clear_text(conn))
     except binaries.ToolNotFound as exc:

@@ -1,58 +1,55 @@
-"""Database targets: the "default" one follows the original script's DB_* settings.
+"""Database targets by name. The "default" one is the DB_* target: agreement.py says how it follows DB_*.
 
-When DB_* are set, the default target exists from the first page on: made (and
-brought in step with the environment) after migrate and when the console or
-its worker starts, not only when a command first backs it up.
+When DB_* are set, the default target exists from the first page on: made
+after migrate and when the console or its worker starts, not only when a
+command first backs it up. Starting never moves it off the server its
+backups came from; a disagreement is logged instead.
 """
 
 import logging
-import os
 
-from django.conf import settings
 from django.db import DatabaseError
 
 from backups_app.models import DatabaseTarget
 from backups_app.services.postgres import names
+from backups_app.services.targets import agreement
+from backups_app.services.targets.agreement import DEFAULT_NAME, configured
+
+__all__ = ["DEFAULT_NAME", "FROM_ENVIRONMENT", "UnknownTarget", "configured", "get_target", "is_from_environment",
+           "server_moved", "sync_default"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_NAME = "default"
 # The fields the default target takes from DB_*: shown read-only in the admin when they are set.
 FROM_ENVIRONMENT = ("name", "host", "port", "dbname", "user", "password_source", "password_env")
-_VARIABLES = ("DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_PASSWORD")
 
 
 class UnknownTarget(Exception):
     pass
 
 
-def ensure_default() -> DatabaseTarget:
-    fields = dict(host=settings.DB_HOST, port=settings.DB_PORT, dbname=settings.DB_NAME,
-                  user=settings.DB_USER)
-    target, created = DatabaseTarget.objects.get_or_create(
-        name=DEFAULT_NAME, defaults={**fields, "password_source": "env", "password_env": "DB_PASSWORD"}
-    )
-    changed = {k: v for k, v in fields.items() if getattr(target, k) != v}
-    if changed:
-        DatabaseTarget.objects.filter(pk=target.pk).update(**changed)
-        target.refresh_from_db()
-    return target
-
-
-def configured() -> bool:
-    """Whether this installation names its database through DB_* (the environment or .env)."""
-    return any(os.environ.get(name) for name in _VARIABLES)
-
-
 def sync_default() -> DatabaseTarget | None:
-    """The default target, made or brought in step with DB_*; None when DB_* are not set."""
+    """The default target, made (or followed, see agreement.follow) from DB_*; None when DB_* are not set."""
     if not configured():
         return None
     try:
-        return ensure_default()
+        target = agreement.default_target()
     except DatabaseError as exc:  # not migrated yet: migrate makes it
         log.warning("the DB_* target is not made yet: %s", exc)
         return None
+    if agreement.differences(target):
+        log.warning("%s", agreement.mismatch(target, outcome="its backups, restores, drills and pruning are refused "
+                                                            "by this process"))
+    return target
+
+
+def server_moved(*, host: str, old_port: int, new_port: int) -> int:
+    """Targets follow a server that now listens on another port (the demo cluster, restarted where its
+    port was taken): the same data, so the same server; how many targets were changed."""
+    moved = DatabaseTarget.objects.filter(host=host, port=old_port).update(port=new_port)
+    if moved:
+        log.info("%s target(s) of %s:%s follow it to port %s", moved, host, old_port, new_port)
+    return moved
 
 
 def is_from_environment(target) -> bool:
@@ -61,7 +58,7 @@ def is_from_environment(target) -> bool:
 
 def get_target(name: str) -> DatabaseTarget:
     if name == DEFAULT_NAME:
-        return ensure_default()
+        return agreement.default_target()
     target = DatabaseTarget.objects.filter(name=name).first() if names.is_target_name(name) else None
     if target is None:
         known = ", ".join(DatabaseTarget.objects.values_list("name", flat=True)) or "none"

@@ -8,7 +8,7 @@ import time
 
 import psycopg
 
-from backups_app.models import JobStatus
+from backups_app.models import JobStatus, RestoreRecord
 from backups_app.services.postgres import databases
 from backups_app.services.postgres.connection import ConnectionFailed
 from backups_app.services.restores import restore, sanity
@@ -19,12 +19,22 @@ def scratch_name(verification) -> str:
     return f"bc_drill_{verification.backup_id}_{verification.pk}"
 
 
+def _started_by(verification) -> str:
+    return f"drill of verification #{verification.pk}"
+
+
+def restore_of(verification) -> RestoreRecord | None:
+    """The restore a drill ran (for the pages that name the server it restored into)."""
+    return RestoreRecord.objects.filter(is_drill=True, started_by=_started_by(verification),
+                                        backup_id=verification.backup_id).first()
+
+
 def run(verification) -> Finding:
     backup, started = verification.backup, time.monotonic()
     name = scratch_name(verification)
     try:
-        record = restore.restore_create(backup=backup, into=name, started_by=f"drill of verification #"
-                                        f"{verification.pk}", requested_by=verification.requested_by, is_drill=True)
+        record = restore.restore_create(backup=backup, into=name, started_by=_started_by(verification),
+                                        requested_by=verification.requested_by, is_drill=True)
     except restore.RestoreRefused as exc:
         return Finding(False, f"drill refused: {exc}")
     try:
@@ -32,15 +42,15 @@ def run(verification) -> Finding:
         # What an incident would cost today: the restore alone, without the checks.
         verification.restore_seconds = record.duration_seconds
         if record.status != JobStatus.SUCCEEDED:
-            return Finding(False, f"drill restore #{record.pk} failed: {record.error}")
+            return Finding(False, f"drill restore #{record.pk} into {record.server_address} failed: {record.error}")
         problems, summary = sanity.sanity_check(backup, record.server, name)  # the archive's tables: streamed
     finally:
         _drop(record.server, name)
     seconds = time.monotonic() - started
     if problems:
-        return Finding(False, f"drill restore #{record.pk} into {name}: " + "; ".join(problems[:10]))
-    return Finding(True, f"drill: restore #{record.pk} into a scratch database took {seconds:.1f} s; {summary}; "
-                         "scratch database dropped")
+        return Finding(False, f"drill restore #{record.pk} into {record.server_address}: " + "; ".join(problems[:10]))
+    return Finding(True, f"drill: restore #{record.pk} into the scratch database {record.server_address} took "
+                         f"{seconds:.1f} s; {summary}; scratch database dropped")
 
 
 def _drop(server, name: str) -> None:

@@ -1,8 +1,11 @@
-"""Scheduled verifications and restore drills: the target's newest good backup, checked on a timetable.
+"""Scheduled verifications and restore drills: the target's newest backup, checked on a timetable.
 
-"Good" means succeeded, still on disk, and not a safety backup taken before
-a restore; a schedule with a backup type looks only at that type. With no
-such backup the run fails, and says so to the notification channels: a
+The newest backup that succeeded and has a file, not a safety backup taken
+before a restore, whether or not an earlier verification of it failed
+(checking it again is the point; "restorable" is backups_app/selectors.py's);
+a schedule with a backup type looks only at that type. With no
+such backup, or a drill refused here (services/targets/agreement.py), the
+run fails and says so to the notification channels: a
 drill that cannot run is as bad news as one that fails.
 """
 
@@ -25,12 +28,13 @@ def run(*, schedule: BackupSchedule) -> str:
     drill = schedule.action == "drill"
     backup = newest_good_backup(target=schedule.target, backup_type=schedule.backup_type)
     if backup is None:
-        _set_status(schedule, "failed")
         what = f"{schedule.backup_type} backup" if schedule.backup_type else "backup"
-        problem = f"schedule {schedule.name}: no succeeded {what} of {schedule.target.name} to {schedule.action}"
-        notify.event(EventKind.VERIFICATION_FAILED, target=schedule.target, detail=problem)
-        return problem
-    record = verify.verify_create(backup=backup, drill=drill, started_by=f"schedule {schedule.name}")
+        return _cannot_run(schedule, f"schedule {schedule.name}: no succeeded {what} of {schedule.target.name} "
+                                     f"to {schedule.action}")
+    try:
+        record = verify.verify_create(backup=backup, drill=drill, started_by=f"schedule {schedule.name}")
+    except verify.VerifyRefused as exc:
+        return _cannot_run(schedule, f"schedule {schedule.name}: {exc}")
     try:
         record = verify.verify_execute(record_id=record.pk)
     finally:
@@ -38,6 +42,12 @@ def run(*, schedule: BackupSchedule) -> str:
         _set_status(schedule, record.status)
     restore = f"; restore took {record.restore_seconds:.1f} s" if record.restore_seconds is not None else ""
     return f"{'drill' if drill else 'verification'} #{record.pk} of backup #{backup.pk} {record.status}{restore}"
+
+
+def _cannot_run(schedule: BackupSchedule, problem: str) -> str:
+    _set_status(schedule, "failed")
+    notify.event(EventKind.VERIFICATION_FAILED, target=schedule.target, detail=problem)
+    return problem
 
 
 def _set_status(schedule: BackupSchedule, status: str) -> None:

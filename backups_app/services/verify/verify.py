@@ -1,5 +1,8 @@
 """Verification: the file is the one that was made and reads to the end; optionally a restore drill.
 
+A backup with a copy in object storage as well has that copy read back too
+(offsite_copy.py).
+
 The job ends `succeeded` only when every check passed; the result is also
 copied onto the backup (last verified, passed, detail) for the admin list.
 """
@@ -13,8 +16,9 @@ from backups_app.models import BackupRecord, BackupStatus, VerificationRecord
 from backups_app.services.jobs import lifecycle as jobs
 from backups_app.services.jobs import stopping
 from backups_app.services.storage import offsite
+from backups_app.services.targets import agreement
 from backups_app.services.verify import drill as drills
-from backups_app.services.verify import integrity
+from backups_app.services.verify import integrity, offsite_copy
 from backups_app.services.verify.integrity import Finding
 
 log = logging.getLogger(__name__)
@@ -28,6 +32,8 @@ def verify_create(*, backup, drill: bool = False, started_by: str = "", requeste
     if backup.status != BackupStatus.SUCCEEDED:
         raise VerifyRefused(_("backup #%(id)s cannot be verified: its status is %(status)s") % {
             "id": backup.pk, "status": backup.get_status_display()})
+    if drill:
+        _refuse_drill_elsewhere(backup)
     return VerificationRecord.objects.create(
         backup=backup, drill=drill, started_by=started_by[:150], requested_by=requested_by
     )
@@ -41,6 +47,11 @@ def verify_execute(*, record_id: int, defer_when_busy: bool = False) -> Verifica
     restore waits for its server like any restore.
     """
     record = VerificationRecord.objects.select_related("backup", "backup__target").get(pk=record_id)
+    problem = agreement.mismatch(record.backup.target) if record.drill else ""
+    if problem:
+        # Refused, not failed: the backup's own verification result stays as it was.
+        jobs.refuse(record, f"drill refused: {problem}")
+        return record
     try:
         with jobs.turn(record):
             findings = _findings(record)
@@ -53,12 +64,20 @@ def verify_execute(*, record_id: int, defer_when_busy: bool = False) -> Verifica
     return record
 
 
+def _refuse_drill_elsewhere(backup) -> None:
+    """A drill restores onto the backup's own server: not from a process configured for another one."""
+    problem = agreement.mismatch(backup.target)
+    if problem:
+        raise VerifyRefused(f"drill of backup #{backup.pk} refused: {problem}")
+
+
 def _findings(record: VerificationRecord) -> list[Finding]:
     try:
         with offsite.fetched(record.backup) as backup:
             findings = integrity.check_file(backup)
             if backup.local_stand_in is not None and all(f.ok for f in findings):
                 findings.insert(0, Finding(True, f"fetched from {record.backup.offsite_key} (sha256 checked)"))
+            findings += filter(None, [offsite_copy.check(backup)])
             if record.drill and all(f.ok for f in findings):
                 # The file as it is now passed: an older failed verification (of a file since repaired)
                 # must not refuse the drill's restore.

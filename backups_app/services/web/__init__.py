@@ -1,0 +1,1 @@
+"""The web face's facts about a request: who is asking (the client's address behind the trusted proxies)."""
