@@ -155,8 +155,8 @@ def test_require_auth_keeps_what_the_operator_asked_and_never_allows_clear_text(
 def test_the_system_check_warns_when_no_client_can_refuse_clear_text(settings, monkeypatch):
     from backups_app.checks import backup_settings
 
-    assert "backups.W040" not in {p.id for p in backup_settings(None)}
+    assert "backups.W050" not in {p.id for p in backup_settings(None)}
     settings.PG_BIN_DIR, settings.PG_BIN_DIR_ONLY = DEBIAN_15, True
-    assert "backups.W040" in {p.id for p in backup_settings(None)}
+    assert "backups.W050" in {p.id for p in backup_settings(None)}
     encrypted_only(monkeypatch)
-    assert "backups.W040" not in {p.id for p in backup_settings(None)}
+    assert "backups.W050" not in {p.id for p in backup_settings(None)}

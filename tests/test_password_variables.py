@@ -92,12 +92,12 @@ def test_a_backup_of_an_old_record_fails_naming_the_variable(old_record, backup_
 
 def check_ids(settings, value) -> list[str]:
     settings.TARGET_PASSWORD_VARIABLES = value
-    return [p.id for p in backup_settings(None) if p.id == "backups.E040"]
+    return [p.id for p in backup_settings(None) if p.id == "backups.E050"]
 
 
 def test_the_system_check_refuses_a_setting_that_allows_anything(settings):
     assert check_ids(settings, ["DB_PASSWORD", "BACKUP_PG_PASSWORD_*"]) == []
-    assert check_ids(settings, ["*"]) == ["backups.E040"]
-    assert check_ids(settings, ["db_password"]) == ["backups.E040"]
-    assert check_ids(settings, ["AWS_*"]) == ["backups.E040"]  # would allow AWS_SECRET_ACCESS_KEY
+    assert check_ids(settings, ["*"]) == ["backups.E050"]
+    assert check_ids(settings, ["db_password"]) == ["backups.E050"]
+    assert check_ids(settings, ["AWS_*"]) == ["backups.E050"]  # would allow AWS_SECRET_ACCESS_KEY
     assert check_ids(settings, []) == []  # no target takes its password from the environment
