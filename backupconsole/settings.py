@@ -191,6 +191,9 @@ DB_NAME = env.str("DB_NAME", default="trading_system")
 DB_USER = env.str("DB_USER", default="postgres")
 # DB_PASSWORD is read from the environment at dump time, by name, and never
 # copied into settings, records or logs.
+# The environment variables a target may name as its password: names, or
+# prefixes ending in * (never the console's own secrets, see postgres/names.py).
+TARGET_PASSWORD_VARIABLES = env.list("TARGET_PASSWORD_VARIABLES", default=["DB_PASSWORD", "BACKUP_PG_PASSWORD_*"])
 
 # --- Backups ---------------------------------------------------------------
 BACKUP_ROOT = Path(env.str("BACKUP_ROOT", default=str(BASE_DIR / "backups"))).resolve()

@@ -47,6 +47,42 @@ def backup_settings(app_configs, **kwargs):
                               "or live jobs are failed as lost", id="backups.E005"))
     problems += _metrics_problems()
     problems += _encryption_problems()
+    problems += _password_variable_problems()
+    problems += _clear_text_problems()
+    return problems
+
+
+def _password_variable_problems() -> list:
+    from backups_app.services.postgres import names
+
+    if not (bad := names.bad_password_variable_entries(settings.TARGET_PASSWORD_VARIABLES)):
+        return []
+    return [Error(f"TARGET_PASSWORD_VARIABLES has entries that are no variable name or prefix, or that would let a "
+                  f"target read one of the console's own secrets: {', '.join(bad)}", id="backups.E050",
+                  hint="List names such as DB_PASSWORD, or prefixes such as BACKUP_PG_PASSWORD_* (upper case).")]
+
+
+def _clear_text_problems() -> list:
+    """Without a client that can refuse clear text (16+), an unencrypted TCP connection is refused at every job."""
+    import psycopg
+
+    from backups_app.services.postgres import binaries, connection
+
+    if connection.encryption_required():
+        return []
+    problems = []
+    found = binaries.pg_dump_candidates()  # none at all is backups.E002
+    if found and not any(t.major >= binaries.REQUIRE_AUTH_SINCE for t in found):
+        problems.append(Warning(
+            f"no pg_dump {binaries.REQUIRE_AUTH_SINCE} or newer found: it alone can refuse to send a password in "
+            "clear text, so backups over TCP will be refused unless encryption is required", id="backups.W050",
+            hint="Install PostgreSQL 16+ client programs (scripts/run-console.sh puts 17 into .venv), or set "
+                 "PGSSLMODE=require (better verify-full)."))
+    if psycopg.pq.version() < binaries.REQUIRE_AUTH_SINCE * 10000:
+        problems.append(Warning(
+            "psycopg's libpq is older than 16: it cannot refuse to send a password in clear text, so connections "
+            "over TCP will be refused unless encryption is required", id="backups.W051",
+            hint="Install psycopg[binary] as requirements.txt pins it, or set PGSSLMODE=require."))
     return problems
 
 

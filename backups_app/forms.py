@@ -10,11 +10,19 @@ from backups_app.services.postgres import names
 
 
 class DatabaseTargetForm(forms.ModelForm):
-    """The admin's target form: age public keys are checked as they are typed."""
+    """The admin's target form: the password variable and age public keys are checked as they are typed."""
 
     class Meta:
         model = DatabaseTarget
         fields = "__all__"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "password_env" in self.fields:
+            self.fields["password_env"].help_text = _(
+                "Name of the environment variable that holds the password, not the password. Allowed: "
+                "%(allowed)s (TARGET_PASSWORD_VARIABLES; names ending in * are prefixes).") % {
+                "allowed": ", ".join(settings.TARGET_PASSWORD_VARIABLES) or "-"}
 
     def clean_age_recipients(self):
         text = self.cleaned_data.get("age_recipients", "")
@@ -25,6 +33,15 @@ class DatabaseTargetForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
+        if data.get("password_source") == "env" and "password_env" not in self.errors:
+            name = data.get("password_env") or "DB_PASSWORD"
+            try:
+                names.check_password_variable(name)
+            except names.BadName:
+                self.add_error("password_env", _(
+                    "%(name)s is not a variable a target may take its password from. Allowed: %(allowed)s "
+                    "(TARGET_PASSWORD_VARIABLES; names ending in * are prefixes).") % {
+                    "name": name, "allowed": ", ".join(settings.TARGET_PASSWORD_VARIABLES) or "-"})
         if data.get("encrypt") and not keys.parse_recipients(data.get("age_recipients", "")) \
                 and not settings.BACKUP_AGE_RECIPIENTS:
             self.add_error("age_recipients", _("Add an age public key (or set BACKUP_AGE_RECIPIENTS) to encrypt."))

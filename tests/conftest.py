@@ -17,7 +17,7 @@ os.environ["LANGUAGE_CODE"] = "en"
 
 # The pagila sample database ships with the tests (data gzipped); see tests/data/pagila/README.md.
 PAGILA = Path(__file__).resolve().parent / "data" / "pagila"
-PASSWORD_ENV = "BC_TEST_TARGET_PASSWORD"
+PASSWORD_ENV = "BACKUP_PG_PASSWORD_TEST"
 
 
 @pytest.fixture(scope="session")

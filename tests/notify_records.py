@@ -5,7 +5,7 @@ from backups_app.services.backups import dump
 from backups_app.services.jobs import lifecycle as jobs
 
 TARGET_PASSWORD = "tgt-Pa55-w0rd-never-shown"
-PASSWORD_ENV = "BC_NOTIFY_TARGET_PASSWORD"
+PASSWORD_ENV = "BACKUP_PG_PASSWORD_NOTIFY"
 
 
 def target(monkeypatch, name="sales", **fields) -> DatabaseTarget:

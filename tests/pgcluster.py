@@ -1,8 +1,10 @@
 """A throwaway PostgreSQL cluster for tests: initdb + pg_ctl on a free port in a temp dir.
 
 The superuser `postgres` gets a random password and TCP connections need it
-(scram-sha-256), so tests exercise real password handling. Tests may stop,
-start or kill the server.
+(scram-sha-256), so tests exercise real password handling. The server offers
+TLS (a self-signed certificate): a client program older than 16 is let
+connect only when encryption is required (encrypted_only), as the console
+asks. Tests may stop, start or kill the server.
 """
 
 import glob
@@ -38,6 +40,18 @@ def server_bin_dir() -> str:
     if found:
         return os.path.dirname(os.path.realpath(found))
     raise RuntimeError("PostgreSQL server binaries (initdb) not found; install the postgresql package")
+
+
+DEBIAN_15 = "/usr/lib/postgresql/15/bin"
+
+
+def encrypted_only(monkeypatch) -> None:
+    """libpq must encrypt every connection (PGSSLMODE=require): only then may a client older than 16 connect.
+
+    Such a client cannot refuse to send a password in clear text (require_auth came with 16), so the
+    console gives it a connection only inside TLS; the test clusters offer TLS.
+    """
+    monkeypatch.setenv("PGSSLMODE", "require")
 
 
 def free_port() -> int:
@@ -76,11 +90,24 @@ class Cluster:
                    "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8",
                    "--no-sync"])
         pwfile.unlink()
+        self._certificate()
         with open(self.datadir / "postgresql.conf", "a") as f:
             f.write(f"\nport = {self.port}\nlisten_addresses = '127.0.0.1'\n"
                     f"unix_socket_directories = '{self.base}'\nfsync = off\n"
-                    "synchronous_commit = off\nfull_page_writes = off\nmax_connections = 100\n")
+                    "synchronous_commit = off\nfull_page_writes = off\nmax_connections = 100\nssl = on\n")
         return self
+
+    def _certificate(self) -> None:
+        """A self-signed certificate, server.crt and server.key in the data folder (ssl = on finds them)."""
+        key, cert = self.datadir / "server.key", self.datadir / "server.crt"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-days", "30", "-subj", f"/CN={self.host}", "-keyout", str(key), "-out", str(cert)],
+                       check=True, capture_output=True)
+        key.chmod(0o600)
+        if self._os_user:
+            pw = pwd.getpwnam(self._os_user)
+            for path in (key, cert):
+                os.chown(path, pw.pw_uid, pw.pw_gid)
 
     def start(self):
         self._run([f"{self.bindir}/pg_ctl", "-D", str(self.datadir), "-l", str(self.logfile), "-w", "-t", "60",

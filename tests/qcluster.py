@@ -115,7 +115,7 @@ class Console:
             raise AssertionError(f"jobs did not end in {timeout} s: {states}\n{self.logs()}") from None
 
     # -- making things the way the admin does ------------------------------
-    def add_target(self, name: str, *, dbname: str, cluster, password_env: str = "BC_TEST_TARGET_PASSWORD") -> int:
+    def add_target(self, name: str, *, dbname: str, cluster, password_env: str = "BACKUP_PG_PASSWORD_TEST") -> int:
         """A DatabaseTarget on the test cluster; its password travels in password_env."""
         self.env[password_env] = cluster.password
         return self.shell_json(f"""

@@ -69,8 +69,8 @@ def test_tables_the_user_cannot_read_are_named(as_role, make_target, fresh_db, p
     try:
         pg_cluster.sql("CREATE TABLE public.open_t (id int); CREATE TABLE public.secret_t (id int); "
                        "GRANT SELECT ON public.open_t TO bc_reader", dbname=name)
-        monkeypatch.setenv("BC_READER_PASSWORD", "reader-pass")
-        target = make_target(name, name="limited", user="bc_reader", password_env="BC_READER_PASSWORD")
+        monkeypatch.setenv("BACKUP_PG_PASSWORD_READER", "reader-pass")
+        target = make_target(name, name="limited", user="bc_reader", password_env="BACKUP_PG_PASSWORD_READER")
         message = run(as_role(BACKUP_OPERATORS), target)
         assert "user bc_reader cannot read 1 table(s) that pg_dump must read: public.secret_t" in message
         assert "reader-pass" not in message

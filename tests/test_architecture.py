@@ -1,4 +1,8 @@
-"""One PostgreSQL client layer: only services/postgres/ builds pg_dump, pg_restore, pg_dumpall or psql command lines.
+"""One PostgreSQL client layer: only services/postgres/ builds and starts pg_dump, pg_restore, pg_dumpall or psql.
+
+It also starts initdb and pg_ctl, and the compressors and age beside them in
+a pipe: outside it nothing starts a program, except the two modules below
+whose programs are no PostgreSQL program (the console's own processes, age).
 
 Import circles and upward imports: test_import_layers.py.
 
@@ -13,7 +17,7 @@ APP = Path(__file__).resolve().parent.parent / "backups_app"
 SERVICES = APP / "services"
 CLIENT_LAYER = SERVICES / "postgres"
 
-PROGRAMS = {"pg_dump", "pg_dumpall", "pg_restore", "psql"}
+PROGRAMS = {"pg_dump", "pg_dumpall", "pg_restore", "psql", "initdb", "pg_ctl"}
 # Options only PostgreSQL's client programs take (the console's own commands
 # have --list, --format, --table and --target too, so those are not here).
 CLIENT_FLAGS = {
@@ -76,3 +80,64 @@ def test_the_check_would_see_a_command_line_built_elsewhere():
     )
     found = _command_line_findings(APP / "services" / "verify" / "example.py", tree)
     assert len(found) == 5, found
+
+
+# Outside postgres/, only these start programs, and none of them a PostgreSQL one.
+MAY_START = {
+    SERVICES / "jobs" / "supervisor.py": "the console's own web server and worker (manage.py)",
+    SERVICES / "crypto" / "age.py": "age, holding the private key's pipe; pipes to PostgreSQL programs are postgres/'s",
+}
+STARTERS = {
+    "subprocess": {"Popen", "run", "call", "check_call", "check_output", "getoutput", "getstatusoutput"},
+    "os": {"system", "popen", "fork", "forkpty", "posix_spawn", "posix_spawnp", "execv", "execve", "execvp",
+           "execvpe", "execl", "execle", "execlp", "execlpe", "spawnv", "spawnve", "spawnvp", "spawnvpe", "spawnl",
+           "spawnle", "spawnlp", "spawnlpe"},
+    "asyncio": {"create_subprocess_exec", "create_subprocess_shell"},
+    "pty": {"spawn", "fork"},
+}
+PROC = "backups_app.services.postgres.proc"  # the client layer's own way of starting a program
+PROC_STARTERS = {"spawn", "run"}
+
+
+def _process_starts(path: Path, tree: ast.AST) -> list[str]:
+    where = path.relative_to(APP.parent)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and isinstance(node.func.value, ast.Name) and node.func.attr in STARTERS.get(node.func.value.id, ()):
+            found.append(f"{where}:{node.lineno}: starts a program ({node.func.value.id}.{node.func.attr})")
+        elif isinstance(node, ast.ImportFrom) and node.module in STARTERS \
+                and STARTERS[node.module] & {a.name for a in node.names}:
+            found.append(f"{where}:{node.lineno}: imports a way to start programs from {node.module}")
+        elif isinstance(node, ast.ImportFrom) and _imports_proc_starters(node):
+            found.append(f"{where}:{node.lineno}: starts programs through postgres/proc.py")
+    return found
+
+
+def _imports_proc_starters(node: ast.ImportFrom) -> bool:
+    imported = {a.name for a in node.names}
+    if node.module == PROC:
+        return bool(PROC_STARTERS & imported)
+    return node.module == PROC.rsplit(".", 1)[0] and "proc" in imported
+
+
+def test_no_module_outside_the_client_layer_starts_a_program():
+    findings = [f for path, tree in _outside_client_layer() if path not in MAY_START
+                for f in _process_starts(path, tree)]
+    assert findings == []
+
+
+def test_the_check_would_see_a_program_started_elsewhere():
+    tree = ast.parse(
+        "import subprocess, os\n"
+        "from subprocess import Popen\n"
+        "from backups_app.services.postgres.proc import Ran, last_lines, spawn\n"
+        "from backups_app.services.postgres.proc import Ran, last_lines\n"  # what a run left, not a start
+        "from backups_app.services.postgres import proc\n"
+        "subprocess.Popen(args)\n"
+        "subprocess.run(args, env=env)\n"
+        "os.execvp(args[0], args)\n"
+        "subprocess.PIPE\n"  # a constant, not a start
+    )
+    found = _process_starts(APP / "services" / "backups" / "example.py", tree)
+    assert len(found) == 6, found

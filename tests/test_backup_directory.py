@@ -19,7 +19,7 @@ from backups_app.services.retention import orphans, prune
 from backups_app.services.storage import layout, manifest
 from backups_app.services.storage.files import sha256_of
 from tests.dbcompare import object_counts, row_counts
-from tests.pgcluster import server_bin_dir
+from tests.pgcluster import encrypted_only, server_bin_dir
 from tests.restore_helpers import database_names, dropping, flip_byte, make_backup, run_restore, run_verify
 
 pytestmark = pytest.mark.django_db
@@ -64,10 +64,11 @@ def test_a_directory_backup_restores_every_object_and_row_with_parallel_jobs(pg_
 
 
 def test_a_directory_backup_restores_with_the_standard_pg_restore(pg_cluster, pagila, make_target, backup_root,
-                                                                 settings):
+                                                                 settings, monkeypatch):
     # Made with the server's own client programs, the folder is what its own pg_restore reads. (A folder
     # from a newer pg_dump needs that pg_restore, and into an older server the console's restore.)
     settings.PG_BIN_DIR, settings.PG_BIN_DIR_ONLY = server_bin_dir(), True
+    encrypted_only(monkeypatch)
     folder_backup = make_backup(make_target(pagila), "directory")
     pg_cluster.dropdb("pagila_std_dir")
     pg_cluster.createdb("pagila_std_dir")

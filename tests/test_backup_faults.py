@@ -14,6 +14,7 @@ import pytest
 
 from backups_app.models import BackupRecord, DatabaseTarget
 from backups_app.services.backups import dump
+from backups_app.services.postgres.proc import Ran
 from backups_app.services.storage import layout
 from tests import as_user, console_process, faultkit
 from tests.conftest import PASSWORD_ENV
@@ -21,7 +22,7 @@ from tests.pgcluster import Cluster
 
 pytestmark = pytest.mark.django_db
 
-OWN_PASSWORD_ENV = "BC_FAULTS_PASSWORD"
+OWN_PASSWORD_ENV = "BACKUP_PG_PASSWORD_FAULTS"
 TICK_ROWS = 400_000  # about 45 MB on disk: pg_dump needs a second or so for it
 
 
@@ -133,7 +134,8 @@ SERVER_ENDINGS = {
     "fast shutdown": lambda c: c.stop("fast"),
     "crash": faultkit.crash_cluster,
 }
-SERVER_GONE = ("terminating connection due to administrator command", "server closed the connection unexpectedly")
+SERVER_GONE = ("terminating connection due to administrator command", "server closed the connection unexpectedly",
+               "SSL SYSCALL error: EOF detected")  # the same, said over TLS (the test clusters offer it)
 
 
 @pytest.mark.slow
@@ -375,11 +377,11 @@ def test_a_dump_that_failed_on_a_full_disk_says_so_when_pg_dump_lost_the_reason(
                 f.write(b"x" * 4096)
                 f.flush()
         with pytest.raises(dump.BackupFailed) as failed:
-            dump._check_exit("/usr/bin/pg_dump", 1, lost, SecretsOnly(), folder=folder)
+            dump._check_exit(Ran("pg_dump", 1, lost), SecretsOnly(), folder=folder)
         assert str(failed.value) == ("pg_dump: error: could not close data file: Success pg_dump: error: a worker "
                                      f"process died unexpectedly (No space left on device: 0 bytes free in {folder})")
     with pytest.raises(dump.BackupFailed) as failed:  # with room left, the words stay pg_dump's own
-        dump._check_exit("/usr/bin/pg_dump", 1, lost, SecretsOnly(), folder=tmp_path)
+        dump._check_exit(Ran("pg_dump", 1, lost), SecretsOnly(), folder=tmp_path)
     assert "No space left" not in str(failed.value)
 
 

@@ -9,6 +9,7 @@ import pytest
 from backups_app.services.backups import dump
 from backups_app.services.postgres import binaries
 from tests.dbcompare import object_counts, row_counts
+from tests.pgcluster import DEBIAN_15, encrypted_only
 
 pytestmark = pytest.mark.django_db
 
@@ -33,11 +34,12 @@ def restore_with_standard_tools(cluster, record, into):
 
 @pytest.mark.parametrize("fmt,compression", [("custom", "gzip"), ("sql", "gzip"), ("sql", "zstd")])
 def test_a_pagila_backup_restores_every_object_and_row(
-    pg_cluster, pagila, make_target, backup_root, settings, fmt, compression
+    pg_cluster, pagila, make_target, backup_root, settings, monkeypatch, fmt, compression
 ):
     settings.BACKUP_SQL_COMPRESSION = compression
     # Made by the server's own client, whose standard pg_restore restores it into this server directly.
-    settings.PG_BIN_DIR, settings.PG_BIN_DIR_ONLY = "/usr/lib/postgresql/15/bin", True
+    settings.PG_BIN_DIR, settings.PG_BIN_DIR_ONLY = DEBIAN_15, True
+    encrypted_only(monkeypatch)
     target = make_target(pagila)
     record = dump.backup_create(target=target, backup_type="manual", fmt=fmt, started_by="test")
     record = dump.backup_execute(record_id=record.pk)

@@ -15,6 +15,7 @@ import pytest
 from backups_app.services.backups import dump
 from backups_app.services.postgres import binaries
 from backups_app.services.postgres.connection import conn_for, server_info
+from tests.pgcluster import DEBIAN_15, encrypted_only
 
 REAL_VERSION = subprocess.run(["pg_dump", "--version"], capture_output=True, text=True).stdout.split()[2]
 
@@ -166,12 +167,13 @@ def test_an_unwritable_var_dir_only_costs_the_probes(tmp_path, path_of, settings
 
 
 @pytest.mark.django_db
-def test_for_the_real_server_it_runs_the_real_pg_dump(pagila, make_target, backup_root, settings):
+def test_for_the_real_server_it_runs_the_real_pg_dump(pagila, make_target, backup_root, settings, monkeypatch):
     info = server_info(conn_for(make_target(pagila)))
     tool = binaries.find("pg_dump", info.major)
     assert tool.major == info.major == 15 and tool.version == REAL_VERSION
 
     settings.PG_BIN_DIR, settings.PG_BIN_DIR_ONLY = f"/usr/lib/postgresql/{info.major}/bin", True
+    encrypted_only(monkeypatch)  # a client before 16 connects only so
     record = dump.backup_create(target=make_target(pagila, name="pinned"), backup_type="manual", fmt="custom")
     record = dump.backup_execute(record_id=record.pk)
     assert record.status == "succeeded", record.error
@@ -227,3 +229,34 @@ def test_what_is_not_an_archive_names_no_pg_dump(tmp_path):
     assert binaries.archive_dump_version(tmp_path / "x.sql") is None
     assert binaries.archive_dump_version(tmp_path / "cut.dump") is None
     assert binaries.archive_dump_version(tmp_path / "missing.dump") is None
+
+
+# -- a connection that must refuse to send the password in clear text (TCP, not encrypted) ------------
+
+def test_such_a_connection_gets_a_client_of_16_or_newer(tmp_path, path_of):
+    stand_ins(tmp_path, path_of, "pg_dump", "17.2")  # beside Debian's 15, which the system folders hold
+    assert binaries.choose_pg_dump(15, wants_zstd=False).tool.major == 15
+    guarded = binaries.choose_pg_dump(15, wants_zstd=False, refuse_clear_text=True)
+    assert guarded.tool.version == "17.2" and "refuses to send the password in clear text" in guarded.why
+    stand_ins(tmp_path, path_of, "psql", "16.4")
+    assert binaries.psql_for(15, refuse_clear_text=True).version == "16.4"
+
+
+def test_a_restore_into_15_over_it_is_direct_with_16_and_a_script_when_only_15_connects_directly(tmp_path,
+                                                                                                   path_of):
+    stand_ins(tmp_path, path_of, "pg_restore", "17.2")
+    choice = binaries.choose_pg_restore(tmp_path / "none.dump", server_major=15, dump_version="15.2",
+                                        refuse_clear_text=True)
+    assert (choice.tool.version, choice.script) == ("17.2", True)
+    assert "cannot refuse to send the password in clear text" in choice.why and "no --jobs" in choice.why
+    stand_ins(tmp_path, path_of, "pg_restore", "16.4", "17.2")
+    choice = binaries.choose_pg_restore(tmp_path / "none.dump", server_major=15, dump_version="15.2",
+                                        refuse_clear_text=True)
+    assert (choice.tool.version, choice.script) == ("16.4", False)
+
+
+def test_with_only_clients_before_16_it_is_refused_saying_what_to_do(settings):
+    settings.PG_BIN_DIR, settings.PG_BIN_DIR_ONLY = DEBIAN_15, True
+    assert binaries.pg_dumpall_for(15).major == 15
+    with pytest.raises(binaries.ToolNotFound, match=r"pg_dumpall 16 or newer.*PGSSLMODE=require"):
+        binaries.pg_dumpall_for(15, refuse_clear_text=True)

@@ -12,6 +12,7 @@ import pytest
 from backups_app.services.postgres import binaries
 from tests.age_fixtures import keygen
 from tests.dbcompare import object_counts, row_counts
+from tests.pgcluster import DEBIAN_15, encrypted_only
 from tests.restore_helpers import database_names, dropping, flip_byte, make_backup, run_restore, run_verify
 
 pytest_plugins = ["tests.age_fixtures"]
@@ -82,7 +83,7 @@ def test_a_parallel_restore_reads_a_private_decrypted_copy_that_is_removed_after
         return _Exiting(cm, copy)
 
     monkeypatch.setattr(age, "decrypted_copy", watched)
-    use_client(settings, "15")  # a pg_restore that restores into server 15 itself, so --jobs really runs
+    use_client(settings, monkeypatch, "15")  # a pg_restore that restores into server 15 itself, so --jobs really runs
     record = make_backup(encrypted_target)
     with dropping(pg_cluster, "pagila_enc_jobs"):
         restored, found = watched_restore(settings, record, "pagila_enc_jobs", jobs=2)
@@ -295,7 +296,6 @@ def test_a_single_table_restores_from_an_encrypted_backup_and_an_unknown_one_is_
 
 # -- which restores stream, and proof that no plaintext copy appears while they run --------------------------
 
-DEBIAN_15 = "/usr/lib/postgresql/15/bin"
 # What a decrypted backup starts with: a custom archive, gzip, zstd, a plain SQL script.
 PLAINTEXT_HEADS = (b"PGDMP", b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"--\n-- PostgreSQL database dump")
 
@@ -381,10 +381,12 @@ def no_copies(monkeypatch):
     monkeypatch.setattr(age, "decrypted_copy", refuse)
 
 
-def use_client(settings, client):
-    """15: Debian's, restores with pg_restore itself; 17: the wheel's, whose script psql runs into server 15."""
+def use_client(settings, monkeypatch, client):
+    """15: Debian's, restores with pg_restore itself (encrypted connections only); 17: the wheel's, whose
+    script psql runs into server 15."""
     if client == "15":
         settings.PG_BIN_DIR, settings.PG_BIN_DIR_ONLY = DEBIAN_15, True
+        encrypted_only(monkeypatch)
 
 
 def table_rows(cluster, dbname, tables):
@@ -393,8 +395,8 @@ def table_rows(cluster, dbname, tables):
 
 @pytest.mark.parametrize("client", ["15", "17"])
 def test_a_custom_archive_streams_whole_over_a_database_and_as_single_tables(
-        pg_cluster, pagila, encrypted_target, settings, no_copies, client):
-    use_client(settings, client)
+        pg_cluster, pagila, encrypted_target, settings, monkeypatch, no_copies, client):
+    use_client(settings, monkeypatch, client)
     record = make_backup(encrypted_target)
     direct = client == "15"
     into, tables_db = f"pagila_enc_s{client}", f"pagila_enc_s{client}_t"
@@ -445,8 +447,8 @@ def test_jobs_that_cannot_run_need_no_copy(pg_cluster, pagila, encrypted_target,
 
 @pytest.mark.parametrize("client", ["15", "17"])
 def test_a_plain_sql_backup_streams_into_a_new_database_and_over_one(
-        pg_cluster, pagila, encrypted_target, settings, no_copies, client):
-    use_client(settings, client)
+        pg_cluster, pagila, encrypted_target, settings, monkeypatch, no_copies, client):
+    use_client(settings, monkeypatch, client)
     record = make_backup(encrypted_target, "sql")
     into = f"pagila_enc_sql_s{client}"
     with dropping(pg_cluster, into):

@@ -8,6 +8,7 @@ from django.core.management import CommandError, call_command
 
 from tests.console_process import console_env, manage
 from tests.dbcompare import row_counts
+from tests.pgcluster import DEBIAN_15, encrypted_only
 from tests.restore_helpers import database_names, dropping, make_backup
 
 pytestmark = pytest.mark.django_db
@@ -19,9 +20,11 @@ def restore_cmd(*args) -> str:
     return out.getvalue()
 
 
-def test_it_restores_and_prints_one_summary_line(pg_cluster, pagila, make_target, backup_root, settings):
+def test_it_restores_and_prints_one_summary_line(pg_cluster, pagila, make_target, backup_root, settings,
+                                                 monkeypatch):
     # The server's own client, so --jobs 2 applies and nothing needs saying (test_version_matrix has the rest).
-    settings.PG_BIN_DIR, settings.PG_BIN_DIR_ONLY = "/usr/lib/postgresql/15/bin", True
+    settings.PG_BIN_DIR, settings.PG_BIN_DIR_ONLY = DEBIAN_15, True
+    encrypted_only(monkeypatch)
     backup = make_backup(make_target(pagila), "custom")
     with dropping(pg_cluster, "pagila_cli"):
         out = restore_cmd(backup.pk, "--into", "pagila_cli", "--jobs", "2")

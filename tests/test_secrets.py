@@ -21,7 +21,7 @@ from tests import console_process, faultkit
 pytestmark = pytest.mark.django_db
 
 ROLE = "bc_tricky"
-SECRET_ENV = "BC_TRICKY_PASSWORD"
+SECRET_ENV = "BACKUP_PG_PASSWORD_TRICKY"
 DBNAME = "bc_secrets_ticks"
 TRICKY = "Sx:" + secrets.token_hex(4) + r"\ two words:and\\ back\slash " + secrets.token_hex(4)
 

@@ -23,6 +23,8 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "run-console.sh"
+# A secret of the console's own environment: the programs it starts, the demo's server among them, never see it.
+CONSOLE_SECRET = ("OFFSITE_SECRET", "offsite-secret-for-the-demo-3c9e1a")
 CREATED = re.compile(r"Superuser admin created with password: ([A-Za-z0-9_-]+) \(")
 BACKUP_LINE = re.compile(r"^(/\S+\.dump) \S+ \S+ in [\d.]+s$", re.MULTILINE)
 
@@ -59,6 +61,7 @@ def _clean_env(base: Path, demo_dir: Path) -> dict:
     env.update(VENV_DIR=sys.prefix, VAR_DIR=str(var), BACKUP_ROOT=str(base / "backups"),
                DEMO_PG_DIR=str(demo_dir), DATABASE_URL=f"sqlite:///{var / 'console.sqlite3'}",
                LANGUAGE_CODE="en", CI="true")
+    env[CONSOLE_SECRET[0]] = CONSOLE_SECRET[1]
     return env
 
 
@@ -140,6 +143,15 @@ def test_the_database_password_appears_in_no_output_log_or_record(setup):
     for path in [server_log, *_files_under(setup.var_dir), *_files_under(setup.backup_root)]:
         leaked = password.encode() in path.read_bytes()
         assert not leaked, path
+
+
+def test_the_demo_server_gets_none_of_the_consoles_environment(setup):
+    data_dir = Path(setup.demo_settings()["DEMO_PG_DATA"])
+    postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
+    environ = Path(f"/proc/{postmaster}/environ").read_bytes()
+    names = {item.split(b"=", 1)[0].decode() for item in environ.split(b"\0") if b"=" in item}
+    assert CONSOLE_SECRET[1].encode() not in environ
+    assert not names & {CONSOLE_SECRET[0], "SECRET_KEY", "DATABASE_URL", "VAR_DIR", "BACKUP_ROOT"}, names
 
 
 def test_a_second_run_keeps_the_admin_password_and_backs_up_again(setup):

@@ -11,6 +11,7 @@ import pytest
 
 from backups_app.models import BackupRecord, RestoreRecord
 from backups_app.services.restores import restore, timescale
+from tests.pgcluster import DEBIAN_15, encrypted_only
 from tests.restore_helpers import database_names, make_backup
 
 pytestmark = pytest.mark.django_db
@@ -18,9 +19,10 @@ VERSION = "2.14.2"
 
 
 @pytest.fixture
-def ts_backup(pg_cluster, make_target, backup_root, fresh_db, settings):
+def ts_backup(pg_cluster, make_target, backup_root, fresh_db, settings, monkeypatch):
     # The server's own client: pg_restore connects itself (test_version_matrix covers newer clients).
-    settings.PG_BIN_DIR, settings.PG_BIN_DIR_ONLY = "/usr/lib/postgresql/15/bin", True
+    settings.PG_BIN_DIR, settings.PG_BIN_DIR_ONLY = DEBIAN_15, True
+    encrypted_only(monkeypatch)
     source = fresh_db("tsdb_standin")
     pg_cluster.sql("CREATE TABLE conditions (time timestamptz NOT NULL, device int)", dbname=source)
     backup = make_backup(make_target(source), "custom")

@@ -32,7 +32,7 @@ from tests.restore_helpers import database_names, dropping, make_backup, run_res
 pytest_plugins = ["tests.admin_fixtures"]
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
-PASSWORD_ENV = "BC_TEST_TSDB_PASSWORD"
+PASSWORD_ENV = "BACKUP_PG_PASSWORD_TSDB"
 INSTALL = ("TimescaleDB is not installed for the PostgreSQL in {bindir}: install it with {installer} "
            "(as root; about three minutes; ../shared/tools/install-timescaledb.sh from a checkout beside shared/), "
            "then run these tests again")

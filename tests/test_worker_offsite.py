@@ -56,7 +56,7 @@ def test_a_backup_made_on_one_host_is_listed_verified_restored_and_pruned_on_ano
     a, b = hosts
     source = fresh_db("offsite_two_hosts", template=pagila)
     a.add_target("shop", dbname=source, cluster=pg_cluster)
-    b.env["BC_TEST_TARGET_PASSWORD"] = a.env["BC_TEST_TARGET_PASSWORD"]
+    b.env["BACKUP_PG_PASSWORD_TEST"] = a.env["BACKUP_PG_PASSWORD_TEST"]
     fields = storage_fields(s3_server, keep_local_copy=False)
     a.shell(f"from backups_app.models import BackupStorage; BackupStorage.objects.create(**{fields!r})")
 

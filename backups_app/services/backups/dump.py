@@ -12,44 +12,40 @@ renaming the whole folder, so it too is complete under its final name or
 absent.
 """
 
-import contextlib
 import errno
-import hashlib
 import logging
 import os
 import re
 import shutil
 import signal
-import subprocess
 from pathlib import Path
 
 from django.conf import settings
 
 from backups_app.models import BackupRecord, BackupStatus
-from backups_app.services.backups import backup_log, encrypted, globals_dump, preflight, row_counts
+from backups_app.services.backups import backup_log, globals_dump, preflight, row_counts
 from backups_app.services.crypto import age, keys
 from backups_app.services.jobs import lifecycle as jobs
 from backups_app.services.jobs import process, stopping
 from backups_app.services.monitoring import anomaly
-from backups_app.services.postgres import binaries
-from backups_app.services.postgres.args import (
-    COMPRESSORS,
-    UnsupportedSetting,
-    custom_compression,
-    pg_dump_args,
-    pg_dump_directory_args,
-    pg_restore_list_args,
-    wants_zstd,
+from backups_app.services.postgres import binaries, dumping, reading
+from backups_app.services.postgres.args import COMPRESSORS, UnsupportedSetting, custom_compression, wants_zstd
+from backups_app.services.postgres.connection import (
+    Conn,
+    ConnectionFailed,
+    conn_for,
+    refuses_clear_text,
+    server_info,
+    with_clear_text_hint,
 )
-from backups_app.services.postgres.connection import Conn, ConnectionFailed, child_env, conn_for, server_info
-from backups_app.services.postgres.proc import Drain, last_lines, run, spawn
+from backups_app.services.postgres.proc import Ran, last_lines
 from backups_app.services.postgres.scrub import scrub
 from backups_app.services.storage import files, layout, manifest, offsite
 from backups_app.services.targets import agreement
 
 log = logging.getLogger(__name__)
 
-SQL_DUMP_TRAILER = b"PostgreSQL database dump complete"
+SQL_DUMP_TRAILER = reading.SQL_DUMP_TRAILER
 
 
 class BackupFailed(Exception):
@@ -182,7 +178,8 @@ def _prepare(record: BackupRecord, conn: Conn, *, encrypted: bool = False):
     # Custom and directory archives are compressed by pg_dump itself, with BACKUP_CUSTOM_COMPRESSION.
     archive = record.format in layout.ARCHIVE_FORMATS
     choice = binaries.choose_pg_dump(info.major, server_version=info.version,
-                                     wants_zstd=wants_zstd() if archive else False)
+                                     wants_zstd=wants_zstd() if archive else False,
+                                     refuse_clear_text=refuses_clear_text(conn))
     tool = choice.tool
     log.info("backup #%s uses %s", record.pk, choice)
     record.server_version, record.pg_dump_version = info.version, tool.version
@@ -197,7 +194,7 @@ def _prepare(record: BackupRecord, conn: Conn, *, encrypted: bool = False):
     if folder.exists() and not folder.is_dir():
         raise BackupFailed(f"cannot use {folder} as the backup folder: it is a file, not a folder")
     layout.ensure_dir(folder)
-    suffix = layout.FORMAT_SUFFIX[record.format if record.format in layout.ARCHIVE_FORMATS else _sql_compressor()[0]]
+    suffix = layout.FORMAT_SUFFIX[record.format if record.format in layout.ARCHIVE_FORMATS else _sql_compressor().key]
     suffix += age.SUFFIX if encrypted else ""
     final = folder / layout.backup_filename(
         dbname=conn.dbname, backup_type=record.backup_type, suffix=suffix, record_id=record.pk,
@@ -214,143 +211,83 @@ def _sql_compressor():
     if name not in COMPRESSORS:
         raise BackupFailed(f"BACKUP_SQL_COMPRESSION must be gzip or zstd, not {name!r}")
     compressor = COMPRESSORS[name]
-    args, test = compressor.compress, compressor.decompress
-    path = shutil.which(args[0])
-    if not path:
-        raise BackupFailed(f"{args[0]} is not installed; it compresses plain SQL backups")
-    return compressor.key, [path, *args[1:]], [shutil.which(test[0]), *test[1:]]
+    if not compressor.installed():
+        raise BackupFailed(f"{compressor.compress[0]} is not installed; it compresses plain SQL backups")
+    return compressor
 
 
 def _dump(record, conn, tool, partial: Path, snapshot=None, dump_jobs: int = 1):
-    with child_env(conn) as env:
-        if record.format == "custom":
-            return _dump_custom(conn, tool, partial, env, snapshot)
-        if record.format == "directory":
-            return _dump_directory(conn, tool, partial, env, snapshot, dump_jobs)
-        return _dump_sql(conn, tool, partial, env, snapshot)
+    if record.format == "custom":
+        return _dump_custom(conn, tool, partial, snapshot)
+    if record.format == "directory":
+        return _dump_directory(conn, tool, partial, snapshot, dump_jobs)
+    return _dump_sql(conn, tool, partial, snapshot)
 
 
-def _dump_custom(conn, tool, partial: Path, env, snapshot=None):
+def _dump_custom(conn, tool, partial: Path, snapshot=None):
     # pg_dump writes the archive itself: written to a pipe, a custom archive
     # has no data offsets and pg_restore could not restore it in parallel or
     # pick single tables efficiently. So we hash it in one pass afterwards.
-    files.create_private(partial).close()
     compression = custom_compression(tool)
-    proc = run(pg_dump_args(tool, conn, "custom", snapshot, file=partial), env=env)
-    _check_exit(tool.path, proc.returncode, proc.stderr, conn, folder=partial.parent)
+    _check_exit(dumping.dump_archive(conn, tool, partial, snapshot), conn, folder=partial.parent)
     sha, size = files.sha256_of(partial)
     return sha, size, _compression_label(compression)
 
 
-def _dump_directory(conn, tool, partial: Path, env, snapshot, dump_jobs: int):
+def _dump_directory(conn, tool, partial: Path, snapshot, dump_jobs: int):
     # The folder is ours and private before pg_dump writes into it (pg_dump
     # takes an empty one). Its files are hashed once, into the manifest, and
     # every file and the folder are fsynced before the folder is renamed.
-    partial.mkdir(mode=0o700)
     compression = custom_compression(tool)
-    args = pg_dump_directory_args(tool, conn, partial, snapshot, jobs=dump_jobs)
-    # A group of its own: pg_dump's workers are its children, and when pg_dump
-    # itself is killed they would go on writing into the folder we remove.
-    dump = spawn(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, process_group=0)
-    err = Drain(dump.stderr)
-    try:
-        dump.wait()
-    finally:
-        if dump.returncode is None or dump.returncode < 0:
-            _kill_group(dump)
-        err.join()
-    _check_exit(tool.path, dump.returncode, err.data, conn, folder=partial.parent)
+    _check_exit(dumping.dump_directory(conn, tool, partial, snapshot, jobs=dump_jobs), conn, folder=partial.parent)
     sha, size = manifest.write(partial)
     return sha, size, _compression_label(compression)
-
-
-def _kill_group(proc) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
 
 
 def _compression_label(compression: str) -> str:
     return f"gzip:{compression}" if compression.isdigit() else compression
 
 
-def _dump_sql(conn, tool, partial: Path, env, snapshot=None):
+def _dump_sql(conn, tool, partial: Path, snapshot=None):
     """pg_dump | compressor | (sha256 + file), streamed in fixed-size chunks."""
-    _, compress_args, _ = _sql_compressor()
-    digest, size = hashlib.sha256(), 0
+    compressor = _sql_compressor()
     with files.create_private(partial) as out:
-        dump = spawn(pg_dump_args(tool, conn, "sql", snapshot), env=env, stdout=subprocess.PIPE,
-                     stderr=subprocess.PIPE)
-        try:
-            comp = spawn(compress_args, env=env, stdin=dump.stdout, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
-        except BaseException:
-            _stop(dump)
-            raise
-        dump.stdout.close()  # the compressor alone reads it now
-        dump_err = Drain(dump.stderr)
-        comp_err = Drain(comp.stderr)
-        try:
-            while chunk := comp.stdout.read(files.CHUNK):
-                digest.update(chunk)
-                out.write(chunk)
-                size += len(chunk)
-            out.flush()
-        except BaseException:
-            # Disk full, or interrupted: nobody will read the rest.
-            _stop(dump, comp)
-            raise
-        finally:
-            comp.stdout.close()
-            dump.wait()
-            comp.wait()
-            dump_err.join()
-            comp_err.join()
-    _check_exit(tool.path, dump.returncode, dump_err.data, conn)
-    _check_exit(compress_args[0], comp.returncode, comp_err.data, conn)
-    return digest.hexdigest(), size, f"{Path(compress_args[0]).name}:{compress_args[1].lstrip('-')}"
+        written = dumping.dump_sql(conn, tool, out, compressor, snapshot)
+    _check_exit(written.dump, conn)
+    _check_exit(written.compress, conn)
+    return written.sha256, written.size, compressor.label
 
 
 def _dump_encrypted(record, conn, tool, partial: Path, snapshot, recipients):
-    """pg_dump | [compressor |] age, checked on the way (see encrypted.py); hashed once age has closed the file."""
+    """pg_dump | [compressor |] age, checked on the way (postgres/dumping.py); hashed once age closed the file."""
     if record.format not in ("custom", "sql"):
         raise BackupFailed(f"{record.format} backups cannot be encrypted; use the custom format")
     custom = record.format == "custom"
-    compress_args = None if custom else _sql_compressor()[1]
+    compressor = None if custom else _sql_compressor()
     lister = binaries.pg_restore_for(None, dump_version=tool.version) if custom else None
-    with child_env(conn) as env:
-        done = encrypted.run(dump_args=pg_dump_args(tool, conn, "custom" if custom else "sql", snapshot), env=env,
-                             partial=partial, recipients=recipients, compress_args=compress_args,
-                             list_args=pg_restore_list_args(lister, None) if custom else None)
+    done = dumping.dump_encrypted(conn, tool, partial, encrypt=age.encrypt_args(recipients, partial),
+                                  what=record.format, snapshot=snapshot, compressor=compressor, lister=lister)
     for step in done.steps:
-        _check_exit(step.name, step.proc.returncode, step.err.data, conn)
-    if custom and done.lister.proc.returncode != 0:
-        raise BackupFailed("the new archive does not read back: " + one_line(done.lister.err.data))
+        _check_exit(step, conn)
+    if custom and not done.lister.ok:
+        raise BackupFailed("the new archive does not read back: " + one_line(done.lister.stderr))
     if not custom and SQL_DUMP_TRAILER not in done.tail:
         raise BackupFailed("the SQL script is incomplete: pg_dump's closing line is missing")
     sha, size = files.sha256_of(partial)
     if custom:
-        compression = custom_compression(tool)
-        return sha, size, f"gzip:{compression}" if compression.isdigit() else compression
-    return sha, size, f"{Path(compress_args[0]).name}:{compress_args[1].lstrip('-')}"
+        return sha, size, _compression_label(custom_compression(tool))
+    return sha, size, compressor.label
 
 
-def _stop(*procs) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-
-
-def _check_exit(name: str, returncode: int, stderr: bytes, conn: Conn, *, folder: Path | None = None) -> None:
+def _check_exit(ran: Ran, conn: Conn, *, folder: Path | None = None) -> None:
     """folder: where the program wrote its output, looked at when it failed (a full disk is said so)."""
-    if returncode == 0:
+    if ran.ok:
         return
-    name = Path(name).name
+    name, returncode = ran.name, ran.returncode
     if returncode < 0:
         message = f"{name} was killed by signal {-returncode}{_signal_name(-returncode)}"
     else:
-        message = one_line(stderr) or f"{name} failed with exit status {returncode}"
+        message = with_clear_text_hint(one_line(ran.stderr) or f"{name} failed with exit status {returncode}")
     if folder is not None and NO_SPACE not in message:
         message += _disk_full_note(folder)
     raise BackupFailed(scrub(message, conn.secrets()))
@@ -393,31 +330,21 @@ def _verify_archive(record, tool, partial: Path) -> None:
     """A backup is only good if it reads back to the end."""
     if record.format in layout.ARCHIVE_FORMATS:
         # The pg_restore that reads what this pg_dump writes.
-        restore = binaries.pg_restore_for(partial, dump_version=tool.version)
-        with child_env() as env:
-            proc = run(pg_restore_list_args(restore, partial), env=env)
-        if proc.returncode != 0:
-            raise BackupFailed("the new archive does not read back: " + one_line(proc.stderr))
+        listed = reading.list_archive(binaries.pg_restore_for(partial, dump_version=tool.version), partial)
+        if not listed.ok:
+            raise BackupFailed("the new archive does not read back: " + one_line(listed.stderr))
         return
     check_sql_file(partial)
 
 
-def check_sql_file(path: Path) -> None:
-    """Decompress to the end and insist on pg_dump's closing line."""
-    name = "zstd" if path.name.endswith(".zst") or ".sql.zst" in path.name else "gzip"
-    test_args = COMPRESSORS[name].decompress
-    with child_env() as env:
-        proc = spawn([shutil.which(test_args[0]), *test_args[1:], str(path)], env=env,
-                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    err = Drain(proc.stderr)
-    tail = b""
-    while chunk := proc.stdout.read(files.CHUNK):
-        tail = (tail + chunk)[-4096:]
-    proc.stdout.close()
-    proc.wait()
-    err.join()
-    if proc.returncode != 0:
-        raise BackupFailed(f"the SQL file does not decompress: {one_line(err.data)}")
+def check_sql_file(path: Path, *, stdin=None) -> None:
+    """Decompress to the end and insist on pg_dump's closing line. stdin: the file's bytes as a stream."""
+    try:
+        read, tail = reading.decompress_to_end(path, stdin=stdin)
+    except reading.UnknownCompression as exc:
+        raise BackupFailed(str(exc)) from None
+    if not read.ok:
+        raise BackupFailed(f"the SQL file does not decompress: {one_line(read.stderr)}")
     if SQL_DUMP_TRAILER not in tail:
         raise BackupFailed("the SQL file is incomplete: pg_dump's closing line is missing")
 

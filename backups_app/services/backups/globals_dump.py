@@ -13,15 +13,13 @@ the server lacks and leaves existing ones untouched.
 
 import contextlib
 import re
-import subprocess
 
 from backups_app.models import BackupRecord
-from backups_app.services.backups import encrypted
 from backups_app.services.crypto import age
-from backups_app.services.postgres import binaries, databases
-from backups_app.services.postgres.args import pg_dumpall_globals_args, psql_args
-from backups_app.services.postgres.connection import Conn, child_env, conn_for
-from backups_app.services.postgres.proc import Drain, last_lines, run, spawn
+from backups_app.services.postgres import binaries, databases, dumping
+from backups_app.services.postgres.client import run_psql
+from backups_app.services.postgres.connection import Conn, conn_for, refuses_clear_text, with_clear_text_hint
+from backups_app.services.postgres.proc import Ran, last_lines
 from backups_app.services.postgres.scrub import scrub
 from backups_app.services.storage import files, layout
 
@@ -92,49 +90,29 @@ def _once(fn):
 @contextlib.contextmanager
 def _started(conn: Conn, path, *, server_major: int | None):
     """pg_dumpall --globals-only writing path in the background; yields the function that waits for it."""
-    tool = binaries.pg_dumpall_for(server_major)
-    files.create_private(path).close()
-    with child_env(conn) as env:
-        proc = spawn(pg_dumpall_globals_args(tool, conn, path), env=env, stdin=subprocess.DEVNULL,
-                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        err = Drain(proc.stderr)
-
-        def ready():
-            proc.wait()
-            err.join()
-            _check(proc.returncode, err.data, conn)
-        try:
-            yield ready
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
-            err.join()
+    tool = binaries.pg_dumpall_for(server_major, refuse_clear_text=refuses_clear_text(conn))
+    with dumping.globals_beside(conn, tool, path) as wait:
+        yield lambda: _check(wait(), conn)
 
 
 def save(conn: Conn, path, *, server_major: int | None, recipients=()) -> None:
-    tool = binaries.pg_dumpall_for(server_major)
+    tool = binaries.pg_dumpall_for(server_major, refuse_clear_text=refuses_clear_text(conn))
     if recipients:
         return _save_encrypted(conn, tool, path, recipients)
-    files.create_private(path).close()
-    args = pg_dumpall_globals_args(tool, conn, path)
-    with child_env(conn) as env:
-        proc = run(args, env=env)
-    _check(proc.returncode, proc.stderr, conn)
+    _check(dumping.dump_globals(conn, tool, path), conn)
 
 
-def _check(returncode: int, stderr: bytes, conn: Conn) -> None:
-    if returncode != 0:
-        raise GlobalsFailed(scrub(f"pg_dumpall --globals-only failed: {last_lines(stderr, 3)}", conn.secrets()))
+def _check(ran: Ran, conn: Conn) -> None:
+    if not ran.ok:
+        message = f"pg_dumpall --globals-only failed: {last_lines(ran.stderr, 3)}"
+        raise GlobalsFailed(scrub(with_clear_text_hint(message), conn.secrets()))
 
 
 def _save_encrypted(conn: Conn, tool, path, recipients) -> None:
-    with child_env(conn) as env:
-        done = encrypted.run(dump_args=pg_dumpall_globals_args(tool, conn, None), env=env, partial=path,
-                             recipients=recipients)
+    done = dumping.dump_encrypted(conn, tool, path, encrypt=age.encrypt_args(recipients, path), what="globals")
     for step in done.steps:
-        if step.proc.returncode != 0:
-            raise GlobalsFailed(scrub(f"pg_dumpall --globals-only | age failed: {last_lines(step.err.data, 3)}",
+        if not step.ok:
+            raise GlobalsFailed(scrub(f"pg_dumpall --globals-only | age failed: {last_lines(step.stderr, 3)}",
                                       conn.secrets()))
 
 
@@ -151,11 +129,10 @@ def apply(backup: BackupRecord, server) -> str:
         dbname, major = m.info.dbname, m.info.server_version // 10000
     script, created, kept = filter_script(read(path), roles=roles, tablespaces=tablespaces)
     conn = conn_for(server, dbname)
-    args = psql_args(binaries.psql_for(major), conn, single_transaction=True)
-    with child_env(conn) as env:
-        proc = run(args, env=env, input_bytes=script.encode())
-    if proc.returncode != 0:
-        detail = _PASSWORD.sub(r"\1'********'", last_lines(proc.stderr, 4))
+    tool = binaries.psql_for(major, refuse_clear_text=refuses_clear_text(conn))
+    applied = run_psql(conn, tool, script.encode(), single_transaction=True)
+    if not applied.ok:
+        detail = _PASSWORD.sub(r"\1'********'", last_lines(applied.stderr, 4))
         raise GlobalsFailed(scrub(f"applying roles and tablespaces failed, nothing was changed: {detail}",
                                   conn.secrets()))
     parts = [f"created roles: {', '.join(sorted(created))}" if created else "created no roles"]

@@ -7,7 +7,9 @@ connection.child_env).
 """
 
 import os
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.conf import settings
 
@@ -25,11 +27,30 @@ class Compressor:
     compress: tuple[str, ...]
     decompress: tuple[str, ...]
 
+    @property
+    def label(self) -> str:
+        """How a backup's record names it, e.g. gzip:1."""
+        return f"{self.compress[0]}:{self.compress[1].lstrip('-')}"
+
+    def installed(self) -> bool:
+        return shutil.which(self.compress[0]) is not None
+
 
 COMPRESSORS = {
     "gzip": Compressor("sql.gzip", ".gz", ("gzip", "-1", "-n", "-c"), ("gzip", "-dc")),
     "zstd": Compressor("sql.zstd", ".zst", ("zstd", "-3", "-q", "-c"), ("zstd", "-dcq")),
 }
+
+
+def compressor_of(path) -> Compressor | None:
+    """The compressor a plain SQL backup's file name says wrote it (a suffix after it, such as .age, is allowed)."""
+    name = Path(path).name
+    return next((c for c in COMPRESSORS.values() if name.endswith(c.suffix) or f"{c.suffix}." in name), None)
+
+
+def decompressor_args(compressor: Compressor, path=None) -> list[str]:
+    """The decompressor reading the file at path, or (path None) the same bytes from its stdin."""
+    return [*compressor.decompress, *([] if path is None else [str(path)])]
 
 
 AUTO = "auto"

@@ -7,8 +7,11 @@ archives written by a newer pg_dump; and pg_restore 17 and newer always sends
 such a server prefers a pg_restore older than 17 that can read the archive
 (it connects itself and can restore in parallel); when only a newer one can
 read it, the restore runs as a script through psql with that line left out
-(client.run_script). Each choice carries one line saying why, for the job's
-log and record.
+(client.run_script). A program that connects over TCP without required
+encryption must be able to refuse sending the password in clear text
+(require_auth, 16 and newer; connection.refuses_clear_text): for such a
+connection only those are chosen. Each choice carries one line saying why,
+for the job's log and record.
 """
 
 import contextlib
@@ -78,9 +81,18 @@ def _version_of(path: str) -> str | None:
     return probed(path, "version", _ask_version)
 
 
+def version_of(path: str) -> str | None:
+    """The version a program says it is (e.g. "17.10"), or None."""
+    try:
+        return _version_of(os.path.realpath(path))
+    except OSError:
+        return None
+
+
 def _ask_version(path: str) -> str | None:
     try:
-        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10).stdout
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10,
+                             env={"PATH": "/usr/bin:/bin"}).stdout
     except (OSError, subprocess.SubprocessError):
         raise ProbeFailed from None
     m = re.search(r"\(PostgreSQL\)\s+(\d+(?:\.\d+)?)", out)
@@ -178,10 +190,13 @@ def candidates(name: str) -> list[Tool]:
     return sorted(found, key=lambda t: tuple(int(x) for x in t.version.split(".")), reverse=True)
 
 
-def find(name: str, server_major: int | None = None, *, server_version: str = "") -> Tool:
-    """The newest `name` whose major version is >= the server's."""
+def find(name: str, server_major: int | None = None, *, server_version: str = "",
+         refuse_clear_text: bool = False) -> Tool:
+    """The newest `name` whose major version is >= the server's (and, refuse_clear_text, 16 or newer)."""
     tools = candidates(name)
     usable = [t for t in tools if server_major is None or t.major >= server_major]
+    if usable and refuse_clear_text:
+        usable = refusing(name, usable)
     if usable:
         return usable[0]
     seen = ", ".join(f"{t.version} ({t.path})" for t in tools) or f"none ({where_searched()})"
@@ -210,6 +225,22 @@ def which(name: str) -> str | None:
 # Servers before 17 reject `SET transaction_timeout`, which pg_restore 17+ sends.
 TRANSACTION_TIMEOUT_SINCE = 17
 ZSTD_SINCE = 16
+# libpq's require_auth: a client that can refuse to send the password in clear text.
+REQUIRE_AUTH_SINCE = 16
+REFUSES_CLEAR_TEXT = f"{REQUIRE_AUTH_SINCE} or newer, so it refuses to send the password in clear text"
+
+
+def refusing(name: str, tools: list[Tool]) -> list[Tool]:
+    """Those of tools that can refuse clear text; ToolNotFound, saying what to do, when none can."""
+    found = [t for t in tools if t.major >= REQUIRE_AUTH_SINCE]
+    if not found:
+        seen = ", ".join(f"{t.version} ({t.path})" for t in tools)
+        raise ToolNotFound(
+            f"no {name} found can refuse to send the password in clear text over an unencrypted connection (that "
+            f"needs {name} {REQUIRE_AUTH_SINCE} or newer); found {seen}. Install PostgreSQL "
+            f"{REQUIRE_AUTH_SINCE}+ client programs (scripts/run-console.sh puts 17 into .venv), or require "
+            "encryption with PGSSLMODE=require (better verify-full)")
+    return found
 
 
 @dataclass(frozen=True)
@@ -225,11 +256,12 @@ class Choice:
         return f"{self.name} {self.tool.version} ({self.tool.path}): {self.why}"
 
 
-def pg_dump_for(server_major: int | None, *, server_version: str = "") -> Tool:
-    return find("pg_dump", server_major, server_version=server_version)
+def pg_dump_for(server_major: int | None, *, server_version: str = "", refuse_clear_text: bool = False) -> Tool:
+    return find("pg_dump", server_major, server_version=server_version, refuse_clear_text=refuse_clear_text)
 
 
-def choose_pg_dump(server_major: int, *, server_version: str = "", wants_zstd: bool | None = None) -> Choice:
+def choose_pg_dump(server_major: int, *, server_version: str = "", wants_zstd: bool | None = None,
+                   refuse_clear_text: bool = False) -> Choice:
     """A pg_dump for this server.
 
     wants_zstd: True, the compression setting needs zstd (so one with it, when
@@ -243,6 +275,9 @@ def choose_pg_dump(server_major: int, *, server_version: str = "", wants_zstd: b
         find("pg_dump", server_major, server_version=server_version)  # raises, naming what was found
     server = f"server {server_major}"
     reasons = []
+    if refuse_clear_text and len(refusing("pg_dump", usable)) < len(usable):
+        usable = refusing("pg_dump", usable)
+        reasons.append(REFUSES_CLEAR_TEXT)
     if wants_zstd is not False:
         with_zstd = [t for t in usable if has_zstd(t)]
         if with_zstd:
@@ -290,12 +325,12 @@ def pg_dump_candidates() -> list[Tool]:
     return candidates("pg_dump")
 
 
-def pg_dumpall_for(server_major: int | None) -> Tool:
-    return find("pg_dumpall", server_major)
+def pg_dumpall_for(server_major: int | None, *, refuse_clear_text: bool = False) -> Tool:
+    return find("pg_dumpall", server_major, refuse_clear_text=refuse_clear_text)
 
 
-def psql_for(server_major: int | None) -> Tool:
-    return find("psql", server_major)
+def psql_for(server_major: int | None, *, refuse_clear_text: bool = False) -> Tool:
+    return find("psql", server_major, refuse_clear_text=refuse_clear_text)
 
 
 def sends_settings_rejected_by(tool: Tool, server_major: int) -> bool:
@@ -318,13 +353,15 @@ def pg_restore_for(archive, *, server_major: int | None = None, dump_version: st
     return choose_pg_restore(archive, server_major=server_major, dump_version=dump_version).tool
 
 
-def choose_pg_restore(archive, *, server_major: int | None = None, dump_version: str = "") -> Choice:
+def choose_pg_restore(archive, *, server_major: int | None = None, dump_version: str = "",
+                      refuse_clear_text: bool = False) -> Choice:
     """The pg_restore to read `archive` with, and to restore it into a server of server_major.
 
     It must be at least as new as the pg_dump that wrote the archive. For a
     server, one that connects safely is preferred (Choice.script False: it
-    restores directly and can use --jobs); otherwise the newest reader runs
-    as a script through psql.
+    restores directly and can use --jobs; refuse_clear_text: only one that
+    refuses clear text connects); otherwise the newest reader writes the
+    script that psql runs (the caller picks that psql).
     """
     usable, written_by = readers(archive, dump_version=dump_version)
     made = f"archive written by pg_dump {written_by}" if written_by else "archive of unknown pg_dump version"
@@ -338,11 +375,22 @@ def choose_pg_restore(archive, *, server_major: int | None = None, dump_version:
         return Choice("pg_restore", usable[0], f"newest that reads the {made}")
     server = f"server {server_major}"
     direct = [t for t in usable if not sends_settings_rejected_by(t, server_major)]
+    unsafe = [t for t in direct if t.major < REQUIRE_AUTH_SINCE] if refuse_clear_text else []
+    direct = [t for t in direct if t not in unsafe]
     if direct:
-        return Choice("pg_restore", direct[0], f"newest that reads the {made} and restores into {server} directly")
+        return Choice("pg_restore", direct[0], f"newest that reads the {made} and restores into {server} directly"
+                      + (f"; {REFUSES_CLEAR_TEXT}" if unsafe else ""))
+    if not unsafe:
+        return Choice("pg_restore", usable[0], (
+            f"only pg_restore {TRANSACTION_TIMEOUT_SINCE}+ reads the {made}; it sends SET transaction_timeout, "
+            f"which {server} rejects, so its script runs through psql without that line (no --jobs)"), script=True)
+    newer = any(sends_settings_rejected_by(t, server_major) for t in usable)
+    rejected = (f" and pg_restore {TRANSACTION_TIMEOUT_SINCE}+ sends SET transaction_timeout, which {server} rejects"
+                if newer else "")
     return Choice("pg_restore", usable[0], (
-        f"only pg_restore {TRANSACTION_TIMEOUT_SINCE}+ reads the {made}; it sends SET transaction_timeout, "
-        f"which {server} rejects, so its script runs through psql without that line (no --jobs)"), script=True)
+        f"pg_restore {unsafe[0].version} cannot refuse to send the password in clear text over this unencrypted "
+        f"connection{rejected}, so the script of pg_restore {usable[0].version} runs through psql"
+        f"{' without that line' if newer else ''} (no --jobs)"), script=True)
 
 
 # -- which pg_dump wrote an archive: read from its header ---------------------

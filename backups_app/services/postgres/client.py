@@ -16,10 +16,10 @@ import re
 import subprocess
 from pathlib import Path
 
-from backups_app.services.postgres import binaries
-from backups_app.services.postgres.args import COMPRESSORS, psql_args
-from backups_app.services.postgres.connection import Conn, child_env
-from backups_app.services.postgres.proc import Drain, last_lines, run, spawn
+from backups_app.services.postgres import binaries, reading
+from backups_app.services.postgres.args import psql_args
+from backups_app.services.postgres.connection import Conn, child_env, with_clear_text_hint
+from backups_app.services.postgres.proc import Drain, Ran, completed, last_lines, run, spawn
 from backups_app.services.postgres.scrub import scrub
 from backups_app.services.storage import files
 
@@ -38,10 +38,11 @@ class RestoreFailed(Exception):
 
 def run_pg_restore(args: list[str], conn: Conn, *, stdin=None) -> None:
     """stdin: the archive as a stream (args then name no file), e.g. decrypted on the way."""
-    with child_env(conn) as env:
+    with child_env(conn, program=args[0]) as env:
         proc = run(args, env=env, stdin=stdin)
     if proc.returncode != 0:
-        raise RestoreFailed(scrub("pg_restore failed: " + error_lines(proc.stderr, proc.returncode), conn.secrets()))
+        message = "pg_restore failed: " + error_lines(proc.stderr, proc.returncode)
+        raise RestoreFailed(scrub(with_clear_text_hint(message), conn.secrets()))
 
 
 def error_lines(stderr: bytes, returncode: int) -> str:
@@ -68,16 +69,19 @@ def first_error(stderr: bytes | str) -> list[str]:
     return found
 
 
-def decompressor(path: Path) -> list[str]:
-    for compressor in COMPRESSORS.values():
-        if path.name.endswith(compressor.suffix):
-            return list(compressor.decompress)
-    raise RestoreFailed(f"cannot tell how {path.name} is compressed (expected .sql.gz or .sql.zst)")
-
-
 def decompress_args(path: Path, *, from_stdin: bool = False) -> list[str]:
     """The decompressor for path's name, reading that file, or (from_stdin) the same bytes from its stdin."""
-    return [*decompressor(path), *([] if from_stdin else [str(path)])]
+    try:
+        return reading.decompressor(path, from_stdin=from_stdin)
+    except reading.UnknownCompression as exc:
+        raise RestoreFailed(str(exc)) from None
+
+
+def run_psql(conn: Conn, tool, script: bytes, *, single_transaction: bool) -> Ran:
+    """psql running a short script given whole (the roles file), stopping at its first error."""
+    with child_env(conn, program=tool.path) as env:
+        return completed(run(psql_args(tool, conn, single_transaction=single_transaction), env=env,
+                             input_bytes=script))
 
 
 def run_script(source_args: list[str], tool, conn: Conn, *, single_transaction: bool, preamble: str = "",
@@ -95,8 +99,10 @@ def run_script(source_args: list[str], tool, conn: Conn, *, single_transaction: 
     """
     opening = OpeningSettings(rejected_by(server_major))
     args = psql_args(tool, conn, single_transaction=single_transaction)
-    with child_env(conn) as env:
-        source = spawn(source_args, env=env, stdin=source_stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # The source (the decompressor, or pg_restore writing a script) connects nowhere: it gets no connection's
+    # variables.
+    with child_env(conn, program=tool.path) as env, child_env() as plain:
+        source = spawn(source_args, env=plain, stdin=source_stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         psql = spawn(args, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         source_err, psql_err = Drain(source.stderr), Drain(psql.stderr)
         try:
@@ -126,7 +132,8 @@ def run_script(source_args: list[str], tool, conn: Conn, *, single_transaction: 
         raise RestoreFailed(scrub(f"{source_name}: {error_lines(source_err.data, source.returncode)}",
                                   conn.secrets()))
     if psql.returncode != 0:
-        raise RestoreFailed(scrub("psql failed: " + error_lines(psql_err.data, psql.returncode), conn.secrets()))
+        message = "psql failed: " + error_lines(psql_err.data, psql.returncode)
+        raise RestoreFailed(scrub(with_clear_text_hint(message), conn.secrets()))
 
 
 def _pump(source, sink, first: bytes = b"", opening=None) -> bool:

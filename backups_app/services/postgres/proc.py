@@ -1,10 +1,18 @@
-"""Running PostgreSQL client programs: argument lists only, private files, no orphans."""
+"""Running programs for the client layer: argument lists only, private files, no orphans.
+
+spawn and run are the only ways a program is started below services/ (besides
+age's own, crypto/age.py, and the console's processes, jobs/supervisor.py):
+tests/test_architecture.py fails any other. A finished program is a Ran:
+its name, exit status and output, for the caller to judge.
+"""
 
 import ctypes
 import os
 import signal
 import subprocess
 import threading
+from dataclasses import dataclass
+from pathlib import Path
 
 _libc = None
 
@@ -32,6 +40,28 @@ def run(args: list[str], *, env: dict, timeout: float | None = None, input_bytes
     return subprocess.run(
         args, env=env, preexec_fn=_child_setup, capture_output=True, timeout=timeout, input=input_bytes, stdin=stdin
     )
+
+
+@dataclass(frozen=True)
+class Ran:
+    """A program that ended: what it was, its exit status (negative: the signal that killed it), its output."""
+
+    name: str
+    returncode: int
+    stderr: bytes = b""
+    stdout: bytes = b""
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def ran(proc: subprocess.Popen, stderr: bytes = b"", stdout: bytes = b"") -> Ran:
+    return Ran(Path(str(proc.args[0])).name, proc.returncode, stderr, stdout)
+
+
+def completed(proc: subprocess.CompletedProcess) -> Ran:
+    return Ran(Path(str(proc.args[0])).name, proc.returncode, proc.stderr or b"", proc.stdout or b"")
 
 
 def last_lines(data: bytes | str, n: int = 8) -> str:

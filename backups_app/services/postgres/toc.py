@@ -11,10 +11,8 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 
-from backups_app.services.postgres import binaries
-from backups_app.services.postgres.args import pg_restore_list_args
-from backups_app.services.postgres.connection import child_env
-from backups_app.services.postgres.proc import last_lines, run
+from backups_app.services.postgres import binaries, reading
+from backups_app.services.postgres.proc import last_lines
 
 _ENTRY = re.compile(r"^(\d+);\s+(\d+)\s+(\d+)\s+(.*)$")
 # Kinds made of two words come first so "TABLE DATA" is not read as "TABLE".
@@ -125,11 +123,10 @@ def read(path, *, server_major: int | None = None, stdin=None, dump_version: str
     dump_version: the pg_dump that wrote it, as recorded (a stream has no header to read it from).
     """
     tool = binaries.pg_restore_for(path, server_major=server_major, dump_version=dump_version)
-    with child_env() as env:
-        proc = run(pg_restore_list_args(tool, None if stdin else path, verbose=True), env=env, stdin=stdin)
-    if proc.returncode != 0:
-        raise ArchiveUnreadable(f"the archive cannot be read: {last_lines(proc.stderr, 3)}")
-    return parse(proc.stdout.decode("utf-8", "replace"))
+    listed = reading.list_archive(tool, path, verbose=True, stdin=stdin)
+    if not listed.ok:
+        raise ArchiveUnreadable(f"the archive cannot be read: {last_lines(listed.stderr, 3)}")
+    return parse(listed.stdout.decode("utf-8", "replace"))
 
 
 @contextlib.contextmanager

@@ -23,7 +23,7 @@ from backups_app.services.crypto import age
 from backups_app.services.postgres import binaries, databases, toc
 from backups_app.services.postgres.args import pg_restore_args
 from backups_app.services.postgres.client import decompress_args, rejected_by, run_pg_restore, run_script
-from backups_app.services.postgres.connection import conn_for, connect
+from backups_app.services.postgres.connection import conn_for, connect, refuses_clear_text
 from backups_app.services.restores import checks as restore_checks
 from backups_app.services.restores import safety, source_db, swap, timescale
 from backups_app.services.storage import layout
@@ -145,7 +145,8 @@ def _restore_custom(plan: Plan) -> None:
         return _overwrite(plan, conn, lambda streamed: pg_restore_args(
             choice.tool, conn, None if streamed else path, no_owner=no_owner, no_acl=no_acl, script=True),
             writer=choice)
-    choice = binaries.choose_pg_restore(path, server_major=plan.major, dump_version=plan.backup.pg_dump_version)
+    choice = binaries.choose_pg_restore(path, server_major=plan.major, dump_version=plan.backup.pg_dump_version,
+                                        refuse_clear_text=refuses_clear_text(conn))
     existing = plan.mode != "new"
     jobs = 1 if existing else record.jobs
     single = existing and not timescale.in_backup(plan.backup)
@@ -167,7 +168,7 @@ def _restore_custom(plan: Plan) -> None:
 def _restore_custom_as_script(plan: Plan, conn, choice, *, jobs: int, single: bool) -> None:
     """pg_restore writes the script, psql runs it without what the server rejects; no --jobs this way."""
     no_owner, no_acl = _owner_flags(plan)
-    psql = binaries.psql_for(plan.major)
+    psql = binaries.psql_for(plan.major, refuse_clear_text=refuses_clear_text(conn))
     # A new database that fails is dropped anyway; one transaction is what keeps an existing one unchanged.
     single = single or (plan.mode == "new" and not timescale.in_backup(plan.backup))
     client = f"{choice}; run by psql {psql.version} ({psql.path})"
@@ -193,7 +194,7 @@ def _restore_sql(plan: Plan) -> None:
 
     if plan.mode == "overwrite":
         return _overwrite(plan, conn, source)
-    tool = binaries.psql_for(plan.major)
+    tool = binaries.psql_for(plan.major, refuse_clear_text=refuses_clear_text(conn))
     _uses(plan, f"psql {tool.version} ({tool.path}): newest for server {plan.major}{_left_out(plan.major)}")
     with _database(plan), _timescale(plan, conn), age.feed(path) as feed:
         run_script(source(feed.stdin is not None), tool, conn, single_transaction=plan.mode == "empty",
@@ -222,7 +223,7 @@ def _overwrite(plan: Plan, conn, source_args, writer=None) -> None:
     """
     with connect(conn, autocommit=True) as c:
         preamble = databases.clearing_script(c)
-    psql = binaries.psql_for(plan.major)
+    psql = binaries.psql_for(plan.major, refuse_clear_text=refuses_clear_text(conn))
     runner = f"psql {psql.version} ({psql.path}) runs it in one transaction{_left_out(plan.major)}"
     _uses(plan, f"{writer}; {runner}" if writer else runner)
     with age.feed(plan.backup.archive_path) as feed:

@@ -7,14 +7,9 @@ client encoding, so the locale is then the server's default.
 
 import contextlib
 import re
-import subprocess
 
 from backups_app.services.crypto import age
-from backups_app.services.postgres import binaries, databases, toc
-from backups_app.services.postgres.args import pg_restore_script_args
-from backups_app.services.postgres.client import decompress_args
-from backups_app.services.postgres.connection import child_env
-from backups_app.services.postgres.proc import run, spawn
+from backups_app.services.postgres import binaries, databases, reading, toc
 from backups_app.services.storage import layout
 
 
@@ -33,10 +28,9 @@ def create_database_statement(path, major: int, *, dump_version: str = "") -> st
     if entry is None:
         return ""
     tool = binaries.pg_restore_for(path, server_major=major, dump_version=dump_version)
-    with toc.list_file([entry.line]) as listing, child_env() as env, age.stdin_for(path) as stream:
-        proc = run(pg_restore_script_args(tool, None if stream else path, create=True, schema_only=True,
-                                          use_list=listing), env=env, stdin=stream)
-    text = proc.stdout.decode("utf-8", "replace")
+    with toc.list_file([entry.line]) as listing, age.stdin_for(path) as stream:
+        created = reading.archive_script(tool, path, stdin=stream, create=True, schema_only=True, use_list=listing)
+    text = created.stdout.decode("utf-8", "replace")
     return next((line for line in text.splitlines() if line.startswith("CREATE DATABASE")), "")
 
 
@@ -55,13 +49,6 @@ def script(path, *, whole: bool = False):
     whole: the reader reads it to the end (age is then waited for, and its
     failure raised); otherwise the reader may stop early and both are stopped.
     """
-    with age.stdin_for(path, whole=whole) as stream, child_env() as env:
-        proc = spawn(decompress_args(age.plain(path), from_stdin=stream is not None), env=env, stdin=stream,
-                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        try:
-            yield proc.stdout
-        finally:
-            if not whole:
-                proc.kill()
-            proc.stdout.close()
-            proc.wait()
+    with age.stdin_for(path, whole=whole) as stream, \
+            reading.decompressed(age.plain(path), stdin=stream, whole=whole) as lines:
+        yield lines

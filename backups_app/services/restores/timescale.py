@@ -16,10 +16,9 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from backups_app.services.postgres import binaries
-from backups_app.services.postgres.args import pg_restore_script_args
-from backups_app.services.postgres.connection import Conn, child_env, connect
-from backups_app.services.postgres.proc import last_lines, run
+from backups_app.services.postgres import binaries, reading
+from backups_app.services.postgres.connection import Conn, connect
+from backups_app.services.postgres.proc import last_lines
 
 log = logging.getLogger(__name__)
 
@@ -116,14 +115,11 @@ def hypertables_in_archive(path, *, stdin=None) -> set[tuple[str, str]]:
 
     stdin: the archive as a stream instead of the file at path (decrypted on the way).
     """
-    tool = binaries.pg_restore_for(path)
-    args = pg_restore_script_args(tool, None if stdin else path, data_only=True, schema="_timescaledb_catalog",
-                                  table="hypertable")
-    with child_env() as env:
-        proc = run(args, env=env, stdin=stdin)
-    if proc.returncode != 0:
-        raise TimescaleFailed(f"cannot read the TimescaleDB catalog in the archive: {last_lines(proc.stderr, 2)}")
-    return parse_hypertable_copy(proc.stdout.decode("utf-8", "replace"))
+    catalog = reading.archive_script(binaries.pg_restore_for(path), path, stdin=stdin, data_only=True,
+                                     schema="_timescaledb_catalog", table="hypertable")
+    if not catalog.ok:
+        raise TimescaleFailed(f"cannot read the TimescaleDB catalog in the archive: {last_lines(catalog.stderr, 2)}")
+    return parse_hypertable_copy(catalog.stdout.decode("utf-8", "replace"))
 
 
 def parse_hypertable_copy(script: str) -> set[tuple[str, str]]:

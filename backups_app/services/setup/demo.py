@@ -7,19 +7,18 @@ DB_* is set (backupconsole/env_files.py); it never reaches argv or a log. Postgr
 run as root, so when root asks, the cluster runs as `postgres`.
 """
 
-import glob
 import hashlib
 import os
 import pwd
 import secrets
-import shutil
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 from backupconsole import env_files
+from backups_app.services.postgres import server
 from backups_app.services.postgres.connection import Conn
-from backups_app.services.postgres.proc import last_lines, run
+from backups_app.services.postgres.proc import Ran, last_lines
 
 HOST = "127.0.0.1"
 SUPERUSER = "postgres"
@@ -55,18 +54,6 @@ class DemoCluster:
 
 # --- where things are ---------------------------------------------------------
 
-def server_bin_dir() -> Path:
-    """The newest installed PostgreSQL server programs (initdb, pg_ctl)."""
-    dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda d: int(d.split("/")[-2]), reverse=True)
-    for d in dirs:
-        if os.path.exists(os.path.join(d, "initdb")):
-            return Path(d)
-    found = shutil.which("initdb")
-    if found:
-        return Path(os.path.realpath(found)).parent
-    raise DemoError("PostgreSQL server programs (initdb, pg_ctl) not found: install the Debian package postgresql")
-
-
 def server_os_user() -> pwd.struct_passwd | None:
     """Whom the server runs as: ourselves, or `postgres` when we are root."""
     if os.geteuid() != 0:
@@ -93,19 +80,22 @@ def port_is_free(port: int) -> bool:
     return True
 
 
-# --- running server programs -------------------------------------------------
+# --- running server programs (postgres/server.py starts them) -----------------
 
-def _server_cmd(args: list[str]):
+def _as_user() -> str | None:
     user = server_os_user()
-    if user:
-        args = ["runuser", "-u", user.pw_name, "--", *args]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG") and k != "DB_PASSWORD"}
-    return run(args, env=env, timeout=120)
+    return user.pw_name if user else None
 
 
-def _server_cmd_ok(args: list[str], what: str):
-    result = _server_cmd(args)
-    if result.returncode != 0:
+def _pg_ctl(cluster: "DemoCluster", *args: str) -> Ran:
+    try:
+        return server.pg_ctl(cluster.data_dir, *args, as_user=_as_user())
+    except server.ServerProgramsMissing as exc:
+        raise DemoError(str(exc)) from None
+
+
+def _ok(result: Ran, what: str) -> Ran:
+    if not result.ok:
         detail = last_lines(result.stderr or result.stdout, 4) or f"exit status {result.returncode}"
         raise DemoError(f"{what} failed: {detail}")
     return result
@@ -124,9 +114,7 @@ def _private_file(path: Path, text: str, *, owner: pwd.struct_passwd | None = No
 
 
 def _reachable_by(user: pwd.struct_passwd, folder: Path) -> bool:
-    result = run(["runuser", "-u", user.pw_name, "--", "test", "-w", str(folder), "-a", "-x", str(folder)],
-                 env=dict(os.environ), timeout=30)
-    return result.returncode == 0
+    return server.can_use(folder, as_user=user.pw_name)
 
 
 def _cluster_home(directory: Path) -> Path:
@@ -195,9 +183,9 @@ def _init(directory: Path) -> DemoCluster:
     pwfile = home / ".pwfile"
     _private_file(pwfile, cluster.password + "\n", owner=owner)
     try:
-        _server_cmd_ok([str(server_bin_dir() / "initdb"), "-D", str(data), "-U", SUPERUSER,
-                        "--pwfile", str(pwfile), "--auth-local=scram-sha-256", "--auth-host=scram-sha-256",
-                        "-E", "UTF8", "--no-locale"], "initdb")
+        _ok(server.initdb(data, superuser=SUPERUSER, pwfile=pwfile, as_user=_as_user()), "creating the demo cluster")
+    except server.ServerProgramsMissing as exc:
+        raise DemoError(str(exc)) from None
     finally:
         pwfile.unlink(missing_ok=True)
     # TCP on loopback only, with a password; no Unix socket, whose path could exceed the
@@ -210,8 +198,7 @@ def _init(directory: Path) -> DemoCluster:
 
 
 def is_running(cluster: DemoCluster) -> bool:
-    result = _server_cmd([str(server_bin_dir() / "pg_ctl"), "-D", str(cluster.data_dir), "status"])
-    return result.returncode == 0
+    return _pg_ctl(cluster, "status").ok
 
 
 def _start(cluster: DemoCluster) -> DemoCluster:
@@ -220,8 +207,8 @@ def _start(cluster: DemoCluster) -> DemoCluster:
                               password=cluster.password)
     _private_file(cluster.data_dir / PORT_FILE, f"port = {cluster.port}\n", owner=server_os_user())
     _write_env_file(cluster)
-    _server_cmd_ok([str(server_bin_dir() / "pg_ctl"), "-D", str(cluster.data_dir),
-                    "-l", str(cluster.home / "server.log"), "-w", "-t", "60", "start"], "starting the demo server")
+    _ok(_pg_ctl(cluster, "-l", str(cluster.home / "server.log"), "-w", "-t", "60", "start"),
+        "starting the demo server")
     return cluster
 
 
@@ -242,6 +229,5 @@ def cluster_stop(*, directory: Path) -> bool:
     cluster = load(directory=directory.resolve())
     if cluster is None or not is_running(cluster):
         return False
-    _server_cmd_ok([str(server_bin_dir() / "pg_ctl"), "-D", str(cluster.data_dir), "-m", "fast", "-w", "stop"],
-                   "stopping the demo server")
+    _ok(_pg_ctl(cluster, "-m", "fast", "-w", "stop"), "stopping the demo server")
     return True

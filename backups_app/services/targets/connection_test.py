@@ -14,7 +14,13 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from backups_app.services.postgres import binaries
-from backups_app.services.postgres.connection import ConnectionFailed, conn_for, connect, server_info
+from backups_app.services.postgres.connection import (
+    ConnectionFailed,
+    conn_for,
+    connect,
+    refuses_clear_text,
+    server_info,
+)
 from backups_app.services.postgres.scrub import scrub
 from backups_app.services.targets import agreement
 
@@ -45,7 +51,7 @@ def connection_check(*, target) -> ConnectionReport:
     """Connect to the target and gather what a backup of it needs."""
     root, free = free_space_under_backup_root()
     conn = conn_for(target)
-    missing = _missing_password(target)
+    missing = conn.refused or _missing_password(target)
     if missing:
         return ConnectionReport(target=target.name, ok=False, problems=[missing], backup_root=root, free_bytes=free)
     try:
@@ -62,7 +68,7 @@ def connection_check(*, target) -> ConnectionReport:
                           "manage.py default_target --adopt-environment; if the target is, fix DB_*)") % {
             "recorded": recorded, "here": here})
     try:
-        tool = binaries.pg_dump_for(info.major)
+        tool = binaries.pg_dump_for(info.major, refuse_clear_text=refuses_clear_text(conn))
     except binaries.ToolNotFound as exc:
         problems.append(str(exc))
     if unreadable:

@@ -2,18 +2,14 @@
 
 import logging
 import os
-import shutil
-import subprocess
 from dataclasses import dataclass
 
-from backups_app.services.backups.dump import SQL_DUMP_TRAILER, BackupFailed, check_sql_file
+from backups_app.services.backups.dump import BackupFailed, check_sql_file
 from backups_app.services.crypto import age, keys
-from backups_app.services.postgres import binaries
-from backups_app.services.postgres.args import COMPRESSORS, pg_restore_list_args, pg_restore_read_all_args
-from backups_app.services.postgres.connection import child_env
-from backups_app.services.postgres.proc import Drain, last_lines, spawn
+from backups_app.services.postgres import binaries, reading
+from backups_app.services.postgres.proc import last_lines
 from backups_app.services.storage import layout, manifest
-from backups_app.services.storage.files import CHUNK, sha256_of, size_of
+from backups_app.services.storage.files import sha256_of, size_of
 
 log = logging.getLogger(__name__)
 
@@ -90,41 +86,26 @@ def _decrypts_and_reads_to_end(backup, path) -> Finding:
 
 def read_encrypted_to_end(fmt: str, path, *, dump_version: str = "") -> None:
     """age --decrypt | pg_restore (or the decompressor), streamed: no plaintext touches the disk."""
-    reader = _stdin_reader(fmt, path, dump_version)
     decryption = age.Decryption(path)
-    with child_env() as env:
-        proc = spawn(reader, env=env, stdin=decryption.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    decryption.stdout.close()  # the reader alone has it now
-    err = Drain(proc.stderr)
-    tail = b""
-    while chunk := proc.stdout.read(CHUNK):
-        tail = (tail + chunk)[-4096:]
-    proc.stdout.close()
-    proc.wait()
-    err.join()
+    try:
+        if fmt == "custom":
+            tool = binaries.pg_restore_for(None, dump_version=dump_version)
+            read = reading.read_archive_to_end(tool, None, stdin=decryption.stdout)
+        else:
+            check_sql_file(age.plain(path), stdin=decryption.stdout)
+            read = None
+    except BaseException:
+        decryption.finish(reader_done_early=True)
+        raise
     decryption.finish()  # a damaged or changed file fails here, whatever the reader made of it
-    if proc.returncode != 0:
-        raise BackupFailed(f"the decrypted archive does not read to the end: {last_lines(err.data, 2)}")
-    if fmt != "custom" and SQL_DUMP_TRAILER not in tail:
-        raise BackupFailed("the SQL file is incomplete: pg_dump's closing line is missing")
-
-
-def _stdin_reader(fmt: str, path, dump_version: str) -> list[str]:
-    if fmt == "custom":
-        return pg_restore_read_all_args(binaries.pg_restore_for(None, dump_version=dump_version), None)
-    name = "zstd" if ".sql.zst" in path.name else "gzip"
-    return [shutil.which(COMPRESSORS[name].decompress[0]), *COMPRESSORS[name].decompress[1:]]
+    if read is not None and not read.ok:
+        raise BackupFailed(f"the decrypted archive does not read to the end: {last_lines(read.stderr, 2)}")
 
 
 def read_archive_to_end(path, *, dump_version: str = "") -> binaries.Choice:
     """pg_restore --list reads only the table of contents; writing the script to nowhere reads every block."""
     choice = binaries.choose_pg_restore(path, dump_version=dump_version)
-    tool = choice.tool
-    for args in (pg_restore_list_args(tool, path), pg_restore_read_all_args(tool, path)):
-        with child_env() as env:
-            proc = spawn(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        err = proc.stderr.read()
-        proc.stderr.close()
-        if proc.wait() != 0:
-            raise BackupFailed(f"the archive does not read to the end: {last_lines(err, 2)}")
+    read = reading.read_archive_to_end(choice.tool, path)
+    if not read.ok:
+        raise BackupFailed(f"the archive does not read to the end: {last_lines(read.stderr, 2)}")
     return choice
