@@ -27,7 +27,8 @@ def failed_upload(console, pg_cluster, pagila, s3_server):
                   f"BackupStorage.objects.create(**{storage_fields(s3_server)!r})")
     console.add_target("pagila", dbname=pagila, cluster=pg_cluster)
     s3_server.stop()
-    console.manage("backup", "--target", "pagila")
+    made = console.manage("backup", "--target", "pagila", check=False)
+    assert made.returncode == 1 and "was not copied to object storage" in made.stderr  # cron hears of it
     s3_server.start().create_bucket()
     [row] = console.rows("SELECT * FROM backups_app_backuprecord")
     assert (row["status"], row["offsite_status"]) == ("succeeded", "failed")
