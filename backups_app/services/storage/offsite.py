@@ -85,7 +85,7 @@ def store(storage: BackupStorage) -> S3Store:
 def pending(record: BackupRecord, *, owner: dict) -> dict:
     """Fields saved with the end of a backup, so it never looks local-only while its upload is still to come.
 
-    owner: the process that will upload it ({"pid", "boot_id", "host"}), so that
+    owner: the process that will upload it (process.identity()), so that
     recovery can tell when it is gone.
     """
     storage = storage_for(record.target)
@@ -96,8 +96,8 @@ def pending(record: BackupRecord, *, owner: dict) -> dict:
 
 
 def owner_fields(owner: dict) -> dict:
-    return {"offsite_pid": owner["pid"], "offsite_boot_id": owner["boot_id"], "offsite_host": owner["host"],
-            "offsite_claimed_at": timezone.now()}
+    return {"offsite_pid": owner["pid"], "offsite_pid_namespace": owner["pid_namespace"],
+            "offsite_boot_id": owner["boot_id"], "offsite_host": owner["host"], "offsite_claimed_at": timezone.now()}
 
 
 def after_backup(record: BackupRecord) -> None:
@@ -292,7 +292,8 @@ def _remove_local(record: BackupRecord) -> None:
 def _ended(status: str, detail: str) -> dict:
     fields = {"offsite_status": status, "offsite_detail": detail}
     if status != OffsiteStatus.UPLOADING:
-        fields.update(offsite_pid=None, offsite_boot_id="", offsite_host="", offsite_claimed_at=None)
+        fields.update(offsite_pid=None, offsite_pid_namespace="", offsite_boot_id="", offsite_host="",
+                      offsite_claimed_at=None)
     return fields
 
 
