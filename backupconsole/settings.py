@@ -240,6 +240,10 @@ JOB_LOCK_WAIT_SECONDS = env.int("JOB_LOCK_WAIT_SECONDS", default=2 * 3600)
 # to the queue, so workers serve other targets meanwhile.
 JOB_TURN_SLICE_SECONDS = env.float("JOB_TURN_SLICE_SECONDS", default=3)
 REDIS_URL = env.str("REDIS_URL", default="")
+# This host's name among hosts sharing the console database (docs/deploy.md): a backup's local file is
+# on the host that made it, and a job that needs that file is run by that host's worker. Default: the
+# machine's host name; set it when two hosts (containers) share one, and keep it while their backups do.
+CONSOLE_HOST_NAME = env.str("CONSOLE_HOST_NAME", default="")
 
 Q_CLUSTER = {
     "name": "backupconsole",
@@ -264,6 +268,8 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+# django-q2's own brokers, each also reading this host's list of jobs only it can run (services/jobs/broker.py).
+Q_CLUSTER["broker_class"] = "backups_app.services.jobs.broker." + ("HostRedis" if REDIS_URL else "HostORM")
 
 # --- Notifications -----------------------------------------------------------
 # Channels are made in the admin; email goes through Django's email settings.

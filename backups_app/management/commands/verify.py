@@ -13,7 +13,7 @@ from backups_app.management.cli import (
     recover_first,
 )
 from backups_app.models import BackupRecord, BackupStatus
-from backups_app.services.jobs import stopping
+from backups_app.services.jobs import placement, stopping
 from backups_app.services.targets.lookup import UnknownTarget, get_target
 from backups_app.services.verify import verify
 
@@ -32,6 +32,8 @@ class Command(ConsoleCommand):
     def handle(self, *args, **opts):
         recover_first(self, opts["verbosity"])
         backup = self.choose(opts)
+        if elsewhere := placement.refusal(backup, doing="verify", reading=True):
+            raise CommandError(elsewhere)
         try:
             record = verify.verify_create(backup=backup, drill=opts["drill"], started_by="command line")
         except verify.VerifyRefused as exc:

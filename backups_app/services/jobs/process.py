@@ -9,12 +9,18 @@ container sharing the host name, `unshare --pid`), or before the namespace
 was recorded, are left to the heartbeat: there the pid names another
 process, or none. A boot id that differs may be a restart of this machine or
 another machine of the same name; the heartbeat tells them apart safely.
+
+A host's name is CONSOLE_HOST_NAME, else the machine's host name: it is
+where a backup's local file is (jobs/placement.py) and whose worker takes a
+job sent to that host.
 """
 
 import functools
 import os
 import socket
 from pathlib import Path
+
+from django.conf import settings
 
 from backups_app.services.postgres.proc import pid_namespace
 
@@ -34,7 +40,7 @@ def boot_id() -> str:
 
 
 def host() -> str:
-    return socket.gethostname()[:255]
+    return (settings.CONSOLE_HOST_NAME or socket.gethostname())[:255]
 
 
 def identity() -> dict:

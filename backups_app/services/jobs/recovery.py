@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from backups_app.models.jobs import JobStatus
 from backups_app.services.jobs import lifecycle as jobs
-from backups_app.services.jobs import process
+from backups_app.services.jobs import placement, process
 from backups_app.services.postgres.proc import pid_namespace_tag
 
 log = logging.getLogger(__name__)
@@ -170,15 +170,25 @@ def _drop_created_database(record) -> str:
 
 def _reap_never_started(model, now, report: Report) -> None:
     # A row still queued long after the job could have been refused was lost by the queue
-    # (a crashed worker's prefetched task, a broker that lost it): it must not run days later.
+    # (a crashed worker's prefetched task, a broker that lost it), or waits for a host that is
+    # down (only it has the backup's file): it must not run days later.
     limit = settings.JOB_LOCK_WAIT_SECONDS + settings.JOB_LOST_AFTER_SECONDS
-    n = model.objects.filter(status=JobStatus.QUEUED, created_at__lt=now - timedelta(seconds=limit)).update(
-        status=JobStatus.FAILED, finished_at=now,
-        error=f"never started: no worker took this job within {limit} s of the request (is the worker running?)",
-    )
+    stale = model.objects.filter(status=JobStatus.QUEUED, created_at__lt=now - timedelta(seconds=limit))
+    n = 0
+    for record in stale:
+        n += model.objects.filter(pk=record.pk, status=JobStatus.QUEUED).update(
+            status=JobStatus.FAILED, finished_at=now, error=_never_started(record, limit))
     if n:
         report.jobs += n
         report.add(f"{n} {jobs.JOB_WORDS.get(model.__name__, 'job')} jobs never started: ended failed")
+
+
+def _never_started(record, limit: int) -> str:
+    host = placement.job_host(record)
+    if host:
+        return (f"never started: it must run on host {host}, which has the backup's file, and no worker there "
+                f"took it within {limit} s of the request (is host {host}'s worker running?)")
+    return f"never started: no worker took this job within {limit} s of the request (is the worker running?)"
 
 
 def _release_expired_leases(now, report: Report) -> None:

@@ -42,8 +42,8 @@ from backups_app.models import BackupRecord, BackupStorage, OffsiteStatus, Stora
 from backups_app.services.storage import files, layout
 from backups_app.services.storage.s3 import S3Store, StorageError
 
-__all__ = ["FetchFailed", "StorageError", "after_backup", "delete_copies", "fetched", "local_problem", "open_file",
-           "resume", "storage_for", "upload_claimed"]
+__all__ = ["FetchFailed", "StorageError", "after_backup", "delete_copies", "fail", "fetched", "local_problem",
+           "open_file", "resume", "storage_for", "upload_claimed"]
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +152,17 @@ def _keeping_claim(record: BackupRecord):
     finally:
         stop.set()
         thread.join()
+
+
+def fail(record: BackupRecord, detail: str, *, only_from) -> bool:
+    """End a backup's offsite copy `failed` with why (a copy asked for that cannot be made), if its offsite
+    status is still one of only_from; whether it was."""
+    if not BackupRecord.objects.filter(pk=record.pk, offsite_status__in=only_from).update(
+            **_ended(OffsiteStatus.FAILED, detail)):
+        return False
+    record.offsite_status, record.offsite_detail = OffsiteStatus.FAILED.value, detail
+    _tell_failed(record)
+    return True
 
 
 def fail_if_silent(pk: int, claimed_at, detail: str) -> BackupRecord | None:
