@@ -284,7 +284,9 @@ def turn(record, *, target=None, progress=None, defer: bool = False, wait_second
     if not acquire(target, holder, wait_seconds=wait, on_wait=on_wait):
         final = wait >= remaining
         waited = (timezone.now() - record.created_at).total_seconds() if wait_seconds is None else wait
-        raise TargetBusy(busy_message(target, waited_seconds=waited), final=final, host=host)
+        # Back to this host's own list when only it can run the job; to anyone's when any worker with the file can.
+        raise TargetBusy(busy_message(target, waited_seconds=waited), final=final,
+                         host=host if host == process.host() else "")
     with _announcing_after():  # told after the release below
         try:
             with running(record, progress=progress, target=target) as beat:
