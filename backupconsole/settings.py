@@ -266,6 +266,10 @@ REDIS_URL = env.str("REDIS_URL", default="")
 # A schedule (backup, verification or drill) may run at most this often: a drill every minute
 # restores into the server every minute. 0 to 1440; 0 allows every minute.
 SCHEDULE_MIN_INTERVAL_MINUTES = env.int("SCHEDULE_MIN_INTERVAL_MINUTES", default=60)
+# This host's name among hosts sharing the console database (docs/deploy.md): a backup's local file is
+# on the host that made it, and a job that needs that file is run by that host's worker. Default: the
+# machine's host name; set it when two hosts (containers) share one, and keep it while their backups do.
+CONSOLE_HOST_NAME = env.str("CONSOLE_HOST_NAME", default="")
 
 Q_CLUSTER = {
     "name": "backupconsole",
@@ -290,6 +294,8 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+# django-q2's own brokers, each also reading this host's list of jobs only it can run (services/jobs/broker.py).
+Q_CLUSTER["broker_class"] = "backups_app.services.jobs.broker." + ("HostRedis" if REDIS_URL else "HostORM")
 
 # --- Notifications -----------------------------------------------------------
 # Channels are made in the admin; email goes through Django's email settings.

@@ -1,6 +1,7 @@
 """System checks: misconfiguration is reported at start, in one clear line."""
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -49,6 +50,7 @@ def backup_settings(app_configs, **kwargs):
     problems += _encryption_problems()
     problems += _password_variable_problems()
     problems += _clear_text_problems()
+    problems += _host_name_problems()
     return problems
 
 
@@ -84,6 +86,18 @@ def _clear_text_problems() -> list:
             "over TCP will be refused unless encryption is required", id="backups.W051",
             hint="Install psycopg[binary] as requirements.txt pins it, or set PGSSLMODE=require."))
     return problems
+
+
+HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def _host_name_problems() -> list:
+    # It names a queue of its own and is recorded beside every job: one plain word, as host names are.
+    name = settings.CONSOLE_HOST_NAME
+    if not name or HOST_NAME.fullmatch(name):
+        return []
+    return [Error(f"CONSOLE_HOST_NAME must be at most 64 letters, digits, dots, dashes or underscores, not {name!r}",
+                  id="backups.E021", hint="Give each host sharing the console database a name of its own.")]
 
 
 def _encryption_problems() -> list:

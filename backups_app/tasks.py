@@ -27,20 +27,23 @@ def run_verify(record_id: int) -> str:
 
 
 def copy_offsite(record_id: int) -> str:
-    from backups_app.models import BackupRecord
     from backups_app.services.backups import copy_offsite as copying
 
-    try:
-        record = copying.copy_offsite(BackupRecord.objects.get(pk=record_id))
-    except (BackupRecord.DoesNotExist, copying.CopyRefused) as exc:
-        return f"skipped: {exc}"
-    return f"offsite {record.offsite_status}: {record.offsite_detail}"
+    return copying.copy_queued(record_id=record_id)
 
 
-def run_prune(policy_id: int, started_by: str = "") -> int:
+def run_prune(policy_id: int, started_by: str = "") -> str:
     from backups_app.services.retention import prune as pruning
 
-    return len(pruning.prune_policy(policy_id=policy_id, started_by=started_by))
+    return pruning.prune_policy(policy_id=policy_id, started_by=started_by).summary()
+
+
+def run_prune_here(policy_id: int | None, target_id: int | None, backup_type: str, started_by: str = "") -> str:
+    """What a prune on another host left to this one (its local files)."""
+    from backups_app.services.retention import prune as pruning
+
+    return pruning.prune_here(policy_id=policy_id, target_id=target_id, backup_type=backup_type,
+                              started_by=started_by).summary()
 
 
 def run_scheduled_backup(schedule_id: int, intended: str | None = None) -> str:

@@ -146,6 +146,27 @@ def dump_waiting_on_lock(cluster, dbname: str) -> bool:
         "AND query LIKE 'LOCK TABLE %% IN ACCESS SHARE MODE'", params=(dbname,)))
 
 
+@contextlib.contextmanager
+def dump_stalled_midway(cluster, dbname: str, *, timeout: float = 60):
+    """Pause the server process that streams a table's rows to a pg_dump of dbname (SIGSTOP) until the block ends.
+
+    The dump is caught halfway through its data, however fast the machine.
+    The process comes from this cluster's own pg_stat_activity, never by name.
+    """
+    def copying():
+        rows = cluster.sql("SELECT pid FROM pg_stat_activity WHERE datname = %s AND state = 'active' "
+                           "AND query LIKE 'COPY %%TO stdout%%'", params=(dbname,))
+        return rows[0][0] if rows else None
+
+    backend = wait_for(copying, timeout=timeout, interval=0.01, what=f"a pg_dump of {dbname} to copy rows")
+    os.kill(backend, signal.SIGSTOP)
+    try:
+        yield backend
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(backend, signal.SIGCONT)
+
+
 def _zombie(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"

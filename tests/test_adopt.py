@@ -14,6 +14,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from backups_app.models import BackupRecord, BackupStorage
+from backups_app.services.jobs import process
 from tests.dbcompare import row_counts
 from tests.pgcluster import server_bin_dir
 from tests.restore_helpers import dropping, make_backup, run_restore
@@ -62,6 +63,7 @@ def test_after_the_records_are_lost_every_backup_comes_back_and_restores(pg_clus
         assert (record.status, record.target_id, record.created_at) == ("succeeded", target.pk, created)
         assert record.last_verify_ok is True and "reads to the end" in record.last_verify_detail
         assert record.started_by == "adopted from its file"
+        assert record.host == process.host()  # its file is here: jobs that need it run on this host
     custom = next(b for b in adopted.values() if b.format == "custom")
     assert "with its roles file" in next(line for line in said if custom.path in line)
 

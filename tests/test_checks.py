@@ -84,6 +84,16 @@ def test_no_pg_dump_is_one_error(settings, tmp_path):
     assert problems() == [("backups.E002", f"no usable pg_dump found (searched only PG_BIN_DIR={tmp_path})")]
 
 
+@pytest.mark.parametrize("name", ["two words", "backup-a\n", "x" * 65, "-leading-dash"])
+def test_a_host_name_that_cannot_name_a_host_is_one_error(settings, tmp_path, name):
+    settings.BACKUP_ROOT = tmp_path / "backups"
+    settings.CONSOLE_HOST_NAME = name
+    assert problems() == [("backups.E021", "CONSOLE_HOST_NAME must be at most 64 letters, digits, dots, dashes or "
+                                           f"underscores, not {name!r}")]
+    settings.CONSOLE_HOST_NAME = "backup-a.example_1"
+    assert problems() == []
+
+
 def test_the_check_command_fails_on_it(settings, tmp_path):
     settings.BACKUP_ROOT = tmp_path / "a-file"
     settings.BACKUP_ROOT.write_text("")

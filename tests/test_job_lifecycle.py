@@ -9,10 +9,11 @@ import pytest
 from django.utils import timezone
 from django_q.models import OrmQ
 
-from backups_app.models import BackupRecord, DatabaseTarget
+from backups_app.models import BackupRecord, DatabaseTarget, RestoreRecord
 from backups_app.services.backups import dump
 from backups_app.services.jobs import lifecycle as jobs
 from backups_app.services.jobs import queue, recovery
+from backups_app.services.restores import restore
 from backups_app.services.storage import files, layout
 
 pytestmark = pytest.mark.django_db
@@ -66,6 +67,22 @@ def test_the_queue_takes_back_a_job_whose_target_is_busy(target, settings, djang
     assert result.startswith("waiting: ")
     [task] = [q.task for q in OrmQ.objects.all()]
     assert (task["func"], task["args"], task["save"]) == ("backups_app.tasks.run_backup", (waiting.pk,), False)
+
+
+@pytest.mark.parametrize("made_on,queue_key", [("this", "backupconsole@this"), ("renamed", "backupconsole")])
+def test_a_job_only_this_host_can_run_waits_for_its_target_in_this_hosts_own_queue(
+        target, settings, django_capture_on_commit_callbacks, made_on, queue_key):
+    settings.JOB_TURN_SLICE_SECONDS, settings.CONSOLE_HOST_NAME = 0.2, "this"
+    # Not in object storage: only the host that has the file can restore it. One made under another name
+    # whose file is here all the same (a host renamed) can be restored by any worker that sees it.
+    backup = queued_backup(target, status="succeeded", path="database/manual/shop.dump", host=made_on)
+    files.create_private(layout.ensure_dir(layout.type_dir("manual")) / "shop.dump").close()
+    waiting = RestoreRecord.objects.create(backup=backup, server=target, target_database="shop_copy")
+    holder = queued_backup(target)
+    with jobs.target_lock(target, jobs.lock_key(holder)), django_capture_on_commit_callbacks(execute=True):
+        result = queue.run_in_turn("run_restore", waiting.pk, restore.restore_execute)
+    assert result.startswith("waiting: ")
+    assert [(q.key, q.task["args"]) for q in OrmQ.objects.all()] == [(queue_key, (waiting.pk,))]
 
 
 def test_a_job_that_has_waited_past_its_deadline_is_refused_by_the_worker(target, settings):

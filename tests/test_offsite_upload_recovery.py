@@ -43,8 +43,8 @@ def as_if_killed_while_uploading(backup: BackupRecord, s3_server, *, pid=None) -
                        Body=b"x" * (5 * 1024 * 1024))
     BackupRecord.objects.filter(pk=backup.pk).update(
         offsite_status="uploading", offsite_detail="uploading to somewhere", offsite_key="", offsite_globals_key="",
-        offsite_pid=pid or dead_pid(), offsite_boot_id=process.boot_id(), offsite_host=process.host(),
-        offsite_claimed_at=timezone.now())
+        offsite_pid=pid or dead_pid(), offsite_pid_namespace=process.pid_namespace(), offsite_boot_id=process.boot_id(),
+        offsite_host=process.host(), offsite_claimed_at=timezone.now())
 
 
 def test_a_lost_upload_is_resumed_from_the_verified_local_copy(pagila, make_target, backup_root, s3_server,
@@ -108,8 +108,8 @@ def test_an_upload_killed_after_its_objects_landed_is_marked_uploaded_without_up
     backup = make_backup(make_target(pagila))
     backup.refresh_from_db()
     BackupRecord.objects.filter(pk=backup.pk).update(
-        offsite_status="uploading", offsite_pid=dead_pid(), offsite_boot_id=process.boot_id(),
-        offsite_host=process.host(), offsite_claimed_at=timezone.now())
+        offsite_status="uploading", offsite_pid=dead_pid(), offsite_pid_namespace=process.pid_namespace(),
+        offsite_boot_id=process.boot_id(), offsite_host=process.host(), offsite_claimed_at=timezone.now())
     backup.absolute_path.unlink()  # not needed: the object is complete
 
     recovery.recover()

@@ -43,7 +43,7 @@ def test_the_prune_task_prunes_and_reports_how_many(backup_root):
     new_backup(target, age_days=1)
     for age in (40, 41, 42):
         new_backup(target, age_days=age)
-    assert tasks.run_prune(policy(target=target).pk, "schedule") == 3
+    assert tasks.run_prune(policy(target=target).pk, "schedule") == "pruned 3"
 
 
 def test_pruning_again_deletes_nothing(backup_root):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.console_process import MANAGE
-from tests.faultkit import dump_waiting_on_lock, table_held
+from tests.faultkit import dump_stalled_midway, dump_waiting_on_lock, table_held
 from tests.pgcluster import free_port
 
 pytestmark = pytest.mark.slow
@@ -58,9 +58,25 @@ def test_stopping_it_during_a_backup_ends_the_job_failed_and_tidy(console, pg_cl
 
     row = console.jobs([record_id])[0]
     assert row["status"] == "failed"
-    assert "pg_dump" in row["error"] and "terminated" in row["error"]
+    assert row["error"] == "backup interrupted by SIGTERM"
     assert list((console.backup_root / "database").glob("*/.*partial*")) == []
     assert "interrupting them" in proc.log()
+
+
+@pytest.mark.parametrize("fmt", ["sql", "custom"])
+def test_stopping_it_while_a_backup_streams_says_the_stop_interrupted_it(console, pg_cluster, big_db, fmt):
+    # The job is interrupted through its worker, as a second Ctrl-C to qcluster would: its programs are
+    # stopped by the job itself, never one by one from outside (pg_dump then died of its reader's end, SIGPIPE).
+    console.add_target("big", dbname=big_db, cluster=pg_cluster)
+    proc = console.start_runconsole(free_port(), args=["--stop-timeout", "1"])
+    [record_id] = console.enqueue_backups(["big"], fmt=fmt)
+    with dump_stalled_midway(pg_cluster, big_db):
+        stop_and_wait(console, proc, within=60)
+
+    row = console.jobs([record_id])[0]
+    assert (row["status"], row["error"]) == ("failed", "backup interrupted by SIGTERM")
+    assert list((console.backup_root / "database").glob("*/.*partial*")) == []
+    assert list(console.tmp.glob("bc-pass-*")) == []
 
 
 def test_its_web_server_keeps_its_control_socket_in_var_dir_not_the_users_home(console, tmp_path):

@@ -204,12 +204,12 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
                 except verify.VerifyRefused as exc:
                     self.message_user(request, str(exc), messages.ERROR)
                     continue
-                queue.enqueue_verify(record)
+                host = queue.enqueue_verify(record)
                 message = _("Queued verification #%(id)s with a restore drill.") if drill \
                     else _("Queued verification #%(id)s.")
                 history(self, request, backup, message % {"id": record.pk})
                 history(self, request, record, message % {"id": record.pk}, added=True)
-                queued.append(f"#{backup.pk}")
+                queued.append(queued_item(backup, host))
         if queued:
             self.message_user(request, ngettext(
                 "Queued the verification of %(n)d backup: %(list)s.",
@@ -226,13 +226,14 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
         queued = []
         with transaction.atomic():
             for backup in queryset.select_related("target", "offsite_storage").order_by("pk"):
-                why = copying.refusal(backup, read_file=False)  # the worker reads the file through before uploading
+                # The worker of the host that has the file reads it through before uploading.
+                why = copying.refusal(backup, read_file=False, queued=True)
                 if why:
                     self.message_user(request, why, messages.ERROR)
                     continue
-                queue.enqueue_copy_offsite(backup)
+                host = queue.enqueue_copy_offsite(backup)
                 history(self, request, backup, _("Queued a copy to object storage."))
-                queued.append(f"#{backup.pk}")
+                queued.append(queued_item(backup, host))
         if queued:
             self.message_user(request, ngettext(
                 "Queued the copy of %(n)d backup to object storage: %(list)s.",
@@ -295,6 +296,13 @@ def downloaded(download, ended) -> str:
     return _("Downloaded %(file)s (from %(source)s); %(checked)s") % {**words, "checked": checked}
 
 
+def queued_item(backup, host: str) -> str:
+    """A backup in the list of what was queued, with the host that runs it when only one can (it has the file)."""
+    if not host:
+        return f"#{backup.pk}"
+    return _("#%(id)s (on host %(host)s)") % {"id": backup.pk, "host": host}
+
+
 def restore_page(modeladmin, request, queryset, backup):
     """restore_backup's form; on a valid submission, one queued restore."""
     from backups_app.services.restores import restore
@@ -303,13 +311,16 @@ def restore_page(modeladmin, request, queryset, backup):
                        initial={"into": restore.default_database_name(backup), "jobs": 1})
     if form.is_valid():
         try:
-            record = queue_restore(modeladmin, request, backup, form.cleaned_data)
+            record, host = queue_restore(modeladmin, request, backup, form.cleaned_data)
         except restore.RestoreRefused as exc:
             form.add_error(None, str(exc))
         else:
-            modeladmin.message_user(request, _(
+            words = {"id": record.pk, "backup": backup.pk, "address": record.server_address, "host": host}
+            modeladmin.message_user(request, (_(
+                "Queued restore #%(id)s of backup #%(backup)s into %(address)s (on host %(host)s)."
+            ) if host else _(
                 "Queued restore #%(id)s of backup #%(backup)s into %(address)s."
-            ) % {"id": record.pk, "backup": backup.pk, "address": record.server_address}, messages.SUCCESS)
+            )) % words, messages.SUCCESS)
             return None
     return intermediate_page(
         modeladmin, request, queryset=queryset, form=form, action="restore_backup",
@@ -331,10 +342,10 @@ def queue_restore(modeladmin, request, backup, data):
             terminate_connections=data.get("terminate_connections", False),
             started_by=request.user.get_username(), requested_by=request.user,
         )
-        queue.enqueue_restore(record)
+        host = queue.enqueue_restore(record)
         message = (_("Queued restore #%(id)s into database %(into)s, overwriting it.") if record.overwrite
                    else _("Queued restore #%(id)s into database %(into)s.")) % {
             "id": record.pk, "into": record.target_database}
         history(modeladmin, request, backup, message)
         history(modeladmin, request, record, message, added=True)
-    return record
+    return record, host

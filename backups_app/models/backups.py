@@ -119,6 +119,7 @@ class BackupRecord(JobFields):
     # The process uploading it (while offsite is `uploading`), as a job records its own: recovery
     # (services/backups/upload_recovery.py) resumes or fails an upload whose process is gone.
     offsite_pid = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    offsite_pid_namespace = models.CharField(max_length=40, blank=True, editable=False)
     offsite_boot_id = models.CharField(max_length=36, blank=True, editable=False)
     offsite_host = models.CharField(max_length=255, blank=True, editable=False)
     offsite_claimed_at = models.DateTimeField(null=True, blank=True, editable=False)

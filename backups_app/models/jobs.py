@@ -25,6 +25,8 @@ class JobFields(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Which process claimed the row, so any later command can tell when it is gone (kill -9, a reboot).
     pid = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    # A pid names a process only inside its pid namespace (containers on one machine share its host name).
+    pid_namespace = models.CharField(max_length=40, blank=True, editable=False)
     boot_id = models.CharField(max_length=36, blank=True, editable=False)
     host = models.CharField(max_length=255, blank=True, editable=False)
     error = models.TextField(_("error"), blank=True)

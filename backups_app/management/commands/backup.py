@@ -24,7 +24,7 @@ from backups_app.management.cli import (
 )
 from backups_app.models import BackupFormat, BackupRecord, BackupStatus, BackupType, DatabaseTarget, OffsiteStatus
 from backups_app.services.backups import dump
-from backups_app.services.jobs import stopping
+from backups_app.services.jobs import placement, stopping
 from backups_app.services.monitoring import health
 from backups_app.services.retention import orphans
 from backups_app.services.retention import plan as retention
@@ -242,7 +242,11 @@ class Command(ConsoleCommand):
             self.stdout.write(f"deleted #{r.pk} {r.path}")
         for pk in sorted(refused):
             self.stdout.write(_describe(records[pk], None, refused, ""))
-        return f"Deleted {len(pruned)} backups"
+        for host, ids in sorted(pruned.left.items()):
+            for pk in ids:
+                self.stdout.write(f"kept #{pk}: its local file is on host {host}; run backup --cleanup there")
+        left = sum(len(ids) for ids in pruned.left.values())
+        return f"Deleted {len(pruned)} backups" + (f"; {left} left to the hosts that have their files" if left else "")
 
 
 def _inside_root(record) -> bool:
@@ -253,6 +257,8 @@ def _describe(record, fate, refused, mood: str) -> str:
     created = timezone.localtime(record.created_at).strftime("%Y-%m-%d")
     if record.pk in refused:
         why = "kept: its file is outside BACKUP_ROOT, so it is never deleted"
+    elif fate.delete and not fate.leftover and placement.away(record, host := placement.file_host(record)):
+        why = f"{mood}kept here: its local file is on host {host}; run backup --cleanup there"
     else:
         why = (mood if fate.delete else "") + fate.reason
     deleted = fate is not None and fate.delete and record.pk not in refused

@@ -14,7 +14,7 @@ from backups_app.management.cli import (
     waiting_reporter,
 )
 from backups_app.models import BackupRecord, JobStatus
-from backups_app.services.jobs import stopping
+from backups_app.services.jobs import placement, stopping
 from backups_app.services.postgres import names
 from backups_app.services.restores import restore
 from backups_app.services.targets.lookup import UnknownTarget, get_target
@@ -52,6 +52,8 @@ class Command(ConsoleCommand):
         backup = BackupRecord.objects.select_related("target").filter(pk=opts["backup_id"]).first()
         if backup is None:
             raise CommandError(f"no backup #{opts['backup_id']} (see manage.py backup --list)")
+        if elsewhere := placement.refusal(backup, doing="restore", reading=True):
+            raise CommandError(f"restore refused: {elsewhere}")
         try:
             check_names(opts)
             server = get_target(opts["target"]) if opts["target"] else None

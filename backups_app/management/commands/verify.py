@@ -13,7 +13,7 @@ from backups_app.management.cli import (
     recover_first,
 )
 from backups_app.models import BackupRecord, BackupStatus
-from backups_app.services.jobs import stopping
+from backups_app.services.jobs import placement, stopping
 from backups_app.services.targets import agreement
 from backups_app.services.targets.lookup import UnknownTarget, get_target
 from backups_app.services.verify import verify
@@ -33,6 +33,8 @@ class Command(ConsoleCommand):
     def handle(self, *args, **opts):
         recover_first(self, opts["verbosity"])
         backup = self.choose(opts)
+        if elsewhere := placement.refusal(backup, doing="verify", reading=True):
+            raise CommandError(elsewhere)
         if not opts["drill"] and (note := agreement.warning(backup.target)):
             self.stderr.write(note)  # reading the file goes on; a drill would be refused
         try:

@@ -19,7 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from backups_app.models.jobs import JobStatus
-from backups_app.services.jobs import process
+from backups_app.services.jobs import placement, process
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +36,23 @@ class NotQueued(JobRefused):
     """The row is not queued any more: another worker took it, or it has already ended."""
 
 
-class TargetBusy(JobRefused):
-    """Another backup or restore holds the target; `final` once the job may wait no longer."""
+class OnAnotherHost(NotQueued):
+    """The job must run on `host`, which alone has its backup's file (placement.py); the row stays queued for it."""
 
-    def __init__(self, message: str, *, final: bool):
+    def __init__(self, message: str, *, host: str):
         super().__init__(message)
-        self.final = final
+        self.host = host
+
+
+class TargetBusy(JobRefused):
+    """Another backup or restore holds the target; `final` once the job may wait no longer.
+
+    host: the host the job must run on, if only one can (it goes back to that host's queue).
+    """
+
+    def __init__(self, message: str, *, final: bool, host: str = ""):
+        super().__init__(message)
+        self.final, self.host = final, host
 
 
 class JobLost(Exception):
@@ -246,6 +257,9 @@ def turn(record, *, target=None, progress=None, defer: bool = False, wait_second
          on_wait=None):
     """Wait for the target's turn, claim the row, keep it alive; release the target at the end.
 
+    A job that must run on another host (it reads a backup whose file only
+    that host has: placement.py) raises OnAnotherHost, its row still queued.
+
     The row stays queued while it waits, so its start time is when its turn
     came. A job may wait until JOB_LOCK_WAIT_SECONDS after it was requested
     (or wait_seconds, when given); then it is refused. With defer=True it
@@ -257,6 +271,9 @@ def turn(record, *, target=None, progress=None, defer: bool = False, wait_second
     model, holder = type(record), lock_key(record)
     if not model.objects.filter(pk=record.pk, status=JobStatus.QUEUED).exists():
         raise NotQueued(_not_queued(record))
+    host = placement.job_host(record)
+    if host and placement.away(record.backup, host):
+        raise OnAnotherHost(_on_another_host(record, host), host=host)
     if target is None:
         with running(record, progress=progress) as beat:
             yield beat
@@ -267,7 +284,9 @@ def turn(record, *, target=None, progress=None, defer: bool = False, wait_second
     if not acquire(target, holder, wait_seconds=wait, on_wait=on_wait):
         final = wait >= remaining
         waited = (timezone.now() - record.created_at).total_seconds() if wait_seconds is None else wait
-        raise TargetBusy(busy_message(target, waited_seconds=waited), final=final)
+        # Back to this host's own list when only it can run the job; to anyone's when any worker with the file can.
+        raise TargetBusy(busy_message(target, waited_seconds=waited), final=final,
+                         host=host if host == process.host() else "")
     with _announcing_after():  # told after the release below
         try:
             with running(record, progress=progress, target=target) as beat:
@@ -288,6 +307,11 @@ def running(record, *, progress=None, target=None):
 
 def _not_queued(record) -> str:
     return f"{describe(record)} is not queued (someone else got there first, or it has ended)"
+
+
+def _on_another_host(record, host: str) -> str:
+    return (f"{describe(record)} must run on host {host}, which has the file of backup #{record.backup_id} "
+            f"({process.host()} has not)")
 
 
 # --- staying alive ---------------------------------------------------------

@@ -1,16 +1,30 @@
-"""Which process runs a job, and whether it is gone: pid, boot and host, recorded when the row is claimed.
+"""Which process runs a job, and whether it is gone: pid, pid namespace, boot and host, recorded when it is claimed.
 
 A heartbeat that stops says a job is lost only after JOB_LOST_AFTER_SECONDS;
-on the same machine we can tell at once. A job is gone when its machine has
-booted since (another boot id), when its pid no longer exists, or when the
-process now at that pid started after the job was claimed (the pid was
-reused). Rows claimed on another host are left to the heartbeat.
+from inside the same pid namespace of the same machine we can tell at once.
+A job is gone when its pid no longer exists, or when the process now at that
+pid started after the job was claimed (the pid was reused). Rows claimed
+under another host name, another boot, or another pid namespace (a second
+container sharing the host name, `unshare --pid`), or before the namespace
+was recorded, are left to the heartbeat: there the pid names another
+process, or none. A boot id that differs may be a restart of this machine or
+another machine of the same name; the heartbeat tells them apart safely.
+
+A host's name is CONSOLE_HOST_NAME, else the machine's host name: it is
+where a backup's local file is (jobs/placement.py) and whose worker takes a
+job sent to that host.
 """
 
 import functools
 import os
 import socket
 from pathlib import Path
+
+from django.conf import settings
+
+from backups_app.services.postgres.proc import pid_namespace
+
+__all__ = ["boot_id", "gone", "host", "identity", "pid_namespace", "started_at"]
 
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 # A process's start time is known to a clock tick; allow for that and for clock rounding.
@@ -26,12 +40,12 @@ def boot_id() -> str:
 
 
 def host() -> str:
-    return socket.gethostname()[:255]
+    return (settings.CONSOLE_HOST_NAME or socket.gethostname())[:255]
 
 
 def identity() -> dict:
     """The fields a claimed row records about the process that runs it."""
-    return {"pid": os.getpid(), "boot_id": boot_id(), "host": host()}
+    return {"pid": os.getpid(), "pid_namespace": pid_namespace(), "boot_id": boot_id(), "host": host()}
 
 
 def started_at(pid: int) -> float | None:
@@ -54,12 +68,16 @@ def _boot_time() -> float:
     return 0.0
 
 
-def gone(*, pid, boot, on_host: str, claimed_at) -> str:
-    """Why the process that claimed a row is gone ("" when it may still be running, or we cannot tell)."""
-    if not pid or on_host != host():
+def sees(*, pid, boot, on_host: str, namespace: str) -> bool:
+    """Whether the claiming process's pid means the same process here: same host, boot and pid namespace."""
+    here = pid_namespace()
+    return bool(pid) and on_host == host() and bool(boot) and boot == boot_id() and bool(here) and namespace == here
+
+
+def gone(*, pid, boot, on_host: str, namespace: str, claimed_at) -> str:
+    """Why the process that claimed a row is gone ("" when it may still be running, or we cannot tell from here)."""
+    if not sees(pid=pid, boot=boot, on_host=on_host, namespace=namespace):
         return ""
-    if boot and boot_id() and boot != boot_id():
-        return f"its machine restarted while it ran (process {pid} on {on_host})"
     began = started_at(pid)
     if began is None:
         return f"its process ({pid} on {on_host}) ended without finishing it (killed?)"

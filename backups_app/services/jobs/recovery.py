@@ -1,14 +1,15 @@
 """Cleaning up after jobs whose process is gone, from any command or worker: no worker needed.
 
-A job is lost when the process that claimed it is gone (its pid, boot and
-host say so: kill -9, a reboot) or, on another machine, when its heartbeat
-has been silent for JOB_LOST_AFTER_SECONDS. Its row ends `failed` with the
-reason and with what was cleaned: its target's lock released, its partial
-file or folder removed, a database it created dropped. Passfile folders of
-dead processes go too. Steps registered by the layers above with
-also_recover run in the same pass (an upload whose process is gone).
-Every change is one filtered UPDATE or an idempotent removal, so several
-processes may recover at once.
+A job is lost when the process that claimed it is gone (its pid says so,
+read from the same pid namespace of the same boot and host: kill -9) or,
+judged from anywhere else (another machine, a reboot, another container),
+when its heartbeat has been silent for JOB_LOST_AFTER_SECONDS. Its row ends
+`failed` with the reason and with what was cleaned: its target's lock
+released, its partial file or folder removed, a database it created dropped.
+Passfile folders of dead processes (of this pid namespace) go too. Steps
+registered by the layers above with also_recover run in the same pass (an
+upload whose process is gone). Every change is one filtered UPDATE or an
+idempotent removal, so several processes may recover at once.
 """
 
 import logging
@@ -25,7 +26,8 @@ from django.utils import timezone
 
 from backups_app.models.jobs import JobStatus
 from backups_app.services.jobs import lifecycle as jobs
-from backups_app.services.jobs import process
+from backups_app.services.jobs import placement, process
+from backups_app.services.postgres.proc import pid_namespace_tag
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +87,9 @@ def also_recover(work) -> None:
 
 def _reap_gone(model, now, report: Report) -> None:
     rows = model.objects.filter(status=JobStatus.RUNNING, host=process.host()).exclude(pid=None)
-    for pk, pid, boot, host, started in rows.values_list("pk", "pid", "boot_id", "host", "started_at"):
-        why = process.gone(pid=pid, boot=boot, on_host=host, claimed_at=started)
+    for pk, pid, ns, boot, host, started in rows.values_list("pk", "pid", "pid_namespace", "boot_id", "host",
+                                                             "started_at"):
+        why = process.gone(pid=pid, boot=boot, on_host=host, namespace=ns, claimed_at=started)
         if why:
             _end_lost(model, pk, now, f"job lost: {why}", report, Q(pid=pid))
 
@@ -167,15 +170,25 @@ def _drop_created_database(record) -> str:
 
 def _reap_never_started(model, now, report: Report) -> None:
     # A row still queued long after the job could have been refused was lost by the queue
-    # (a crashed worker's prefetched task, a broker that lost it): it must not run days later.
+    # (a crashed worker's prefetched task, a broker that lost it), or waits for a host that is
+    # down (only it has the backup's file): it must not run days later.
     limit = settings.JOB_LOCK_WAIT_SECONDS + settings.JOB_LOST_AFTER_SECONDS
-    n = model.objects.filter(status=JobStatus.QUEUED, created_at__lt=now - timedelta(seconds=limit)).update(
-        status=JobStatus.FAILED, finished_at=now,
-        error=f"never started: no worker took this job within {limit} s of the request (is the worker running?)",
-    )
+    stale = model.objects.filter(status=JobStatus.QUEUED, created_at__lt=now - timedelta(seconds=limit))
+    n = 0
+    for record in stale:
+        n += model.objects.filter(pk=record.pk, status=JobStatus.QUEUED).update(
+            status=JobStatus.FAILED, finished_at=now, error=_never_started(record, limit))
     if n:
         report.jobs += n
         report.add(f"{n} {jobs.JOB_WORDS.get(model.__name__, 'job')} jobs never started: ended failed")
+
+
+def _never_started(record, limit: int) -> str:
+    host = placement.job_host(record)
+    if host:
+        return (f"never started: it must run on host {host}, which has the backup's file, and no worker there "
+                f"took it within {limit} s of the request (is host {host}'s worker running?)")
+    return f"never started: no worker took this job within {limit} s of the request (is the worker running?)"
 
 
 def _release_expired_leases(now, report: Report) -> None:
@@ -204,12 +217,25 @@ def _remove_orphan_passfiles(report: Report) -> None:
     """Private passfile folders of a dead process (its pid is in the folder's name) go: they hold a password."""
     from backups_app.services.postgres.connection import PASSFILE_DIR_PREFIX
 
+    here = pid_namespace_tag()  # "" when this /proc is not our namespace's: no pid can be judged from here
     for folder in Path(tempfile.gettempdir()).glob(f"{PASSFILE_DIR_PREFIX}*-*"):
-        pid = folder.name[len(PASSFILE_DIR_PREFIX):].partition("-")[0]
-        if pid.isdigit() and not _owner_alive(int(pid), folder):
+        pid, namespace = _passfile_owner(folder.name[len(PASSFILE_DIR_PREFIX):])
+        if pid is not None and here and namespace == here and not _owner_alive(pid, folder):
             shutil.rmtree(folder, ignore_errors=True)
             if not folder.exists():
                 report.add(f"removed a dead process's passfile folder {folder}")
+
+
+def _passfile_owner(name: str) -> tuple[int | None, str]:
+    """The pid and pid namespace a passfile folder's name gives, after its prefix (PID-nsNUMBER-random).
+
+    A name from before namespaces were recorded (PID-random) is taken as this namespace's, as then.
+    """
+    pid, _, rest = name.partition("-")
+    if not pid.isdigit():
+        return None, ""
+    tag, _, tail = rest.partition("-")
+    return int(pid), tag[2:] if tag.startswith("ns") and tail else pid_namespace_tag()
 
 
 def _owner_alive(pid: int, folder: Path) -> bool:

@@ -35,12 +35,20 @@ def stop_on_signals():
 
 
 def run_here(execute, record, **kwargs):
-    """execute(record_id=, **kwargs) in this process; a signal ends the job failed, and the ended row is returned."""
+    """execute(record_id=, **kwargs) in this process; a signal ends the job failed, and the ended row is returned.
+
+    A job only another host can run (its backup's file is there) is refused here, saying so.
+    """
+    from backups_app.services.jobs import lifecycle
+
     try:
         with stop_on_signals():
             return execute(record_id=record.pk, **kwargs)
     except Interrupted:
         record.refresh_from_db()
+        return record
+    except lifecycle.OnAnotherHost as exc:
+        lifecycle.refuse(record, str(exc))
         return record
 
 

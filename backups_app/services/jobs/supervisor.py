@@ -2,10 +2,14 @@
 
 Stopping, on SIGTERM or Ctrl-C: the web server stops at once; the worker is
 asked to stop, which lets running jobs finish. Jobs still running after
-stop_timeout seconds (or at a second Ctrl-C) are interrupted: their programs
-(pg_dump, pg_restore, psql) get SIGTERM, so each job ends failed with that
-reason and removes its temporary file. Whatever is still alive after that is
-killed; the reaper then fails its jobs as "job lost" at the next start.
+stop_timeout seconds (or at a second Ctrl-C) are interrupted: the worker is
+signalled a second time, as a second Ctrl-C would, and interrupts its jobs
+itself, so each job stops its own programs, ends failed "interrupted by
+SIGTERM" and removes its temporary file. Its programs are never signalled
+from here one by one: in a pipeline the first to die breaks the others'
+pipes, and the job would end with that accident (pg_dump killed by SIGPIPE)
+instead of the stop. Whatever is still alive after that is killed; the
+reaper then fails its jobs as "job lost" at the next start.
 """
 
 import ctypes
@@ -106,7 +110,7 @@ class Supervisor:
         if not self._wait_all(self.stop_timeout, hurry=True):
             self.say("jobs are still running: interrupting them (they end failed)")
             for child in self.children:
-                interrupt_programs(child.popen.pid)
+                child.signal(signal.SIGTERM)  # the second request: the worker interrupts its jobs (qcluster.py)
             if not self._wait_all(KILL_GRACE_SECONDS):
                 self.say("still not stopped: killing what is left")
                 for child in self.children:
@@ -121,37 +125,6 @@ class Supervisor:
                 return False
             time.sleep(0.1)
         return True
-
-
-def _processes_in_group(pgid: int) -> list[tuple[int, str]]:
-    """(pid, executable) of each live process in a process group."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            exe = os.readlink(f"/proc/{entry}/exe")
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            found.append((int(entry), exe))
-    return found
-
-
-def interrupt_programs(pgid: int) -> int:
-    """SIGTERM the external programs (not Python) run by a worker group; each job then fails on its own."""
-    python = os.path.realpath(sys.executable)
-    count = 0
-    for pid, exe in _processes_in_group(pgid):
-        if os.path.realpath(exe) != python:
-            try:
-                os.kill(pid, signal.SIGTERM)
-                count += 1
-            except ProcessLookupError:
-                pass
-    return count
 
 
 def _kill_group(pgid: int) -> None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import psycopg
 
 from backups_app.services.postgres import binaries, names
+from backups_app.services.postgres.proc import pid_namespace_tag
 from backups_app.services.postgres.scrub import scrub
 
 PASSFILE_DIR_PREFIX = "bc-pass-"
@@ -177,8 +178,8 @@ def child_env(conn: Conn | None = None, *, program: str | None = None):
     if not conn.password:
         yield env
         return
-    # The pid in the name lets the reaper remove the file if this process is killed.
-    with tempfile.TemporaryDirectory(prefix=f"{PASSFILE_DIR_PREFIX}{os.getpid()}-") as tmp:
+    # The pid (and its pid namespace) in the name lets the reaper remove the file if this process is killed.
+    with tempfile.TemporaryDirectory(prefix=f"{PASSFILE_DIR_PREFIX}{os.getpid()}-ns{pid_namespace_tag()}-") as tmp:
         path = os.path.join(tmp, "pgpass")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:

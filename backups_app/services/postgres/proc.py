@@ -28,6 +28,26 @@ def _child_setup():
         pass
 
 
+def pid_namespace() -> str:
+    """This process's pid namespace ("pid:[4026531836]"), or "" when the /proc it sees is not that namespace's own.
+
+    A pid means a process only inside its namespace: containers on one
+    machine (host networking shares the host name) each number their own.
+    With a /proc of another namespace, /proc/PID is not our PID at all.
+    """
+    try:
+        if os.readlink("/proc/self") != str(os.getpid()):
+            return ""
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
+def pid_namespace_tag() -> str:
+    """The namespace's number alone ("4026531836"; "" when unknown), for file names that carry a pid."""
+    return pid_namespace().removeprefix("pid:[").removesuffix("]")
+
+
 def spawn(args: list[str], *, env: dict, **kwargs) -> subprocess.Popen:
     assert isinstance(args, list), "argument lists only, never a shell string"
     return subprocess.Popen(args, env=env, preexec_fn=_child_setup, **kwargs)

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from backups_app.models import BackupStatus
 from backups_app.services.crypto import age, keys
+from backups_app.services.jobs import placement
 from backups_app.services.postgres import databases, names, toc
 from backups_app.services.postgres.binaries import ToolNotFound
 from backups_app.services.postgres.connection import ConnectionFailed, conn_for
@@ -64,7 +65,7 @@ def check_backup_file(backup, *, force: bool) -> None:
         raise RestoreRefused(f"backup #{backup.pk} is in {backup.format} format, which cannot be restored here")
     path = backup.absolute_path
     local = offsite.is_local(path)
-    if not local and not offsite.available_offsite(backup):
+    if not local and not offsite.available_offsite(backup) and not on_another_host(backup):
         raise RestoreRefused(f"the file of backup #{backup.pk} is missing ({path or 'no path recorded'})")
     if backup.encrypted:
         _check_key(backup, local=local)
@@ -82,6 +83,11 @@ def check_backup_file(backup, *, force: bool) -> None:
             f"backup #{backup.pk} failed its last verification ({backup.last_verify_detail.strip()[:200]}); "
             "use --force to restore it anyway"
         )
+
+
+def on_another_host(backup) -> bool:
+    """Only another host has the file: the restore is queued for it, and it reads the file (jobs/placement.py)."""
+    return placement.away(backup, placement.reader_host(backup))
 
 
 def _check_key(backup, *, local: bool) -> None:
@@ -117,7 +123,7 @@ def _check_options(req: Request) -> None:
     if req.with_globals:
         path = req.backup.globals_absolute_path
         stored = offsite.available_offsite(req.backup) and req.backup.offsite_globals_key
-        if not offsite.is_local(path) and not stored:
+        if not offsite.is_local(path) and not stored and not on_another_host(req.backup):
             raise RestoreRefused(
                 f"backup #{req.backup.pk} has no roles and tablespaces file to apply "
                 f"({path or 'none was saved with it'})"

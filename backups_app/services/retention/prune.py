@@ -2,6 +2,12 @@
 
 A pruned record stays (status `pruned`, when, why, which policy) so the
 history of what existed is kept. A file outside BACKUP_ROOT is never touched.
+
+Each host deletes only files under its own BACKUP_ROOT. A backup whose local
+file is on another host (jobs/placement.py) is left as it is, objects and
+all, and handed to that host: its worker prunes the same scope again and
+deletes it there, so a record is never `pruned` while its file stays. A
+backup whose only copy is in object storage is pruned from any host.
 """
 
 import logging
@@ -14,7 +20,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from backups_app import selectors
-from backups_app.models import BackupRecord, BackupStatus, RetentionPolicy
+from backups_app.models import BackupRecord, BackupStatus, DatabaseTarget, RetentionPolicy
+from backups_app.services.jobs import placement, queue
 from backups_app.services.retention.plan import FAILED, SUCCEEDED, Candidate, Fate, Policy, Rules, plan_policies
 from backups_app.services.storage import layout, offsite
 from backups_app.services.targets import agreement
@@ -139,29 +146,65 @@ def plan_scope(*, target_id: int | None, backup_type: str | None, now=None, left
     return plan_policies(candidates, policies, now)
 
 
-def prune_policy(*, policy_id: int, started_by: str = "") -> list[BackupRecord]:
-    """Run one policy now. Other enabled policies covering the same backups still keep what they keep."""
+class Pruned(list):
+    """The records pruned; `left`: the ids of those left to the host that has their local files, by host."""
+
+    def __init__(self, records=(), left: dict | None = None):
+        super().__init__(records)
+        self.left = left if left is not None else {}
+
+    def summary(self) -> str:
+        return "; ".join([f"pruned {len(self)}", *(f"{len(ids)} left to host {host}, which has their files"
+                                                  for host, ids in sorted(self.left.items()))])
+
+
+def prune_policy(*, policy_id: int, started_by: str = "", here_only: bool = False) -> Pruned:
+    """Run one policy now. Other enabled policies covering the same backups still keep what they keep.
+
+    What only another host can delete is handed to it, unless here_only (a prune handed over itself).
+    """
     policy = RetentionPolicy.objects.filter(pk=policy_id).first()
     if policy is None or not policy.enabled:
         log.info("prune of policy #%s skipped: %s", policy_id, "disabled" if policy else "no such policy")
-        return []
+        return Pruned()
     now = timezone.now()
     fates = plan_scope(target_id=policy.target_id, backup_type=policy.backup_type, now=now, leftovers=True)
     pruned = prune(fates=fates, policy=policy, now=now, started_by=started_by)
-    log.info("policy %r pruned %s backups (started by %s)", policy.name, len(pruned), started_by or "-")
+    log.info("policy %r %s (started by %s)", policy.name, pruned.summary(), started_by or "-")
+    if not here_only:
+        _hand_over(pruned, policy_id=policy.pk, target_id=None, backup_type="", started_by=started_by)
     return pruned
 
 
-def prune_for(*, target, backup_type: str, started_by: str = "") -> list[BackupRecord]:
+def prune_for(*, target, backup_type: str, started_by: str = "", here_only: bool = False) -> Pruned:
     """Prune one target and type under every enabled policy that covers it (after a scheduled backup)."""
     now = timezone.now()
     fates = plan_scope(target_id=target.pk, backup_type=backup_type, now=now, leftovers=True)
-    return prune(fates=fates, now=now, started_by=started_by)
+    pruned = prune(fates=fates, now=now, started_by=started_by)
+    if not here_only:
+        _hand_over(pruned, policy_id=None, target_id=target.pk, backup_type=backup_type, started_by=started_by)
+    return pruned
 
 
-def prune(*, fates: list[Fate], reason_prefix: str = "", policy=None, now=None,
-          started_by: str = "") -> list[BackupRecord]:
-    """Delete the files planned for deletion, then mark their records.
+def prune_here(*, policy_id: int | None, target_id: int | None, backup_type: str, started_by: str = "") -> Pruned:
+    """A prune another host left to this one: the same scope planned again now, pruned here only."""
+    if policy_id:
+        return prune_policy(policy_id=policy_id, started_by=started_by, here_only=True)
+    target = DatabaseTarget.objects.filter(pk=target_id).first()
+    if target is None:
+        return Pruned()
+    return prune_for(target=target, backup_type=backup_type, started_by=started_by, here_only=True)
+
+
+def _hand_over(pruned: Pruned, **scope) -> None:
+    # Planned again there when it runs: a host that was down for a while decides on what is true then.
+    for host, ids in sorted(pruned.left.items()):
+        log.info("prune: backups %s left to host %s, which has their files", ", ".join(f"#{i}" for i in ids), host)
+        queue.hand_prune_to(host, **scope)
+
+
+def prune(*, fates: list[Fate], reason_prefix: str = "", policy=None, now=None, started_by: str = "") -> Pruned:
+    """Delete the files planned for deletion, then mark their records; leave another host's files to it.
 
     agreement.Disagreement, with nothing deleted, from a process whose DB_*
     name another server than the default target's backups came from.
@@ -171,7 +214,7 @@ def prune(*, fates: list[Fate], reason_prefix: str = "", policy=None, now=None,
     agreement.require_untouched(doomed)
     newest = _protected_ids({f.group for f in doomed.values() if not f.leftover})
     suffix = f" [{started_by}]" if started_by else ""
-    pruned = []
+    pruned = Pruned()
     ids = sorted(doomed)
     for start in range(0, len(ids), CHUNK):
         for record in BackupRecord.objects.filter(pk__in=ids[start:start + CHUNK]):
@@ -180,11 +223,22 @@ def prune(*, fates: list[Fate], reason_prefix: str = "", policy=None, now=None,
             by = policy if policy is not None else fate.policy_id
             if fate.leftover:
                 done = _clean_leftover(record, reason=reason, policy=by, now=now)
+            elif record.pk in newest or _left_to_its_host(record, pruned.left):
+                done = False
             else:
-                done = record.pk not in newest and _prune_backup(record, reason=reason, policy=by, now=now)
+                done = _prune_backup(record, reason=reason, policy=by, now=now)
             if done:
                 pruned.append(record)
     return pruned
+
+
+def _left_to_its_host(record: BackupRecord, left: dict) -> bool:
+    """Whether only another host can delete the backup's local file (then it is noted in left, by host)."""
+    host = placement.file_host(record)
+    if not placement.away(record, host):
+        return False
+    left.setdefault(host, []).append(record.pk)
+    return True
 
 
 def _protected_ids(groups) -> set[int]:

@@ -36,4 +36,4 @@ def backup_and_prune(schedule: BackupSchedule) -> str:
         return f"backup #{record.pk} {record.status}; nothing pruned"
     pruned = pruning.prune_for(target=schedule.target, backup_type=schedule.backup_type,
                                started_by=f"schedule {schedule.name}")
-    return f"backup #{record.pk} succeeded; pruned {len(pruned)}"
+    return f"backup #{record.pk} succeeded; {pruned.summary()}"

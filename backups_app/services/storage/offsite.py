@@ -46,8 +46,8 @@ from backups_app.models import BackupRecord, BackupStorage, OffsiteStatus, Stora
 from backups_app.services.storage import files, layout
 from backups_app.services.storage.s3 import ChecksumMismatch, S3Store, StorageError
 
-__all__ = ["FetchFailed", "StorageError", "after_backup", "delete_copies", "fetched", "local_problem", "resume",
-           "storage_for", "upload_claimed"]
+__all__ = ["FetchFailed", "StorageError", "after_backup", "delete_copies", "fail", "fetched", "local_problem",
+           "resume", "storage_for", "upload_claimed"]
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def store(storage: BackupStorage) -> S3Store:
 def pending(record: BackupRecord, *, owner: dict) -> dict:
     """Fields saved with the end of a backup, so it never looks local-only while its upload is still to come.
 
-    owner: the process that will upload it ({"pid", "boot_id", "host"}), so that
+    owner: the process that will upload it (process.identity()), so that
     recovery can tell when it is gone.
     """
     storage = storage_for(record.target)
@@ -104,8 +104,8 @@ def pending(record: BackupRecord, *, owner: dict) -> dict:
 
 
 def owner_fields(owner: dict) -> dict:
-    return {"offsite_pid": owner["pid"], "offsite_boot_id": owner["boot_id"], "offsite_host": owner["host"],
-            "offsite_claimed_at": timezone.now()}
+    return {"offsite_pid": owner["pid"], "offsite_pid_namespace": owner["pid_namespace"],
+            "offsite_boot_id": owner["boot_id"], "offsite_host": owner["host"], "offsite_claimed_at": timezone.now()}
 
 
 def after_backup(record: BackupRecord) -> None:
@@ -160,6 +160,17 @@ def _keeping_claim(record: BackupRecord):
     finally:
         stop.set()
         thread.join()
+
+
+def fail(record: BackupRecord, detail: str, *, only_from) -> bool:
+    """End a backup's offsite copy `failed` with why (a copy asked for that cannot be made), if its offsite
+    status is still one of only_from; whether it was."""
+    if not BackupRecord.objects.filter(pk=record.pk, offsite_status__in=only_from).update(
+            **_ended(OffsiteStatus.FAILED, detail)):
+        return False
+    record.offsite_status, record.offsite_detail = OffsiteStatus.FAILED.value, detail
+    _tell_failed(record)
+    return True
 
 
 def fail_if_silent(pk: int, claimed_at, detail: str) -> BackupRecord | None:
@@ -302,7 +313,8 @@ def _remove_local(record: BackupRecord) -> None:
 def _ended(status: str, detail: str) -> dict:
     fields = {"offsite_status": status, "offsite_detail": detail}
     if status != OffsiteStatus.UPLOADING:
-        fields.update(offsite_pid=None, offsite_boot_id="", offsite_host="", offsite_claimed_at=None)
+        fields.update(offsite_pid=None, offsite_pid_namespace="", offsite_boot_id="", offsite_host="",
+                      offsite_claimed_at=None)
     return fields
 
 

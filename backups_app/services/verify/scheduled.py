@@ -14,6 +14,8 @@ from django.db.models import F
 from backups_app.models import BackupRecord, BackupSchedule
 from backups_app.models.notifications import EventKind
 from backups_app.services import notify
+from backups_app.services.jobs import lifecycle as jobs
+from backups_app.services.jobs import queue
 from backups_app.services.verify import verify
 
 
@@ -35,13 +37,17 @@ def run(*, schedule: BackupSchedule) -> str:
         record = verify.verify_create(backup=backup, drill=drill, started_by=f"schedule {schedule.name}")
     except verify.VerifyRefused as exc:
         return _cannot_run(schedule, f"schedule {schedule.name}: {exc}")
+    what = f"{'drill' if drill else 'verification'} #{record.pk} of backup #{backup.pk}"
     try:
         record = verify.verify_execute(record_id=record.pk)
+    except jobs.OnAnotherHost as exc:  # only that host has the file: its worker runs it
+        queue.enqueue_verify(record)
+        return f"{what} handed to host {exc.host}, which has its file"
     finally:
         record.refresh_from_db()
         _set_status(schedule, record.status)
     restore = f"; restore took {record.restore_seconds:.1f} s" if record.restore_seconds is not None else ""
-    return f"{'drill' if drill else 'verification'} #{record.pk} of backup #{backup.pk} {record.status}{restore}"
+    return f"{what} {record.status}{restore}"
 
 
 def _cannot_run(schedule: BackupSchedule, problem: str) -> str:
