@@ -61,6 +61,16 @@ def documented(doc: str, heading: str) -> str:
     return match.group(1)
 
 
+def documented_yaml(doc: str, heading: str) -> dict:
+    """The first ```yaml block after `heading` in docs/<doc>, parsed."""
+    import yaml
+
+    text = (ROOT / "docs" / doc).read_text()
+    match = re.compile(r"```yaml\n(.*?)```", re.S).search(text, text.index(heading))
+    assert match, f"no yaml block after {heading!r} in docs/{doc}"
+    return yaml.safe_load(match.group(1))
+
+
 def run_documented(doc: str, heading: str, *, env: dict | None = None, timeout=900) -> subprocess.CompletedProcess:
     """Runs the block with bash in the checkout, as a reader pasting it would; fails with its output."""
     block = documented(doc, heading)
