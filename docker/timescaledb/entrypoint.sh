@@ -12,9 +12,11 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     rm -f /tmp/pwfile
     printf "listen_addresses = '*'\nshared_preload_libraries = 'timescaledb'\n" >> "$PGDATA/postgresql.conf"
     echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
-    pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start >/dev/null
-    [ "$POSTGRES_DB" = postgres ] || psql -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE \"$POSTGRES_DB\""
-    psql -q -v ON_ERROR_STOP=1 -d "$POSTGRES_DB" -c "CREATE EXTENSION IF NOT EXISTS timescaledb"
+    # Set up on a socket of its own: nobody (pg_isready included) sees a server until the real one starts.
+    pg_ctl -D "$PGDATA" -o "-c listen_addresses='' -c unix_socket_directories=/tmp" -w start >/dev/null
+    [ "$POSTGRES_DB" = postgres ] ||
+        psql -h /tmp -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE \"$POSTGRES_DB\""
+    psql -h /tmp -q -v ON_ERROR_STOP=1 -d "$POSTGRES_DB" -c "CREATE EXTENSION IF NOT EXISTS timescaledb"
     pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
 fi
 exec postgres -D "$PGDATA"
