@@ -146,7 +146,8 @@ def test_a_17_archive_cannot_be_read_by_client_15_and_the_refusal_says_what_is_n
     with dropping(servers["15"], "m_unreadable"):
         record = run_restore(backup, "m_unreadable")
     assert record.status == "failed"
-    assert "written by pg_dump 17.10, which needs pg_restore 17 or newer; found 15." in record.error
+    assert ("written by pg_dump 17.10, zstd-compressed, which needs pg_restore 17 or newer built with zstd; "
+            "found 15.") in record.error
     verification = run_verify(backup)
     assert verification.status == "failed" and not verification.ok
     assert "which needs pg_restore 17 or newer" in verification.error
