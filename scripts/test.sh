@@ -9,6 +9,8 @@
 #   2. the job-queue, locking, reaper, admin and schedule tests again with the
 #      console's database on PostgreSQL, on a throwaway cluster of its own
 #      (python -m tests.run_on_postgres).
+# As root, ../shared/tools/container-base.sh prepares podman and a base image for
+# the tests that build and run the console's image and compose stack.
 # Each run starts its own PostgreSQL clusters, Redis and browser. Arguments go
 # to both runs (scripts/test.sh -m "not slow and not browser"). Under CI=true a
 # skipped test fails the run.
@@ -110,8 +112,19 @@ ensure_venv() {
   .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
 }
 
+ensure_containers() {  # podman and a bookworm base image, for tests/test_image.py and tests/test_compose.py
+  local tool=../shared/tools/container-base.sh exports
+  if [ -f "$tool" ] && [ "$(id -u)" -eq 0 ]; then
+    exports=$(bash "$tool") || die "$tool failed (above); the image and compose tests need it"
+    eval "$exports"
+  elif [ -z "${CONTAINERS_CONF:-}" ]; then
+    say "No podman prepared (needs root and $tool): the image and compose tests will fail saying how to get it"
+  fi
+}
+
 ensure_packages
 ensure_venv
+ensure_containers
 .venv/bin/python manage.py compilemessages -v0 --ignore=.venv >/dev/null
 # Compiled once: every manage.py the tests start would otherwise compile the
 # console's modules again (nothing is written where PYTHONDONTWRITEBYTECODE is set).

