@@ -234,6 +234,9 @@ OFFSITE_RETRY_SECONDS = env.float("OFFSITE_RETRY_SECONDS", default=5)
 OFFSITE_PART_MB = env.int("OFFSITE_PART_MB", default=16)
 OFFSITE_CONCURRENCY = env.int("OFFSITE_CONCURRENCY", default=2)
 BACKUP_SCRATCH_DIR = Path(env.str("BACKUP_SCRATCH_DIR", default=str(VAR_DIR / "scratch"))).resolve()
+# Server targets (every database of a server): how many of its databases a run backs up at once.
+# 1 backs them up in turn; more finish sooner but load the server (and its disks) that much more.
+SERVER_BACKUP_PARALLEL = env.int("SERVER_BACKUP_PARALLEL", default=1)
 # A TimescaleDB database overwritten by a restore is swapped out, not emptied:
 # it stays under a dated name as the safety copy unless this is off.
 RESTORE_KEEP_REPLACED_DATABASE = env.bool("RESTORE_KEEP_REPLACED_DATABASE", default=True)

@@ -39,6 +39,9 @@ def backup_settings(app_configs, **kwargs):
     if not 1 <= settings.BACKUP_DUMP_JOBS <= 64:
         problems.append(Error(f"BACKUP_DUMP_JOBS must be between 1 and 64, not {settings.BACKUP_DUMP_JOBS}",
                               id="backups.E007"))
+    if not 1 <= settings.SERVER_BACKUP_PARALLEL <= 16:
+        problems.append(Error(f"SERVER_BACKUP_PARALLEL must be between 1 and 16, not "
+                              f"{settings.SERVER_BACKUP_PARALLEL}", id="backups.E060"))
     q = settings.Q_CLUSTER
     if q.get("retry", 0) <= q.get("timeout", 0):
         problems.append(Error("Q_CLUSTER retry must be larger than timeout, or long jobs run twice",

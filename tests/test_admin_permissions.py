@@ -15,6 +15,7 @@ from backups_app.models import (
     NotificationChannel,
     RestoreRecord,
     RetentionPolicy,
+    ServerRun,
     VerificationRecord,
 )
 from backups_app.services.setup.roles import BACKUP_OPERATORS, POLICY_EDITORS, RESTORE_OPERATORS, VIEWERS
@@ -221,13 +222,15 @@ def every_object(objects):
             "notificationchannel": NotificationChannel.objects.create(name="ops", kind="email",
                                                                       destination="ops@example.com"),
             "notification": Notification.objects.create(kind="backup_failed", title="Backup of t1 failed"),
-            "backupstorage": BackupStorage.objects.create(name="offsite", bucket="b")}
+            "backupstorage": BackupStorage.objects.create(name="offsite", bucket="b"),
+            "serverrun": ServerRun.objects.create(target=objects["databasetarget"], backup_type="manual",
+                                                  format="custom")}
 
 
 def everything() -> tuple:
     return tuple(m.objects.count() for m in (BackupRecord, RestoreRecord, VerificationRecord, RetentionPolicy,
                                             BackupSchedule, NotificationChannel, Notification, BackupStorage,
-                                            OrmQ))
+                                            ServerRun, OrmQ))
 
 
 @pytest.mark.parametrize("model,action", every_action(), ids=lambda v: v)

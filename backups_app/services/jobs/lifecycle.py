@@ -60,12 +60,13 @@ class JobLost(Exception):
 
 
 def job_models():
-    names = ("BackupRecord", "RestoreRecord", "VerificationRecord")
+    names = ("BackupRecord", "RestoreRecord", "VerificationRecord", "ServerRun")
     return [apps.get_model("backups_app", name) for name in names]
 
 
 # Record errors are stored text, written the same whatever the worker's language.
-JOB_WORDS = {"BackupRecord": "backup", "RestoreRecord": "restore", "VerificationRecord": "verification"}
+JOB_WORDS = {"BackupRecord": "backup", "RestoreRecord": "restore", "VerificationRecord": "verification",
+             "ServerRun": "server run"}
 
 
 def describe(record) -> str:
@@ -83,6 +84,7 @@ def claim(model, pk) -> bool:
 
 
 def finish(record, *, ok: bool, error: str = "", **fields) -> None:
+    """End a running row succeeded or failed (a `status` among fields says more, as a server run's "partly_failed")."""
     record.finished_at = timezone.now()
     record.status = (JobStatus.SUCCEEDED if ok else JobStatus.FAILED).value  # a plain string, as read from the row
     record.error = error

@@ -14,6 +14,7 @@ from django.db.models import Count, F, OuterRef, Prefetch, Q, Subquery, Sum, Win
 from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
+from backups_app import selectors
 from backups_app.models import (
     BackupRecord,
     BackupSchedule,
@@ -21,6 +22,7 @@ from backups_app.models import (
     DatabaseTarget,
     OffsiteStatus,
     RestoreRecord,
+    ServerRun,
     VerificationRecord,
 )
 from backups_app.services.jobs import schedules
@@ -80,13 +82,14 @@ def targets_with_newest():
     older = BackupRecord.objects.filter(target=OuterRef("pk"), status__in=HAD_FILE).order_by("-created_at", "-id")
     chart_from = Coalesce(Subquery(older.values("created_at")[CHART_POINTS - 1:CHART_POINTS]),
                           Subquery(older.order_by("created_at").values("created_at")[:1]))
-    return (DatabaseTarget.objects.filter(is_active=True).order_by("name")
+    return (selectors.monitored_targets().select_related("server").order_by("name")
             .annotate(**health.newest_ids(),
                       attempt_id=_newest(BackupRecord, "target", status__in=FINISHED),
                       verification_id=_newest(VerificationRecord, "backup__target",
                                               status__in=["succeeded", "failed"]),
                       drill_seconds=Subquery(drill), chart_from=chart_from)
-            .prefetch_related(Prefetch("schedules", queryset=BackupSchedule.objects.filter(enabled=True))))
+            .prefetch_related(Prefetch("schedules", queryset=BackupSchedule.objects.filter(enabled=True)),
+                              Prefetch("server__schedules", queryset=BackupSchedule.objects.filter(enabled=True))))
 
 
 def backup_counts() -> dict[int, dict]:
@@ -139,7 +142,7 @@ def last_restores(target_ids, *, points: int = CHART_POINTS) -> dict[int, list]:
 
 
 def next_run(target: DatabaseTarget, now: datetime) -> datetime | None:
-    runs = [schedules.next_runs(schedules.cron_for(s), after=now, count=1)[0] for s in target.schedules.all()
+    runs = [schedules.next_runs(schedules.cron_for(s), after=now, count=1)[0] for s in health.schedules_of(target)
             if s.enabled and health.schedule_period(s, now=now) is not None]
     return min(runs, default=None)
 
@@ -167,3 +170,10 @@ def dashboard_rows(*, now=None) -> list[TargetRow]:
             restore_seconds=restores.get(t.pk, []),
         ))
     return rows
+
+
+def last_server_runs() -> list:
+    """The newest run of each active server target (what it found, what failed), by target name."""
+    newest = ServerRun.objects.filter(target=OuterRef("target")).order_by("-created_at", "-id").values("pk")[:1]
+    return list(ServerRun.objects.filter(target__is_active=True, pk=Subquery(newest))
+                .select_related("target").order_by("target__name"))
