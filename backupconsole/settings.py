@@ -300,6 +300,13 @@ else:
 # django-q2's own brokers, each also reading this host's list of jobs only it can run (services/jobs/broker.py).
 Q_CLUSTER["broker_class"] = "backups_app.services.jobs.broker." + ("HostRedis" if REDIS_URL else "HostORM")
 
+# --- The HTTP API (docs/api.md) -------------------------------------------------
+# Calls per API token, and invalid tokens per client address, per period (N/s, N/min, N/h, N/day).
+API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="120/min")
+API_FAILED_AUTH_RATE = env.str("API_FAILED_AUTH_RATE", default="20/min")
+# The longest a call waiting for a job's end is held open; past it the job is answered as it stands.
+API_WAIT_MAX_SECONDS = env.int("API_WAIT_MAX_SECONDS", default=60)
+
 # --- Notifications -----------------------------------------------------------
 # Channels are made in the admin; email goes through Django's email settings.
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")

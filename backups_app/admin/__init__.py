@@ -9,4 +9,5 @@ from backups_app.admin import (  # noqa: F401
     server_runs,
     storage,
     targets,
+    tokens,
 )

@@ -7,8 +7,10 @@ from backups_app.models.schedules import BackupSchedule
 from backups_app.models.server_runs import ServerRun, ServerRunStatus
 from backups_app.models.storage import BackupStorage, OffsiteStatus, StorageKind
 from backups_app.models.targets import DatabaseTarget, PasswordSource, TargetKind
+from backups_app.models.tokens import ApiToken
 
 __all__ = [
+    "ApiToken",
     "BackupFormat",
     "BackupRecord",
     "BackupSchedule",

@@ -158,6 +158,20 @@ def ensure_running(record) -> None:
         raise JobLost(f"{describe(record)} was marked failed while it ran ({WORKER_LOST}); its result is discarded")
 
 
+ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+END_POLL_SECONDS = 0.5
+
+
+def wait_for_end(model, pk, *, timeout: float) -> bool:
+    """Whether the job's row has ended (neither queued nor running) within timeout seconds; read twice a second."""
+    deadline = time.monotonic() + max(0.0, timeout)
+    while model.objects.filter(pk=pk, status__in=ACTIVE).exists():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(min(END_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+    return True
+
+
 # --- one job per target ----------------------------------------------------
 
 def lock_key(record) -> str:
