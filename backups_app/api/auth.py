@@ -84,12 +84,17 @@ def _failures(request) -> _Failures:
 
 
 class PerToken(SimpleRateThrottle):
-    """Calls per token, at most API_THROTTLE_RATE."""
+    """Calls per token, at most API_THROTTLE_RATE (read at each call, so a changed setting applies at once)."""
 
     scope = "api-token"
 
     def __init__(self):
         super().__init__(settings.API_THROTTLE_RATE)
+
+    def allow_request(self, request) -> bool:
+        self.rate = settings.API_THROTTLE_RATE
+        self.num_requests, self.duration = rates.parse(self.rate)
+        return super().allow_request(request)
 
     def get_cache_key(self, request):
         auth = getattr(request, "auth", None)
