@@ -17,6 +17,7 @@ from backups_app.admin.backups import queued_item
 from backups_app.models import BackupRecord, BackupStorage
 from backups_app.services.backups import copy_offsite as copying
 from backups_app.services.jobs import broker, placement
+from backups_app.services.retention import prune as pruning
 from backups_app.services.retention.prune import Pruned
 from tests.retention_records import new_backup, new_target
 
@@ -140,6 +141,23 @@ def test_a_download_only_another_host_can_send_is_refused_in_the_docs_words(made
     settings.CONSOLE_HOST_NAME = "backup-b"
     said = placement.refusal(made_on_backup_a(), doing="download", reading=True)
     assert in_docs(f"*{said}*"), said
+
+
+def test_the_prune_preview_and_the_dry_run_count_what_another_host_deletes(made_on_backup_a, settings):
+    settings.CONSOLE_HOST_NAME = "backup-b"
+    backup = made_on_backup_a()
+    assert pruning.left_to(backup) == "backup-a"
+    said = ngettext("%(counter)s of them is deleted by host %(host)s, whose BACKUP_ROOT holds its file: a prune "
+                    "that runs elsewhere hands it to that host.",
+                    "%(counter)s of them are deleted by host %(host)s, whose BACKUP_ROOT holds their files: a "
+                    "prune that runs elsewhere hands them to that host.", 2) % {"counter": 2, "host": "backup-a"}
+    assert in_docs(f"*{said}*")
+    new_backup(backup.target, age_days=1)
+    out = StringIO()
+    call_command("backup", "--cleanup", "--keep-days", "30", "--dry-run", stdout=out)
+    assert out.getvalue().splitlines()[-1] == "Would delete 0 backups; 1 left to the hosts that have their files " \
+                                              "(dry run)"
+    assert in_docs("`Would delete 1 backups; 2 left to the hosts that have their files (dry run)`")
 
 
 def test_each_host_names_itself_for_its_own_folder(settings, backup_root):

@@ -147,3 +147,53 @@ def test_a_download_of_a_file_only_another_host_has_names_that_host(hosts, s3_se
     got = admin_page(b, url)
     assert got["attachment"] and got["size"] == kept["size_bytes"]
     assert admin_history(b)[-1].startswith(f"Downloaded {name} (from s3://")
+
+
+@pytest.fixture
+def aged(hosts):
+    """Backups 40 days old: #1 on host B, #2 and #3 on host A; then #4, new, on host B."""
+    a, b = hosts
+    old = [backup_on(b), backup_on(a), backup_on(a)]
+    newest = backup_on(b)
+    b.shell(f"""
+        from datetime import timedelta
+        from django.utils import timezone
+        from backups_app.models import BackupRecord
+        BackupRecord.objects.filter(pk__in={[r['id'] for r in old]!r}).update(
+            created_at=timezone.now() - timedelta(days=40), finished_at=timezone.now() - timedelta(days=40))
+    """)
+    return old, newest
+
+
+def test_the_prune_preview_says_which_backups_another_host_deletes(hosts, aged):
+    _a, b = hosts
+    old, _newest = aged
+    policy = b.shell_json("""
+        import json
+        from backups_app.models import RetentionPolicy
+        print(json.dumps(RetentionPolicy.objects.create(name="newest only", keep_days=None, keep_last=1).pk))
+    """)
+
+    page = admin_page(b, "/admin/backups_app/retentionpolicy/",
+                      {"action": "prune_now", "_selected_action": [policy]})["html"]
+    assert "1 backups kept, 3 deleted." in page
+    assert ("2 of them are deleted by host host-a, whose BACKUP_ROOT holds their files: a prune that runs "
+            "elsewhere hands them to that host.") in page
+    assert page.count('<span class="preview-host">deleted by host host-a, which has its file</span>') == 2
+    rows = page.split('<table class="preview-deleted">')[1].split("</table>")[0].split("<tr>")
+    handed = [row for row in rows if "preview-host" in row]
+    assert sorted(int(row.split("<td>#")[1].split("<")[0]) for row in handed) == [r["id"] for r in old[1:]]
+
+
+def test_cleanup_dry_run_counts_only_what_this_host_deletes(hosts, aged):
+    _a, b = hosts
+    old, _newest = aged
+
+    dry = b.manage("backup", "--cleanup", "--keep-days", "30", "--dry-run").stdout.splitlines()
+    assert dry[-1] == "Would delete 1 backups; 2 left to the hosts that have their files (dry run)"
+    for r in old[1:]:
+        assert any(line.startswith(f"#{r['id']} default manual ") and line.endswith(
+            f" {r['path']}: would be kept here: its local file is on host host-a; run backup --cleanup there")
+            for line in dry), dry
+    done = b.manage("backup", "--cleanup", "--keep-days", "30").stdout.splitlines()
+    assert done[-1] == "Deleted 1 backups; 2 left to the hosts that have their files"

@@ -25,7 +25,7 @@ from backups_app.management.cli import (
 )
 from backups_app.models import BackupFormat, BackupRecord, BackupStatus, BackupType, DatabaseTarget, OffsiteStatus
 from backups_app.services.backups import dump
-from backups_app.services.jobs import placement, process, stopping
+from backups_app.services.jobs import process, stopping
 from backups_app.services.monitoring import health
 from backups_app.services.retention import orphans
 from backups_app.services.retention import plan as retention
@@ -233,22 +233,30 @@ class Command(ConsoleCommand):
         )
         records = BackupRecord.objects.select_related("target", "offsite_storage").in_bulk([f.id for f in fates])
         refused = {f.id for f in fates if f.delete and not _inside_root(records[f.id])}
-        doomed = [f for f in fates if f.delete and f.id not in refused]
         if opts["dry_run"]:
-            for f in sorted(fates, key=lambda f: f.id):
-                self.stdout.write(_describe(records[f.id], f, refused, "would be "))
-            return f"Would delete {len(doomed)} backups (dry run)"
+            return self.cleanup_dry_run(fates, records, refused)
         pruned = pruning.prune(fates=[f for f in fates if f.id not in refused], reason_prefix="--cleanup: ")
         for r in pruned:
             self.stdout.write(f"deleted #{r.pk} {r.path}")
         for pk in sorted(refused):
-            self.stdout.write(_describe(records[pk], None, refused, ""))
+            self.stdout.write(_describe(records[pk], None, refused, "", ""))
         for host, ids in sorted(pruned.left.items()):
             for pk in ids:
                 self.stdout.write(f"kept #{pk}: its local file is on host {host}; run backup --cleanup there")
-        left = sum(len(ids) for ids in pruned.left.values())
-        return f"Deleted {len(pruned)} backups" + (f"; {left} left to the hosts that have their files" if left else "")
+        return f"Deleted {len(pruned)} backups" + _left_note(sum(len(ids) for ids in pruned.left.values()))
 
+    def cleanup_dry_run(self, fates, records, refused) -> str:
+        """What --cleanup would do, as prune() does it: a local file on another host is left to that host."""
+        left = {f.id: host for f in fates if f.delete and not f.leftover and f.id not in refused
+                if (host := pruning.left_to(records[f.id]))}
+        for f in sorted(fates, key=lambda f: f.id):
+            self.stdout.write(_describe(records[f.id], f, refused, left.get(f.id, ""), "would be "))
+        doomed = sum(1 for f in fates if f.delete and f.id not in refused and f.id not in left)
+        return f"Would delete {doomed} backups{_left_note(len(left))} (dry run)"
+
+
+def _left_note(count: int) -> str:
+    return f"; {count} left to the hosts that have their files" if count else ""
 
 
 def _relied_on(facts: dict) -> str:
@@ -281,15 +289,16 @@ def _inside_root(record) -> bool:
     return not record.path or layout.is_inside_root(record.absolute_path)
 
 
-def _describe(record, fate, refused, mood: str) -> str:
+def _describe(record, fate, refused, host: str, mood: str) -> str:
+    """One backup's line: its fate; host, the other host that alone can delete its local file."""
     created = timezone.localtime(record.created_at).strftime("%Y-%m-%d")
     if record.pk in refused:
         why = "kept: its file is outside BACKUP_ROOT, so it is never deleted"
-    elif fate.delete and not fate.leftover and placement.away(record, host := placement.file_host(record)):
+    elif host:
         why = f"{mood}kept here: its local file is on host {host}; run backup --cleanup there"
     else:
         why = (mood if fate.delete else "") + fate.reason
-    deleted = fate is not None and fate.delete and record.pk not in refused
+    deleted = fate is not None and fate.delete and record.pk not in refused and not host
     objects = offsite.objects_to_delete(record) if deleted else []
     files = " ".join([record.path or "-", *objects])
     return f"#{record.pk} {record.target.name} {record.backup_type} {created} {files}: {why}"
