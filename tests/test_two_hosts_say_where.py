@@ -197,3 +197,17 @@ def test_cleanup_dry_run_counts_only_what_this_host_deletes(hosts, aged):
             for line in dry), dry
     done = b.manage("backup", "--cleanup", "--keep-days", "30").stdout.splitlines()
     assert done[-1] == "Deleted 1 backups; 2 left to the hosts that have their files"
+
+
+def test_the_dashboard_names_the_host_whose_disk_it_shows(hosts, three):
+    a, b = hosts
+    mine, _kept, _lost = three
+
+    page = admin_page(b, "/admin/")["html"]
+    assert "Disk of host host-b: " in page and f"under {b.backup_root}." in page
+    growth = b.shell_json("""
+        import json
+        from backups_app.services.monitoring import disk
+        print(json.dumps(disk.disk_report().growth_per_day))
+    """)
+    assert growth * 14 == pytest.approx(mine["size_bytes"])  # host A's files are on host A's disk
