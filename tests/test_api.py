@@ -230,6 +230,7 @@ def test_a_token_is_kept_only_as_its_hash(token_for):
     ("GET", "/api/v1/backups?since=0001-01-01T00:00:00%2B14:00", None, "out of range"),
     ("GET", "/api/v1/backups?target=no%00pe", None, "no target named"),
     ("GET", "/api/v1/backups?target=nope", None, "no target named 'nope'"),
+    ("GET", "/api/v1/backups?database=a%00b", None, "bad input"),
     ("GET", "/api/v1/jobs/backup/999999", None, "no backup #999999"),
     ("GET", "/api/v1/jobs/dump/1", None, "bad input"),
     ("GET", "/api/v1/jobs/backup/{b}/wait?timeout=-1", None, "bad input"),

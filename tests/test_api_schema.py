@@ -11,6 +11,8 @@ far as the console would take it. Each answer must not be a 5xx.
 
 import pytest
 import schemathesis
+from django.core import signals
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
@@ -23,6 +25,17 @@ pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 # Read when the module is collected (pytest-django has configured Django by then); the document needs no database.
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", application)
+
+
+@pytest.fixture(autouse=True)
+def one_connection_for_the_test():
+    """Calls go straight to the WSGI application, which closes the database connection after each request;
+    inside a test's transaction it must stay open, as Django's test client keeps it."""
+    for signal in (signals.request_started, signals.request_finished):
+        signal.disconnect(close_old_connections)
+    yield
+    for signal in (signals.request_started, signals.request_finished):
+        signal.connect(close_old_connections)
 
 
 @pytest.fixture

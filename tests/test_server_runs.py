@@ -146,6 +146,8 @@ def test_a_policy_of_the_server_target_prunes_each_database_on_its_own(server, s
     for child in DatabaseTarget.objects.filter(server=target):
         statuses = list(child.backups.order_by("created_at").values_list("status", flat=True))
         assert statuses == ["pruned", "succeeded", "succeeded"]
+    listed = run("--list", "--target", "srv")
+    assert listed.count("srv--ret_1") == 3 and listed.count("srv--ret_2") == 3, "the server's list is its databases'"
 
 
 def test_the_admin_adds_a_server_target_and_backs_it_up_now(superuser_client, small_dbs, pg_cluster, backup_root,

@@ -49,6 +49,9 @@ VIEW_TARGETS, VIEW_BACKUPS = "backups_app.view_databasetarget", "backups_app.vie
 ERRORS = {401: Error, 403: Error, 404: Error, 409: Error, 422: ValidationFailed, 429: Error}
 BACKUP_ID = Path(..., ge=1, le=MAX_ID, description="A backup's id.")
 SINCE = Query(None, description="Only backups created at or after this time.")
+# Any database name PostgreSQL allows, which is anything but NUL (no database, and the console's own on PostgreSQL,
+# can hold one).
+DATABASE = Query(None, max_length=63, pattern=r"^[^\x00]*$", description="A database's name.")
 
 
 class Problem(Exception):
@@ -72,7 +75,7 @@ def list_targets(request):
             summary="List backups, newest first")
 def list_backups(request, target: str | None = Query(None, max_length=100, description="A target's name (a "
                                                      "server target: every database of it)."),
-                 database: str | None = Query(None, max_length=63, description="A database's name."),
+                 database: str | None = DATABASE,
                  status: StatusName | None = None, type: BackupTypeName | None = None,
                  since: datetime | None = SINCE,
                  limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=10_000_000)):
