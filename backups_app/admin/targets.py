@@ -125,7 +125,10 @@ class DatabaseTargetAdmin(GuardedActionsMixin, admin.ModelAdmin):
             return intermediate_page(
                 self, request, queryset=queryset, form=form, action="backup_now", title=_("Back up now"),
                 describe=lambda t: f"{t.name} ({self.address(t)})",
-                intro=_("One backup is queued for each target below; the list of backups shows its progress."),
+                intro=_("One backup is queued for each target below; the list of backups shows its progress.") if
+                not any(t.is_server for t in queryset) else _(
+                    "One backup is queued for each target below, and for each server target one run that backs "
+                    "up each of its databases; the lists of backups and of server runs show their progress."),
             )
         self._queue_backups(request, queryset, form.cleaned_data["backup_type"], form.cleaned_data["format"])
         return None

@@ -127,34 +127,38 @@ def _tell_dropped(run: ServerRun, target) -> None:
     notify.database_dropped(target, run=run)
 
 
+# What became of one database in a run: its backup, or GONE (it was dropped before or during its turn).
+GONE = "gone"
+
+
 def _back_up(run: ServerRun, target, globals_file: Path, dump_jobs, on_database):
-    """One database's backup, a job of its own; None when the database went away before its turn."""
+    """One database's backup, a job of its own; GONE when the database went away before or while it ran."""
     if not discovery.still_there(run.target, target.dbname):
         return _gone(run, target)
     record = dump.backup_create(target=target, backup_type=run.backup_type, fmt=run.format,
                                 started_by=run.started_by, requested_by=run.requested_by, schedule=run.schedule,
                                 server_run=run)
     record = dump.backup_execute(record_id=record.pk, dump_jobs=dump_jobs, globals_file=globals_file)
-    if record.status == BackupStatus.FAILED and not fanout.stopping() \
-            and not discovery.still_there(run.target, target.dbname):
-        _gone(run, target)
-        record.error = f"{record.error} (the database was dropped while the run went on)"
-        BackupRecord.objects.filter(pk=record.pk).update(error=record.error)
-        record.dropped_during_run = True
     if on_database is not None:
         on_database(record)
+    if record.status == BackupStatus.FAILED and not fanout.stopping() \
+            and not discovery.still_there(run.target, target.dbname):
+        record.error = f"{record.error} (the database was dropped while the run went on)"
+        BackupRecord.objects.filter(pk=record.pk).update(error=record.error)
+        return _gone(run, target)
     return record
 
 
-def _gone(run: ServerRun, target) -> None:
+def _gone(run: ServerRun, target) -> str:
     if discovery.mark_dropped(target):
         _tell_dropped(run, target)
+    return GONE
 
 
 def _end(run: ServerRun, listing: discovery.Listing, outcomes: list) -> None:
     lines, failed, done, gone = [], [], 0, []
     for target, outcome in zip(listing.targets, outcomes, strict=True):
-        if outcome is None or getattr(outcome, "dropped_during_run", False):
+        if outcome == GONE:
             gone.append(target.dbname)
             lines.append(f"{target.dbname}: dropped during the run, skipped")
         elif isinstance(outcome, BaseException):
