@@ -25,13 +25,13 @@ import re
 import psycopg
 
 from backups_app.services.postgres import reading
-from backups_app.services.storage import files
 
 LEFT_OUT = frozenset({b"pg_attver"})
 WHY = ("pg_attver, an option Debian's PostgreSQL 15 sets on every column itself (pg_dump 16 and newer write it; "
        "other servers reject it)")
 # A statement setting column options is a few hundred bytes; a longer one passes on as it comes, unread.
 HELD_AT_MOST = 64 * 1024
+_SCAN_STEP = 64 * 1024  # an archive's definitions are read this much at a time, up to the first such statement
 
 _NAME = rb'(?:[A-Za-z_\x80-\xff][A-Za-z0-9_$\x80-\xff]*|"(?:[^"]|"")+")'
 _SET_OPTIONS = re.compile(
@@ -426,8 +426,8 @@ def set_in_archive(tool, path, left_out: frozenset[bytes], *, stdin=None) -> boo
     if not script.ok or not any(option in script.stdout for option in left_out):
         return False
     f = ColumnOptions(left_out)
-    for i in range(0, len(script.stdout), files.CHUNK):
-        f.feed(script.stdout[i:i + files.CHUNK])
+    for i in range(0, len(script.stdout), _SCAN_STEP):
+        f.feed(script.stdout[i:i + _SCAN_STEP])
         if f.columns:
             return True
     f.feed(b"", end=True)
