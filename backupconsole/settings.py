@@ -234,6 +234,9 @@ OFFSITE_RETRY_SECONDS = env.float("OFFSITE_RETRY_SECONDS", default=5)
 OFFSITE_PART_MB = env.int("OFFSITE_PART_MB", default=16)
 OFFSITE_CONCURRENCY = env.int("OFFSITE_CONCURRENCY", default=2)
 BACKUP_SCRATCH_DIR = Path(env.str("BACKUP_SCRATCH_DIR", default=str(VAR_DIR / "scratch"))).resolve()
+# Server targets (every database of a server): how many of its databases a run backs up at once.
+# 1 backs them up in turn; more finish sooner but load the server (and its disks) that much more.
+SERVER_BACKUP_PARALLEL = env.int("SERVER_BACKUP_PARALLEL", default=1)
 # A TimescaleDB database overwritten by a restore is swapped out, not emptied:
 # it stays under a dated name as the safety copy unless this is off.
 RESTORE_KEEP_REPLACED_DATABASE = env.bool("RESTORE_KEEP_REPLACED_DATABASE", default=True)
@@ -296,6 +299,13 @@ else:
     Q_CLUSTER["orm"] = "default"
 # django-q2's own brokers, each also reading this host's list of jobs only it can run (services/jobs/broker.py).
 Q_CLUSTER["broker_class"] = "backups_app.services.jobs.broker." + ("HostRedis" if REDIS_URL else "HostORM")
+
+# --- The HTTP API (docs/api.md) -------------------------------------------------
+# Calls per API token, and invalid tokens per client address, per period (N/s, N/min, N/h, N/day).
+API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="120/min")
+API_FAILED_AUTH_RATE = env.str("API_FAILED_AUTH_RATE", default="20/min")
+# The longest a call waiting for a job's end is held open; past it the job is answered as it stands.
+API_WAIT_MAX_SECONDS = env.int("API_WAIT_MAX_SECONDS", default=60)
 
 # --- Notifications -----------------------------------------------------------
 # Channels are made in the admin; email goes through Django's email settings.

@@ -39,6 +39,10 @@ def backup_settings(app_configs, **kwargs):
     if not 1 <= settings.BACKUP_DUMP_JOBS <= 64:
         problems.append(Error(f"BACKUP_DUMP_JOBS must be between 1 and 64, not {settings.BACKUP_DUMP_JOBS}",
                               id="backups.E007"))
+    if not 1 <= settings.SERVER_BACKUP_PARALLEL <= 16:
+        problems.append(Error(f"SERVER_BACKUP_PARALLEL must be between 1 and 16, not "
+                              f"{settings.SERVER_BACKUP_PARALLEL}", id="backups.E060"))
+    problems += _api_problems()
     q = settings.Q_CLUSTER
     if q.get("retry", 0) <= q.get("timeout", 0):
         problems.append(Error("Q_CLUSTER retry must be larger than timeout, or long jobs run twice",
@@ -51,6 +55,17 @@ def backup_settings(app_configs, **kwargs):
     problems += _password_variable_problems()
     problems += _clear_text_problems()
     problems += _host_name_problems()
+    return problems
+
+
+def _api_problems() -> list:
+    from backups_app.services.web import rates
+
+    problems = [Error(f"{name}: {why}", id="backups.E061") for name in ("API_THROTTLE_RATE", "API_FAILED_AUTH_RATE")
+                if (why := rates.problem(getattr(settings, name)))]
+    if not 1 <= settings.API_WAIT_MAX_SECONDS <= 3600:
+        problems.append(Error(f"API_WAIT_MAX_SECONDS must be between 1 and 3600, not {settings.API_WAIT_MAX_SECONDS}",
+                              id="backups.E062"))
     return problems
 
 

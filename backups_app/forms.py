@@ -4,7 +4,7 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from backups_app.models import BackupFormat, BackupType, DatabaseTarget
+from backups_app.models import BackupFormat, BackupType, DatabaseTarget, TargetKind
 from backups_app.services.crypto import keys
 from backups_app.services.postgres import names
 
@@ -45,7 +45,28 @@ class DatabaseTargetForm(forms.ModelForm):
         if data.get("encrypt") and not keys.parse_recipients(data.get("age_recipients", "")) \
                 and not settings.BACKUP_AGE_RECIPIENTS:
             self.add_error("age_recipients", _("Add an age public key (or set BACKUP_AGE_RECIPIENTS) to encrypt."))
+        self._clean_server(data)
         return data
+
+    def _clean_server(self, data) -> None:
+        """A server target: a name short enough for its databases' names, and patterns that can name databases."""
+        from backups_app.services.targets import discovery
+
+        server = data.get("kind") == TargetKind.SERVER
+        if server and len(data.get("name") or "") > names.MAX_SERVER_NAME:
+            self.add_error("name", _("A server target's name has at most %(n)d characters: its databases' "
+                                     "targets are named after it.") % {"n": names.MAX_SERVER_NAME})
+        if server and self.instance.pk and self.instance.server_id:
+            self.add_error("kind", _("This is a database found on a server; it cannot be a server itself."))
+        for field in ("include_databases", "exclude_databases"):
+            text = data.get(field) or ""
+            if text.strip() and not server:
+                self.add_error(field, _("Only a server target chooses among databases."))
+            elif bad := discovery.bad_patterns(text):
+                self.add_error(field, _("Too long to name a database: %(line)s") % {"line": bad[0][:80]})
+        if not server and self.instance.pk and self.instance.is_server and self.instance.databases.exists():
+            self.add_error("kind", _("This server target has databases with backups of their own; it stays a "
+                                     "server target (deactivate it instead)."))
 
 
 class BackupNowForm(forms.Form):

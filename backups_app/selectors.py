@@ -30,9 +30,9 @@ notifications all use these, so "good" means the same everywhere.
 
 from dataclasses import dataclass
 
-from django.db.models import BooleanField, ExpressionWrapper, Q
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q
 
-from backups_app.models import BackupRecord, BackupStatus, OffsiteStatus
+from backups_app.models import BackupRecord, BackupStatus, DatabaseTarget, OffsiteStatus, TargetKind
 from backups_app.services.jobs import placement, process
 from backups_app.services.storage import offsite
 
@@ -125,10 +125,24 @@ def newest_restorable(qs) -> BackupRecord | None:
     return None
 
 
+def scope_ids(target) -> list[int]:
+    """The targets a target stands for: itself, and for a server target each of its databases' too."""
+    if not target.is_server:
+        return [target.pk]
+    return [target.pk, *DatabaseTarget.objects.filter(server=target).values_list("pk", flat=True)]
+
+
+def monitored_targets():
+    """The targets whose health is watched: active ones, but a server target only while none of its
+    databases is (until its first run lists them, its own health says it has none backed up yet)."""
+    listed = DatabaseTarget.objects.filter(server=OuterRef("pk"), is_active=True)
+    return DatabaseTarget.objects.filter(is_active=True).filter(~Q(kind=TargetKind.SERVER) | ~Exists(listed))
+
+
 def backups_list(*, target=None, backup_type: str | None = None, statuses=None):
     qs = BackupRecord.objects.select_related("target", "offsite_storage").order_by("-created_at", "-id")
     if target is not None:
-        qs = qs.filter(target=target)
+        qs = qs.filter(target_id__in=scope_ids(target))
     if backup_type:
         qs = qs.filter(backup_type=backup_type)
     if statuses:
@@ -150,6 +164,8 @@ def backup_as_dict(record: BackupRecord) -> dict:
     return {
         "id": record.pk,
         "target": record.target.name,
+        "database": record.target.dbname,
+        "server_run": record.server_run_id,
         "type": record.backup_type,
         "format": record.format,
         "status": record.status,

@@ -12,6 +12,14 @@ def run_backup(record_id: int) -> str:
     return queue.run_in_turn("run_backup", record_id, dump.backup_execute)
 
 
+def run_server_backup(record_id: int) -> str:
+    """A server target's run: each of its databases backed up (services/backups/server_run.py)."""
+    from backups_app.services.backups import server_run
+    from backups_app.services.jobs import queue
+
+    return queue.run_in_turn("run_server_backup", record_id, server_run.run_execute)
+
+
 def run_restore(record_id: int) -> str:
     from backups_app.services.jobs import queue
     from backups_app.services.restores import restore

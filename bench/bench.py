@@ -230,6 +230,34 @@ def measure(label: str, args: list[str], *, env: dict, output: Path | None) -> R
                (load_before, os.getloadavg()[0]), peak.pss_peak, peak.at_peak)
 
 
+@dataclass
+class TreeRun:
+    """A command's wall and CPU time, its output, and the peaks of its process tree."""
+
+    wall: float
+    cpu: float
+    tree_peak: int
+    pss_peak: int
+    out: str
+    err: str
+
+
+def measure_tree(label: str, args: list[str], *, env: dict) -> TreeRun:
+    """Run a command to the end, polling its process tree's memory; whatever it prints is returned."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = PeakRss(proc.pid)
+    out, err = proc.communicate()
+    wall = time.monotonic() - started
+    peak.stop()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise SystemExit(f"{label} failed ({proc.returncode}): {err.strip() or out.strip()}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return TreeRun(wall, cpu, peak.tree_peak, peak.pss_peak, out, err)
+
+
 # -- the database -----------------------------------------------------------------
 
 def grow_table(cluster: Cluster, target_mb: int) -> int:

@@ -1,6 +1,6 @@
 """The backup list with 100,000 records: how many queries, and how long a page takes to render.
 
-    /work/main/.venv/bin/python bench/bench_admin_list.py [--records 100000] [--runs 7]
+    /work/main/.venv/bin/python bench/bench_admin_list.py [--records 100000] [--runs 7] [--targets 200 --server]
 
 Builds a throwaway SQLite console database (the default kind) in a temporary
 folder, fills it with bulk_create, and renders the BackupRecord changelist as
@@ -38,12 +38,22 @@ def configure(tmp: Path) -> None:
     django.setup()
 
 
-def populate(count: int) -> None:
+def make_targets(count: int, *, server: bool) -> list:
+    """count single-database targets, or (server) the databases of one server target, as its runs make them."""
+    from backups_app.models import DatabaseTarget
+
+    parent = DatabaseTarget.objects.get_or_create(name="fleet", kind="server", dbname="postgres")[0] if server else None
+    prefix = "fleet--" if server else ""
+    return [DatabaseTarget.objects.get_or_create(name=f"{prefix}db{i}", dbname=f"trading_{i}", server=parent)[0]
+            for i in range(count)]
+
+
+def populate(count: int, *, targets: int = 5, server: bool = False) -> None:
     from django.utils import timezone
 
-    from backups_app.models import BackupRecord, DatabaseTarget
+    from backups_app.models import BackupRecord
 
-    targets = [DatabaseTarget.objects.get_or_create(name=f"db{i}", dbname=f"trading_{i}")[0] for i in range(5)]
+    targets = make_targets(targets, server=server)
     now = timezone.now()
     statuses = ["succeeded"] * 16 + ["failed", "pruned", "pruned", "succeeded"]
     created_at = BackupRecord._meta.get_field("created_at")
@@ -57,7 +67,7 @@ def populate(count: int) -> None:
                 format="custom" if i % 3 else "sql", status=status, created_at=now - timedelta(minutes=30 * i),
                 started_at=now - timedelta(minutes=30 * i),
                 duration_seconds=None if status == "running" else 60 + i % 900,
-                path=f"database/daily/trading_{i % 5}_daily_{i}.dump", size_bytes=(i % 997) * 1024 ** 2,
+                path=f"database/daily/trading_{i % len(targets)}_daily_{i}.dump", size_bytes=(i % 997) * 1024 ** 2,
                 bytes_written=(i % 997) * 1024 ** 2, sha256="0" * 64,
                 error="pg_dump failed: connection lost\nmore detail" if status == "failed" else "",
             ))
@@ -91,6 +101,9 @@ def measure(client, url: str, runs: int):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--targets", type=int, default=5, help="targets the backups are spread over")
+    parser.add_argument("--server", action="store_true",
+                        help="the targets are the databases of one server target (docs/servers.md)")
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--show-queries", action="store_true", help="print the SQL of the default page")
     parser.add_argument("--keep", metavar="DIR", help="keep the database in DIR and reuse it next time")
@@ -110,7 +123,7 @@ def main() -> int:
         if BackupRecord.objects.count() != opts.records:
             BackupRecord.objects.all().delete()
             start = time.perf_counter()
-            populate(opts.records)
+            populate(opts.records, targets=opts.targets, server=opts.server)
             print(f"{opts.records} BackupRecords created in {time.perf_counter() - start:.1f} s "
                   f"(SQLite, {tmp / 'console.sqlite3'})")
         client = Client()

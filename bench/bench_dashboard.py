@@ -1,6 +1,6 @@
 """The dashboard (admin index) with 50 targets and 100,000 backups: how many queries, how long it takes.
 
-    .venv/bin/python bench/bench_dashboard.py [--targets 50] [--records 100000] [--runs 7]
+    .venv/bin/python bench/bench_dashboard.py [--targets 50] [--records 100000] [--runs 7] [--server]
 
 Builds a throwaway SQLite console database (the default kind) in a temporary
 folder: targets with a daily schedule each, backups spread over time (some
@@ -26,16 +26,22 @@ from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_admin_list import LIMIT_SECONDS, configure  # noqa: E402
+from bench_admin_list import LIMIT_SECONDS, configure, make_targets  # noqa: E402
 
 
-def populate(targets: int, count: int) -> None:
+def populate(targets: int, count: int, *, server: bool = False) -> None:
     from django.utils import timezone
 
-    from backups_app.models import BackupRecord, BackupSchedule, DatabaseTarget, RestoreRecord, VerificationRecord
+    from backups_app.models import BackupRecord, BackupSchedule, RestoreRecord, ServerRun, VerificationRecord
 
-    rows = [DatabaseTarget.objects.create(name=f"db{i}", dbname=f"trading_{i}") for i in range(targets)]
-    for i, t in enumerate(rows):
+    rows = make_targets(targets, server=server)
+    if server:  # one schedule for the whole server, its runs' databases each a row of the dashboard
+        fleet = rows[0].server
+        BackupSchedule.objects.create(name="daily-fleet", target=fleet, backup_type="daily", kind="daily",
+                                      time_of_day=clock(2, 0), q_schedule_id=None)
+        ServerRun.objects.create(target=fleet, backup_type="daily", format="custom", status="partly_failed",
+                                 databases=[t.dbname for t in rows], failed_databases=[rows[0].dbname])
+    for i, t in enumerate([] if server else rows):
         BackupSchedule.objects.create(name=f"daily-{i}", target=t, backup_type="daily", kind="daily",
                                       time_of_day=clock(2, i % 60), q_schedule_id=None)
     now = timezone.now()
@@ -105,6 +111,8 @@ def measure(client, url: str, runs: int):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", type=int, default=50)
+    parser.add_argument("--server", action="store_true",
+                        help="the targets are the databases of one server target (docs/servers.md)")
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--show-queries", action="store_true", help="print the SQL of each page")
@@ -125,7 +133,7 @@ def main() -> int:
         call_command("migrate", verbosity=0)
         if BackupRecord.objects.count() != opts.records:
             start = time.perf_counter()
-            populate(opts.targets, opts.records)
+            populate(opts.targets, opts.records, server=opts.server)
             print(f"{opts.targets} targets, {opts.records} BackupRecords created in "
                   f"{time.perf_counter() - start:.1f} s (SQLite, {tmp / 'console.sqlite3'})")
         users = get_user_model().objects

@@ -148,7 +148,7 @@ def console_on_postgres() -> bool:
 # (scripts/test.sh; python -m tests.run_on_postgres): the job queue, locks, the
 # reaper, the admin and the schedules.
 CONSOLE_DB_MODULES = ("test_job_lifecycle", "test_worker_*", "test_admin_*", "test_schedules_*", "test_policy_admin",
-                      "test_roles", "test_health")
+                      "test_roles", "test_health", "test_api*")
 
 
 def pytest_collection_modifyitems(config, items):

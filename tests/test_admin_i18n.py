@@ -23,7 +23,7 @@ FORMS = [forms.BackupNowForm, forms.RestoreForm, forms.VerifyForm, forms.PinForm
 
 
 def test_the_urlconf_registered_every_admin_page_of_the_console():
-    assert len(ADMINS) == 9
+    assert len(ADMINS) == 11
 
 
 @pytest.mark.parametrize("model_admin", ADMINS, ids=lambda a: type(a).__name__)

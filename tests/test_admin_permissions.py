@@ -3,10 +3,12 @@
 import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Permission
+from django.db.models import QuerySet
 from django.urls import reverse
 from django_q.models import OrmQ
 
 from backups_app.models import (
+    ApiToken,
     BackupRecord,
     BackupSchedule,
     BackupStorage,
@@ -15,9 +17,11 @@ from backups_app.models import (
     NotificationChannel,
     RestoreRecord,
     RetentionPolicy,
+    ServerRun,
     VerificationRecord,
 )
 from backups_app.services.setup.roles import BACKUP_OPERATORS, POLICY_EDITORS, RESTORE_OPERATORS, VIEWERS
+from backups_app.services.web import tokens
 from tests.admin_support import action_names, changelist, post_action
 
 pytest_plugins = ["tests.admin_fixtures"]
@@ -212,22 +216,32 @@ def every_action() -> list[tuple[str, str]]:
     import backups_app.admin  # noqa: F401  (registers the console's pages, as the URLconf does)
 
     return sorted((model._meta.model_name, name) for model, page in admin.site._registry.items()
-                  if model._meta.app_label == "backups_app" for _func, name, _desc in page._get_base_actions())
+                  if model._meta.app_label == "backups_app" for _func, name, _desc in page._get_base_actions()
+                  if (model._meta.model_name, name) not in EVERYONE_MAY)
+
+
+# Actions every staff user may run on their own objects: revoking one's own API tokens
+# (tests/test_admin_api_tokens.py shows nobody reaches another's).
+EVERYONE_MAY = {("apitoken", "revoke_tokens")}
 
 
 @pytest.fixture
-def every_object(objects):
+def every_object(objects, django_user_model):
     return {**objects,
             "notificationchannel": NotificationChannel.objects.create(name="ops", kind="email",
                                                                       destination="ops@example.com"),
             "notification": Notification.objects.create(kind="backup_failed", title="Backup of t1 failed"),
-            "backupstorage": BackupStorage.objects.create(name="offsite", bucket="b")}
+            "backupstorage": BackupStorage.objects.create(name="offsite", bucket="b"),
+            "serverrun": ServerRun.objects.create(target=objects["databasetarget"], backup_type="manual",
+                                                  format="custom"),
+            "apitoken": tokens.create(user=django_user_model.objects.create_user(username="owner", is_staff=True),
+                                      name="pipeline")[0]}
 
 
 def everything() -> tuple:
-    return tuple(m.objects.count() for m in (BackupRecord, RestoreRecord, VerificationRecord, RetentionPolicy,
-                                            BackupSchedule, NotificationChannel, Notification, BackupStorage,
-                                            OrmQ))
+    models = (BackupRecord, RestoreRecord, VerificationRecord, RetentionPolicy, BackupSchedule, NotificationChannel,
+              Notification, BackupStorage, ServerRun, ApiToken.objects.filter(revoked_at=None), OrmQ)
+    return tuple((m if isinstance(m, QuerySet) else m.objects).count() for m in models)
 
 
 @pytest.mark.parametrize("model,action", every_action(), ids=lambda v: v)

@@ -10,7 +10,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "backups_app"
 # The entry points above the services (and the admin's template tags); nothing below them may import them.
-ENTRY_POINTS = ("backups_app.admin", "backups_app.console_site", "backups_app.management", "backups_app.forms",
+ENTRY_POINTS = ("backups_app.admin", "backups_app.api", "backups_app.console_site", "backups_app.management",
+                "backups_app.forms",
                 "backups_app.views", "backups_app.tasks", "backups_app.templatetags")
 
 

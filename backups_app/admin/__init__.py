@@ -1,3 +1,13 @@
 """Admin pages, one module per concern."""
 
-from backups_app.admin import backups, notifications, policies, restores, schedules, storage, targets  # noqa: F401
+from backups_app.admin import (  # noqa: F401
+    backups,
+    notifications,
+    policies,
+    restores,
+    schedules,
+    server_runs,
+    storage,
+    targets,
+    tokens,
+)

@@ -19,6 +19,7 @@ def dashboard_context(request) -> dict:
     now = timezone.now()
     rows = dashboard.dashboard_rows(now=now)
     return {"show_dashboard": True, "health_rows": [row_view(r, now) for r in rows],
+            "server_runs": [run_view(r) for r in dashboard.last_server_runs()],
             "disk": disk_view(disk.disk_report(now=now)),
             "attention_count": sum(r.needs_attention for r in rows)}
 
@@ -42,6 +43,14 @@ def row_view(row: dashboard.TargetRow, now) -> dict:
             "anomaly": _("%(pct)+.0f%% vs. median") % {"pct": row.anomaly} if row.anomaly is not None else "",
             "size_chart": size_chart(row), "duration_chart": duration_chart(row),
             "restore_chart": restore_chart(row)}
+
+
+def run_view(run) -> dict:
+    """A server target's newest run: when, how it ended, and which databases failed, appeared or went."""
+    return {"run": run, "when": when(run.finished_at or run.created_at), "status": status_badge(run),
+            "backed_up": len(run.databases) - len(run.failed_databases), "listed": len(run.databases),
+            "failed": ", ".join(run.failed_databases), "added": ", ".join(run.added),
+            "dropped": ", ".join(run.dropped), "error": first_line(run.error) if not run.databases else ""}
 
 
 def verification_text(record) -> str:

@@ -17,6 +17,7 @@ BADGE_COLOURS = {
     Status.SUCCEEDED: ("#fff", "#2e7d32"),
     Status.FAILED: ("#fff", "#c62828"),
     Status.PRUNED: ("#555", "#e8e8e8"),
+    "partly_failed": ("#fff", "#b45309"),  # a server run some of whose databases failed
 }
 
 
@@ -142,6 +143,6 @@ def progress(record, now=None):
             text = _("%(size)s written, running for %(t)s") % {
                 "size": human_size(written), "t": human_duration(elapsed_seconds(record, now))}
         return format_html('<span class="bc-progress">{}</span>', text)
-    if record.status == Status.FAILED:
+    if record.status in (Status.FAILED, "partly_failed"):
         return format_html('<span class="bc-error" title="{}">{}</span>', record.error, first_line(record.error))
     return ""

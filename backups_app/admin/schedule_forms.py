@@ -81,6 +81,10 @@ class BackupScheduleForm(forms.ModelForm):
         cleaned = super().clean()
         if cleaned.get("action", "backup") == "backup" and not cleaned.get("backup_type"):
             self.add_error("backup_type", _("A backup schedule needs a backup type."))
+        target = cleaned.get("target")
+        if target is not None and target.is_server and cleaned.get("action", "backup") != "backup":
+            self.add_error("target", _("A server target's schedule backs up its databases; verify or drill the "
+                                       "target of one of its databases instead."))
         kind = cleaned.get("kind")
         if kind not in schedules.NEEDS:
             return cleaned

@@ -9,21 +9,29 @@ from backups_app.admin.actions import GuardedActionsMixin, applying, history, in
 from backups_app.admin.display import human_size
 from backups_app.forms import BackupNowForm, DatabaseTargetForm
 from backups_app.models import BackupFormat, BackupRecord, BackupType, DatabaseTarget
-from backups_app.services.backups import dump
+from backups_app.services.backups import dump, server_run
 from backups_app.services.jobs import queue
-from backups_app.services.targets import agreement, connection_test, lookup
+from backups_app.services.targets import agreement, connection_test, discovery, lookup
 
 
 @admin.register(DatabaseTarget)
 class DatabaseTargetAdmin(GuardedActionsMixin, admin.ModelAdmin):
     form = DatabaseTargetForm
-    list_display = ["name", "address", "user", "password_source", "encrypt", "is_active", "last_success"]
-    list_filter = ["is_active", "password_source", "encrypt"]
+    list_display = ["name", "what", "address", "user", "password_source", "encrypt", "is_active", "last_success"]
+    list_filter = ["is_active", "kind", "password_source", "encrypt"]
+    list_select_related = ["server"]
     search_fields = ["name", "host", "dbname"]
     actions = ["backup_now", "test_connection"]
     fieldsets = [
-        (None, {"fields": ["name", "is_active", "notes", "storage"]}),
+        (None, {"fields": ["name", "kind", "is_active", "notes", "storage"]}),
         (gettext_lazy("Connection"), {"fields": ["host", "port", "dbname", "user"]}),
+        (gettext_lazy("Databases of a server target"), {
+            "fields": ["include_databases", "exclude_databases"],
+            "description": gettext_lazy("Each run lists the server's databases afresh and backs up each one that "
+                                        "is not a template, as a target of its own (named server--database) with "
+                                        "its own backups, retention and health. SERVER_BACKUP_PARALLEL of them at "
+                                        "once; the roles and tablespaces once per run."),
+        }),
         (gettext_lazy("Password"), {
             "fields": ["password_source", "password_env", "service_name"],
             "description": gettext_lazy("The console never stores a password: only where to find one when a job runs."),
@@ -36,10 +44,24 @@ class DatabaseTargetAdmin(GuardedActionsMixin, admin.ModelAdmin):
         }),
     ]
 
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is not None and obj.server_id:
+            fieldsets.insert(1, (gettext_lazy("Found on a server"), {
+                "fields": ["server", "dropped_at"],
+                "description": gettext_lazy("This database was found by the runs of its server target, which keep "
+                                            "its connection, password and encryption settings in step with their "
+                                            "own: change them there."),
+            }))
+        return fieldsets
+
     def get_readonly_fields(self, request, obj=None):
         # The default target follows DB_*: a change here would be undone at the next start.
         if lookup.is_from_environment(obj):
             return [*super().get_readonly_fields(request, obj), *lookup.FROM_ENVIRONMENT]
+        # A server's database takes its settings from the server target at every run.
+        if obj is not None and obj.server_id:
+            return [*super().get_readonly_fields(request, obj), *discovery.FOUND_READONLY]
         return super().get_readonly_fields(request, obj)
 
     def changelist_view(self, request, extra_context=None):
@@ -72,7 +94,19 @@ class DatabaseTargetAdmin(GuardedActionsMixin, admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("server"), ordering="host")
     def address(self, obj):
+        if obj.is_server:
+            return f"{obj.host}:{obj.port}"
         return f"{obj.host}:{obj.port}/{obj.dbname}"
+
+    @admin.display(description=gettext_lazy("backs up"), ordering="kind")
+    def what(self, obj):
+        if obj.is_server:
+            return _("every database of the server")
+        if obj.server_id:
+            gone = _(" (dropped)") if obj.dropped_at else ""
+            return _("database %(db)s of %(server)s%(gone)s") % {"db": obj.dbname, "server": obj.server.name,
+                                                                  "gone": gone}
+        return _("one database")
 
     @admin.display(description=gettext_lazy("last good backup"), ordering="last_success_at",
                    empty_value=gettext_lazy("never"))
@@ -91,7 +125,10 @@ class DatabaseTargetAdmin(GuardedActionsMixin, admin.ModelAdmin):
             return intermediate_page(
                 self, request, queryset=queryset, form=form, action="backup_now", title=_("Back up now"),
                 describe=lambda t: f"{t.name} ({self.address(t)})",
-                intro=_("One backup is queued for each target below; the list of backups shows its progress."),
+                intro=_("One backup is queued for each target below; the list of backups shows its progress.") if
+                not any(t.is_server for t in queryset) else _(
+                    "One backup is queued for each target below, and for each server target one run that backs "
+                    "up each of its databases; the lists of backups and of server runs show their progress."),
             )
         self._queue_backups(request, queryset, form.cleaned_data["backup_type"], form.cleaned_data["format"])
         return None
@@ -103,6 +140,9 @@ class DatabaseTargetAdmin(GuardedActionsMixin, admin.ModelAdmin):
             for target in queryset.filter(is_active=True):
                 if refused := agreement.mismatch(target):  # the worker would refuse it too
                     self.message_user(request, refused, messages.ERROR)
+                    continue
+                if target.is_server:
+                    queued.append(self._queue_server_run(request, target, backup_type, fmt))
                     continue
                 record = dump.backup_create(target=target, backup_type=backup_type, fmt=fmt,
                                             started_by=request.user.get_username(), requested_by=request.user)
@@ -118,6 +158,14 @@ class DatabaseTargetAdmin(GuardedActionsMixin, admin.ModelAdmin):
         if inactive:
             self.message_user(request, _("Not backed up, because the target is inactive: %(list)s.")
                               % {"list": ", ".join(inactive)}, messages.WARNING)
+
+    def _queue_server_run(self, request, target, backup_type, fmt) -> str:
+        run = server_run.run_create(target=target, backup_type=backup_type, fmt=fmt,
+                                    started_by=request.user.get_username(), requested_by=request.user)
+        queue.enqueue_server_run(run)
+        history(self, request, target, _("Queued server run #%(id)s of every database (%(type)s, %(format)s).") % {
+            "id": run.pk, "type": BackupType(backup_type).label, "format": BackupFormat(fmt).label})
+        return _("%(target)s: server run #%(id)s") % {"target": target.name, "id": run.pk}
 
     @admin.action(description=gettext_lazy("Test the connection"), permissions=["run_backup"])
     def test_connection(self, request, queryset):
@@ -139,6 +187,11 @@ def report_message(report: connection_test.ConnectionReport) -> str:
     if report.pg_dump:
         facts.append(_("pg_dump %(version)s (%(path)s)") % {
             "version": report.pg_dump.version, "path": report.pg_dump.path})
+    if report.databases is not None:
+        facts.append(ngettext("would back up %(n)d database: %(names)s", "would back up %(n)d databases: %(names)s",
+                              len(report.databases)) % {"n": len(report.databases),
+                                                        "names": ", ".join(report.databases[:20]) +
+                                                        (" …" if len(report.databases) > 20 else "")})
     if report.free_bytes is not None:
         facts.append(_("%(free)s free under %(root)s") % {
             "free": human_size(report.free_bytes), "root": report.backup_root})

@@ -4,10 +4,13 @@ from backups_app.models.notifications import Notification, NotificationChannel
 from backups_app.models.policies import RetentionPolicy
 from backups_app.models.restores import RestoreRecord, VerificationRecord
 from backups_app.models.schedules import BackupSchedule
+from backups_app.models.server_runs import ServerRun, ServerRunStatus
 from backups_app.models.storage import BackupStorage, OffsiteStatus, StorageKind
-from backups_app.models.targets import DatabaseTarget, PasswordSource
+from backups_app.models.targets import DatabaseTarget, PasswordSource, TargetKind
+from backups_app.models.tokens import ApiToken
 
 __all__ = [
+    "ApiToken",
     "BackupFormat",
     "BackupRecord",
     "BackupSchedule",
@@ -22,6 +25,9 @@ __all__ = [
     "PasswordSource",
     "RestoreRecord",
     "RetentionPolicy",
+    "ServerRun",
+    "ServerRunStatus",
     "StorageKind",
+    "TargetKind",
     "VerificationRecord",
 ]

@@ -73,6 +73,10 @@ class BackupRecord(JobFields):
         "backups_app.BackupSchedule", null=True, blank=True, on_delete=models.SET_NULL,
         related_name="backups", verbose_name=_("schedule"),
     )
+    server_run = models.ForeignKey(
+        "backups_app.ServerRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="backups",
+        verbose_name=_("server run"), help_text=_("The run of a server target this backup was part of."),
+    )
     # What the database held, for restores (TimescaleDB needs its version).
     extensions = models.JSONField(_("extensions"), default=dict, blank=True)
     row_counts = models.JSONField(_("row counts"), default=dict, blank=True)

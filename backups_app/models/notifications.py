@@ -20,6 +20,7 @@ class EventKind(models.TextChoices):
     TARGET_STALE = "target_stale", _("target not healthy (no recent restorable backup, or the newest is damaged)")
     RECOVERED = "recovered", _("recovered after a failure")
     OFFSITE_FAILED = "offsite_failed", _("copy to object storage failed")
+    DATABASE_DROPPED = "database_dropped", _("a database of a server target is gone (its backups are kept)")
 
 
 # Sent only to channels that ask for successes, and by the test action; not choosable as events.

@@ -53,7 +53,7 @@ class BackupSchedule(models.Model):
     enabled = models.BooleanField(_("enabled"), default=True)
     q_schedule_id = models.IntegerField(null=True, blank=True, editable=False)
     last_run_at = models.DateTimeField(_("last run"), null=True, blank=True, editable=False)
-    last_status = models.CharField(_("last result"), max_length=10, blank=True, editable=False)
+    last_status = models.CharField(_("last result"), max_length=15, blank=True, editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:

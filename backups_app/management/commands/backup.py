@@ -120,6 +120,8 @@ class Command(ConsoleCommand):
         if opts["jobs"] is not None and not (opts["format"] == BackupFormat.DIRECTORY and 1 <= opts["jobs"] <= 64):
             raise CommandError("--jobs needs --format directory and a number from 1 to 64")
         target = get_target(opts["target"] or "default")
+        if target.is_server:
+            return self.create_server_run(target, opts)
         record = dump.backup_create(
             target=target, backup_type=opts["type"] or BackupType.MANUAL, fmt=opts["format"],
             started_by="command line",
@@ -135,6 +137,33 @@ class Command(ConsoleCommand):
             raise CommandError(f"backup #{record.pk} succeeded but was not copied to object storage: "
                                + one_line(record.offsite_detail))
         return done
+
+    def create_server_run(self, target, opts):
+        """Every database of a server target, each its own backup; one line each as it ends, then the run's."""
+        from backups_app.services.backups import server_run
+
+        run = server_run.run_create(target=target, backup_type=opts["type"] or BackupType.MANUAL,
+                                    fmt=opts["format"], started_by="command line")
+        run = stopping.run_here(server_run.run_execute, run, dump_jobs=opts["jobs"], on_wait=waiting_reporter(self),
+                                on_database=self.database_line)
+        line = server_run.summary(run)
+        not_offsite = run.backups.filter(status=BackupStatus.SUCCEEDED, offsite_status__in=OFFSITE_NOT_DONE)
+        if run.status != "succeeded":
+            raise CommandError(line)
+        if not_offsite.exists():
+            self.stdout.write(line)
+            raise CommandError(f"server run #{run.pk}: {not_offsite.count()} backups were not copied to object "
+                               "storage: " + ", ".join(f"#{pk}" for pk in not_offsite.values_list("pk", flat=True)))
+        return line
+
+    def database_line(self, record) -> None:
+        if record.status == BackupStatus.SUCCEEDED:
+            size = naturalsize(record.size_bytes, binary=True)
+            self.stdout.write(f"ok      {record.target.dbname}: backup #{record.pk} {record.absolute_path} {size} "
+                              f"in {record.duration_seconds:.1f}s")
+        else:
+            self.stdout.write(f"FAILED  {record.target.dbname}: backup #{record.pk}: {record.error}")
+        self.stdout.flush()
 
     def adopt(self, opts):
         from backups_app.services.adoption import adopt, from_storage
@@ -200,11 +229,11 @@ class Command(ConsoleCommand):
         self.stdout.write(f"{len(rows) - 1} backups" + _places_summary(places.values()))
 
     def check_freshness(self, opts):
-        targets = DatabaseTarget.objects.filter(pk=get_target(opts["target"]).pk) if opts["target"] else None
+        targets = _watched(get_target(opts["target"])) if opts["target"] else None
         report = health.health_report(targets=targets, max_age_hours=opts["max_age_hours"])
         for t in report["targets"]:
-            self.stdout.write(f"{CHECK_LABELS[t['state']]:<5}  {t['target']}: {t['problem'] or _relied_on(t)}")
-        unhealthy = [t["target"] for t in report["targets"] if not t["ok"]]
+            self.stdout.write(f"{CHECK_LABELS[t['state']]:<5}  {_named(t)}: {t['problem'] or _relied_on(t)}")
+        unhealthy = [_named(t) for t in report["targets"] if not t["ok"]]
         if unhealthy:
             raise CommandError(f"{len(unhealthy)} of {len(report['targets'])} targets are not healthy: "
                                + ", ".join(unhealthy))
@@ -283,6 +312,20 @@ def _places_summary(places) -> str:
     elsewhere = Counter(p.elsewhere for p in places if p.elsewhere)
     parts += [f"{n} on host {host}" for host, n in sorted(elsewhere.items())]
     return "".join(f"; {part}" for part in parts)
+
+
+def _watched(target):
+    """The targets --check looks at for --target: a server target's databases, or the target itself."""
+    if target.is_server:
+        return selectors.monitored_targets().filter(pk__in=selectors.scope_ids(target))
+    return DatabaseTarget.objects.filter(pk=target.pk)
+
+
+def _named(health: dict) -> str:
+    """A target in --check's lines; a server target's database says which server and database it is."""
+    if health["server"] and health["database"]:
+        return f"{health['target']} (database {health['database']} of server {health['server']})"
+    return health["target"]
 
 
 def _inside_root(record) -> bool:

@@ -25,8 +25,8 @@ from django.conf import settings
 from backups_app.models import BackupRecord, BackupStatus
 from backups_app.services.backups import backup_log, globals_dump, preflight, row_counts
 from backups_app.services.crypto import age, keys
+from backups_app.services.jobs import fanout, process, stopping
 from backups_app.services.jobs import lifecycle as jobs
-from backups_app.services.jobs import process, stopping
 from backups_app.services.monitoring import anomaly
 from backups_app.services.postgres import binaries, dumping, reading
 from backups_app.services.postgres.args import COMPRESSORS, UnsupportedSetting, custom_compression, wants_zstd
@@ -53,12 +53,13 @@ class BackupFailed(Exception):
 
 
 def backup_create(*, target, backup_type: str, fmt: str, started_by: str = "",
-                  requested_by=None, schedule=None, is_safety_backup: bool = False) -> BackupRecord:
-    """A queued backup row; the work happens in backup_execute."""
+                  requested_by=None, schedule=None, is_safety_backup: bool = False,
+                  server_run=None) -> BackupRecord:
+    """A queued backup row; the work happens in backup_execute. server_run: the server target's run it is part of."""
     return BackupRecord.objects.create(
         target=target, backup_type=backup_type, format=fmt, status=BackupStatus.QUEUED,
         started_by=started_by[:150], requested_by=requested_by, schedule=schedule,
-        is_safety_backup=is_safety_backup, server_address=agreement.address(target),
+        is_safety_backup=is_safety_backup, server_address=agreement.address(target), server_run=server_run,
     )
 
 
@@ -73,8 +74,8 @@ def backup_execute_locked(*, record_id: int) -> BackupRecord:
     return record
 
 
-def backup_execute(*, record_id: int, lock_wait: float | None = None,
-                   defer_when_busy: bool = False, dump_jobs: int | None = None, on_wait=None) -> BackupRecord:
+def backup_execute(*, record_id: int, lock_wait: float | None = None, defer_when_busy: bool = False,
+                   dump_jobs: int | None = None, on_wait=None, globals_file=None) -> BackupRecord:
     """Run a queued backup when its target is free, and end it.
 
     One backup or restore per target at a time (jobs.turn): a backup that
@@ -82,6 +83,7 @@ def backup_execute(*, record_id: int, lock_wait: float | None = None,
     wait is short and jobs.TargetBusy leaves the row queued for the queue to
     try again; jobs.NotQueued means another worker has it already.
     dump_jobs: tables dumped at once for a directory backup (default BACKUP_DUMP_JOBS).
+    globals_file: the roles file a server target's run wrote once, copied beside this dump.
     """
     record = BackupRecord.objects.select_related("target").get(pk=record_id)
     # Configured for another server than the one the target names, or asked of a server it no longer names.
@@ -93,7 +95,7 @@ def backup_execute(*, record_id: int, lock_wait: float | None = None,
     try:
         with jobs.turn(record, target=record.target, progress=progress.size, defer=defer_when_busy,
                        wait_seconds=lock_wait, on_wait=on_wait):
-            _run(record, progress, dump_jobs)
+            _run(record, progress, dump_jobs, globals_file)
         # After the turn: the upload reads only the published file, so a restore of this target (or its
         # next backup) need not wait for it. A kill during it is resumed by recovery (upload_recovery.py).
         _copy_offsite(record)
@@ -110,7 +112,7 @@ def backup_execute(*, record_id: int, lock_wait: float | None = None,
     return record
 
 
-def _run(record: BackupRecord, progress, dump_jobs: int | None = None) -> None:
+def _run(record: BackupRecord, progress, dump_jobs: int | None = None, globals_file=None) -> None:
     conn = conn_for(record.target)
     partial = None
     try:
@@ -118,7 +120,7 @@ def _run(record: BackupRecord, progress, dump_jobs: int | None = None) -> None:
         info, tool, final = _prepare(record, conn, encrypted=bool(recipients))
         partial = progress.path = layout.partial_path(final, record.pk)
         # Roles and tablespaces, written while the dump runs and published with it.
-        with globals_dump.beside(record, conn, final, recipients=recipients) as globals_ready:
+        with globals_dump.beside(record, conn, final, recipients=recipients, shared=globals_file) as globals_ready:
             # Optional exact row counts, taken in the snapshot pg_dump is given.
             with row_counts.snapshot(record, conn) as snapshot:
                 if recipients:
@@ -359,6 +361,8 @@ def _refuse(record, message: str) -> None:
 
 
 def _fail(record, message: str, *, secrets, partial: Path | None = None) -> None:
+    if fanout.stopping():  # its programs were stopped with the run it is part of
+        message = stopping.interrupted("backup", stopping.Interrupted(fanout.stopping()))
     if partial is not None and os.path.lexists(partial):
         try:
             files.remove_quietly(partial)

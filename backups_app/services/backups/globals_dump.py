@@ -13,6 +13,7 @@ the server lacks and leaves existing ones untouched.
 
 import contextlib
 import re
+import shutil
 
 from backups_app.models import BackupRecord
 from backups_app.services.crypto import age
@@ -47,7 +48,7 @@ def _server_major(version: str) -> int | None:
 
 
 @contextlib.contextmanager
-def beside(record: BackupRecord, conn: Conn, final, *, recipients=()):
+def beside(record: BackupRecord, conn: Conn, final, *, recipients=(), shared=None):
     """Write the globals file while the dump is made, and publish it right after the dump.
 
     Used by dump.py around the whole dump: pg_dumpall starts first and runs
@@ -56,13 +57,19 @@ def beside(record: BackupRecord, conn: Conn, final, *, recipients=()):
     for pg_dumpall and raises GlobalsFailed if the file could not be written,
     so a backup either has both files or neither. An encrypted backup's roles
     file is encrypted to the same keys (written at ready(), one pipeline at a time).
+
+    shared: the file a server target's run wrote once for all its databases
+    (save(), already encrypted when they are): copied instead of running
+    pg_dumpall again.
     """
     target = final.with_name(file_name(final.name, encrypted=bool(recipients)))
     partial = layout.partial_path(target, record.pk)
     major = _server_major(record.server_version)
     with contextlib.ExitStack() as stack:
         try:
-            if recipients:
+            if shared is not None:
+                ready = _once(lambda: _copy(shared, partial))
+            elif recipients:
                 ready = _once(lambda: save(conn, partial, server_major=major, recipients=recipients))
             else:
                 ready = stack.enter_context(_started(conn, partial, server_major=major))
@@ -75,6 +82,14 @@ def beside(record: BackupRecord, conn: Conn, final, *, recipients=()):
             raise
     record.globals_path = layout.relative(target)
     BackupRecord.objects.filter(pk=record.pk).update(globals_path=record.globals_path)
+
+
+def _copy(source, partial) -> None:
+    try:
+        with open(source, "rb") as src, files.create_private(partial) as out:
+            shutil.copyfileobj(src, out)
+    except OSError as exc:
+        raise GlobalsFailed(f"cannot copy the server's roles file {source}: {exc.strerror or exc}") from None
 
 
 def _once(fn):

@@ -60,12 +60,13 @@ class JobLost(Exception):
 
 
 def job_models():
-    names = ("BackupRecord", "RestoreRecord", "VerificationRecord")
+    names = ("BackupRecord", "RestoreRecord", "VerificationRecord", "ServerRun")
     return [apps.get_model("backups_app", name) for name in names]
 
 
 # Record errors are stored text, written the same whatever the worker's language.
-JOB_WORDS = {"BackupRecord": "backup", "RestoreRecord": "restore", "VerificationRecord": "verification"}
+JOB_WORDS = {"BackupRecord": "backup", "RestoreRecord": "restore", "VerificationRecord": "verification",
+             "ServerRun": "server run"}
 
 
 def describe(record) -> str:
@@ -83,6 +84,7 @@ def claim(model, pk) -> bool:
 
 
 def finish(record, *, ok: bool, error: str = "", **fields) -> None:
+    """End a running row succeeded or failed (a `status` among fields says more, as a server run's "partly_failed")."""
     record.finished_at = timezone.now()
     record.status = (JobStatus.SUCCEEDED if ok else JobStatus.FAILED).value  # a plain string, as read from the row
     record.error = error
@@ -154,6 +156,20 @@ def ensure_running(record) -> None:
     """Raise JobLost when the row is no longer ours (checked before anything is published)."""
     if not type(record).objects.filter(pk=record.pk, status=JobStatus.RUNNING).exists():
         raise JobLost(f"{describe(record)} was marked failed while it ran ({WORKER_LOST}); its result is discarded")
+
+
+ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+END_POLL_SECONDS = 0.5
+
+
+def wait_for_end(model, pk, *, timeout: float) -> bool:
+    """Whether the job's row has ended (neither queued nor running) within timeout seconds; read twice a second."""
+    deadline = time.monotonic() + max(0.0, timeout)
+    while model.objects.filter(pk=pk, status__in=ACTIVE).exists():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(min(END_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+    return True
 
 
 # --- one job per target ----------------------------------------------------

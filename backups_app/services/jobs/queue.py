@@ -33,6 +33,11 @@ def enqueue_backup(record) -> str:
     return ""
 
 
+def enqueue_server_run(record) -> str:
+    enqueue("run_server_backup", record.pk, label=f"server run #{record.pk}")
+    return ""
+
+
 def enqueue_restore(record) -> str:
     host = placement.route(record.backup, placement.job_host(record))
     enqueue("run_restore", record.pk, label=f"restore #{record.pk}", host=host)

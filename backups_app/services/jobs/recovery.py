@@ -128,6 +128,8 @@ def _after_lost(record) -> list[str]:
     DatabaseTarget.objects.filter(lock_holder=holder).update(lock_holder="", lock_expires_at=None)
     if type(record).__name__ == "BackupRecord":
         done += _remove_partials(record.pk)
+    if type(record).__name__ == "ServerRun":
+        done += _remove_run_scratch(record.pk)
     if getattr(record, "created_database", ""):
         done.append(_drop_created_database(record))
     return done
@@ -137,6 +139,17 @@ def _remove_partials(record_id=None) -> list[str]:
     from backups_app.services.storage import layout
 
     return [f"removed its partial {_remove(p)} {p}" for p in layout.partial_files(record_id)]
+
+
+# The private folder a server target's run keeps its roles file in (backups/server_run.py names it).
+RUN_SCRATCH_PREFIX = "server-run-"
+
+
+def _remove_run_scratch(run_id: int) -> list[str]:
+    from django.conf import settings
+
+    folders = Path(settings.BACKUP_SCRATCH_DIR).glob(f"{RUN_SCRATCH_PREFIX}{run_id}-*")
+    return [f"removed its scratch {_remove(p)} {p}" for p in folders]
 
 
 def _remove(path: Path) -> str:

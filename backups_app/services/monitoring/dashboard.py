@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db.models import Count, F, OuterRef, Prefetch, Q, Subquery, Sum, Window
-from django.db.models.functions import Coalesce, RowNumber
+from django.db.models.functions import Coalesce, Lower, RowNumber
 from django.utils import timezone
 
+from backups_app import selectors
 from backups_app.models import (
     BackupRecord,
     BackupSchedule,
@@ -21,12 +22,16 @@ from backups_app.models import (
     DatabaseTarget,
     OffsiteStatus,
     RestoreRecord,
+    ServerRun,
     VerificationRecord,
 )
 from backups_app.services.jobs import schedules
 from backups_app.services.monitoring import health
 
 CHART_POINTS = 90
+# Bars drawn on the whole page at most: a server's 200 databases get 30 each, not 90 (the page stays fast to
+# make and to show); never fewer than MIN_CHART_POINTS.
+CHART_BUDGET, MIN_CHART_POINTS = 6000, 20
 FINISHED = [BackupStatus.SUCCEEDED, BackupStatus.FAILED, BackupStatus.PRUNED]
 HAD_FILE = [BackupStatus.SUCCEEDED, BackupStatus.PRUNED]
 BACKUP_FIELDS = [*health.RECORD_FIELDS, "size_bytes", "duration_seconds", "error", "size_anomaly_pct",
@@ -68,25 +73,40 @@ class TargetRow:
 
 
 def _newest(model, target_path: str, **filters):
-    return Subquery(model.objects.filter(**{target_path: OuterRef("pk")}, **filters)
-                    .order_by("-created_at", "-id").values("pk")[:1])
+    return Subquery(_by_target(model.objects.filter(**{target_path: OuterRef("pk")}, **filters), target_path)
+                    .values("pk")[:1])
 
 
-def targets_with_newest():
+def _by_target(qs, target_path: str):
+    """Newest first. Ordered by the (fixed) target first: SQLite then walks that target's rows through its index
+    instead of every row's status, which made the dashboard of 200 databases ten times slower."""
+    return qs.order_by(F(f"{target_path}_id").desc(), "-created_at", "-id")
+
+
+def chart_points(rows: int) -> int:
+    """The bars of each chart for a dashboard of this many rows."""
+    return max(MIN_CHART_POINTS, min(CHART_POINTS, CHART_BUDGET // max(rows, 1)))
+
+
+def targets_with_newest(*, points: int = CHART_POINTS):
     """Active targets, each with the ids of its newest success, last restorable backup, attempt and
     verification; schedules prefetched."""
-    drill = RestoreRecord.objects.filter(backup__target=OuterRef("pk"), is_drill=True,
-                                         status="succeeded").order_by("-created_at").values("duration_seconds")[:1]
+    # The status through an expression: matched as a plain column, SQLite (which keeps no statistics) walks every
+    # succeeded restore for each target instead of the target's own, 20 times slower with 200 databases.
+    drills = RestoreRecord.objects.filter(backup__target=OuterRef("pk"), is_drill=True).alias(
+        state=Lower("status")).filter(state="succeeded")
+    drill = _by_target(drills, "backup__target").values("duration_seconds")[:1]
     older = BackupRecord.objects.filter(target=OuterRef("pk"), status__in=HAD_FILE).order_by("-created_at", "-id")
-    chart_from = Coalesce(Subquery(older.values("created_at")[CHART_POINTS - 1:CHART_POINTS]),
+    chart_from = Coalesce(Subquery(older.values("created_at")[points - 1:points]),
                           Subquery(older.order_by("created_at").values("created_at")[:1]))
-    return (DatabaseTarget.objects.filter(is_active=True).order_by("name")
+    return (selectors.monitored_targets().select_related("server").order_by("name")
             .annotate(**health.newest_ids(),
                       attempt_id=_newest(BackupRecord, "target", status__in=FINISHED),
                       verification_id=_newest(VerificationRecord, "backup__target",
                                               status__in=["succeeded", "failed"]),
                       drill_seconds=Subquery(drill), chart_from=chart_from)
-            .prefetch_related(Prefetch("schedules", queryset=BackupSchedule.objects.filter(enabled=True))))
+            .prefetch_related(Prefetch("schedules", queryset=BackupSchedule.objects.filter(enabled=True)),
+                              Prefetch("server__schedules", queryset=BackupSchedule.objects.filter(enabled=True))))
 
 
 def backup_counts() -> dict[int, dict]:
@@ -138,28 +158,33 @@ def last_restores(target_ids, *, points: int = CHART_POINTS) -> dict[int, list]:
     return series
 
 
-def next_run(target: DatabaseTarget, now: datetime) -> datetime | None:
-    runs = [schedules.next_runs(schedules.cron_for(s), after=now, count=1)[0] for s in target.schedules.all()
-            if s.enabled and health.schedule_period(s, now=now) is not None]
-    return min(runs, default=None)
+def next_run(target: DatabaseTarget, now: datetime, known: dict | None = None) -> datetime | None:
+    """The next run of any of its schedules; known remembers each schedule's (the databases of a server share one)."""
+    known = {} if known is None else known
+    for s in health.schedules_of(target):
+        if s.pk not in known:
+            runnable = s.enabled and health.schedule_period(s, now=now) is not None
+            known[s.pk] = schedules.next_runs(schedules.cron_for(s), after=now, count=1)[0] if runnable else None
+    return min((known[s.pk] for s in health.schedules_of(target) if known[s.pk] is not None), default=None)
 
 
 def dashboard_rows(*, now=None) -> list[TargetRow]:
     now = now or timezone.now()
-    targets = list(targets_with_newest())
+    points = chart_points(selectors.monitored_targets().count())
+    targets = list(targets_with_newest(points=points))
     ids = [t.pk for t in targets]
     wanted = {i for t in targets for i in (t.newest_id, t.good_id, t.attempt_id)}
     records = BackupRecord.objects.only(*BACKUP_FIELDS).in_bulk([i for i in wanted if i])
     verifications = VerificationRecord.objects.in_bulk([t.verification_id for t in targets if t.verification_id])
-    counts, backups, restores = backup_counts(), last_backups(targets), last_restores(ids)
-    rows = []
+    counts, backups, restores = backup_counts(), last_backups(targets, points=points), last_restores(ids, points=points)
+    rows, known_runs = [], {}
     for t in targets:
         success, count = records.get(t.good_id), counts.get(t.pk, {})
         state = health.assess(t, newest=records.get(t.newest_id), good=success,
                               offsite_failed=count.get("offsite_failed", 0), now=now)
         rows.append(TargetRow(
             target=t, last_success=success, last_attempt=records.get(t.attempt_id), verdict=state,
-            next_run=next_run(t, now),
+            next_run=next_run(t, now, known_runs),
             kept_count=count.get("kept", 0), kept_bytes=count.get("kept_bytes") or 0,
             failures=count.get("failures", 0), offsite_failed=count.get("offsite_failed", 0),
             verification=verifications.get(t.verification_id),
@@ -167,3 +192,10 @@ def dashboard_rows(*, now=None) -> list[TargetRow]:
             restore_seconds=restores.get(t.pk, []),
         ))
     return rows
+
+
+def last_server_runs() -> list:
+    """The newest run of each active server target (what it found, what failed), by target name."""
+    newest = ServerRun.objects.filter(target=OuterRef("target")).order_by("-created_at", "-id").values("pk")[:1]
+    return list(ServerRun.objects.filter(target__is_active=True, pk=Subquery(newest))
+                .select_related("target").order_by("target__name"))

@@ -13,6 +13,10 @@ A target is **healthy** when all of these hold:
   (`offsite_failed`: such a backup lives on one host only). An upload still
   under way (`uploading`) does not count: recovery ends a lost one `failed`.
 
+The targets watched are the active ones (selectors.monitored_targets): each
+database of a server target is one, named by its server and database; a
+server target itself only until its first run has listed its databases.
+
 All targets are read in a fixed number of queries (the newest succeeded
 and the last restorable backup of each as subqueries, their records, one
 GROUP BY), plus a stat of each target's newest backup file. Only when the
@@ -44,12 +48,20 @@ def expected_interval(target: DatabaseTarget, *, max_age_hours: float | None = N
     if max_age_hours:
         return timedelta(hours=max_age_hours), _("--max-age-hours")
     # .all(), filtered here: the dashboard prefetches every target's schedules in one query.
-    periods = [(schedule_period(s, now=now), s.name) for s in target.schedules.all() if s.enabled]
+    periods = [(schedule_period(s, now=now), s.name) for s in schedules_of(target) if s.enabled]
     periods = [(period, name) for period, name in periods if period is not None]
     if not periods:
         return timedelta(hours=DEFAULT_MAX_AGE_HOURS), _("default")
     period, name = min(periods)
     return period + max(MIN_SLACK, period / 10), _("schedule %(name)s") % {"name": name}
+
+
+def schedules_of(target) -> list:
+    """A target's schedules; a server's database is backed up by its server target's ones."""
+    found = list(target.schedules.all())
+    if target.server_id:
+        found += list(target.server.schedules.all())
+    return found
 
 
 def schedule_period(schedule, *, now=None) -> timedelta | None:
@@ -130,13 +142,19 @@ class TargetHealth:
     def as_dict(self, now) -> dict:
         last = self.last_success
         age = now - last if last else None
-        return {"target": self.target.name, "ok": self.ok, "state": self.state,
+        return {"target": self.target.name, **where(self.target), "ok": self.ok, "state": self.state,
                 "last_success": timezone.localtime(last).isoformat() if last else None,
                 "last_success_id": self.good.pk if self.good is not None else None,
                 "last_success_host": self.last_success_host,
                 "age_hours": round(age.total_seconds() / 3600, 2) if age else None,
                 "max_age_hours": round(self.limit.total_seconds() / 3600, 2), "expected_from": self.source,
                 "offsite_failed": self.offsite_failed, "problem": self.problem}
+
+
+def where(target) -> dict:
+    """Which server and database a target's health is about (a server target's databases are targets too)."""
+    server = target.server.name if target.server_id else (target.name if target.is_server else None)
+    return {"server": server, "database": None if target.is_server else target.dbname}
 
 
 def assess(target: DatabaseTarget, *, newest: BackupRecord | None, good: BackupRecord | None,
@@ -151,7 +169,9 @@ def assess(target: DatabaseTarget, *, newest: BackupRecord | None, good: BackupR
         health.state, health.problem = DAMAGED, _damaged(newest, why, good, now)
         health.since = (newest.last_verified_at if why == selectors.FAILED_VERIFICATION else None) or finished(newest)
     elif good is None:
-        health.state, health.problem = STALE, _("no restorable backup yet")
+        health.state, health.problem = STALE, (
+            _("no database of this server has been backed up yet") if target.is_server
+            else _("no restorable backup yet"))
     elif now - finished(good) > limit:
         health.state, health.since = STALE, finished(good)
         health.problem = _("newest restorable backup is %(age).1f hours old; expected within %(limit).1f hours "
@@ -199,8 +219,9 @@ def _damaged(newest: BackupRecord, why: str, good: BackupRecord | None, now) -> 
 def target_states(*, targets=None, max_age_hours: float | None = None, now=None) -> list[TargetHealth]:
     """The health of each target (default: the active ones), by name."""
     now = now or timezone.now()
-    qs = DatabaseTarget.objects.filter(is_active=True) if targets is None else targets
-    found = list(qs.order_by("name").prefetch_related("schedules").annotate(**newest_ids()))
+    qs = selectors.monitored_targets() if targets is None else targets
+    found = list(qs.order_by("name").select_related("server").prefetch_related("schedules", "server__schedules")
+                 .annotate(**newest_ids()))
     records = BackupRecord.objects.only(*RECORD_FIELDS).in_bulk(
         {i for t in found for i in (t.newest_id, t.good_id) if i})
     failed = offsite_failed_counts()

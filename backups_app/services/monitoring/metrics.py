@@ -12,7 +12,8 @@ from django.utils import timezone
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from backups_app.models import BackupRecord, DatabaseTarget
+from backups_app import selectors
+from backups_app.models import BackupRecord
 from backups_app.services.monitoring import dashboard, health
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -21,8 +22,8 @@ PREFIX = "backupconsole"
 
 def target_facts() -> list[dict]:
     now = timezone.now()
-    targets = list(DatabaseTarget.objects.filter(is_active=True).order_by("name").prefetch_related("schedules")
-                   .annotate(**health.newest_ids()))
+    targets = list(selectors.monitored_targets().order_by("name").select_related("server")
+                   .prefetch_related("schedules", "server__schedules").annotate(**health.newest_ids()))
     records = BackupRecord.objects.only(*dashboard.BACKUP_FIELDS).in_bulk(
         {i for t in targets for i in (t.newest_id, t.good_id) if i})
     counts = dashboard.backup_counts()
@@ -31,7 +32,7 @@ def target_facts() -> list[dict]:
         count, good = counts.get(t.pk, {}), records.get(t.good_id)
         verdict = health.assess(t, newest=records.get(t.newest_id), good=good,
                                 offsite_failed=count.get("offsite_failed", 0), now=now)
-        facts.append({"name": t.name, "last": good, "healthy": verdict.ok, **count})
+        facts.append({"name": t.name, "last": good, "healthy": verdict.ok, **health.where(t), **count})
     return facts
 
 
@@ -47,14 +48,17 @@ def families(facts: list[dict]):
         ("target_healthy", "1 when the target is healthy, as /healthz and backup --check say."),
     ]}
     failures = CounterMetricFamily(f"{PREFIX}_backup_failures", "Backups that failed.", labels=["target"])
+    info = GaugeMetricFamily(f"{PREFIX}_target_info", "Which server and database a target is (always 1).",
+                             labels=["target", "server", "database"])
     for fact in facts:
+        info.add_metric([fact["name"], fact["server"] or "", fact["database"] or ""], 1)
         _add_last(gauges, fact)
         gauges["backups_kept"].add_metric([fact["name"]], fact.get("kept", 0))
         gauges["backups_kept_bytes"].add_metric([fact["name"]], fact.get("kept_bytes") or 0)
         gauges["offsite_failed_backups"].add_metric([fact["name"]], fact.get("offsite_failed", 0))
         gauges["target_healthy"].add_metric([fact["name"]], 1 if fact["healthy"] else 0)
         failures.add_metric([fact["name"]], fact.get("failures", 0))
-    return [*gauges.values(), failures]
+    return [*gauges.values(), failures, info]
 
 
 def _add_last(gauges, fact) -> None:

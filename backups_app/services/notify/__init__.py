@@ -13,7 +13,18 @@ name of the environment variable that holds each one.
 
 from backups_app.services.notify.dispatch import event, job_ended, offsite_failed, send_test
 
-__all__ = ["check_stale", "event", "job_ended", "offsite_failed", "send_test"]
+__all__ = ["check_stale", "database_dropped", "event", "job_ended", "offsite_failed", "send_test"]
+
+
+def database_dropped(target, *, run) -> int:
+    """A server target's run found one of its databases gone (told once: later runs know it already)."""
+    from django.utils.translation import gettext as _
+
+    from backups_app.models.notifications import EventKind
+
+    return event(EventKind.DATABASE_DROPPED, target=target, detail=_(
+        "Server run #%(run)s of %(server)s no longer found database %(db)s. Its backups are kept under "
+        "retention; the next runs leave it out.") % {"run": run.pk, "server": run.target.name, "db": target.dbname})
 
 
 def check_stale() -> None:

@@ -42,6 +42,9 @@ def offsite_failed(record) -> None:
 
 def kind_of_end(record) -> str | None:
     word = messages.job_word(record)
+    if word == "server run":
+        # Each database's backup tells of itself; the run only when it could not even list them.
+        return EventKind.BACKUP_FAILED if record.status == "failed" and not record.databases else None
     if word not in FAILED or getattr(record, "is_drill", False):
         return None  # a drill's restore is told by its verification
     if record.status == "failed":

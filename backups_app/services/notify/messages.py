@@ -57,7 +57,8 @@ def known_secrets(target=None) -> list[str]:
 
 # --- what a record is about ------------------------------------------------------------------
 
-JOB_WORD = {"BackupRecord": "backup", "RestoreRecord": "restore", "VerificationRecord": "verification"}
+JOB_WORD = {"BackupRecord": "backup", "RestoreRecord": "restore", "VerificationRecord": "verification",
+            "ServerRun": "server run"}
 
 
 def job_word(record) -> str:
@@ -126,6 +127,7 @@ def _title(kind: str, record, target) -> str:
         EventKind.TARGET_STALE: _("Backups of %(target)s are not healthy"),
         EventKind.RECOVERED: _("%(job)s of %(target)s succeeded again after a failure"),
         EventKind.OFFSITE_FAILED: _("Backup of %(target)s was not copied to object storage"),
+        EventKind.DATABASE_DROPPED: _("Database %(target)s is no longer on its server"),
         SUCCEEDED: _("%(job)s of %(target)s succeeded"),
         TEST: _("Test notification"),
     }

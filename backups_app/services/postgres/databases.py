@@ -1,4 +1,4 @@
-"""Databases on a server as a restore sees them: exist, empty, created, dropped."""
+"""Databases on a server as a restore sees them (exist, empty, created, dropped), and as a server target lists them."""
 
 import re
 
@@ -48,6 +48,13 @@ def maintenance(server) -> psycopg.Connection:
 
 _HOPELESS = ("password authentication failed", "no password supplied", "connection refused", "could not connect",
              "timeout", "could not translate host name")
+
+
+def backed_up_names(mconn: psycopg.Connection) -> list[str]:
+    """Every database a server target may back up: not a template, and taking connections."""
+    rows = mconn.execute("SELECT datname FROM pg_database WHERE NOT datistemplate AND datallowconn "
+                         "ORDER BY datname").fetchall()
+    return [r[0] for r in rows]
 
 
 def exists(mconn: psycopg.Connection, name: str) -> bool:

@@ -20,6 +20,7 @@ from django.core.validators import slug_re
 
 MAX_IDENTIFIER_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1: longer names are cut short by the server
 MAX_TARGET_NAME = 100  # DatabaseTarget.name's max_length
+MAX_SERVER_NAME = 40  # a server target's: its databases' targets are named server--database
 # Refused as restore targets: the templates every new database is copied from, and the database
 # tools (and this console) connect to when they need one to create or drop the others.
 RESERVED = {"template0": "a template database", "template1": "a template database",

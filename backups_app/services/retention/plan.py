@@ -85,10 +85,11 @@ class Policy:
     name: str = ""
     target_id: int | None = None  # None: every target
     backup_type: str = ""  # "": every type
+    target_ids: frozenset = frozenset()  # a server target's databases, covered with it
 
     def covers(self, group: tuple) -> bool:
         target_id, backup_type = group
-        return (self.target_id is None or self.target_id == target_id) and (
+        return (self.target_id is None or self.target_id == target_id or target_id in self.target_ids) and (
             not self.backup_type or self.backup_type == backup_type
         )
 

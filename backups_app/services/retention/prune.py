@@ -38,8 +38,11 @@ def rules_of(policy: RetentionPolicy) -> Rules:
 
 
 def policy_of(policy: RetentionPolicy) -> Policy:
+    """A policy of a server target covers each of its databases (their backups are theirs, not the server's)."""
+    databases = frozenset(DatabaseTarget.objects.filter(server_id=policy.target_id).values_list("pk", flat=True)) \
+        if policy.target_id else frozenset()
     return Policy(rules=rules_of(policy), id=policy.pk, name=policy.name, target_id=policy.target_id,
-                  backup_type=policy.backup_type or "")
+                  backup_type=policy.backup_type or "", target_ids=databases)
 
 
 def covering_policies(*, target_id: int | None, backup_type: str | None,
@@ -47,7 +50,9 @@ def covering_policies(*, target_id: int | None, backup_type: str | None,
     """Enabled policies that may cover backups in this scope; a draft stands in for its saved self."""
     qs = RetentionPolicy.objects.filter(enabled=True)
     if target_id is not None:
-        qs = qs.filter(Q(target__isnull=True) | Q(target_id=target_id))
+        server_id = DatabaseTarget.objects.filter(pk=target_id).values_list("server_id", flat=True).first()
+        qs = qs.filter(Q(target__isnull=True) | Q(target_id__in=[target_id, server_id or target_id]) |
+                       Q(target__server_id=target_id))
     if backup_type:
         qs = qs.filter(backup_type__in=["", backup_type])
     if draft is not None and draft.pk:
@@ -65,7 +70,7 @@ def candidates_for(*, target=None, target_id: int | None = None, backup_type: st
     target_id = target.pk if target is not None else target_id
     qs = BackupRecord.objects.filter(status=SUCCEEDED)
     if target_id is not None:
-        qs = qs.filter(target_id=target_id)
+        qs = qs.filter(target_id__in=_scope(target_id))
     if backup_type:
         qs = qs.filter(backup_type=backup_type)
     rows = qs.annotate(**selectors.unrestorable_fields()).values_list(
@@ -76,6 +81,11 @@ def candidates_for(*, target=None, target_id: int | None = None, backup_type: st
     if leftovers:
         found += _failed_with_files(target_id=target_id, backup_type=backup_type)
     return found
+
+
+def _scope(target_id: int) -> list[int]:
+    """A target's backups are its own; a server target's are those of each of its databases."""
+    return [target_id, *DatabaseTarget.objects.filter(server_id=target_id).values_list("pk", flat=True)]
 
 
 def _unrestorable(verify_failed, file_kept) -> str:
@@ -119,7 +129,7 @@ def _failed_with_files(*, target_id, backup_type) -> list[Candidate]:
         Q(pk__in=partial_ids) | ~Q(path="")
     )
     if target_id is not None:
-        qs = qs.filter(target_id=target_id)
+        qs = qs.filter(target_id__in=_scope(target_id))
     if backup_type:
         qs = qs.filter(backup_type=backup_type)
     found = []

@@ -5,7 +5,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from backups_app.models import BackupSchedule, BackupStatus
-from backups_app.services.backups import dump
+from backups_app.services.backups import dump, server_run
 from backups_app.services.jobs import schedules
 from backups_app.services.retention import prune as pruning
 from backups_app.services.verify import scheduled as checks
@@ -25,6 +25,8 @@ def run_scheduled(*, schedule_id: int, intended: str | None = None, now: datetim
 
 def backup_and_prune(schedule: BackupSchedule) -> str:
     """Back up as the schedule says, then prune its target and type, but only after a success."""
+    if schedule.target.is_server:
+        return _server_and_prune(schedule)
     record = dump.backup_create(target=schedule.target, backup_type=schedule.backup_type, fmt=schedule.format,
                                 started_by=f"schedule {schedule.name}"[:150], schedule=schedule)
     try:
@@ -37,3 +39,18 @@ def backup_and_prune(schedule: BackupSchedule) -> str:
     pruned = pruning.prune_for(target=schedule.target, backup_type=schedule.backup_type,
                                started_by=f"schedule {schedule.name}")
     return f"backup #{record.pk} succeeded; {pruned.summary()}"
+
+
+def _server_and_prune(schedule: BackupSchedule) -> str:
+    """Every database of a server target; each database that was backed up is then pruned by its policies."""
+    run = server_run.run_create(target=schedule.target, backup_type=schedule.backup_type, fmt=schedule.format,
+                                started_by=f"schedule {schedule.name}"[:150], schedule=schedule)
+    try:
+        run = server_run.run_execute(record_id=run.pk)
+    finally:
+        run.refresh_from_db()
+        BackupSchedule.objects.filter(pk=schedule.pk).update(last_status=run.status)
+    pruned = [pruning.prune_for(target=record.target, backup_type=schedule.backup_type,
+                                started_by=f"schedule {schedule.name}")
+              for record in run.backups.filter(status=BackupStatus.SUCCEEDED).select_related("target")]
+    return f"{server_run.summary(run)}; pruned {sum(len(p) for p in pruned)}"

@@ -45,6 +45,7 @@ class ConnectionReport:
     database_size: int | None = None
     backup_root: Path | None = None
     free_bytes: int | None = None
+    databases: list[str] | None = None  # a server target's: what its next run would back up
 
 
 def connection_check(*, target) -> ConnectionReport:
@@ -57,6 +58,7 @@ def connection_check(*, target) -> ConnectionReport:
     try:
         info = server_info(conn)
         unreadable = _unreadable_tables(conn)
+        listed = _databases(target)
     except ConnectionFailed as exc:
         return ConnectionReport(target=target.name, ok=False, problems=[str(exc)], backup_root=root,
                                 free_bytes=free)
@@ -73,14 +75,25 @@ def connection_check(*, target) -> ConnectionReport:
         problems.append(str(exc))
     if unreadable:
         problems.append(_unreadable_message(conn.user, unreadable))
+    if listed == []:
+        problems.append(_("no database on the server matches the target's patterns"))
     if free is None:
         problems.append(_("BACKUP_ROOT %(root)s cannot be created or read; create it or set BACKUP_ROOT") % {
             "root": root})
     return ConnectionReport(
         target=target.name, ok=not problems, problems=[scrub(p, conn.secrets()) for p in problems],
         server_version=info.version, pg_dump=tool, database_size=info.database_size,
-        backup_root=root, free_bytes=free,
+        backup_root=root, free_bytes=free, databases=listed,
     )
+
+
+def _databases(target) -> list[str] | None:
+    if not target.is_server:
+        return None
+    from backups_app.services.targets import discovery
+
+    found = discovery.list_names(target)
+    return discovery.chosen(found, include=target.include_databases, exclude=target.exclude_databases)
 
 
 def _missing_password(target) -> str:

@@ -28,6 +28,9 @@ def newest_good_backup(*, target, backup_type: str = "") -> BackupRecord | None:
 
 def run(*, schedule: BackupSchedule) -> str:
     drill = schedule.action == "drill"
+    if schedule.target.is_server:
+        return _cannot_run(schedule, f"schedule {schedule.name}: target {schedule.target.name} is a server; "
+                                     f"{schedule.action} the target of one of its databases instead")
     backup = newest_good_backup(target=schedule.target, backup_type=schedule.backup_type)
     if backup is None:
         what = f"{schedule.backup_type} backup" if schedule.backup_type else "backup"
