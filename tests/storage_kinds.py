@@ -28,7 +28,6 @@ SFTP_KEY_ENV = "BC_TEST_SFTP_KEY_FILE"
 
 class Remote:
     kind = ""
-    # What a failed upload's detail says of each fault, as this kind words it.
 
     def __init__(self, folder: Path):
         self.folder = folder
@@ -87,7 +86,10 @@ class S3Remote(Remote):
         return [u["Key"] for u in answer.get("Uploads", [])]
 
     def wrong_credentials(self) -> dict:
-        return {"env": {name: "not-the-key" for name in CREDENTIALS}}
+        """A key pair the store does not know (moto checks keys once IAM is enforced)."""
+        self.server.enforce_policies()
+        return {"env": {name: "not-the-key" for name in CREDENTIALS},
+                "undo": lambda: self.server.enforce_policies(False)}
 
     def missing_place(self) -> dict:
         return {"fields": {"bucket": "no-such-bucket"}}

@@ -135,7 +135,7 @@ class GcsStore(objects.Store):
             objects.PERMISSION: f"permission: the service account may not {step} in {self.url(self.key_for(''))} "
                                 f"(it needs {need}): {error}",
             objects.ENDPOINT: f"endpoint: cannot reach {where}: {error}",
-        }.get(error.cause, f"{step} failed: {error}")
+        }.get(error.cause, f"{error.cause}: {error}" if error.cause else f"{step} failed: {error}")
 
     @property
     def bucket(self):
@@ -171,11 +171,13 @@ def _b64(digest: bytes) -> str:
 
 
 def _retry():
-    """Google's retry of a request that failed on the way (a dropped connection, a 503), for at most 30 s:
-    an upload that still fails is one failed attempt of offsite.py's, which says why."""
+    """Google's retry of a request that failed on the way (a dropped connection, a 503), for at most twice
+    OFFSITE_RETRY_SECONDS: an upload that still fails is one failed attempt of offsite.py's, which says why
+    and tries again as it does for every kind."""
     from google.cloud.storage.retry import DEFAULT_RETRY
 
-    return DEFAULT_RETRY.with_timeout(30)
+    # At least 5 s: a kept-alive connection the server has closed is an ordinary reason for one retry.
+    return DEFAULT_RETRY.with_timeout(max(5, 2 * settings.OFFSITE_RETRY_SECONDS))
 
 
 # One client per endpoint and key file, for the life of the process (as s3.py's, for the same reasons).
@@ -237,6 +239,7 @@ class _errors:
     def __exit__(self, kind, exc, tb):
         if exc is None or isinstance(exc, StorageError):
             return False
+        exc = last_of(exc)
         cause = cause_of(exc)
         if cause is None:
             return False
@@ -250,6 +253,13 @@ def _data_corruption():
     from google.resumable_media.common import DataCorruption
 
     return DataCorruption
+
+
+def last_of(exc):
+    """The failure itself, not the retry that gave up on it."""
+    from google.api_core.exceptions import RetryError
+
+    return exc.cause if isinstance(exc, RetryError) and exc.cause is not None else exc
 
 
 def cause_of(exc) -> str | None:

@@ -45,6 +45,10 @@ class StorageError(Exception):
         super().__init__(line)
         self.cause = cause
 
+    def with_cause(self) -> str:
+        """The line with its cause first ("credentials: cannot upload ..."), as a failed upload records it."""
+        return f"{self.cause}: {self}" if self.cause else str(self)
+
 
 class ChecksumMismatch(StorageError):
     pass

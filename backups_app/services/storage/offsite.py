@@ -202,7 +202,7 @@ def _upload_with_retries(record: BackupRecord, storage: BackupStorage, *, attemp
         try:
             keys, confirmed = _upload(record, store(storage))
         except StorageError as exc:
-            errors.append(str(exc))
+            errors.append(exc.with_cause())
             log.warning("backup #%s: upload attempt %s of %s failed: %s", record.pk, attempt, attempts, exc)
             if attempt < attempts:
                 time.sleep(pause * 2 ** (attempt - 1))

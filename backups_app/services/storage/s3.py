@@ -238,7 +238,8 @@ def cause_of(exc) -> str:
         PartialCredentialsError,
     )
 
-    code = str(exc.response.get("Error", {}).get("Code", "")) if hasattr(exc, "response") else ""
+    exc = client_error_in(exc)
+    code = _code(exc)
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)) or code in CREDENTIAL_CODES:
         return objects.CREDENTIALS
     if code == "NoSuchBucket":
@@ -256,8 +257,7 @@ def cause_of(exc) -> str:
 
 def explain(storage, s3: S3Store, step: str, need: str, error: StorageError) -> str:
     """The storage test's line for a failed step: what is wrong first, then what to do."""
-    cause, reason = error.__cause__, str(error)
-    code = str(cause.response.get("Error", {}).get("Code", "")) if hasattr(cause, "response") else ""
+    reason, code = str(error), _code(client_error_in(error.__cause__))
     where = storage.endpoint_url or "AWS S3"
     if error.cause == objects.CREDENTIALS and not code:
         return f"credentials: none usable for {where}: {reason}"
@@ -274,8 +274,24 @@ def explain(storage, s3: S3Store, step: str, need: str, error: StorageError) -> 
                 f"(it needs {need}): {reason}")
     if error.cause == objects.ENDPOINT:
         return f"endpoint: cannot reach {where}: {reason}"
+    if error.cause:
+        return f"{error.cause}: {reason}"
     return f"{step} failed: {reason}"
 
 
+def client_error_in(exc):
+    """The store's own answer inside boto3's wrapping of it (S3UploadFailedError says only its text)."""
+    from botocore.exceptions import ClientError
+
+    seen = exc
+    while seen is not None and not isinstance(seen, ClientError):
+        seen = seen.__cause__ or seen.__context__
+    return seen if seen is not None else exc
+
+
+def _code(exc) -> str:
+    return str(((getattr(exc, "response", None) or {}).get("Error") or {}).get("Code", ""))
+
+
 def _status(exc) -> int | None:
-    return exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return ((getattr(exc, "response", None) or {}).get("ResponseMetadata") or {}).get("HTTPStatusCode")

@@ -68,9 +68,7 @@ class SftpStore(objects.Store):
             sftp = self.sftp
             self._makedirs(folder)
             try:
-                _create_private(sftp, partial)
-                with open(path, "rb") as local:
-                    sftp.putfo(local, partial, file_size=os.stat(path).st_size, confirm=True)
+                self._send(path, partial, what=f"cannot upload {path.name} to {self.url(key)}")
                 written = self._sha256(partial)
                 if written != sha256:
                     raise ChecksumMismatch(f"{self.url(key)}: the file written is not the backup's (its sha256 is "
@@ -89,6 +87,19 @@ class SftpStore(objects.Store):
         if info is None or info.size != os.stat(path).st_size or info.sha256 != sha256:
             raise StorageError(f"the upload to {self.url(key)} did not land as sent")
         return ObjectInfo(info.key, info.size, info.sha256, "", CONFIRMED)
+
+    def _send(self, path: Path, partial: str, *, what: str) -> None:
+        """The file into `partial`, requests pipelined; a server that kept less than was sent is full."""
+        size = os.stat(path).st_size
+        with open(path, "rb") as local, self.sftp.open(partial, "wb") as remote:
+            remote.chmod(0o600)
+            remote.set_pipelined(True)
+            while chunk := local.read(BLOCK):
+                remote.write(chunk)
+        kept = self.sftp.stat(partial).st_size
+        if kept != size:
+            raise StorageError(f"{what}: the server kept {kept} of the {size} bytes sent (its disk or the "
+                               "account's quota is full, most often)", cause=objects.SPACE)
 
     def put_bytes(self, key: str, data: bytes, *, sha256: str) -> None:
         final = self.remote(key)
@@ -218,7 +229,7 @@ class SftpStore(objects.Store):
                                 f"(it needs to {need}): {error}",
             objects.SPACE: f"space: {error}",
             objects.ENDPOINT: f"endpoint: cannot reach {s.host}:{s.port or 22}: {error}",
-        }.get(error.cause, f"{step} failed: {error}")
+        }.get(error.cause, f"{error.cause}: {error}" if error.cause else f"{step} failed: {error}")
 
     def close(self) -> None:
         _forget(self.storage)
