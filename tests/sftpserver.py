@@ -48,6 +48,7 @@ class SftpServer:
         self.known_hosts.write_text(f"[127.0.0.1]:{self.port} {' '.join(public)}\n")
         self.proc = None
         self.sftp_flags = ""
+        self.extra = ""  # sshd_config lines after the rest (a Match block)
 
     def config(self) -> Path:
         path = self.folder / "sshd_config"
@@ -56,7 +57,7 @@ class SftpServer:
             f"AuthorizedKeysFile {self.folder / 'authorized_keys'}", "StrictModes no",
             "PasswordAuthentication no", "KbdInteractiveAuthentication no", "PubkeyAuthentication yes",
             "PermitRootLogin prohibit-password", "UsePAM no", f"PidFile {self.folder / 'sshd.pid'}",
-            f"Subsystem sftp internal-sftp {self.sftp_flags}".rstrip(), "LogLevel VERBOSE", ""]))
+            f"Subsystem sftp internal-sftp {self.sftp_flags}".rstrip(), "LogLevel VERBOSE", self.extra, ""]))
         return path
 
     def start(self) -> "SftpServer":
@@ -91,6 +92,11 @@ class SftpServer:
         self.stop()
         self.sftp_flags = sftp_flags
         return self.start()
+
+    def authorize(self, public_key: Path) -> None:
+        """Let this key log in too, as a line appended to authorized_keys does."""
+        with open(self.folder / "authorized_keys", "a") as f:
+            f.write(public_key.read_text())
 
     def read_only(self) -> "SftpServer":
         """sshd again, its SFTP subsystem refusing every write (internal-sftp -R)."""
