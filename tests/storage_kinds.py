@@ -15,7 +15,7 @@ and the faults a storage can have, each as the fields (or variables) of a
 storage that has it: wrong_credentials(), missing_place(), read_only().
 """
 
-import os
+import shutil
 from pathlib import Path
 
 from tests.gcsserver import FakeGcs
@@ -80,6 +80,10 @@ class S3Remote(Remote):
 
     def tamper(self, key: str) -> None:
         self.server.tamper(key)
+
+    def clear(self) -> None:
+        for key in self.keys():
+            self.server.client().delete_object(Bucket=BUCKET, Key=key)
 
     def unfinished(self) -> list[str]:
         answer = self.server.client().list_multipart_uploads(Bucket=BUCKET)
@@ -152,6 +156,10 @@ class GcsRemote(Remote):
 
     def tamper(self, key: str) -> None:
         self.server.tamper(key)
+
+    def clear(self) -> None:
+        for key in self.keys():
+            self.server.blob(key).delete()
 
     def unfinished(self) -> list[str]:
         return []  # a resumable upload that was not finished is no object; it expires on its own
@@ -227,6 +235,10 @@ class SftpRemote(Remote):
             f.seek(-1, 1)
             f.write(bytes([byte[0] ^ 0xFF]))
 
+    def clear(self) -> None:
+        for child in self.path.iterdir():
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+
     def unfinished(self) -> list[str]:
         return sorted(str(p) for p in self.path.rglob("*.partial-*"))
 
@@ -250,7 +262,3 @@ class SftpRemote(Remote):
 
 REMOTES = {"s3": S3Remote, "gcs": GcsRemote, "sftp": SftpRemote}
 KINDS = sorted(REMOTES)
-
-
-def environment(remote: Remote) -> dict:
-    return {**{k: v for k, v in os.environ.items()}, **remote.env}

@@ -1,8 +1,9 @@
 """The offsite paths, one body per test, run against S3 (moto_server), GCS (fake-gcs-server) and SFTP (sshd).
 
 A real pagila backup goes to each kind's real server through the console's
-own services: uploaded and confirmed, restored, verified and downloaded from
-the copy alone, adopted again from it, pruned in both places; a copy
+own services: uploaded (encrypted with age) and confirmed, restored, verified
+and downloaded from the copy alone, adopted again from it, pruned in both
+places; a copy
 tampered with on the server is found by verification and copied again. Every
 fault a storage can have (wrong credentials, a missing bucket or path, a
 read-only or full remote, an unknown host key, a server that drops the
@@ -29,7 +30,7 @@ from tests.notify_servers import Receiver
 from tests.restore_helpers import dropping, make_backup, run_restore, run_verify
 from tests.s3proxy import StallingProxy
 
-pytest_plugins = ["tests.storage_fixtures"]
+pytest_plugins = ["tests.storage_fixtures", "tests.age_fixtures"]
 pytestmark = [pytest.mark.django_db, pytest.mark.requires("sshd", "ssh-keygen", package="openssh-server")]
 
 HOOK_ENV = "BC_TEST_OFFSITE_KINDS_HOOK"
@@ -43,11 +44,12 @@ def keys_of(remote, backup) -> list[str]:
     return sorted(remote.key(p) for p in (backup.path, backup.globals_path))
 
 
-def test_a_backup_kept_only_in_the_storage_restores_verifies_downloads_and_is_adopted_from_it(
-        pg_cluster, pagila, make_target, backup_root, remote, remote_storage, settings):
+def test_an_encrypted_backup_kept_only_in_the_storage_restores_verifies_downloads_and_is_adopted_from_it(
+        pg_cluster, pagila, encrypted_target, backup_root, remote, remote_storage, settings):
     BackupStorage.objects.update(keep_local_copy=False)
-    backup = fresh(make_backup(make_target(pagila)))
+    backup = fresh(make_backup(encrypted_target))
     assert (backup.offsite_status, backup.local_removed) == ("uploaded", True), backup.offsite_detail
+    assert remote.read(backup.offsite_key).startswith(b"age-encryption.org/v1\n")
     assert remote_storage.url_of(remote.key(backup.path)) in backup.offsite_detail
     assert "; confirmed by " in backup.offsite_detail
     assert remote.keys() == keys_of(remote, backup) and not backup.absolute_path.exists()

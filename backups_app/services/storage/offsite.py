@@ -1,4 +1,7 @@
-"""Offsite copies: a backup's files in object storage beside (or instead of) BACKUP_ROOT.
+"""Offsite copies: a backup's files in offsite storage beside (or instead of) BACKUP_ROOT.
+
+Whatever the storage's kind (S3, Google Cloud Storage, SFTP), it is reached
+through store() and the one interface of objects.py; nothing here asks which.
 
 - After a backup is published and read back, its files (the dump and the
   roles file) are uploaded to the target's storage (its own, or the default
@@ -11,8 +14,9 @@
   keeps no local copy (never before: the record says `uploaded` first).
 - The record names the process uploading (pid, boot, host, since when). When
   that process is gone (kill -9, a reboot), recovery (backups/upload_recovery.py,
-  run by every command and the reaper) calls resume(): unfinished multipart
-  uploads of its keys are aborted, then the backup is uploaded again from its
+  run by every command and the reaper) calls resume(): what an interrupted
+  upload of its keys left (S3's multipart uploads, SFTP's temporary files)
+  is removed, then the backup is uploaded again from its
   local file when that file is still there and matches its sha256, or marked
   `failed` with why when it is not.
 - A job that needs a file this host does not have (restore, verification,

@@ -1,4 +1,4 @@
-"""S3-compatible object storage: the stored bytes of a backup file, shipped and fetched in a bounded stream.
+"""S3-compatible object storage behind objects.Store: a backup file's bytes, shipped and fetched in a bounded stream.
 
 Objects are byte-for-byte the files under BACKUP_ROOT (encrypted when the
 dump pipeline encrypted them), so one sha256 describes both; it travels in
