@@ -1,4 +1,5 @@
-"""One face for every kind of offsite storage the tests run: S3 (moto_server), GCS (fake-gcs-server), SFTP (sshd).
+"""One face for every kind of offsite storage the tests run: S3 (moto_server), GCS (fake-gcs-server), SFTP (sshd),
+a folder on this host.
 
 A test written against `Remote` runs unchanged against each kind (the
 `remote` fixture of tests/storage_fixtures.py is parametrised by kind):
@@ -260,5 +261,39 @@ class SftpRemote(Remote):
         return {"fields": {"known_hosts_file": str(empty)}}
 
 
-REMOTES = {"s3": S3Remote, "gcs": GcsRemote, "sftp": SftpRemote}
+class FolderRemote(Remote):
+    """A folder on this host: no server, the same files an SFTP server keeps."""
+
+    kind = "folder"
+    env: dict = {}
+
+    def __init__(self, folder: Path):
+        super().__init__(folder)
+        self.path = folder / "disk" / "backups"
+
+    def key(self, relative: str) -> str:
+        return f"{str(self.path).lstrip('/')}/{relative}"
+
+    def start(self) -> "FolderRemote":
+        return self
+
+    def prepare(self) -> "FolderRemote":
+        self.path.mkdir(parents=True, mode=0o700, exist_ok=True)
+        return self
+
+    def stop(self) -> None:
+        pass
+
+    def fields(self, **fields) -> dict:
+        return {"name": "offsite", "kind": "folder", "prefix": str(self.path), "is_default": True, **fields}
+
+    def missing_place(self) -> dict:
+        return {"fields": {"prefix": str(self.folder / "not-mounted")}}
+
+
+for _shared in ("keys", "read", "label", "tamper", "unfinished", "clear", "file"):
+    setattr(FolderRemote, _shared, getattr(SftpRemote, _shared))
+
+REMOTES = {"s3": S3Remote, "gcs": GcsRemote, "sftp": SftpRemote, "folder": FolderRemote}
+NETWORK_KINDS = ["gcs", "s3", "sftp"]
 KINDS = sorted(REMOTES)

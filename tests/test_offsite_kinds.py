@@ -1,4 +1,5 @@
-"""The offsite paths, one body per test, run against S3 (moto_server), GCS (fake-gcs-server) and SFTP (sshd).
+"""The offsite paths, one body per test, run against S3 (moto_server), GCS (fake-gcs-server), SFTP (sshd) and a
+folder on this host.
 
 A real pagila backup goes to each kind's real server through the console's
 own services: uploaded (encrypted with age) and confirmed, restored, verified
@@ -111,10 +112,10 @@ def test_a_copy_tampered_with_in_the_storage_fails_verification_and_is_copied_ag
 # fault -> (the kinds that can have it, the cause the failed copy and the storage test name)
 FAULTS = {
     "wrong_credentials": ({"s3", "gcs", "sftp"}, "credentials"),
-    "missing_place": ({"s3", "gcs", "sftp"}, "bucket or path"),
+    "missing_place": ({"s3", "gcs", "sftp", "folder"}, "bucket or path"),
     "read_only": ({"s3", "sftp"}, "permission"),
     "unknown_host": ({"sftp"}, "host key"),
-    "full": ({"sftp"}, "space"),
+    "full": ({"sftp", "folder"}, "space"),
     "dropped": ({"s3", "gcs", "sftp"}, "connection"),
 }
 
@@ -163,7 +164,7 @@ def fault(request, remote, remote_storage, monkeypatch):
 
 def expected_cause(kind: str, fault: str) -> tuple[str, ...]:
     if fault == "missing_place":
-        return ("path",) if kind == "sftp" else ("bucket",)
+        return ("path",) if kind in ("sftp", "folder") else ("bucket",)
     if fault == "dropped":
         return ("connection", "endpoint")  # cut mid-request, then refused: said either way
     return (FAULTS[fault][1],)

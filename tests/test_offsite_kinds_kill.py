@@ -17,6 +17,7 @@ import signal
 import pytest
 
 from tests.s3proxy import StallingProxy
+from tests.storage_kinds import NETWORK_KINDS
 
 pytest_plugins = ["tests.storage_fixtures"]
 pytestmark = [pytest.mark.slow, pytest.mark.requires("sshd", "ssh-keygen", package="openssh-server")]
@@ -33,6 +34,7 @@ def proxy(remote):
     gate.close()
 
 
+@pytest.mark.parametrize("remote", NETWORK_KINDS, indirect=True)
 def test_the_next_command_resumes_an_upload_killed_halfway(console, pg_cluster, big_db, remote, proxy):
     console.env.update(DB_HOST=pg_cluster.host, DB_PORT=str(pg_cluster.port), DB_USER=pg_cluster.user,
                        DB_NAME=big_db, DB_PASSWORD=pg_cluster.password, JOB_LOST_AFTER_SECONDS="600",

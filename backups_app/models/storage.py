@@ -11,6 +11,7 @@ class StorageKind(models.TextChoices):
     S3 = "s3", _("S3-compatible object storage")
     GCS = "gcs", _("Google Cloud Storage")
     SFTP = "sftp", _("SFTP (a folder on another host)")
+    FOLDER = "folder", _("a folder on this host (a second disk, a mounted share)")
 
 
 class OffsiteStatus(models.TextChoices):
@@ -88,6 +89,9 @@ class BackupStorage(models.Model):
             raise ValidationError({"bucket": _("An object storage needs a bucket.")})
         if self.kind == StorageKind.SFTP:
             self.clean_sftp()
+        if self.kind == StorageKind.FOLDER and not self.prefix.startswith("/"):
+            raise ValidationError({"prefix": _("A folder storage needs the folder's absolute path, e.g. "
+                                               "/mnt/backup-disk/console.")})
         if bool(self.access_key_env) != bool(self.secret_key_env):
             raise ValidationError(_("Name both credential variables, or neither (then the standard AWS_* "
                                     "variables are used)."))
@@ -107,7 +111,10 @@ class BackupStorage(models.Model):
         return self.url_of(self.prefix.strip("/")).rstrip("/")
 
     def url_of(self, key: str) -> str:
-        """An object's address as the records and messages show it: s3://, gs:// or sftp://user@host:port/."""
+        """An object's address as the records and messages show it: s3://, gs://, sftp://user@host:port/ or
+        file:///."""
+        if self.kind == StorageKind.FOLDER:
+            return f"file:///{key}"
         if self.kind == StorageKind.SFTP:
             path = f"/{key}" if self.prefix.startswith("/") else f"/~/{key}"
             return f"sftp://{self.username}@{self.host}{f':{self.port}' if self.port else ''}{path}"

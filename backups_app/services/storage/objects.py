@@ -143,5 +143,28 @@ class VerifiedReader:
         self.close()
 
 
+# Stores of plain files (SFTP, a folder): an object NAME is published whole by a rename of
+# `.NAME.partial-TOKEN`; its sha256 label is `NAME.sha256`, in sha256sum's format.
+LABEL = ".sha256"
+
+
+def partial_name(name: str, token: str) -> str:
+    return f".{name}.partial-{token}"
+
+
+def label_line(sha256: str, name: str) -> bytes:
+    return f"{sha256}  {name}\n".encode()
+
+
+def is_left_by(name: str, entry: str) -> bool:
+    """A temporary file an interrupted upload of NAME (or of its label) left."""
+    return entry.startswith((f".{name}.partial-", f".{name}{LABEL}.partial-"))
+
+
+def is_object_file(entry: str) -> bool:
+    """A file that is an object, not a label or a temporary file."""
+    return not (entry.endswith(LABEL) or (entry.startswith(".") and ".partial-" in entry))
+
+
 def one_line(text: str, limit: int = 500) -> str:
     return " ".join(str(text).split())[:limit]

@@ -1,6 +1,6 @@
 """Offsite copies: a backup's files in offsite storage beside (or instead of) BACKUP_ROOT.
 
-Whatever the storage's kind (S3, Google Cloud Storage, SFTP), it is reached
+Whatever the storage's kind (S3, Google Cloud Storage, SFTP, a folder), it is reached
 through store() and the one interface of objects.py; nothing here asks which.
 
 - After a backup is published and read back, its files (the dump and the
@@ -86,7 +86,7 @@ def storage_for(target) -> BackupStorage | None:
 
 
 def is_object_storage(storage: BackupStorage) -> bool:
-    """Backups are copied there (S3, GCS, SFTP): anything but local only."""
+    """Backups are copied there (S3, GCS, SFTP, a folder): anything but local only."""
     return storage.kind in STORES
 
 
@@ -98,7 +98,7 @@ def store(storage: BackupStorage) -> Store:
 
 # Each kind's store, imported when first used: a console without GCS storages never loads Google's client.
 STORES = {StorageKind.S3: ("s3", "S3Store"), StorageKind.GCS: ("gcs", "GcsStore"),
-          StorageKind.SFTP: ("sftp", "SftpStore")}
+          StorageKind.SFTP: ("sftp", "SftpStore"), StorageKind.FOLDER: ("local", "FolderStore")}
 
 
 # -- upload ------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from backups_app.services.storage.objects import ChecksumMismatch, ObjectInfo, S
 
 NEEDS = {"write": "write and rename files in the path", "look up": "read", "read": "read",
          "list": "list folders", "unfinished": "remove files", "delete": "remove files"}
-LABEL = ".sha256"
+LABEL = objects.LABEL
 CONFIRMED = "confirmed by reading it back from the server (sha256) before it took its name"
 BLOCK = 32 * 1024  # SFTP's own request size
 WINDOW = 256  # requests in flight while reading: 8 MiB, fast on a link with latency, bounded in memory
@@ -63,7 +63,8 @@ class SftpStore(objects.Store):
         final = self.remote(key)
         folder, name = posixpath.split(final)
         token = secrets.token_hex(4)
-        partial, label = f"{folder}/.{name}.partial-{token}", f"{folder}/.{name}{LABEL}.partial-{token}"
+        partial = f"{folder}/{objects.partial_name(name, token)}"
+        label = f"{folder}/{objects.partial_name(name + LABEL, token)}"
         with _errors(f"cannot upload {path.name} to {self.url(key)}"):
             sftp = self.sftp
             self._makedirs(folder)
@@ -75,7 +76,7 @@ class SftpStore(objects.Store):
                                            f"{written}, the record says {sha256}); not published")
                 _create_private(sftp, label)
                 with sftp.open(label, "wb") as f:
-                    f.write(f"{sha256}  {name}\n".encode())
+                    f.write(objects.label_line(sha256, name))
                 sftp.posix_rename(label, final + LABEL)
                 sftp.posix_rename(partial, final)
             except BaseException:
@@ -106,8 +107,8 @@ class SftpStore(objects.Store):
         folder, name = posixpath.split(final)
         with _errors(f"cannot write {self.url(key)}"):
             self._makedirs(folder)
-            for target, body in ((final + LABEL, f"{sha256}  {name}\n".encode()), (final, data)):
-                partial = f"{folder}/.{posixpath.basename(target)}.partial-{secrets.token_hex(4)}"
+            for target, body in ((final + LABEL, objects.label_line(sha256, name)), (final, data)):
+                partial = f"{folder}/{objects.partial_name(posixpath.basename(target), secrets.token_hex(4))}"
                 _create_private(self.sftp, partial)
                 with self.sftp.open(partial, "wb") as f:
                     f.write(body)
@@ -117,7 +118,7 @@ class SftpStore(objects.Store):
         """A temporary file as a killed upload leaves it (the storage test's), for abort_unfinished to remove."""
         folder, name = posixpath.split(self.remote(key))
         with _errors(f"cannot write a temporary file beside {self.url(key)}"):
-            _create_private(self.sftp, f"{folder}/.{name}.partial-{secrets.token_hex(4)}")
+            _create_private(self.sftp, f"{folder}/{objects.partial_name(name, secrets.token_hex(4))}")
         return True
 
     def abort_unfinished(self, key: str) -> int:
@@ -127,10 +128,10 @@ class SftpStore(objects.Store):
                 names = self.sftp.listdir(folder)
             except FileNotFoundError:
                 return 0
-            left = [n for n in names if n.startswith((f".{name}.partial-", f".{name}{LABEL}.partial-"))]
+            left = [n for n in names if objects.is_left_by(name, n)]
             for leftover in left:
                 _remove(self.sftp, f"{folder}/{leftover}")
-        return sum(1 for n in left if n.startswith(f".{name}.partial-"))
+        return sum(1 for n in left if not objects.is_left_by(name + LABEL, n))
 
     def head(self, key: str) -> ObjectInfo | None:
         final = self.remote(key)
@@ -192,7 +193,7 @@ class SftpStore(objects.Store):
             path = f"{folder}/{entry.filename}"
             if stat.S_ISDIR(entry.st_mode or 0):
                 yield from self._walk(path)
-            elif stat.S_ISREG(entry.st_mode or 0) and not _hidden(entry.filename):
+            elif stat.S_ISREG(entry.st_mode or 0) and objects.is_object_file(entry.filename):
                 yield path
 
     def _exists(self, path: str) -> bool:
@@ -237,11 +238,6 @@ class SftpStore(objects.Store):
     @property
     def sftp(self):
         return connection_for(self.storage)
-
-
-def _hidden(name: str) -> bool:
-    """A label or a temporary file, not an object."""
-    return name.endswith(LABEL) or (name.startswith(".") and ".partial-" in name)
 
 
 def _create_private(sftp, path: str) -> None:
