@@ -254,6 +254,14 @@ class SftpRemote(Remote):
         self.server.read_only()
         return {"undo": lambda: self.server.restart()}
 
+    def other_host_key(self) -> dict:
+        """known_hosts naming another key for this server: a server that is not the one it was, or a changed key."""
+        other = keygen(self.folder / "other_host_key", "another host")
+        public = (other.with_suffix(".pub")).read_text().split()[:2]
+        changed = self.folder / "known_hosts_other_key"
+        changed.write_text(f"[127.0.0.1]:{self.server.port} {' '.join(public)}\n")
+        return {"fields": {"known_hosts_file": str(changed)}}
+
     def unknown_host(self) -> dict:
         """known_hosts without this server: the console must refuse it, never add it."""
         empty = self.folder / "known_hosts_without_it"

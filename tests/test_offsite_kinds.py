@@ -115,6 +115,7 @@ FAULTS = {
     "missing_place": ({"s3", "gcs", "sftp", "folder"}, "bucket or path"),
     "read_only": ({"s3", "sftp"}, "permission"),
     "unknown_host": ({"sftp"}, "host key"),
+    "other_host_key": ({"sftp"}, "host key"),
     "full": ({"sftp", "folder"}, "space"),
     "dropped": ({"s3", "gcs", "sftp"}, "connection"),
 }
