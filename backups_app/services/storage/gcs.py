@@ -1,15 +1,15 @@
 """Google Cloud Storage, through Google's own client (its JSON API), behind objects.Store.
 
-- An upload is one resumable upload session in OFFSITE_PART_MB chunks (one
-  chunk in memory at a time); the object appears only when the last chunk
+- An upload is one resumable upload session in chunks of OFFSITE_PART_MB
+  (at most 8 MiB; one chunk in memory at a time); the object appears only when the last chunk
   is in, so an interrupted upload is never a partial object, and the session
   it leaves expires on its own (abort_unfinished has nothing to do). The
   client sends the file's CRC32C, computed here in the same read that checks
   its sha256, and GCS refuses an object whose bytes do not match it.
 - Confirmed by what the store then reports of the object: its size, its
   `sha256` metadata, and its own CRC32C and MD5, compared with the file's.
-- Reads are ranged requests of OFFSITE_PART_MB pinned to the object's
-  generation, hashed on the way as every store's are.
+- Reads are ranged requests of 4 MiB pinned to the object's generation,
+  hashed on the way as every store's are.
 - Credentials only from the environment: the service-account key file
   whose path is in the variable the storage names, or, when it names none,
   Google's Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS,
@@ -95,7 +95,7 @@ class GcsStore(objects.Store):
         self.check_label(key, label, sha256)
         with _errors(f"cannot read {self.url(key)}"):
             # Pinned to this generation: an object replaced meanwhile fails the read instead of mixing bytes.
-            reader = blob.open("rb", chunk_size=part_bytes(), raw_download=True, retry=_retry())
+            reader = blob.open("rb", chunk_size=READ_CHUNK, raw_download=True, retry=_retry())
         return VerifiedReader(iter(lambda: reader.read(files.CHUNK), b""), size=blob.size, expected=sha256 or label,
                               what=self.url(key), errors=_errors, closer=reader.close)
 
@@ -144,9 +144,15 @@ class GcsStore(objects.Store):
         return self._bucket
 
 
+# Google's client holds a chunk in memory about twice while it sends it, and a read's range about three
+# times (docs/benchmarks.md): at most 8 MiB up and 4 MiB down keep a worker's upload near a tenth of
+# what 16 MiB cost, at a few more requests per file.
+MAX_UPLOAD_CHUNK, READ_CHUNK = 8 * 1024 * 1024, 4 * 1024 * 1024
+
+
 def part_bytes() -> int:
-    """OFFSITE_PART_MB as GCS takes chunks: a multiple of 256 KiB."""
-    return max(1, settings.OFFSITE_PART_MB * 4) * 256 * 1024
+    """OFFSITE_PART_MB as GCS takes chunks (a multiple of 256 KiB), at most MAX_UPLOAD_CHUNK."""
+    return min(max(1, settings.OFFSITE_PART_MB * 4) * 256 * 1024, MAX_UPLOAD_CHUNK)
 
 
 def digests_of(path: Path) -> tuple[str, str, str]:
