@@ -27,6 +27,7 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from tests.faultkit import flip_byte
 from tests.pgcluster import free_port
 
 BUCKET = "bc-offsite-test"
@@ -194,8 +195,4 @@ class FakeGcs:
         """Rot under the store: one byte of the object's file flipped in place; its CRC32C, MD5 and
         metadata stay as they were."""
         path = self.data / bucket / key
-        with open(path, "r+b") as f:
-            f.seek(path.stat().st_size // 2)
-            byte = f.read(1)
-            f.seek(-1, 1)
-            f.write(bytes([byte[0] ^ 0xFF]))
+        flip_byte(path, path.stat().st_size // 2)

@@ -19,6 +19,7 @@ storage that has it: wrong_credentials(), missing_place(), read_only().
 import shutil
 from pathlib import Path
 
+from tests.faultkit import flip_byte
 from tests.gcsserver import FakeGcs
 from tests.s3server import BUCKET, CREDENTIALS, PREFIX, S3Server, storage_fields
 from tests.sftpserver import SftpServer, keygen
@@ -176,7 +177,39 @@ class GcsRemote(Remote):
         return {"fields": {"bucket": "no-such-bucket"}}
 
 
-class SftpRemote(Remote):
+class PlainFiles:
+    """What a store of plain files keeps (SFTP, a folder): each object a file under `self.path`, its label
+    beside it, temporary files while it is written."""
+
+    def key(self, relative: str) -> str:
+        return f"{str(self.path).lstrip('/')}/{relative}"
+
+    def file(self, key: str) -> Path:
+        return Path("/" + key)
+
+    def keys(self) -> list[str]:
+        return sorted(str(p)[1:] for p in self.path.rglob("*")
+                      if p.is_file() and not p.name.endswith(".sha256") and ".partial-" not in p.name)
+
+    def read(self, key: str) -> bytes:
+        return self.file(key).read_bytes()
+
+    def label(self, key: str) -> str:
+        return Path(f"/{key}.sha256").read_text().split()[0]
+
+    def tamper(self, key: str) -> None:
+        path = self.file(key)
+        flip_byte(path, path.stat().st_size // 2)
+
+    def clear(self) -> None:
+        for child in self.path.iterdir():
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+
+    def unfinished(self) -> list[str]:
+        return sorted(str(p) for p in self.path.rglob("*.partial-*"))
+
+
+class SftpRemote(PlainFiles, Remote):
     kind = "sftp"
 
     def __init__(self, folder: Path):
@@ -188,9 +221,6 @@ class SftpRemote(Remote):
     @property
     def port(self) -> int:
         return self.server.port
-
-    def key(self, relative: str) -> str:
-        return f"{str(self.path).lstrip('/')}/{relative}"
 
     def start(self) -> "SftpRemote":
         self.server.start()
@@ -214,34 +244,6 @@ class SftpRemote(Remote):
         with open(self.server.known_hosts, "a") as f:
             f.write(f"[127.0.0.1]:{port} {' '.join(public)}\n")
         return self.fields(port=port)
-
-    def file(self, key: str) -> Path:
-        return Path("/" + key)
-
-    def keys(self) -> list[str]:
-        return sorted(str(p)[1:] for p in self.path.rglob("*")
-                      if p.is_file() and not p.name.endswith(".sha256") and ".partial-" not in p.name)
-
-    def read(self, key: str) -> bytes:
-        return self.file(key).read_bytes()
-
-    def label(self, key: str) -> str:
-        return Path(f"/{key}.sha256").read_text().split()[0]
-
-    def tamper(self, key: str) -> None:
-        path = self.file(key)
-        with open(path, "r+b") as f:
-            f.seek(path.stat().st_size // 2)
-            byte = f.read(1)
-            f.seek(-1, 1)
-            f.write(bytes([byte[0] ^ 0xFF]))
-
-    def clear(self) -> None:
-        for child in self.path.iterdir():
-            shutil.rmtree(child) if child.is_dir() else child.unlink()
-
-    def unfinished(self) -> list[str]:
-        return sorted(str(p) for p in self.path.rglob("*.partial-*"))
 
     def wrong_credentials(self) -> dict:
         """A key the server does not know."""
@@ -269,7 +271,7 @@ class SftpRemote(Remote):
         return {"fields": {"known_hosts_file": str(empty)}}
 
 
-class FolderRemote(Remote):
+class FolderRemote(PlainFiles, Remote):
     """A folder on this host: no server, the same files an SFTP server keeps."""
 
     kind = "folder"
@@ -278,9 +280,6 @@ class FolderRemote(Remote):
     def __init__(self, folder: Path):
         super().__init__(folder)
         self.path = folder / "disk" / "backups"
-
-    def key(self, relative: str) -> str:
-        return f"{str(self.path).lstrip('/')}/{relative}"
 
     def start(self) -> "FolderRemote":
         return self
@@ -298,9 +297,6 @@ class FolderRemote(Remote):
     def missing_place(self) -> dict:
         return {"fields": {"prefix": str(self.folder / "not-mounted")}}
 
-
-for _shared in ("keys", "read", "label", "tamper", "unfinished", "clear", "file"):
-    setattr(FolderRemote, _shared, getattr(SftpRemote, _shared))
 
 REMOTES = {"s3": S3Remote, "gcs": GcsRemote, "sftp": SftpRemote, "folder": FolderRemote}
 NETWORK_KINDS = ["gcs", "s3", "sftp"]
