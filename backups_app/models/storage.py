@@ -33,7 +33,7 @@ class BackupStorage(models.Model):
     )
     endpoint_url = models.URLField(
         _("endpoint"), max_length=300, blank=True,
-        help_text=_("Empty for AWS S3; e.g. https://minio.example.internal:9000 or https://storage.googleapis.com."),
+        help_text=_("Empty for AWS S3 and for Google Cloud Storage; e.g. https://minio.example.internal:9000."),
     )
     bucket = models.CharField(_("bucket"), max_length=63, blank=True)
     prefix = models.CharField(
