@@ -103,3 +103,17 @@ def test_a_missing_bucket_or_folder_is_said_as_such(server, store, monkeypatch):
         broken.put_bytes(broken.key_for("database/x"), b"x", sha256=hashlib.sha256(b"x").hexdigest())
     assert failed.value.cause in ("bucket", "path"), failed.value
     assert server.keys() == []
+
+
+@pytest.mark.parametrize(("fields", "refused"), [
+    ({"kind": "gcs"}, "bucket"),
+    ({"kind": "sftp", "host": "backup.example.internal", "username": "bc"}, "key_file_env"),
+    ({"kind": "sftp", "host": "bc@backup.example.internal:22", "username": "bc", "key_file_env": "K"}, "host"),
+    ({"kind": "folder", "prefix": "relative/folder"}, "prefix"),
+])
+def test_a_storage_of_each_kind_is_refused_without_what_it_needs(db, fields, refused):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError) as failed:
+        BackupStorage(name="offsite", **fields).full_clean()
+    assert refused in failed.value.message_dict
