@@ -11,12 +11,13 @@ from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from backups_app import selectors
 from backups_app.admin import display
 from backups_app.admin.actions import GuardedActionsMixin, applying, history, intermediate_page, too_many
 from backups_app.admin.jobs import JobAdminMixin
 from backups_app.forms import PinForm, RestoreForm, VerifyForm
 from backups_app.models import BackupRecord, BackupStatus
-from backups_app.services.jobs import queue
+from backups_app.services.jobs import placement, process, queue
 from backups_app.services.retention import pins
 from backups_app.services.storage import downloads, offsite
 from backups_app.services.targets import agreement
@@ -47,13 +48,14 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
     search_fields = ["path"]
     search_help_text = gettext_lazy("Search by file name.")
     actions = ["restore_backup", "verify_backup", "copy_offsite", "pin_backup", "unpin_backup"]
-    readonly_fields = ["status_badge", "progress", "size", "duration", "size_anomaly_pct"]
+    readonly_fields = ["status_badge", "progress", "size", "duration", "size_anomaly_pct", "file_where"]
     fieldsets = [
         (None, {"fields": ["target", "server_address", "status_badge", "progress", "backup_type", "format",
                            "created_at", "started_at", "finished_at", "duration", "started_by", "requested_by",
                            "schedule", "is_safety_backup"]}),
-        (gettext_lazy("File"), {"fields": ["path", "size", "size_anomaly_pct", "sha256", "compression", "encrypted",
-                                           "pg_dump_version", "client", "server_version", "globals_path"]}),
+        (gettext_lazy("File"), {"fields": ["path", "file_where", "size", "size_anomaly_pct", "sha256", "compression",
+                                           "encrypted", "pg_dump_version", "client", "server_version",
+                                           "globals_path"]}),
         (gettext_lazy("Offsite copy"), {"fields": ["offsite_status", "offsite_storage", "offsite_key",
                                                    "offsite_globals_key", "offsite_at", "offsite_detail",
                                                    "local_removed"]}),
@@ -89,13 +91,18 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
         if backup.status != BackupStatus.SUCCEEDED:
             raise Http404(f"backup #{backup.pk} has no file to download: its status is {backup.status}")
         name = os.path.basename(backup.path if part == "dump" else backup.globals_path)
-        try:
-            download = downloads.open_file(
-                backup, part=part, on_end=lambda ended: history(self, request, backup, downloaded(download, ended)))
-        except offsite.StorageError as exc:
+        # Only another host has the file and object storage has no copy: nothing here to send.
+        refused = placement.refusal(backup, doing="download", reading=True)
+        if not refused:
+            try:
+                download = downloads.open_file(backup, part=part, on_end=lambda ended: history(
+                    self, request, backup, downloaded(download, ended)))
+            except offsite.StorageError as exc:
+                refused = with_file_host(backup, str(exc))
+        if refused:
             history(self, request, backup, _("Download of %(file)s refused: %(reason)s") % {
-                "file": name, "reason": exc})
-            self.message_user(request, str(exc), messages.ERROR)
+                "file": name, "reason": refused})
+            self.message_user(request, refused, messages.ERROR)
             return redirect("admin:backups_app_backuprecord_change", backup.pk)
         response = StreamingHttpResponse(download.chunks, content_type="application/octet-stream")
         response["Content-Length"] = str(download.size)
@@ -104,8 +111,11 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("files"))
     def downloads(self, obj):
+        if elsewhere := placement.refusal(obj, doing="download", reading=True):
+            return elsewhere  # no link that can only be refused
         parts = [("dump", obj.path), ("globals", obj.globals_path)]
-        return format_html_join(" · ", '<a href="{}" download>{}</a>', (
+        # No `download` attribute: with it a browser saves a refusal's page as the file, and shows no message.
+        return format_html_join(" · ", '<a href="{}">{}</a>', (
             (reverse("admin:backups_app_backuprecord_download", args=[obj.pk, part]), os.path.basename(name))
             for part, name in parts if name))
 
@@ -124,10 +134,14 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
     def size(self, obj):
         return display.human_size(obj.size_bytes)
 
+    @admin.display(description=gettext_lazy("where the file is"))
+    def file_where(self, obj):
+        return display.where_in_words(selectors.file_place(obj), process.host())
+
     @admin.display(description=gettext_lazy("progress / result"))
     def progress(self, obj):
         if obj.status == BackupStatus.SUCCEEDED:
-            return os.path.basename(obj.path)
+            return display.file_cell(os.path.basename(obj.path), selectors.file_place(obj))
         if obj.status == BackupStatus.PRUNED:
             return obj.pruned_reason
         return display.progress(obj)
@@ -294,6 +308,12 @@ def downloaded(download, ended) -> str:
                downloads.AGAINST_LABEL: _("its sha256 matches its object's label"),
                downloads.UNCHECKED: _("no checksum is recorded for it")}[download.check]
     return _("Downloaded %(file)s (from %(source)s); %(checked)s") % {**words, "checked": checked}
+
+
+def with_file_host(backup, reason: str) -> str:
+    """A download refused from object storage (or this host) also says which other host has the file, if one does."""
+    elsewhere = placement.refusal(backup, doing="download", reading=False)
+    return f"{reason}; {elsewhere}" if elsewhere else reason
 
 
 def queued_item(backup, host: str) -> str:
