@@ -33,7 +33,6 @@ from backups_app.services.storage.objects import SHA_KEY, ChecksumMismatch, Obje
 NEEDS = {"write": "storage.objects.create", "look up": "storage.objects.get", "read": "storage.objects.get",
          "list": "storage.objects.list", "unfinished": "", "delete": "storage.objects.delete"}
 SCOPE = "https://www.googleapis.com/auth/devstorage.read_write"
-CONFIRMED = "confirmed by the store's own CRC32C and MD5"
 
 
 class GcsStore(objects.Store):
@@ -55,14 +54,18 @@ class GcsStore(objects.Store):
         blob.metadata = {SHA_KEY: sha256}
         with _errors(f"cannot upload {path.name} to {self.url(key)}"), open(path, "rb") as f:
             blob.upload_from_file(f, size=size, checksum="crc32c", crc32c_checksum_value=crc, retry=_retry())
-        info = self.head(key)
+        blob = self._blob(key)
+        info = _info(key, blob) if blob is not None else None
         if info is None or info.size != size or info.sha256 != sha256:
             raise StorageError(f"the upload to {self.url(key)} did not land as sent "
                                f"({info.size if info else 'no'} bytes stored of {size})")
-        if info.store_checksum != checksum_words(crc, md5):
+        reported = _checksums(blob)
+        if any(reported[name] != ours for name, ours in (("CRC32C", crc), ("MD5", md5)) if name in reported):
             raise ChecksumMismatch(f"the store's checksums of {self.url(key)} are {info.store_checksum}, "
                                    f"the file's are {checksum_words(crc, md5)}")
-        return ObjectInfo(info.key, info.size, info.sha256, info.store_checksum, CONFIRMED)
+        confirmed = f"confirmed by the store's own {' and '.join(reported)}" if reported else \
+            "the store keeps no checksum of its own: confirmed by its size and sha256 label only"
+        return ObjectInfo(info.key, info.size, info.sha256, info.store_checksum, confirmed)
 
     def put_bytes(self, key: str, data: bytes, *, sha256: str) -> None:
         blob = self.bucket.blob(key)
@@ -78,10 +81,7 @@ class GcsStore(objects.Store):
 
     def head(self, key: str) -> ObjectInfo | None:
         blob = self._blob(key)
-        if blob is None:
-            return None
-        return ObjectInfo(key, blob.size, (blob.metadata or {}).get(SHA_KEY, ""),
-                          checksum_words(blob.crc32c, blob.md5_hash))
+        return _info(key, blob) if blob is not None else None
 
     def _blob(self, key: str):
         with _errors(f"cannot look up {self.url(key)}"):
@@ -166,6 +166,17 @@ def digests_of(path: Path) -> tuple[str, str, str]:
             crc.update(chunk)
             md5.update(chunk)
     return sha.hexdigest(), _b64(crc.digest()), _b64(md5.digest())
+
+
+def _info(key: str, blob) -> ObjectInfo:
+    return ObjectInfo(key, blob.size, (blob.metadata or {}).get(SHA_KEY, ""),
+                      checksum_words(blob.crc32c, blob.md5_hash))
+
+
+def _checksums(blob) -> dict:
+    """What Google reports of the object: {"CRC32C": ..., "MD5": ...}, each only when it keeps it (no MD5 for
+    a composed object)."""
+    return {name: value for name, value in (("CRC32C", blob.crc32c), ("MD5", blob.md5_hash)) if value}
 
 
 def checksum_words(crc32c: str | None, md5: str | None) -> str:
