@@ -180,5 +180,5 @@ def backup_as_dict(record: BackupRecord) -> dict:
         "file_missing": place.missing,
         "error": record.error or None,
         "offsite": record.offsite_status or None,
-        "offsite_url": f"s3://{record.offsite_storage.bucket}/{record.offsite_key}" if record.offsite_key else None,
+        "offsite_url": record.offsite_storage.url_of(record.offsite_key) if record.offsite_key else None,
     }

@@ -27,7 +27,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
@@ -86,6 +85,7 @@ def main():
     work = Path(tempfile.mkdtemp(prefix="bench-download-"))
     setup_django(work)
     os.environ.update(CREDENTIALS)
+    from backups_app.models import BackupStorage
     from backups_app.services.storage import files
     from backups_app.services.storage.s3 import S3Store
 
@@ -97,7 +97,7 @@ def main():
             for _ in range(opts.size_mb):
                 f.write(os.urandom(MB))
         sha256 = files.sha256_of(local)[0]
-        s3 = S3Store(SimpleNamespace(**storage_fields(server)))
+        s3 = S3Store(BackupStorage(**storage_fields(server)))  # not saved: the store needs only its fields
         key = s3.key_for("database/manual/backup.dump")
         s3.put_file(local, key, sha256=sha256)
         scratch = work / "scratch"

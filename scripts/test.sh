@@ -58,7 +58,8 @@ missing_packages() {  # the Debian package for each program the tests run that i
   have_pg_program pg_dump || need+=(postgresql-client)
   # program:package, for programs found on PATH; as root the tests also mount, chattr and switch users
   local programs=(zstd:zstd gzip:gzip age:age age-keygen:age chromium:chromium msgfmt:gettext redis-server:redis-server pgrep:procps
-                  aws:awscli openssl:openssl curl:curl jq:jq)
+                  aws:awscli openssl:openssl curl:curl jq:jq sshd:openssh-server ssh-keygen:openssh-client
+                  ssh-keyscan:openssh-client)
   [ "$(id -u)" -ne 0 ] || programs+=(runuser:util-linux mount:mount chattr:e2fsprogs)
   for pair in "${programs[@]}"; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")

@@ -266,3 +266,12 @@ def immutable(path: Path):
         yield path
     finally:
         subprocess.run(["chattr", "-i", str(path)], capture_output=True)
+
+
+def flip_byte(path, offset):
+    """One byte of a file inverted in place, as rot on a disk would; nothing else about the file changes."""
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        byte = f.read(1)
+        f.seek(offset)
+        f.write(bytes([byte[0] ^ 0xFF]))

@@ -5,6 +5,7 @@ import contextlib
 from backups_app.services.backups import dump
 from backups_app.services.restores import restore
 from backups_app.services.verify import verify
+from tests.faultkit import flip_byte  # noqa: F401  (the restore tests' name for it)
 
 
 def make_backup(target, fmt="custom"):
@@ -35,14 +36,6 @@ def dropping(cluster, *names):
 
 def database_names(cluster) -> set:
     return {r[0] for r in cluster.sql("SELECT datname FROM pg_database")}
-
-
-def flip_byte(path, offset):
-    with open(path, "r+b") as f:
-        f.seek(offset)
-        byte = f.read(1)
-        f.seek(offset)
-        f.write(bytes([byte[0] ^ 0xFF]))
 
 
 def truncate(path, keep_fraction=0.6):

@@ -72,7 +72,7 @@ def test_a_copy_to_a_storage_that_keeps_no_local_copy_removes_it_only_once_uploa
 def test_a_copy_that_fails_again_says_why_and_keeps_the_local_file(failed_upload, s3_server):
     s3_server.stop()
     with pytest.raises(CommandError, match=rf"^backup #{failed_upload.pk}: on request: upload failed after 1 attempt; "
-                                           "the local copy is kept: cannot upload"):
+                                           "the local copy is kept: endpoint: cannot upload"):
         copy_again(failed_upload)
     backup = BackupRecord.objects.get(pk=failed_upload.pk)
     assert (backup.status, backup.offsite_status, backup.offsite_pid) == ("succeeded", "failed", None)

@@ -145,7 +145,8 @@ def test_a_failed_upload_is_retried_then_shown_while_the_backup_stays_good(pagil
     backup = make_backup(make_target(pagila))
     backup.refresh_from_db()
     assert (backup.status, backup.offsite_status, backup.local_removed) == ("succeeded", "failed", False)
-    assert backup.offsite_detail.startswith("upload failed after 2 attempts; the local copy is kept: cannot upload")
+    assert backup.offsite_detail.startswith(
+        "upload failed after 2 attempts; the local copy is kept: endpoint: cannot upload")
     assert backup.absolute_path.is_file()
     assert sum("upload attempt" in r.getMessage() for r in caplog.records) == 2
     record = run_verify(backup)

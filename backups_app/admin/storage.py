@@ -14,8 +14,9 @@ class BackupStorageAdmin(GuardedActionsMixin, admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["name", "kind", "is_default", "keep_local_copy"]}),
         (gettext_lazy("Object storage"), {"fields": ["endpoint_url", "bucket", "prefix", "region"]}),
+        (gettext_lazy("SFTP server"), {"fields": ["host", "port", "username", "known_hosts_file"]}),
         (gettext_lazy("Credentials"), {
-            "fields": ["access_key_env", "secret_key_env"],
+            "fields": ["access_key_env", "secret_key_env", "key_file_env"],
             "description": gettext_lazy("The console never stores a key: only the names of the environment variables "
                                  "that hold them on every web and worker host. Leave both empty to use "
                                  "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE or the machine's role."),
@@ -28,6 +29,8 @@ class BackupStorageAdmin(GuardedActionsMixin, admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("credentials from"))
     def credentials(self, obj):
+        if obj.kind in ("gcs", "sftp"):
+            return f"${obj.key_file_env}" if obj.key_file_env else "Application Default Credentials"
         if obj.kind != "s3":
             return ""
         if obj.access_key_env:

@@ -13,7 +13,8 @@ class Command(ConsoleCommand):
              "one line each, non-zero exit when one fails.")
 
     def add_arguments(self, parser):
-        parser.add_argument("names", nargs="*", metavar="NAME", help=_("storage names (default: every S3 storage)"))
+        parser.add_argument("names", nargs="*", metavar="NAME",
+                            help=_("storage names (default: every storage that backups are copied to)"))
 
     @no_translations
     def handle(self, *args, **opts):
@@ -28,9 +29,9 @@ class Command(ConsoleCommand):
 
     def choose(self, names: list[str]) -> list[BackupStorage]:
         if not names:
-            storages = list(BackupStorage.objects.filter(kind=StorageKind.S3).order_by("name"))
+            storages = list(BackupStorage.objects.exclude(kind=StorageKind.LOCAL).order_by("name"))
             if not storages:
-                raise CommandError("there is no S3 storage to test (admin: Backup storages)")
+                raise CommandError("there is no offsite storage to test (admin: Backup storages)")
             return storages
         found = {s.name: s for s in BackupStorage.objects.filter(name__in=names)}
         unknown = [n for n in names if n not in found]

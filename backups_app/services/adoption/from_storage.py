@@ -45,20 +45,20 @@ def adopt_from(storage: BackupStorage, *, target: DatabaseTarget | None = None, 
     """Every object of this storage that no record knows, adopted (or linked) or not, and why.
     pending: backups adopted from their files in this dry run, by path (nothing saved yet)."""
     pending = pending or {}
-    s3 = offsite.store(storage)
-    top = s3.key_for("")
+    remote = offsite.store(storage)
+    top = remote.key_for("")
     try:
-        keys = set(s3.keys(layout.database_dir().name + "/"))
+        keys = set(remote.keys(layout.database_dir().name + "/"))
     except offsite.StorageError as exc:
-        return [Found(s3.url(top), problem=f"cannot be listed: {exc}")]
+        return [Found(remote.url(top), problem=f"cannot be listed: {exc}")]
     known = {k for pair in BackupRecord.objects.filter(offsite_storage=storage).values_list(
         "offsite_key", "offsite_globals_key") for k in pair if k}
     found = []
     for key in sorted(keys - known):
         relative = key[len(top):]
-        entry = Found(s3.url(key))
+        entry = Found(remote.url(key))
         try:
-            entry.record, entry.notes, entry.linked = _examine(s3, storage, key, relative, keys, target, dry_run,
+            entry.record, entry.notes, entry.linked = _examine(remote, storage, key, relative, keys, target, dry_run,
                                                                pending)
         except (AdoptRefused, offsite.StorageError) as exc:
             entry.problem = str(exc)
@@ -66,18 +66,18 @@ def adopt_from(storage: BackupStorage, *, target: DatabaseTarget | None = None, 
             if not dry_run and entry.record.pk is None:
                 adopt.save(entry.record)
         found.append(entry)
-    taken = {s3.url(f.record.offsite_globals_key) for f in found if f.record is not None and f.record.globals_path}
+    taken = {remote.url(f.record.offsite_globals_key) for f in found if f.record is not None and f.record.globals_path}
     return [f for f in found if f.path not in taken]
 
 
-def _examine(s3, storage, key: str, relative: str, keys: set[str], target, dry_run: bool, pending: dict):
+def _examine(remote, storage, key: str, relative: str, keys: set[str], target, dry_run: bool, pending: dict):
     local = BackupRecord.objects.filter(path=relative).exclude(status="pruned").first() or pending.get(relative)
     if local is not None:
-        return (*_link(s3, storage, key, local, keys, dry_run), True)
+        return (*_link(remote, storage, key, local, keys, dry_run), True)
     record = adopt.named(relative, target)
     if record.format == BackupFormat.DIRECTORY:
         raise AdoptRefused("a directory-format backup: the console does not upload those")
-    info = s3.head(key)
+    info = remote.head(key)
     if info is None:
         raise AdoptRefused("it went while it was being looked at")
     if not info.sha256:
@@ -85,11 +85,11 @@ def _examine(s3, storage, key: str, relative: str, keys: set[str], target, dry_r
     record.size_bytes = record.bytes_written = info.size
     record.sha256 = info.sha256
     record.local_removed = True
-    roles_key = s3.key_for(adopt.roles_path(record))
+    roles_key = remote.key_for(adopt.roles_path(record))
     record.offsite_storage, record.offsite_key = storage, key
     record.offsite_globals_key = roles_key if roles_key in keys else ""
     record.offsite_status, record.offsite_at = OffsiteStatus.UPLOADED, timezone.now()
-    record.offsite_detail = f"adopted from {s3.url(key)}"
+    record.offsite_detail = f"adopted from {remote.url(key)}"
     try:
         with offsite.fetched(record):  # into the scratch folder, checked against the sha256 on the way
             notes = adopt.checked(record, record.absolute_path)
@@ -101,18 +101,18 @@ def _examine(s3, storage, key: str, relative: str, keys: set[str], target, dry_r
     return record, ["only in object storage", *notes], False
 
 
-def _link(s3, storage, key: str, local: BackupRecord, keys: set[str], dry_run: bool):
+def _link(remote, storage, key: str, local: BackupRecord, keys: set[str], dry_run: bool):
     """The backup was adopted from its local file: its object is its offsite copy, when the bytes agree."""
     who = f"backup #{local.pk}" if local.pk else "the backup adopted from its file"
     if local.offsite_key:
         raise AdoptRefused(f"{who} already has its offsite copy at {local.offsite_key}")
-    info = s3.head(key)
+    info = remote.head(key)
     if info is None or info.sha256 != local.sha256:
         raise AdoptRefused(f"{who} has this name here, but the object's sha256 is not its own")
-    roles_key = s3.key_for(local.globals_path) if local.globals_path else ""
+    roles_key = remote.key_for(local.globals_path) if local.globals_path else ""
     fields = {"offsite_storage": storage, "offsite_key": key, "offsite_status": OffsiteStatus.UPLOADED,
               "offsite_globals_key": roles_key if roles_key in keys else "", "offsite_at": timezone.now(),
-              "offsite_detail": f"linked to {s3.url(key)} when it was adopted (sha256 checked)"}
+              "offsite_detail": f"linked to {remote.url(key)} when it was adopted (sha256 checked)"}
     if not dry_run and local.pk:
         BackupRecord.objects.filter(pk=local.pk).update(**fields)
     for name, value in fields.items():

@@ -125,9 +125,9 @@ def copy_offsite(record: BackupRecord) -> BackupRecord:
         raise CopyRefused(f"backup #{record.pk} changed meanwhile (another upload or a prune); nothing done")
     record.refresh_from_db()
     log.info("backup #%s: copying offsite again to %s", record.pk, storage.location)
-    s3 = offsite.store(storage)
+    remote = offsite.store(storage)
     try:  # what an interrupted earlier attempt left; a storage that is down fails the upload just below
-        for line in offsite.abort_unfinished(s3, offsite.keys_of(s3, record)):
+        for line in offsite.abort_unfinished(remote, offsite.keys_of(remote, record)):
             log.warning("backup #%s: %s", record.pk, line)
     except offsite.StorageError as exc:
         log.warning("backup #%s: %s", record.pk, exc)

@@ -31,22 +31,29 @@ def part_size(size: int, *, threshold: int, chunk: int) -> int | None:
 
 def of_file(path: Path, *, part: int | None) -> str:
     """The checksum the store reports for this file: base64 of its sha256, or of its parts' ("-N") when in parts."""
-    if not part:
-        return _b64(bytes.fromhex(files.sha256_of(path)[0]))
-    parts, current, left = [], hashlib.sha256(), part
+    return read(path, part=part)[0]
+
+
+def read(path: Path, *, part: int | None) -> tuple[str, str]:
+    """(the checksum the store reports for this file, its whole sha256 in hex), in one read of it."""
+    whole = hashlib.sha256()
+    parts, current, left = [], hashlib.sha256(), part or 0
     with open(path, "rb") as f:
         while chunk := f.read(files.CHUNK):
+            whole.update(chunk)
             view = memoryview(chunk)  # slices of a view copy nothing
-            while view:
+            while part and view:
                 piece, view = view[:left], view[left:]
                 current.update(piece)
                 left -= len(piece)
                 if left == 0:
                     parts.append(current.digest())
                     current, left = hashlib.sha256(), part
+    if not part:
+        return _b64(whole.digest()), whole.hexdigest()
     if left != part or not parts:
         parts.append(current.digest())
-    return f"{_b64(hashlib.sha256(b''.join(parts)).digest())}-{len(parts)}"
+    return f"{_b64(hashlib.sha256(b''.join(parts)).digest())}-{len(parts)}", whole.hexdigest()
 
 
 def of_sha256(hexdigest: str) -> str:

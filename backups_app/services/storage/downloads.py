@@ -32,7 +32,7 @@ from pathlib import Path
 
 from backups_app.models import BackupRecord
 from backups_app.services.storage import files, layout, offsite
-from backups_app.services.storage.s3 import ChecksumMismatch, StorageError
+from backups_app.services.storage.objects import ChecksumMismatch, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -83,16 +83,16 @@ def open_file(backup: BackupRecord, *, part: str = "dump",
                         _Started(_held_back(chunks, on_end, what=f"backup #{backup.pk}: {path.name}")))
     if not (offsite.available_offsite(backup) and key):
         raise DownloadRefused(f"the file of backup #{backup.pk} is neither on this host nor in object storage")
-    s3 = offsite.store(backup.offsite_storage)
-    reader = s3.open(key, sha256=sha256)
+    remote = offsite.store(backup.offsite_storage)
+    reader = remote.open(key, sha256=sha256)
     try:
-        _refuse_other_size(reader.size, size, s3.url(key))
+        _refuse_other_size(reader.size, size, remote.url(key))
     except DownloadRefused:
         reader.close()
         raise
     check = AGAINST_RECORD if sha256 else AGAINST_LABEL if reader.expected else UNCHECKED
-    return Download(Path(relative).name, reader.size, s3.url(key), check,
-                    _Started(_held_back(_closing(reader), on_end, what=f"backup #{backup.pk}: {s3.url(key)}")))
+    return Download(Path(relative).name, reader.size, remote.url(key), check,
+                    _Started(_held_back(_closing(reader), on_end, what=f"backup #{backup.pk}: {remote.url(key)}")))
 
 
 def _refuse_other_size(size: int, recorded: int | None, what: str) -> None:

@@ -1,4 +1,7 @@
-"""Offsite copies: a backup's files in object storage beside (or instead of) BACKUP_ROOT.
+"""Offsite copies: a backup's files in offsite storage beside (or instead of) BACKUP_ROOT.
+
+Whatever the storage's kind (S3, Google Cloud Storage, SFTP, a folder), it is reached
+through store() and the one interface of objects.py; nothing here asks which.
 
 - After a backup is published and read back, its files (the dump and the
   roles file) are uploaded to the target's storage (its own, or the default
@@ -11,8 +14,9 @@
   keeps no local copy (never before: the record says `uploaded` first).
 - The record names the process uploading (pid, boot, host, since when). When
   that process is gone (kill -9, a reboot), recovery (backups/upload_recovery.py,
-  run by every command and the reaper) calls resume(): unfinished multipart
-  uploads of its keys are aborted, then the backup is uploaded again from its
+  run by every command and the reaper) calls resume(): what an interrupted
+  upload of its keys left (S3's multipart uploads, SFTP's temporary files)
+  is removed, then the backup is uploaded again from its
   local file when that file is still there and matches its sha256, or marked
   `failed` with why when it is not.
 - A job that needs a file this host does not have (restore, verification,
@@ -31,6 +35,7 @@
 """
 
 import contextlib
+import importlib
 import logging
 import shutil
 import tempfile
@@ -44,7 +49,7 @@ from django.utils import timezone
 
 from backups_app.models import BackupRecord, BackupStorage, OffsiteStatus, StorageKind
 from backups_app.services.storage import files, layout
-from backups_app.services.storage.s3 import ChecksumMismatch, S3Store, StorageError
+from backups_app.services.storage.objects import ChecksumMismatch, StorageError, Store
 
 __all__ = ["FetchFailed", "StorageError", "after_backup", "delete_copies", "fail", "fetched", "local_problem",
            "resume", "storage_for", "upload_claimed"]
@@ -81,11 +86,19 @@ def storage_for(target) -> BackupStorage | None:
 
 
 def is_object_storage(storage: BackupStorage) -> bool:
-    return storage.kind == StorageKind.S3
+    """Backups are copied there (S3, GCS, SFTP, a folder): anything but local only."""
+    return storage.kind in STORES
 
 
-def store(storage: BackupStorage) -> S3Store:
-    return S3Store(storage)
+def store(storage: BackupStorage) -> Store:
+    """The storage's objects behind the one interface (objects.py), whatever its kind."""
+    module, name = STORES[storage.kind]
+    return getattr(importlib.import_module(f"backups_app.services.storage.{module}"), name)(storage)
+
+
+# Each kind's store, imported when first used: a console without GCS storages never loads Google's client.
+STORES = {StorageKind.S3: ("s3", "S3Store"), StorageKind.GCS: ("gcs", "GcsStore"),
+          StorageKind.SFTP: ("sftp", "SftpStore"), StorageKind.FOLDER: ("local", "FolderStore")}
 
 
 # -- upload ------------------------------------------------------------------------
@@ -193,7 +206,7 @@ def _upload_with_retries(record: BackupRecord, storage: BackupStorage, *, attemp
         try:
             keys, confirmed = _upload(record, store(storage))
         except StorageError as exc:
-            errors.append(str(exc))
+            errors.append(exc.with_cause())
             log.warning("backup #%s: upload attempt %s of %s failed: %s", record.pk, attempt, attempts, exc)
             if attempt < attempts:
                 time.sleep(pause * 2 ** (attempt - 1))
@@ -215,15 +228,15 @@ def _upload_with_retries(record: BackupRecord, storage: BackupStorage, *, attemp
     log.error("backup #%s: %s", record.pk, detail)
 
 
-def _upload(record: BackupRecord, s3: S3Store) -> tuple[tuple[str, str], str]:
+def _upload(record: BackupRecord, remote: Store) -> tuple[tuple[str, str], str]:
     """((the dump's key, the roles file's key or ""), what confirmed the dump's upload)."""
-    key = s3.key_for(record.path)
-    info = s3.put_file(layout.absolute(record.path), key, sha256=record.sha256)
+    key = remote.key_for(record.path)
+    info = remote.put_file(layout.absolute(record.path), key, sha256=record.sha256)
     globals_key = ""
     if record.globals_path:
-        globals_key = s3.key_for(record.globals_path)
+        globals_key = remote.key_for(record.globals_path)
         path = layout.absolute(record.globals_path)
-        s3.put_file(path, globals_key, sha256=files.sha256_of(path)[0])
+        remote.put_file(path, globals_key, sha256=files.sha256_of(path)[0])
     return (key, globals_key), info.confirmation
 
 
@@ -240,12 +253,12 @@ def resume(record: BackupRecord, why: str) -> list[str]:
         return [record.offsite_detail]
     done = []
     try:
-        s3 = store(storage)
-        keys = keys_of(s3, record)
-        done += abort_unfinished(s3, keys)
-        if _already_there(record, s3):
+        remote = store(storage)
+        keys = keys_of(remote, record)
+        done += abort_unfinished(remote, keys)
+        if _already_there(record, remote):
             _set(record, status=OffsiteStatus.UPLOADED, key=keys[0], globals_key=keys[1] if len(keys) > 1 else "",
-                 at=timezone.now(), detail=f"{lead}found complete in {s3.url(keys[0])} (sha256 checked)")
+                 at=timezone.now(), detail=f"{lead}found complete in {remote.url(keys[0])} (sha256 checked)")
             return [*done, record.offsite_detail]
     except StorageError as exc:
         _set(record, status=OffsiteStatus.FAILED, detail=f"{lead}not resumed; the local copy is kept: {exc}")
@@ -262,26 +275,26 @@ def resume(record: BackupRecord, why: str) -> list[str]:
     return [*done, record.offsite_detail]
 
 
-def keys_of(s3: S3Store, record: BackupRecord) -> list[str]:
+def keys_of(remote: Store, record: BackupRecord) -> list[str]:
     """The object names of a backup's files (the dump, then its roles file when it has one)."""
-    return [s3.key_for(p) for p in (record.path, record.globals_path) if p]
+    return [remote.key_for(p) for p in (record.path, record.globals_path) if p]
 
 
-def abort_unfinished(s3: S3Store, keys: list[str]) -> list[str]:
+def abort_unfinished(remote: Store, keys: list[str]) -> list[str]:
     """Abort the multipart uploads of these keys that a stopped upload left (their parts cost storage)."""
     done = []
     for key in keys:
-        if n := s3.abort_unfinished(key):
-            done.append(f"aborted {n} unfinished multipart upload{'s' if n > 1 else ''} of {s3.url(key)}")
+        if n := remote.abort_unfinished(key):
+            done.append(f"aborted {n} unfinished {remote.unfinished}{'s' if n > 1 else ''} of {remote.url(key)}")
     return done
 
 
-def _already_there(record: BackupRecord, s3: S3Store) -> bool:
+def _already_there(record: BackupRecord, remote: Store) -> bool:
     """The killed process got as far as the object(s) but not the record: same size and sha256."""
-    info = s3.head(s3.key_for(record.path))
+    info = remote.head(remote.key_for(record.path))
     if info is None or info.sha256 != record.sha256 or (record.size_bytes and info.size != record.size_bytes):
         return False
-    return not record.globals_path or s3.head(s3.key_for(record.globals_path)) is not None
+    return not record.globals_path or remote.head(remote.key_for(record.globals_path)) is not None
 
 
 def local_problem(record: BackupRecord, *, read_file: bool = True) -> str:
@@ -382,11 +395,12 @@ def fetched(backup: BackupRecord, *, with_globals: bool = False):
     copies = getattr(_active, "copies", None) or {}
     _active.copies = copies
     try:
-        s3 = store(backup.offsite_storage)
+        remote = store(backup.offsite_storage)
         if need_dump:
-            backup.local_stand_in = _fetch(s3, backup.offsite_key, folder / Path(backup.path).name, backup.sha256)
+            backup.local_stand_in = _fetch(remote, backup.offsite_key, folder / Path(backup.path).name, backup.sha256)
         if need_globals:
-            backup.globals_stand_in = _fetch(s3, backup.offsite_globals_key, folder / Path(backup.globals_path).name)
+            backup.globals_stand_in = _fetch(remote, backup.offsite_globals_key,
+                                             folder / Path(backup.globals_path).name)
         copies[backup.pk] = (backup.local_stand_in, backup.globals_stand_in)
         yield backup
     finally:
@@ -395,16 +409,16 @@ def fetched(backup: BackupRecord, *, with_globals: bool = False):
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _fetch(s3: S3Store, key: str, dest: Path, sha256: str = "") -> Path:
+def _fetch(remote: Store, key: str, dest: Path, sha256: str = "") -> Path:
     started = time.monotonic()
     try:
-        size = s3.fetch(key, dest, sha256=sha256)
+        size = remote.fetch(key, dest, sha256=sha256)
     except StorageError as exc:
         raise FetchFailed(f"the file is not on this host and {exc}") from exc
     except OSError as exc:
         raise FetchFailed(f"cannot write {dest.name} into the scratch folder {dest.parent.parent}: "
                           f"{exc.strerror or exc}") from exc
-    log.info("fetched %s (%s bytes) in %.1f s", s3.url(key), size, time.monotonic() - started)
+    log.info("fetched %s (%s bytes) in %.1f s", remote.url(key), size, time.monotonic() - started)
     return dest
 
 
@@ -421,21 +435,21 @@ def read_back(backup: BackupRecord) -> str:
     its object's label. CopyDamaged when the bytes are not the backup's;
     StorageError when the store cannot be read (nothing is known then).
     """
-    s3 = store(backup.offsite_storage)
-    _read_through(s3, backup.offsite_key, sha256=backup.sha256, size=backup.size_bytes)
+    remote = store(backup.offsite_storage)
+    _read_through(remote, backup.offsite_key, sha256=backup.sha256, size=backup.size_bytes)
     if backup.offsite_globals_key:
-        _read_through(s3, backup.offsite_globals_key)
-    return f"read back {s3.url(backup.offsite_key)}: {backup.size_bytes} bytes, sha256 matches the record"
+        _read_through(remote, backup.offsite_globals_key)
+    return f"read back {remote.url(backup.offsite_key)}: {backup.size_bytes} bytes, sha256 matches the record"
 
 
-def _read_through(s3: S3Store, key: str, *, sha256: str = "", size: int | None = None) -> None:
-    info = s3.head(key)
+def _read_through(remote: Store, key: str, *, sha256: str = "", size: int | None = None) -> None:
+    info = remote.head(key)
     if info is None:
-        raise CopyDamaged(f"{s3.url(key)} is gone from the store")
+        raise CopyDamaged(f"{remote.url(key)} is gone from the store")
     if size is not None and info.size != size:
-        raise CopyDamaged(f"{s3.url(key)} is {info.size} bytes, the record says {size}")
+        raise CopyDamaged(f"{remote.url(key)} is {info.size} bytes, the record says {size}")
     try:
-        with s3.open(key, sha256=sha256) as reader:
+        with remote.open(key, sha256=sha256) as reader:
             for _chunk in reader.chunks():
                 pass
     except ChecksumMismatch as exc:
@@ -457,37 +471,38 @@ def mark_damaged(backup: BackupRecord, why: str) -> None:
 
 # -- pruning -----------------------------------------------------------------------------
 
-def _prune_keys(record: BackupRecord, s3: S3Store) -> list[str]:
+def _prune_keys(record: BackupRecord, remote: Store) -> list[str]:
     """The objects pruning deletes: those recorded, else where the upload would have put the dump."""
     if record.offsite_status in (OffsiteStatus.NONE, OffsiteStatus.DELETED) or record.offsite_storage_id is None:
         return []
-    return [k for k in (record.offsite_key, record.offsite_globals_key) if k] or [s3.key_for(record.path)]
+    return [k for k in (record.offsite_key, record.offsite_globals_key) if k] or [remote.key_for(record.path)]
 
 
 def objects_to_delete(record: BackupRecord) -> list[str]:
-    """What pruning this backup deletes in object storage, as s3:// addresses (the prune preview lists them)."""
+    """What pruning this backup deletes in offsite storage, as addresses (s3://, gs://, sftp://; the prune
+    preview lists them)."""
     if record.offsite_storage_id is None:
         return []
-    s3 = store(record.offsite_storage)
-    return [s3.url(k) for k in _prune_keys(record, s3)]
+    remote = store(record.offsite_storage)
+    return [remote.url(k) for k in _prune_keys(record, remote)]
 
 
 def delete_copies(record: BackupRecord) -> bool:
     """Delete a backup's objects; False (the backup stays) when an uploaded copy cannot be deleted."""
     if record.offsite_status in (OffsiteStatus.NONE, OffsiteStatus.DELETED) or record.offsite_storage_id is None:
         return True
-    s3 = store(record.offsite_storage)
-    keys = _prune_keys(record, s3)
+    remote = store(record.offsite_storage)
+    keys = _prune_keys(record, remote)
     try:
         for key in keys:
-            s3.delete(key)
+            remote.delete(key)
     except StorageError as exc:
         log.error("backup #%s: %s", record.pk, exc)
         if record.offsite_status != OffsiteStatus.UPLOADED:
             return True  # nothing was confirmed there; a stray object is not worth keeping the backup for
         BackupRecord.objects.filter(pk=record.pk).update(offsite_detail=f"prune could not delete: {exc}")
         return False
-    detail = f"deleted {', '.join(s3.url(k) for k in keys)} at {timezone.now():%Y-%m-%d %H:%M:%S %Z}"
+    detail = f"deleted {', '.join(remote.url(k) for k in keys)} at {timezone.now():%Y-%m-%d %H:%M:%S %Z}"
     _set(record, status=OffsiteStatus.DELETED, detail=detail)
     log.info("backup #%s: %s", record.pk, detail)
     return True

@@ -1,4 +1,4 @@
-"""S3-compatible object storage: the stored bytes of a backup file, shipped and fetched in a bounded stream.
+"""S3-compatible object storage behind objects.Store: a backup file's bytes, shipped and fetched in a bounded stream.
 
 Objects are byte-for-byte the files under BACKUP_ROOT (encrypted when the
 dump pipeline encrypted them), so one sha256 describes both; it travels in
@@ -15,59 +15,38 @@ or boto3's own chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
 AWS_SESSION_TOKEN, AWS_PROFILE, the machine's role). None is ever stored.
 """
 
-import hashlib
 import os
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from django.conf import settings
 
-from backups_app.services.storage import checksums, files
+from backups_app.services.storage import checksums, files, objects
+from backups_app.services.storage.objects import SHA_KEY, ChecksumMismatch, ObjectInfo, StorageError, VerifiedReader
 
-SHA_KEY = "sha256"
-
-
-class StorageError(Exception):
-    """Object storage could not do what was asked; one readable line without secrets."""
-
-
-class ChecksumMismatch(StorageError):
-    pass
+# What each step of the storage test needs (probe.py; docs/offsite.md's policy).
+NEEDS = {"write": "s3:PutObject", "look up": "s3:GetObject", "read": "s3:GetObject", "list": "s3:ListBucket",
+         "unfinished": "s3:ListBucketMultipartUploads, s3:AbortMultipartUpload", "delete": "s3:DeleteObject"}
 
 
-@dataclass(frozen=True)
-class ObjectInfo:
-    key: str
-    size: int
-    sha256: str  # the label the uploader wrote (x-amz-meta-sha256)
-    store_sha256: str = ""  # the store's own (x-amz-checksum-sha256, "-N" over N parts); "" when it keeps none
-    confirmation: str = ""  # after an upload: what confirmed it, in words for the record
+class S3Store(objects.Store):
+    kind = "s3"
+    needs = NEEDS
+    unfinished = "multipart upload"
 
-
-class S3Store:
     def __init__(self, storage):
-        self.storage = storage
+        super().__init__(storage)
         self.bucket = storage.bucket
         self._client = None
 
-    # -- names ---------------------------------------------------------------
-    def key_for(self, relative_path: str) -> str:
-        prefix = self.storage.prefix.strip("/")
-        return f"{prefix}/{relative_path}" if prefix else relative_path
-
-    def url(self, key: str) -> str:
-        return f"s3://{self.bucket}/{key}"
-
-    # -- the four calls --------------------------------------------------------
     def put_file(self, path: Path, key: str, *, sha256: str) -> ObjectInfo:
         """Upload a complete local file that still has this sha256; confirmed by the store's own SHA-256
         of it where the store keeps one, else by its size and label (`confirmation` says which)."""
         size, config = os.stat(path).st_size, transfer_config()
         part = checksums.part_size(size, threshold=config.multipart_threshold, chunk=config.multipart_chunksize)
-        # In parts, the file's own sha256 is not read again here: every caller has just read it through.
-        expected = checksums.of_file(path, part=part)
-        if not part and expected != checksums.of_sha256(sha256):
+        expected, whole = checksums.read(path, part=part)  # one read: the store's checksum and the label's
+        if whole != sha256:
             raise StorageError(f"{path.name} no longer matches its sha256; not uploaded")
         with _errors(f"cannot upload {path.name} to {self.url(key)}"):
             self.client.upload_file(str(path), self.bucket, key, Config=config, ExtraArgs={
@@ -76,22 +55,22 @@ class S3Store:
         if info is None or info.size != size or info.sha256 != sha256:
             raise StorageError(f"the upload to {self.url(key)} did not land as sent "
                                f"({info.size if info else 'no'} bytes stored of {size})")
-        if info.store_sha256 and not checksums.same(info.store_sha256, expected):
-            raise ChecksumMismatch(f"the store's SHA-256 of {self.url(key)} is {info.store_sha256}, "
+        if info.store_checksum and not checksums.same(info.store_checksum, expected):
+            raise ChecksumMismatch(f"the store's SHA-256 of {self.url(key)} is {info.store_checksum}, "
                                    f"the file's is {expected}")
         return replace(info, confirmation=confirmation(info, parts=expected.partition("-")[2]))
 
-    def put_small(self, key: str, data: bytes, *, sha256: str) -> None:
+    def put_bytes(self, key: str, data: bytes, *, sha256: str) -> None:
         """A small object in one request, the store asked to keep its SHA-256 (the storage test's)."""
         with _errors(f"cannot write {self.url(key)}"):
             self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ChecksumAlgorithm=checksums.ALGORITHM,
                                    Metadata={SHA_KEY: sha256})
 
-    def start_multipart(self, key: str) -> str:
-        """Start a multipart upload and send nothing (the storage test's); its upload id."""
+    def leave_unfinished(self, key: str) -> bool:
+        """Start a multipart upload and send nothing (the storage test's), for abort_unfinished to find."""
         with _errors(f"cannot start a multipart upload of {self.url(key)}"):
-            return self.client.create_multipart_upload(Bucket=self.bucket, Key=key,
-                                                       ChecksumAlgorithm=checksums.ALGORITHM)["UploadId"]
+            self.client.create_multipart_upload(Bucket=self.bucket, Key=key, ChecksumAlgorithm=checksums.ALGORITHM)
+        return True
 
     def head(self, key: str) -> ObjectInfo | None:
         from botocore.exceptions import ClientError
@@ -111,23 +90,14 @@ class S3Store:
             # ChecksumMode: botocore checks the body against the store's own full-object checksum as well.
             answer = self.client.get_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
         stored = stored_sha256(answer)
-        expected = [s for s in (sha256, stored) if s]
-        if sha256 and stored and sha256 != stored:
-            answer["Body"].close()
-            raise ChecksumMismatch(f"{self.url(key)} is labelled sha256 {stored}, the record says {sha256}")
-        return VerifiedReader(answer["Body"], size=answer["ContentLength"], expected=expected[0] if expected else "",
-                              what=self.url(key))
-
-    def fetch(self, key: str, dest: Path, *, sha256: str = "") -> int:
-        """Stream the object into a new private file; nothing is left behind when it fails."""
         try:
-            with files.create_private(dest) as out, self.open(key, sha256=sha256) as reader:
-                for chunk in reader.chunks():
-                    out.write(chunk)
-                return reader.size
-        except BaseException:
-            files.remove_quietly(dest)
+            self.check_label(key, stored, sha256)
+        except ChecksumMismatch:
+            answer["Body"].close()
             raise
+        return VerifiedReader(answer["Body"].iter_chunks(files.CHUNK), size=answer["ContentLength"],
+                              expected=sha256 or stored, what=self.url(key), errors=_errors,
+                              closer=answer["Body"].close)
 
     def delete(self, key: str) -> None:
         with _errors(f"cannot delete {self.url(key)}"):
@@ -143,6 +113,9 @@ class S3Store:
                 aborted += 1
         return aborted
 
+    def explain(self, step: str, need: str, error: StorageError) -> str:
+        return explain(self.storage, self, step, need, error)
+
     def keys(self, prefix: str = "") -> list[str]:
         with _errors(f"cannot list {self.url(prefix)}"):
             pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
@@ -157,41 +130,9 @@ class S3Store:
         return self._client
 
 
-class VerifiedReader:
-    """An object's body read in chunks; the sha256 of everything read is compared at the end."""
-
-    def __init__(self, body, *, size: int, expected: str, what: str):
-        self.body, self.size, self.expected, self.what = body, size, expected, what
-        self.digest, self.read_bytes = hashlib.sha256(), 0
-
-    def chunks(self, size: int = files.CHUNK):
-        with _errors(f"cannot read {self.what}"):
-            for chunk in self.body.iter_chunks(size):
-                self.digest.update(chunk)
-                self.read_bytes += len(chunk)
-                yield chunk
-        self._check()
-
-    def _check(self) -> None:
-        if self.read_bytes != self.size:
-            raise StorageError(f"{self.what} ended after {self.read_bytes} of {self.size} bytes")
-        if self.expected and self.digest.hexdigest() != self.expected:
-            raise ChecksumMismatch(f"{self.what} does not match its checksum: its sha256 is "
-                                   f"{self.digest.hexdigest()}, {self.expected} was stored")
-
-    def close(self) -> None:
-        self.body.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
 def confirmation(info: ObjectInfo, *, parts: str = "") -> str:
     """What confirmed an upload, for the record: the store's own checksum, or only what the uploader wrote."""
-    if info.store_sha256:
+    if info.store_checksum:
         return f"confirmed by the store's own SHA-256{f' of its {parts} parts' if parts else ''}"
     return "the store keeps no checksum of its own: confirmed by its size and sha256 label only"
 
@@ -246,7 +187,8 @@ def credentials(storage) -> dict:
         return {}
     missing = [n for n in (storage.access_key_env, storage.secret_key_env) if not os.environ.get(n)]
     if missing:
-        raise StorageError(f"storage {storage.name}: the environment variable {', '.join(missing)} is not set")
+        raise StorageError(f"storage {storage.name}: the environment variable {', '.join(missing)} is not set",
+                           cause=objects.CREDENTIALS)
     return {"aws_access_key_id": os.environ[storage.access_key_env],
             "aws_secret_access_key": os.environ[storage.secret_key_env]}
 
@@ -268,7 +210,7 @@ class _errors:
 
         if isinstance(exc, FlexibleChecksumError):  # the store's own checksum disagrees with the bytes it sent
             raise ChecksumMismatch(f"{self.doing}: the store's checksum does not match the bytes it sent: "
-                                   f"{' '.join(str(exc).split())[:300]}") from exc
+                                   f"{objects.one_line(exc, 300)}") from exc
         if isinstance(exc, ClientError):
             error = exc.response.get("Error", {})
             reason = f"{error.get('Code', '')} {error.get('Message', '')}".strip() or str(exc)
@@ -276,8 +218,80 @@ class _errors:
             reason = str(exc)
         else:
             return False
-        raise StorageError(f"{self.doing}: {' '.join(reason.split())[:500]}") from exc
+        raise StorageError(f"{self.doing}: {objects.one_line(reason)}", cause=cause_of(exc)) from exc
+
+
+CREDENTIAL_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken",
+                    "InvalidClientTokenId", "TokenRefreshRequired", "InvalidSecurity"}
+REGION_CODES = {"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException",
+                "InvalidRegion", "301"}
+PERMISSION_CODES = {"AccessDenied", "AllAccessDisabled", "Forbidden", "403"}
+
+
+def cause_of(exc) -> str:
+    """Which of objects' causes a botocore failure is ("" when none fits)."""
+    from botocore.exceptions import (
+        ConnectionError,
+        EndpointConnectionError,
+        HTTPClientError,
+        NoCredentialsError,
+        PartialCredentialsError,
+    )
+
+    exc = client_error_in(exc)
+    code = _code(exc)
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)) or code in CREDENTIAL_CODES:
+        return objects.CREDENTIALS
+    if code == "NoSuchBucket":
+        return objects.BUCKET
+    if code in REGION_CODES:
+        return objects.REGION
+    if code in PERMISSION_CODES:
+        return objects.PERMISSION
+    if code in ("EntityTooLarge", "QuotaExceeded", "XMinioStorageFull"):
+        return objects.SPACE
+    if isinstance(exc, (EndpointConnectionError, ConnectionError, HTTPClientError, OSError)):
+        return objects.ENDPOINT
+    return ""
+
+
+def explain(storage, s3: S3Store, step: str, need: str, error: StorageError) -> str:
+    """The storage test's line for a failed step: what is wrong first, then what to do."""
+    reason, code = str(error), _code(client_error_in(error.__cause__))
+    where = storage.endpoint_url or "AWS S3"
+    if error.cause == objects.CREDENTIALS and not code:
+        return f"credentials: none usable for {where}: {reason}"
+    if error.cause == objects.CREDENTIALS:
+        return f"credentials: {where} does not accept the key pair ({code}): {reason}"
+    if error.cause == objects.BUCKET:
+        return (f"bucket: {where} has no bucket {storage.bucket!r}; create it first "
+                f"(docs/offsite.md), or correct the storage's bucket")
+    if error.cause == objects.REGION:
+        return f"region: the bucket {storage.bucket!r} answers from another region than {storage.region!r} " \
+               f"({code}): {reason}"
+    if error.cause == objects.PERMISSION:
+        return (f"permission: the key may not {step} in {s3.url(s3.key_for(''))} "
+                f"(it needs {need}): {reason}")
+    if error.cause == objects.ENDPOINT:
+        return f"endpoint: cannot reach {where}: {reason}"
+    if error.cause:
+        return f"{error.cause}: {reason}"
+    return f"{step} failed: {reason}"
+
+
+def client_error_in(exc):
+    """The store's own answer inside boto3's wrapping of it (S3UploadFailedError says only its text)."""
+    from botocore.exceptions import ClientError
+
+    seen = exc
+    while seen is not None and not isinstance(seen, ClientError):
+        seen = seen.__cause__ or seen.__context__
+    return seen if seen is not None else exc
+
+
+def _code(exc) -> str:
+    return str(((getattr(exc, "response", None) or {}).get("Error") or {}).get("Code", ""))
 
 
 def _status(exc) -> int | None:
-    return exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return ((getattr(exc, "response", None) or {}).get("ResponseMetadata") or {}).get("HTTPStatusCode")
