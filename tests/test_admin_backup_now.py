@@ -11,7 +11,7 @@ from backups_app.models import BackupRecord
 from backups_app.services.postgres import binaries
 from backups_app.services.setup.roles import BACKUP_OPERATORS
 from backups_app.services.storage.files import sha256_of
-from tests.admin_support import messages_of, post_action
+from tests.admin_support import message_links, messages_of, post_action
 
 pytest_plugins = ["tests.admin_fixtures"]
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
@@ -53,6 +53,7 @@ def test_it_queues_one_backup_per_selected_target(as_role, make_target, django_c
         ("backups_app.tasks.run_backup", (r.pk,)) for r in records]
     [message] = messages_of(response)
     assert message == f"Queued 2 backups: db-one: #{records[0].pk}, db-two: #{records[1].pk}."
+    assert message_links(response) == [f"/admin/jobs/backup/{r.pk}/" for r in records]  # each to its job
     history = LogEntry.objects.filter(user=client.user)
     assert history.count() == 4  # one line on each target, one on each new record
     assert {e.object_repr for e in history} >= {"db-one", "db-two"}

@@ -7,8 +7,9 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission, User
 from django_q.models import OrmQ
 
-from backups_app.models import BackupRecord, RetentionPolicy
+from backups_app.models import BackupRecord, PruneRecord, RetentionPolicy
 from backups_app.services.storage import layout
+from tests.admin_support import message_links
 from tests.retention_records import new_backup, new_target
 
 pytestmark = pytest.mark.django_db
@@ -235,8 +236,11 @@ def test_prune_now_lists_each_backup_it_would_delete_and_the_rule_then_queues_th
         done = client.post(CHANGELIST, {"action": "prune_now", "_selected_action": [policy.pk], "confirm": "yes"})
     assert done.status_code == 302
     [queued] = OrmQ.objects.all()
-    assert queued.task["func"] == "backups_app.tasks.run_prune"
-    assert tuple(queued.task["args"]) == (policy.pk, "operator")
+    [prune] = PruneRecord.objects.all()  # a job of its own, watched on the Jobs page
+    assert queued.task["func"] == "backups_app.tasks.run_prune_job"
+    assert tuple(queued.task["args"]) == (prune.pk,)
+    assert (prune.policy, prune.status, prune.started_by, prune.origin) == (policy, "queued", "operator", "user")
+    assert message_links(done) == [f"/admin/jobs/prune/{prune.pk}/"]
     assert "Queued a prune" in LogEntry.objects.get(object_id=str(policy.pk)).get_change_message()
     assert all(b.absolute_path.exists() for b in backups), "the worker deletes, not the web request"
 

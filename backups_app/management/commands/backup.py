@@ -237,7 +237,8 @@ class Command(ConsoleCommand):
             for f in sorted(fates, key=lambda f: f.id):
                 self.stdout.write(_describe(records[f.id], f, refused, "would be "))
             return f"Would delete {len(doomed)} backups (dry run)"
-        pruned = pruning.prune(fates=[f for f in fates if f.id not in refused], reason_prefix="--cleanup: ")
+        pruned = pruning.prune(fates=[f for f in fates if f.id not in refused], reason_prefix="--cleanup: ",
+                               started_by="command line")
         for r in pruned:
             self.stdout.write(f"deleted #{r.pk} {r.path}")
         for pk in sorted(refused):

@@ -18,6 +18,8 @@ from django.utils import timezone
 from backups_app.models import BackupRecord, BackupStatus
 
 GROWTH_WINDOW_DAYS = 14
+# Growth measured over less than this says nothing about the months ahead (a fresh install has minutes).
+MIN_HISTORY_DAYS = 3
 
 
 @dataclass(frozen=True)
@@ -26,10 +28,15 @@ class DiskReport:
     free_bytes: int | None
     total_bytes: int | None
     growth_per_day: float | None
+    history_days: float = 0.0  # how far back the backups go
+
+    @property
+    def enough_history(self) -> bool:
+        return self.history_days >= MIN_HISTORY_DAYS
 
     @property
     def days_left(self) -> float | None:
-        if self.free_bytes is None or not self.growth_per_day or self.growth_per_day <= 0:
+        if not self.enough_history or self.free_bytes is None or not self.growth_per_day or self.growth_per_day <= 0:
             return None
         return self.free_bytes / self.growth_per_day
 
@@ -57,4 +64,12 @@ def disk_report(*, now=None) -> DiskReport:
     except OSError:
         usage = None
     return DiskReport(root=root, free_bytes=usage.free if usage else None,
-                      total_bytes=usage.total if usage else None, growth_per_day=growth_per_day(now=now))
+                      total_bytes=usage.total if usage else None, growth_per_day=growth_per_day(now=now),
+                      history_days=history_days(now=now))
+
+
+def history_days(*, now=None) -> float:
+    """Days since the oldest backup that made a file (0 without any)."""
+    oldest = BackupRecord.objects.filter(status__in=[BackupStatus.SUCCEEDED, BackupStatus.PRUNED]).order_by(
+        "created_at").values_list("created_at", flat=True).first()
+    return ((now or timezone.now()) - oldest).total_seconds() / 86400 if oldest else 0.0
