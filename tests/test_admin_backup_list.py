@@ -131,3 +131,16 @@ def test_a_running_backups_own_page_links_to_its_live_progress_and_a_finished_on
     page = superuser_client.get(reverse("admin:backups_app_backuprecord_change", args=[done.pk]))
     assert b"backups_app/refresh.js" not in page.content and b"/admin/jobs/backup/" not in page.content
     assert b'name="_save"' not in page.content
+
+
+@pytest.mark.parametrize(("role", "buttons"), [
+    ("Backup viewers", set()),
+    ("Backup operators", {"bc-verify", "bc-pin"}),
+    ("Restore operators", {"bc-restore", "bc-download"}),
+])
+def test_a_backups_page_has_the_buttons_its_reader_may_use(as_role, target, role, buttons):
+    record = backup(target)
+    page = as_role(role).get(reverse("admin:backups_app_backuprecord_change", args=[record.pk])).content.decode()
+    shown = {css for css in ("bc-restore", "bc-verify", "bc-pin", "bc-unpin", "bc-download") if f'class="{css}' in page}
+    assert shown == buttons
+    assert "Change backup" not in page and f"Backup #{record.pk} of {target.name}" in page

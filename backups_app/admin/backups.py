@@ -195,8 +195,8 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
         rows = sorted((obj.row_counts or {}).items())
         if not rows:
             return "-"
-        return format_html("<table>{}</table>", format_html_join(
-            "", "<tr><td>{}</td><td>{}</td></tr>", ((name, formats.number_format(n)) for name, n in rows)))
+        counted = ((name, formats.number_format(n, force_grouping=True)) for name, n in rows)
+        return format_html("<table>{}</table>", format_html_join("", "<tr><td>{}</td><td>{}</td></tr>", counted))
 
     @admin.display(description=gettext_lazy("client program"))
     def client_words(self, obj):

@@ -59,7 +59,7 @@ class RestoreRecordAdmin(ReadOnlyJobAdmin):
     @admin.display(description=_("rows restored"))
     def rows(self, obj):
         if obj.rows_restored is not None:
-            return formats.number_format(obj.rows_restored)
+            return formats.number_format(obj.rows_restored, force_grouping=True)
         if not obj.tables:
             return _("not counted (the whole database)")
         return "-"
