@@ -105,3 +105,12 @@ def test_messages_keep_the_names_as_they_are_written(superuser_client, backup_ro
     response = superuser_client.post(reverse("admin:backups_app_databasetarget_changelist"), {
         "action": "test_connection", "_selected_action": [target.pk]}, follow=True)
     assert "broken-db: needs attention" in response.content.decode()
+
+
+def test_a_lost_job_is_said_lost_in_the_readers_language(superuser_client, backup_root):
+    from backups_app.services.jobs.lifecycle import WORKER_LOST
+
+    new_backup(new_target(), status="failed", error=WORKER_LOST)
+    superuser_client.defaults["HTTP_ACCEPT_LANGUAGE"] = "ja"
+    page = superuser_client.get(reverse("admin:backups_app_backuprecord_changelist")).content.decode()
+    assert "ジョブが失われました" in page and WORKER_LOST not in page

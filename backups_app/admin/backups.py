@@ -168,7 +168,7 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("target"), ordering="target__name")
     def target_cell(self, obj):
-        return format_html('{}<span class="bc-server">{}</span>', obj.target.name, obj.server_address)
+        return format_html('{}<span class="bc-server">{}</span>', obj.target.name, display.address(obj.server_address))
 
     @admin.display(description=gettext_lazy("type"), ordering="backup_type")
     def kind_cell(self, obj):

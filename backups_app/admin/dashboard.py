@@ -7,7 +7,7 @@ get the plain index.
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
-from backups_app.admin.display import first_line, human_duration, human_size, server_of, status_badge
+from backups_app.admin.display import error_words, first_line, human_duration, human_size, server_of, status_badge
 from backups_app.services.monitoring import charts, dashboard, disk, health
 
 VIEW_PERMISSIONS = ("backups_app.view_databasetarget", "backups_app.view_backuprecord")
@@ -37,7 +37,7 @@ def row_view(row: dashboard.TargetRow, now) -> dict:
     last = health.finished(row.last_success)
     return {"row": row, "server": server_of(row.target), "last_success_at": when(last), "age": age(last, now),
             "last_result": status_badge(row.last_attempt) if row.last_attempt else "",
-            "last_error": first_line(row.last_attempt.error) if row.failed else "",
+            "last_error": first_line(error_words(row.last_attempt.error)) if row.failed else "",
             "last_error_url": error_url(row) if row.failed else "",
             "verification": verification_text(row.verification), "next_run": when(row.next_run),
             "kept_bytes": human_size(row.kept_bytes),

@@ -49,6 +49,24 @@ def server_of(target) -> str:
     return f"{target.dbname}@{target.host}:{target.port}"
 
 
+_ADDRESS = re.compile(r"^(?P<host>.+):(?P<port>\d+)/(?P<db>[^/]+)$")
+
+
+def address(server_address: str) -> str:
+    """A recorded host:port/database, written as the rest of the console writes it: database@host:port."""
+    found = _ADDRESS.match(server_address or "")
+    return f"{found['db']}@{found['host']}:{found['port']}" if found else (server_address or "")
+
+
+def error_words(text: str) -> str:
+    """A job's error: the console's own words about a lost job in the reader's language; a program's as it said."""
+    from backups_app.services.jobs.lifecycle import WORKER_LOST
+
+    if text.startswith(WORKER_LOST):
+        return _("job lost: it stopped reporting (worker killed or machine stopped)") + text[len(WORKER_LOST):]
+    return text
+
+
 def describe_backup(record) -> str:
     """One line that names a backup in lists of selected rows."""
     when = formats.date_format(timezone.localtime(record.created_at), "SHORT_DATETIME_FORMAT")
@@ -119,7 +137,8 @@ def progress(record, now=None):
                 "size": human_size(written), "t": human_duration(elapsed_seconds(record, now))}
         return format_html('<span class="bc-progress">{}</span>', text)
     if record.status == Status.FAILED:
-        return format_html('<span class="bc-error" title="{}">{}</span>', record.error, first_line(record.error))
+        error = error_words(record.error)
+        return format_html('<span class="bc-error" title="{}">{}</span>', error, first_line(error))
     return ""
 
 
@@ -231,7 +250,8 @@ def status_cell(record, now=None):
     elif record.status == Status.PRUNED:
         line = format_html('<span class="bc-quiet">{}</span>', first_line(pruned_reason(record), 90))
     elif record.status == Status.FAILED:
-        line = format_html('<span class="bc-error" title="{}">{}</span>', record.error, first_line(record.error, 90))
+        error = error_words(record.error)
+        line = format_html('<span class="bc-error" title="{}">{}</span>', error, first_line(error, 90))
     else:
         line = live_progress(record, now)
     return format_html('{}{}{}', status_badge(record), format_html("<br>{}", line) if line else "", badges(record))

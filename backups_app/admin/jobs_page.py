@@ -61,11 +61,12 @@ def what(record) -> str:
     kind = display.job_kind(record)
     if kind == "backup":
         return _("%(target)s (%(server)s), %(type)s") % {
-            "target": record.target.name, "server": record.server_address or display.server_of(record.target),
+            "target": record.target.name,
+            "server": display.address(record.server_address) or display.server_of(record.target),
             "type": record.get_backup_type_display()}
     if kind == "restore":
-        return _("backup #%(backup)s into %(into)s") % {"backup": record.backup_id,
-                                                        "into": record.server_address or record.target_database}
+        return _("backup #%(backup)s into %(into)s") % {
+            "backup": record.backup_id, "into": display.address(record.server_address) or record.target_database}
     if kind == "verification":
         text = _("backup #%(backup)s with a restore drill") if record.drill else _("backup #%(backup)s")
         return text % {"backup": record.backup_id}
@@ -112,7 +113,7 @@ def job_progress_view(request, site, kind: str, pk: int):
 def job_context(record) -> dict:
     active = record.status in display.ACTIVE
     return {"job": job_row(record), "record": record, "active": active, "polling": JOB_POLL_SECONDS,
-            "record_url": record_url(record), "facts": facts(record), "error": record.error}
+            "record_url": record_url(record), "facts": facts(record), "error": display.error_words(record.error)}
 
 
 def record_url(record) -> str:
@@ -126,7 +127,7 @@ def record_url(record) -> str:
 
 def facts(record) -> list[tuple[str, str]]:
     rows = [(_("what"), what(record)), (_("started by"), display.started_by(record)),
-            (_("queued"), display.when(record.created_at)), (_("started"), display.when(record.started_at)),
+            (_("queued at"), display.when(record.created_at)), (_("started"), display.when(record.started_at)),
             (_("finished"), display.when(record.finished_at)), (_("duration"), display.job_duration(record))]
     if display.job_kind(record) == "prune" and record.pruned_count is not None:
         rows.append((_("backups deleted"), str(record.pruned_count)))
