@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import faultkit
 from tests.console_process import ROOT
 
 IMAGE = "localhost/backup-console:latest"
@@ -113,14 +114,8 @@ def state(name: str) -> dict:
     return json.loads(podman("inspect", name, "--format", "{{json .State}}").stdout)
 
 
-def wait_for(predicate, *, timeout: float, what: str, interval: float = 0.5, on_timeout=lambda: ""):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{on_timeout()}")
+def wait_for(predicate, *, timeout: float, what: str, interval: float = 0.5, on_timeout=None):
+    return faultkit.wait_for(predicate, timeout=timeout, what=what, interval=interval, on_timeout=on_timeout)
 
 
 def private_tree_problems(root: Path, uid: int) -> list[str]:

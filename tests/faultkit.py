@@ -34,14 +34,16 @@ def make_ticks_db(cluster, dbname: str, rows: int) -> str:
     return dbname
 
 
-def wait_for(predicate, *, timeout: float = 60, interval: float = 0.02, what: str = "condition"):
+def wait_for(predicate, *, timeout: float = 60, interval: float = 0.02, what: str = "condition", on_timeout=None):
+    """predicate()'s first true value; on a timeout an AssertionError naming what, and on_timeout()'s text."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    more = f"\n{on_timeout()}" if on_timeout is not None else ""
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{more}")
 
 
 # -- processes ---------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Fixtures of the offsite tests (load with pytest_plugins): a moto_server, its credentials, the default storage."""
+"""Fixtures of the offsite tests (load with pytest_plugins): a moto_server, its credentials, the default storage,
+a backup kept only there."""
 
 import pytest
 
@@ -41,3 +42,16 @@ def s3_storage(db, s3_server, s3_credentials, settings, tmp_path):
     settings.OFFSITE_RETRY_SECONDS = 0.05
     settings.BACKUP_SCRATCH_DIR = tmp_path / "scratch"
     return BackupStorage.objects.create(**storage_fields(s3_server))
+
+
+@pytest.fixture
+def s3_only_backup(pagila, make_target, backup_root, s3_server, s3_storage):
+    """A backup of pagila kept only in S3: the storage keeps no local copy."""
+    from tests.restore_helpers import make_backup
+
+    s3_storage.keep_local_copy = False
+    s3_storage.save()
+    backup = make_backup(make_target(pagila))
+    backup.refresh_from_db()
+    assert backup.local_removed and not backup.absolute_path.exists()
+    return backup

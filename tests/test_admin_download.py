@@ -22,16 +22,6 @@ def body_of(response) -> bytes:
     return b"".join(response.streaming_content)
 
 
-@pytest.fixture
-def s3_only_backup(pagila, make_target, backup_root, s3_server, s3_storage):
-    s3_storage.keep_local_copy = False
-    s3_storage.save()
-    backup = make_backup(make_target(pagila))
-    backup.refresh_from_db()
-    assert backup.local_removed and not backup.absolute_path.exists()
-    return backup
-
-
 def test_a_restore_operator_downloads_a_backup_kept_only_in_s3(as_role, s3_only_backup):
     client = as_role(RESTORE_OPERATORS)
     response = client.get(download_url(s3_only_backup))

@@ -11,7 +11,7 @@ from tests.retention_records import new_backup, new_target
 HUGE = "1" + "0" * 30
 
 OUT_OF_RANGE = [
-    (["backup", "--cleanup", "--keep-days", "1000000000"], "--keep-days must be at least 1 and at most 36500"),
+    (["backup", "--cleanup", "--keep-days", "1000000000"], "--keep-days must be at least 1 and at most 36525"),
     (["backup", "--cleanup", "--keep-days", "0"], "--keep-days must be at least 1"),
     (["backup", "--cleanup", "--keep-days", "-5"], "--keep-days must be at least 1"),
     (["backup", "--check", "--max-age-hours=nan"], "--max-age-hours must be more than 0 and at most 876000, not nan"),
@@ -43,10 +43,10 @@ def test_a_number_out_of_range_is_refused_in_one_line(db, backup_root, argv, mes
     assert message in str(refused.value) and "\n" not in str(refused.value)
 
 
-@pytest.mark.parametrize("argv", [["--keep-days", "1000000000"], ["--keep-days", "36500"]])
+@pytest.mark.parametrize("argv", [["--keep-days", "1000000000"], ["--keep-days", "36525"]])
 def test_the_cleanup_bounds_are_checked_before_any_date_is_computed(db, backup_root, argv):
     kept = new_backup(new_target(), age_days=3)
-    if argv[1] == "36500":  # the largest allowed still works
+    if argv[1] == "36525":  # the largest allowed still works
         assert call_command("backup", "--cleanup", *argv, stdout=StringIO()) == "Deleted 0 backups"
     else:
         with pytest.raises(CommandError):
@@ -59,7 +59,7 @@ def test_the_cleanup_bounds_are_checked_before_any_date_is_computed(db, backup_r
 def test_backup_keep_days_from_the_environment_has_the_same_bounds(db, backup_root, settings, keep_days):
     new_backup(new_target(), age_days=3)
     settings.BACKUP_KEEP_DAYS = keep_days
-    with pytest.raises(CommandError, match=f"BACKUP_KEEP_DAYS must be at least 1 and at most 36500, not {keep_days}"):
+    with pytest.raises(CommandError, match=f"BACKUP_KEEP_DAYS must be at least 1 and at most 36525, not {keep_days}"):
         call_command("backup", "--cleanup", stdout=StringIO())
 
 

@@ -45,16 +45,6 @@ def history(client) -> str:
     return LogEntry.objects.get(user=client.user).get_change_message()
 
 
-@pytest.fixture
-def s3_only_backup(pagila, make_target, backup_root, s3_server, s3_storage):
-    s3_storage.keep_local_copy = False
-    s3_storage.save()
-    backup = make_backup(make_target(pagila))
-    backup.refresh_from_db()
-    assert backup.local_removed and not backup.absolute_path.exists()
-    return backup
-
-
 def test_an_s3_object_with_a_flipped_byte_never_arrives_whole(as_role, s3_only_backup, s3_server):
     s3_server.tamper(s3_only_backup.offsite_key)
     client = as_role(RESTORE_OPERATORS)

@@ -12,6 +12,7 @@ from django.core.checks import Tags
 from django.core.management.base import BaseCommand, CommandError
 
 from backups_app.checks import BACKUP_ROOT_WRITABLE
+from backups_app.models.policies import HUNDRED_YEARS_DAYS
 
 # The system checks the operational commands (backup, restore, verify) run before they start: the
 # console's own (pg_dump found, BACKUP_ROOT writable) and the models'. The admin's and the URLs'
@@ -23,8 +24,8 @@ OPERATIONAL_CHECKS = [*READING_CHECKS, BACKUP_ROOT_WRITABLE]
 
 # Bounds of the numeric options: past them a date or a database id overflows, or the number means nothing.
 MAX_ID = 2**63 - 1  # the largest BigAutoField
-MAX_DAYS = 36_500  # a hundred years
-MAX_HOURS = MAX_DAYS * 24
+MAX_DAYS = HUNDRED_YEARS_DAYS  # as a retention policy's keep days, so the browser and cron agree
+MAX_HOURS = 36_500 * 24
 
 
 def in_range(value, option: str, low, high, *, above: bool = False):

@@ -68,7 +68,7 @@ class Command(ConsoleCommand):
                                    "made before its target had a storage)"))
         parser.add_argument("--json", action="store_true", help=_("with --list: print JSON"))
         parser.add_argument("--keep-days", type=int, default=None,
-                            help=_("with --cleanup: days to keep, 1 to 36500 (default BACKUP_KEEP_DAYS, 30)"))
+                            help=_("with --cleanup: days to keep, 1 to 36525 (default BACKUP_KEEP_DAYS, 30)"))
         parser.add_argument("--dry-run", action="store_true",
                             help=_("with --cleanup or --adopt: only say what would be done"))
         parser.add_argument("--orphans", action="store_true",
