@@ -39,10 +39,9 @@ def run_prune(policy_id: int, started_by: str = "") -> str:
 
 
 def run_prune_job(record_id: int) -> str:
-    from backups_app.services.jobs import queue
     from backups_app.services.retention import prune as pruning
 
-    return queue.run_in_turn("run_prune_job", record_id, pruning.prune_execute)
+    return pruning.prune_task(record_id=record_id)
 
 
 def run_schedule_now(schedule_id: int, record_id: int | None = None) -> str:

@@ -63,12 +63,13 @@ def admin_on(console, model: str, data: dict) -> list[str]:
         from django.contrib.messages import get_messages
         from django.test import Client
         from django.urls import reverse
+        from django.utils.html import strip_tags
         User = get_user_model()
         user = User.objects.filter(username="admin").first() or User.objects.create_superuser("admin", "", None)
         client = Client(HTTP_HOST="localhost")
         client.force_login(user)
         response = client.post(reverse("admin:backups_app_{model}_changelist"), {data!r})
-        print(json.dumps([str(m) for m in get_messages(response.wsgi_request)]))
+        print(json.dumps([strip_tags(str(m)) for m in get_messages(response.wsgi_request)]))
     """))
 
 

@@ -231,12 +231,12 @@ def badges(record):
                      else ("bad", _("verification failed"), first_line(record.last_verify_detail)))
     if record.encrypted:
         found.append(("", _("encrypted"), ""))
-    offsite = {"uploaded": ("good", _("offsite")), "failed": ("bad", _("offsite: failed")),
+    offsite = {"uploaded": ("good", _("offsite: uploaded")), "failed": ("bad", _("offsite: failed")),
                "uploading": ("", _("uploading")), "deleted": ("", _("offsite: deleted"))}.get(record.offsite_status)
     if offsite:
         found.append((*offsite, first_line(record.offsite_detail)))
     if record.size_anomaly_pct is not None:
-        found.append(("warn", _("size %(pct)+.0f%%") % {"pct": record.size_anomaly_pct}, _("size anomaly")))
+        found.append(("warn", _("size anomaly: %(pct)+.0f%% vs. median") % {"pct": record.size_anomaly_pct}, ""))
     if not found:
         return ""
     return format_html('<span class="bc-badges">{}</span>', format_html_join(

@@ -129,8 +129,11 @@ def facts(record) -> list[tuple[str, str]]:
     rows = [(_("what"), what(record)), (_("started by"), display.started_by(record)),
             (_("queued at"), display.when(record.created_at)), (_("started"), display.when(record.started_at)),
             (_("finished"), display.when(record.finished_at)), (_("duration"), display.job_duration(record))]
-    if display.job_kind(record) == "prune" and record.pruned_count is not None:
-        rows.append((_("backups deleted"), str(record.pruned_count)))
-    if getattr(record, "detail", ""):
+    if display.job_kind(record) == "prune":
+        # Its counts in the reader's words; its detail line is the task's English summary of the same.
+        if record.pruned_count is not None:
+            rows += [(_("backups deleted"), str(record.pruned_count)),
+                     (_("left to other hosts"), str(record.left_count or 0))]
+    elif getattr(record, "detail", ""):
         rows.append((_("detail"), record.detail))
     return [(label, value) for label, value in rows if value]

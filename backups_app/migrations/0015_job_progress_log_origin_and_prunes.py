@@ -174,6 +174,7 @@ class Migration(migrations.Migration):
                 ('backup_type', models.CharField(blank=True, max_length=10, verbose_name='backup type')),
                 ('pruned_count', models.PositiveIntegerField(blank=True, null=True, verbose_name='backups deleted')),
                 ('left_count', models.PositiveIntegerField(blank=True, help_text="Backups whose local files only another host can delete; that host's worker prunes them.", null=True, verbose_name='left to other hosts')),
+                ('detail', models.TextField(blank=True, verbose_name='detail')),
                 ('policy', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='backups_app.retentionpolicy', verbose_name='retention policy')),
                 ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='requested by')),
                 ('target', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='backups_app.databasetarget', verbose_name='target')),

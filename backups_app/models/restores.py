@@ -105,6 +105,7 @@ class PruneRecord(JobFields):
         _("left to other hosts"), null=True, blank=True,
         help_text=_("Backups whose local files only another host can delete; that host's worker prunes them."),
     )
+    detail = models.TextField(_("detail"), blank=True)
 
     class Meta:
         verbose_name = _("prune")

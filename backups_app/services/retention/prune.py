@@ -331,8 +331,14 @@ def prune_execute(*, record_id: int, defer_when_busy: bool = False) -> PruneReco
             jobs.finish(record, ok=False, error=str(exc))
             return record
         left = sum(len(ids) for ids in pruned.left.values())
-        jobs.finish(record, ok=True, pruned_count=len(pruned), left_count=left)
+        jobs.finish(record, ok=True, pruned_count=len(pruned), left_count=left, detail=pruned.summary())
     return record
+
+
+def prune_task(*, record_id: int) -> str:
+    """The queued prune run by a worker; what it did in a line (its detail), for the task's result."""
+    done = queue.run_in_turn("run_prune_job", record_id, prune_execute)
+    return PruneRecord.objects.filter(pk=record_id).values_list("detail", flat=True).first() or done
 
 
 def _prune_scope(record: PruneRecord) -> Pruned:
