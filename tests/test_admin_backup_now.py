@@ -116,3 +116,12 @@ def test_a_directory_backup_queued_from_the_admin_runs_and_is_one_folder(
     reader = binaries.pg_restore_for(record.absolute_path, dump_version=record.pg_dump_version).path
     listing = subprocess.run([reader, "--list", str(record.absolute_path)], capture_output=True, text=True, check=True)
     assert "TABLE DATA public trades" in listing.stdout
+
+
+def test_one_backup_asked_for_opens_its_job_to_watch_it(as_role, make_target, django_capture_on_commit_callbacks):
+    client = as_role(BACKUP_OPERATORS)
+    with django_capture_on_commit_callbacks(execute=False):
+        response = post_action(client, "databasetarget", "backup_now", [make_target("db_one")], apply=True,
+                               backup_type="manual", format="custom")
+    [record] = BackupRecord.objects.all()
+    assert response.status_code == 302 and response["Location"] == f"/admin/jobs/backup/{record.pk}/"

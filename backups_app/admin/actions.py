@@ -98,6 +98,4 @@ def object_page(modeladmin, request, object_id, action, *, back: str, post_only:
         return HttpResponseNotAllowed(["POST"])
     queryset = modeladmin.get_queryset(request).filter(pk=object_id)
     response = getattr(modeladmin, action)(request, queryset)
-    if response is not None:
-        return response
-    return redirect(getattr(request, "bc_next", None) or back)
+    return response if response is not None else redirect(back)

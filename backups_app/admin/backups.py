@@ -330,7 +330,8 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
                     continue
                 host = queue.enqueue_copy_offsite(backup)
                 history(self, request, backup, _("Queued a copy to object storage."))
-                queued.append(queued_item(backup, host))
+                queued.append(queued_item(backup, host, page=reverse("admin:backups_app_backuprecord_change",
+                                                                     args=[backup.pk])))
         if queued:
             self.message_user(request, linked_message(ngettext(
                 "Queued the copy of %(n)d backup to object storage: %(list)s.",
@@ -393,10 +394,11 @@ def downloaded(download, ended) -> str:
     return _("Downloaded %(file)s (from %(source)s); %(checked)s") % {**words, "checked": checked}
 
 
-def queued_item(backup, host: str, job=None):
-    """A backup in the list of what was queued, linked to its job when there is one, with the host that runs it
-    when only one can (it has the file)."""
-    name = display.job_link(job, f"#{backup.pk}") if job is not None else f"#{backup.pk}"
+def queued_item(backup, host: str, job=None, page: str = ""):
+    """A backup in the list of what was queued, linked to its job (or, with no job row, the page that shows how it
+    went), with the host that runs it when only one can (it has the file)."""
+    name = display.job_link(job, f"#{backup.pk}") if job is not None else \
+        format_html('<a href="{}">#{}</a>', page, backup.pk) if page else f"#{backup.pk}"
     if not host:
         return name
     return linked_message(_("%(id)s (on host %(host)s)"), id=name, host=host)

@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
@@ -147,13 +148,11 @@ class DatabaseTargetAdmin(GuardedActionsMixin, admin.ModelAdmin):
             )
         records = self._queue_backups(request, queryset, form.cleaned_data["backup_type"], form.cleaned_data["format"])
         if len(records) == 1:
-            request.bc_next = display.job_url(records[0])  # one backup asked for: watch it
+            return redirect(display.job_url(records[0]))  # one backup asked for: watch it
         return None
 
     def backup_now_quickly(self, request, object_id):
         """The one-click button (dashboard, targets list): a manual custom backup, and its job's page to watch it."""
-        from django.shortcuts import redirect
-
         if not self.has_run_backup_permission(request):
             raise PermissionDenied
         records = self._queue_backups(request, self.get_queryset(request).filter(pk=object_id),
