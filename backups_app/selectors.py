@@ -16,16 +16,24 @@ stat per backup: `file_present()` checks it for the handful of backups that
 decide something (the last restorable backup that retention protects, the
 one monitoring reports), and only on the host that made the backup; another
 host's BACKUP_ROOT cannot be seen from here, so its record is taken at its
-word.
+word (jobs/placement.py decides which host has a file).
+
+`file_place()` says where a backup's copies are, as this host sees them,
+for the lists and pages that show it: on this host, on another (named), in
+object storage, or **missing**: its local file is gone from its own host
+(this one), or it is kept on no host and has no confirmed copy in object
+storage. A file on another host is never "missing" from here.
 
 Retention, `backup --check`, /healthz, /metrics, the dashboard and the
 notifications all use these, so "good" means the same everywhere.
 """
 
+from dataclasses import dataclass
+
 from django.db.models import BooleanField, ExpressionWrapper, Q
 
 from backups_app.models import BackupRecord, BackupStatus, OffsiteStatus
-from backups_app.services.jobs import process
+from backups_app.services.jobs import placement, process
 from backups_app.services.storage import offsite
 
 # Why a succeeded backup is not restorable (the values of unrestorable_reason, "" when it is).
@@ -58,18 +66,45 @@ def unrestorable_fields() -> dict:
 
 
 def file_present(record: BackupRecord) -> bool:
-    """A copy can be read: confirmed in object storage, or the local file on disk.
+    """A copy can be read: confirmed in object storage, or the local file on its host.
 
     A local-only backup made on another host is taken at its record's word:
     its BACKUP_ROOT is not this host's.
     """
-    if offsite.available_offsite(record):
-        return True
-    if not record.path or record.local_removed:
-        return False
-    if record.host and record.host != process.host():
-        return True
-    return offsite.is_local(record.absolute_path)
+    return offsite.available_offsite(record) or bool(placement.holder(record))
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a backup's copies are, as this host sees them."""
+
+    host: str = ""  # the host whose BACKUP_ROOT holds the local file, "" when none does
+    here: bool = False  # that host is this one
+    offsite: bool = False  # a confirmed copy in object storage
+    # Succeeded, and its local file gone from its own host (this one), or kept nowhere. Paths are kept
+    # relative to BACKUP_ROOT, so a moved folder or a changed BACKUP_ROOT shows up here.
+    missing: bool = False
+
+    @property
+    def present(self) -> bool:
+        """A copy can be read (file_present): on a host, or in object storage."""
+        return bool(self.host) or self.offsite
+
+    @property
+    def elsewhere(self) -> str:
+        """The other host that has the local file ("" when it is here, or on no host)."""
+        return "" if self.here else self.host
+
+
+def file_place(record: BackupRecord) -> Place:
+    """Where a succeeded backup's file is (one stat); other backups have no file to place."""
+    stored = offsite.available_offsite(record)
+    if record.status != BackupStatus.SUCCEEDED:
+        return Place(offsite=stored)
+    host = placement.holder(record)
+    kept_locally = bool(record.path) and not record.local_removed
+    return Place(host=host, here=bool(host) and host == process.host(), offsite=stored,
+                 missing=not host if kept_locally else not stored)
 
 
 def unrestorable_reason(record: BackupRecord) -> str:
@@ -101,15 +136,17 @@ def backups_list(*, target=None, backup_type: str | None = None, statuses=None):
     return qs
 
 
-def file_missing(record: BackupRecord) -> bool:
-    """A succeeded backup whose file is not where its record says: paths are kept relative to
-    BACKUP_ROOT, so a moved folder or a changed BACKUP_ROOT shows up here."""
-    return record.status == "succeeded" and bool(record.path) and not record.absolute_path.is_file()
+def shown_path(record: BackupRecord, place: Place) -> str | None:
+    """The file's path under this BACKUP_ROOT; relative (to its own host's BACKUP_ROOT) when it is on another."""
+    if not record.path:
+        return None
+    return record.path if place.elsewhere else str(record.absolute_path)
 
 
 def backup_as_dict(record: BackupRecord) -> dict:
     from django.utils import timezone
 
+    place = file_place(record)
     return {
         "id": record.pk,
         "target": record.target.name,
@@ -122,8 +159,9 @@ def backup_as_dict(record: BackupRecord) -> dict:
         "created_at": timezone.localtime(record.created_at).isoformat(),
         "finished_at": timezone.localtime(record.finished_at).isoformat() if record.finished_at else None,
         "duration_seconds": record.duration_seconds,
-        "path": str(record.absolute_path) if record.path else None,
-        "file_missing": file_missing(record),
+        "path": shown_path(record, place),
+        "host": place.host or None,
+        "file_missing": place.missing,
         "error": record.error or None,
         "offsite": record.offsite_status or None,
         "offsite_url": f"s3://{record.offsite_storage.bucket}/{record.offsite_key}" if record.offsite_key else None,

@@ -55,7 +55,7 @@ SELECT g, (ARRAY['USD/JPY','EUR/USD','GBP/USD','AUD/USD','USD/CHF'])[1 + g %% 5]
        round((150 + 5 * sin(g / 100000.0) + random() * 0.01)::numeric, 3),
        round((150.01 + 5 * sin(g / 100000.0) + random() * 0.01)::numeric, 3),
        (ARRAY['EBS','Reuters','LMAX'])[1 + floor(random() * 3)::int]
-FROM generate_series(%(first)s, %(last)s) g
+FROM generate_series(%(first)s::bigint, %(last)s::bigint) g
 """
 ROWS_PER_MB = 13_800  # about this many rows of the table above fill one MB of heap
 

@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 from humanize import naturalsize
 
-from backups_app.models import BackupRecord
+from backups_app.models import BackupRecord, BackupStorage
 from tests import console_process, faultkit
 from tests.conftest import PASSWORD_ENV
 
@@ -205,6 +205,25 @@ def test_list_says_which_files_are_not_where_their_records_say(pagila, make_targ
 
     settings.BACKUP_ROOT = tmp_path / "moved"  # BACKUP_ROOT changed, files not moved: every file is missing
     assert run("--list").splitlines()[-1] == f"3 backups; 2 files missing under BACKUP_ROOT {tmp_path / 'moved'}"
+
+
+def test_list_says_a_backup_kept_only_in_object_storage_is_not_missing(pagila, make_target, backup_root):
+    target = make_target(pagila)
+    stored = make_row(target, age_days=1, path="database/daily/stored.dump")
+    lost = make_row(target, age_days=2, path="database/daily/lost.dump")
+    storage = BackupStorage.objects.create(name="offsite", kind="s3", bucket="b")
+    for record, status in ((stored, "uploaded"), (lost, "deleted")):  # the copy in object storage, removed by hand
+        record.absolute_path.unlink()
+        BackupRecord.objects.filter(pk=record.pk).update(local_removed=True, offsite_status=status, offsite_key="k",
+                                                         offsite_storage=storage)
+
+    lines = run("--list").splitlines()
+    row = {int(line.split()[0]): line for line in lines[1:-1]}
+    assert row[stored.pk].endswith(f"{stored.absolute_path}  (only in object storage)")
+    assert row[lost.pk].endswith(f"{lost.absolute_path}  (file missing)")
+    assert lines[-1] == f"2 backups; 1 files missing under BACKUP_ROOT {backup_root}"
+    assert {i["id"]: (i["host"], i["file_missing"]) for i in json.loads(run("--list", "--json"))} == {
+        stored.pk: (None, False), lost.pk: (None, True)}
 
 
 def test_list_works_when_backup_root_is_read_only(migrated_console_env):

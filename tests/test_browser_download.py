@@ -4,7 +4,10 @@ Debian's chromium driven by Playwright against `manage.py runconsole`
 (gunicorn), the backup kept only in a real moto_server. One byte of the
 object is flipped with its metadata kept; the download starts (200, full
 Content-Length), the connection is cut before the last chunk, chromium
-reports the download failed, and the admin history says why.
+reports the download failed, and the admin history says why. The backup
+is pagila with some incompressible rows, a few chunks long: a file that
+fits in one chunk is checked before the response and refused on the page
+(tests/test_download_checked.py).
 """
 
 import hashlib
@@ -24,14 +27,18 @@ pytestmark = [
 
 
 @pytest.fixture
-def s3_only_backup(console, pg_cluster, pagila, s3_server):
+def s3_only_backup(console, pg_cluster, pagila, fresh_db, s3_server):
     console.env.update(**CREDENTIALS)
     console.shell("from backups_app.models import BackupStorage; "
                   f"BackupStorage.objects.create(**{storage_fields(s3_server, keep_local_copy=False)!r})")
-    console.add_target("pagila", dbname=pagila, cluster=pg_cluster)
+    source = fresh_db("browser_download_pagila", template=pagila)
+    pg_cluster.sql("CREATE TABLE noise AS SELECT g, md5(g::text) || md5((g * 7)::text) AS t "
+                   "FROM generate_series(1, 80000) g", dbname=source)
+    console.add_target("pagila", dbname=source, cluster=pg_cluster)
     console.manage("backup", "--target", "pagila")
     [row] = console.rows("SELECT * FROM backups_app_backuprecord")
     assert (row["status"], row["offsite_status"], row["local_removed"]) == ("succeeded", "uploaded", 1)
+    assert row["size_bytes"] > 2 * 1024 * 1024, "the stream must start before its end is read"
     return row
 
 

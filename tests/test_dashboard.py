@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from backups_app.models import BackupSchedule, RestoreRecord, VerificationRecord
+from backups_app.services.jobs import process
 from backups_app.services.monitoring import anomaly
 from tests.retention_records import new_backup, new_target
 
@@ -170,8 +171,20 @@ def test_disk_space_and_days_left_at_the_current_growth(superuser_client, backup
     for day in range(7):
         new_backup(target, age_days=day + 0.5, size_bytes=2 * 2 ** 30)  # 14 GiB in 14 days: 1 GiB a day
     html = superuser_client.get(reverse("admin:index")).content.decode()
-    assert f"Disk: 70.0 GiB free of 100.0 GiB under {backup_root}." in html
+    assert f"Disk of host {process.host()}: 70.0 GiB free of 100.0 GiB under {backup_root}." in html
     assert "Backups grow by 1.0 GiB a day: about 70 days left." in html
+
+
+def test_only_the_files_this_host_keeps_grow_its_disk(backup_root):
+    from backups_app.services.monitoring import disk
+
+    target = new_target("shop")
+    new_backup(target, age_days=1, size_bytes=14 * MB, host=process.host())
+    new_backup(target, age_days=2, size_bytes=28 * MB)  # made before hosts were named: here
+    new_backup(target, age_days=1, size_bytes=1400 * MB, host="another-host")
+    new_backup(target, age_days=1, size_bytes=1400 * MB, local_removed=True, offsite_status="uploaded",
+               offsite_key="k")
+    assert disk.disk_report().growth_per_day == 3 * MB
 
 
 def test_viewers_see_the_dashboard_and_staff_without_a_role_do_not(as_role, fleet):

@@ -3,7 +3,9 @@
 The bytes are hashed as they are sent and the last chunk is held back
 until the sha256 is known: on a mismatch the stream stops short of its
 Content-Length (the web server cuts the connection, the browser reports
-a failed download), and the admin history says why. Against moto and
+a failed download), and the admin history says why. A file found wrong
+before its first byte goes out (it fits in the first chunk) is refused,
+the reason on the backup's page. Against moto and
 rclone's `serve s3`, each tampered with its own way (tests/s3server.py).
 tests/test_browser_download.py drives the same through chromium.
 """
@@ -15,6 +17,7 @@ from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 
 from backups_app.services.setup.roles import RESTORE_OPERATORS
+from backups_app.services.storage import files
 from tests.restore_helpers import flip_byte, make_backup, truncate
 
 pytest_plugins = ["tests.admin_fixtures", "tests.s3_fixtures"]
@@ -45,6 +48,14 @@ def history(client) -> str:
     return LogEntry.objects.get(user=client.user).get_change_message()
 
 
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Chunks of 64 KiB: pagila's backup is then many, and its stream starts before the end shows a mismatch
+    (a file that fits in the first chunk is checked before the response, and refused)."""
+    monkeypatch.setattr(files, "CHUNK", 64 * 1024)
+
+
+@pytest.mark.usefixtures("small_chunks")
 def test_an_s3_object_with_a_flipped_byte_never_arrives_whole(as_role, s3_only_backup, s3_server):
     s3_server.tamper(s3_only_backup.offsite_key)
     client = as_role(RESTORE_OPERATORS)
@@ -68,6 +79,7 @@ def test_a_sound_s3_object_arrives_whole_and_the_history_says_it_was_checked(as_
                                f"consoles/test/{s3_only_backup.path}); its sha256 matches the record")
 
 
+@pytest.mark.usefixtures("small_chunks")
 def test_a_local_file_with_a_flipped_byte_never_arrives_whole(as_role, pagila, make_target, backup_root):
     backup = make_backup(make_target(pagila))  # no storage: BACKUP_ROOT only
     flip_byte(backup.absolute_path, backup.size_bytes // 2)
@@ -91,3 +103,18 @@ def test_a_truncated_local_file_is_refused_before_a_byte_is_sent(as_role, pagila
     assert f"bytes, the record says {backup.size_bytes}" in page
     message = history(client)
     assert message.startswith(f"Download of {backup.absolute_path.name} refused:"), message
+
+
+def test_a_file_found_wrong_before_its_first_byte_is_sent_is_refused_with_the_reason(
+        as_role, s3_only_backup, s3_server):
+    assert s3_only_backup.size_bytes < files.CHUNK  # one chunk: the whole object is checked before a response
+    s3_server.tamper(s3_only_backup.offsite_key)
+    client = as_role(RESTORE_OPERATORS)
+    response = client.get(download_url(s3_only_backup), follow=True)
+    assert not response.has_header("Content-Disposition")
+    assert response.redirect_chain == [(reverse("admin:backups_app_backuprecord_change",
+                                                args=[s3_only_backup.pk]), 302)]
+    assert "does not match its checksum" in response.content.decode()
+    message = history(client)
+    assert message.startswith(f"Download of {s3_only_backup.absolute_path.name} refused: "), message
+    assert "s3://" in message and "checksum" in message and LogEntry.objects.count() == 1  # told once

@@ -11,89 +11,19 @@ posting the admin's forms), as a web server without the files would.
 """
 
 import hashlib
-import textwrap
 import time
 
 import pytest
 
 from tests.dbcompare import row_counts
-from tests.qcluster import Console, redis_server
 from tests.s3proxy import StallingProxy
-from tests.s3server import CREDENTIALS, storage_fields
+from tests.two_hosts import add_storage, admin_on, backup_on, backup_row, task_results
 
-pytest_plugins = ["tests.s3_fixtures"]
+pytest_plugins = ["tests.s3_fixtures", "tests.two_hosts"]
 pytestmark = pytest.mark.slow
 
 # Long enough for a worker that wrongly took a task to have done it (it polls every 0.5 s).
 WRONG_HOST_SECONDS = 4
-
-
-@pytest.fixture(params=["orm", "redis"])
-def broker(request, tmp_path):
-    if request.param == "orm":
-        yield {}
-        return
-    with redis_server(tmp_path / "redis") as url:
-        yield {"REDIS_URL": url}
-
-
-@pytest.fixture
-def hosts(tmp_path, pg_cluster, pagila, fresh_db, broker):
-    source = fresh_db("two_hosts_shop", template=pagila)
-    shared = {**broker, **CREDENTIALS, "DB_HOST": pg_cluster.host, "DB_PORT": str(pg_cluster.port),
-              "DB_USER": pg_cluster.user, "DB_NAME": source, "DB_PASSWORD": pg_cluster.password,
-              "JOB_HEARTBEAT_SECONDS": "1", "JOB_REAP_SECONDS": "1"}
-    a = Console(tmp_path / "host-a", env={**shared, "CONSOLE_HOST_NAME": "host-a"}).migrate()
-    b = Console(tmp_path / "host-b", env={**shared, "CONSOLE_HOST_NAME": "host-b"})
-    for name in ("DATABASE_URL", "SECRET_KEY"):
-        b.env[name] = a.env[name]
-    a.source = source
-    try:
-        yield a, b
-    finally:
-        b.close()
-        a.close()
-
-
-def admin_on(console, model: str, data: dict) -> list[str]:
-    """Post an admin form on this host's web server, as a superuser; the messages it shows."""
-    return console.shell_json(textwrap.dedent(f"""
-        import json
-        from django.contrib.auth import get_user_model
-        from django.contrib.messages import get_messages
-        from django.test import Client
-        from django.urls import reverse
-        from django.utils.html import strip_tags
-        User = get_user_model()
-        user = User.objects.filter(username="admin").first() or User.objects.create_superuser("admin", "", None)
-        client = Client(HTTP_HOST="localhost")
-        client.force_login(user)
-        response = client.post(reverse("admin:backups_app_{model}_changelist"), {data!r})
-        print(json.dumps([strip_tags(str(m)) for m in get_messages(response.wsgi_request)]))
-    """))
-
-
-def backup_on(console) -> dict:
-    console.manage("backup")
-    return console.rows("SELECT * FROM backups_app_backuprecord ORDER BY id DESC LIMIT 1")[0]
-
-
-def add_storage(console, s3_server, **fields) -> None:
-    fields = storage_fields(s3_server, **fields)
-    console.shell(f"from backups_app.models import BackupStorage; BackupStorage.objects.create(**{fields!r})")
-
-
-def task_results(console) -> list[tuple]:
-    """(task name, success, result) of every task the workers ran, oldest first."""
-    return [tuple(t) for t in console.shell_json("""
-        import json
-        from django_q.models import Task
-        print(json.dumps([[t.name, t.success, str(t.result)] for t in Task.objects.order_by("started")]))
-    """)]
-
-
-def backup_row(console, pk) -> dict:
-    return console.rows("SELECT * FROM backups_app_backuprecord WHERE id = ?", (pk,))[0]
 
 
 def test_a_copy_asked_for_on_one_host_runs_on_the_host_that_has_the_file(hosts, s3_server):

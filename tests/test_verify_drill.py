@@ -6,7 +6,7 @@ from backups_app.models import BackupRecord, RestoreRecord
 from backups_app.services.storage.files import sha256_of
 from backups_app.services.verify import drill, verify
 from tests.dbcompare import row_counts
-from tests.restore_helpers import database_names, flip_byte, make_backup, run_verify
+from tests.restore_helpers import database_names, dropping, flip_byte, make_backup, run_verify
 
 pytestmark = pytest.mark.django_db
 
@@ -77,3 +77,34 @@ def test_a_drill_fails_when_a_row_count_differs_from_the_recorded_one(pg_cluster
     assert record.status == "failed"
     assert "table public.rental has 16044 rows, 16045 when backed up" in record.error
     assert drill_databases(pg_cluster) == set()
+
+
+@pytest.mark.parametrize("fmt", ["custom", "sql"])
+def test_a_table_whose_name_holds_a_line_break_is_found_and_counted(pg_cluster, make_target, backup_root, settings,
+                                                                     fmt):
+    # pg_restore --list shows a line break in a name as a space: the drill must still find the table.
+    settings.BACKUP_ROW_COUNTS = True
+    source = f"drill_line_break_{fmt}"
+    pg_cluster.createdb(source)
+    with dropping(pg_cluster, source):
+        pg_cluster.sql('CREATE SCHEMA "two\nlines"; CREATE TABLE "two\nlines"."a\nb" (n int); '
+                       'INSERT INTO "two\nlines"."a\nb" SELECT generate_series(1, 7); '
+                       'CREATE TABLE "a b" (n int); INSERT INTO "a b" VALUES (1)', dbname=source)
+        backup = make_backup(make_target(source), fmt)
+        record = run_verify(backup, drill=True)
+    assert record.status == "succeeded" and record.ok, record.error
+    assert "2 tables present and readable; row counts equal the recorded ones for 2 tables" in record.detail
+
+
+def test_a_sql_backup_whose_rows_read_like_statements_is_judged_by_its_tables_alone(pg_cluster, make_target,
+                                                                                     backup_root, settings):
+    settings.BACKUP_ROW_COUNTS = True
+    source = "drill_lookalike_rows"
+    pg_cluster.createdb(source)
+    with dropping(pg_cluster, source):
+        pg_cluster.sql("CREATE DOMAIN quoted AS text CHECK (VALUE <> '\"'); CREATE TABLE notes (line quoted); "
+                       "INSERT INTO notes VALUES ('CREATE TABLE public.ghost (')", dbname=source)
+        backup = make_backup(make_target(source), "sql")
+        record = run_verify(backup, drill=True)
+    assert record.status == "succeeded" and record.ok, record.error
+    assert "1 tables present and readable; row counts equal the recorded ones for 1 tables" in record.detail

@@ -18,6 +18,11 @@ into 15, as a script through psql) where the SQL allows it, refused in one
 line where it does not. A server newer than every client is refused before
 anything is written, naming the client it needs.
 
+Debian's 15.20 gives every column an option of its own, pg_attver, that pg_dump
+16 and newer write and no other server accepts: a backup of it restores into
+16, 17 and 18 all the same (every way, a drill too, and backups made by pg_dump
+16 as well), with the real column options kept and every row as it was.
+
 Targets reach their servers through the server's Unix socket: the 16 and 18
 wheels are built without TLS, and over TCP without TLS only a client of 16 or
 newer may be trusted with a password (test_cleartext_password.py covers that
@@ -26,19 +31,22 @@ rule); here every client must be free to run.
 
 import os
 import secrets
+from pathlib import Path
 
+import psycopg
 import pytest
 from django.core.management import CommandError, call_command
 
 from backups_app.models import DatabaseTarget
 from backups_app.services.backups import dump
-from backups_app.services.postgres import binaries
+from backups_app.services.postgres import binaries, column_options
 from tests.conftest import load_pagila
 from tests.dbcompare import object_counts, row_counts
 from tests.pgcluster import Cluster, bin_dir_of
 from tests.restore_helpers import database_names, dropping, make_backup, run_restore, run_verify
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+pytest_plugins = ["tests.age_fixtures"]
 
 MAJORS = ("15", "16", "17", "18")
 CLIENT_DIRS = {major: bin_dir_of(major) for major in MAJORS}
@@ -296,32 +304,251 @@ CROSS = [(a, b) for a in MAJORS for b in MAJORS if a != b]
 def test_a_backup_of_one_major_restores_into_every_other(servers, settings, monkeypatch, backup_root, source, into):
     use_every_client(settings, monkeypatch)
     backup = make_backup(target_on(servers[source], source), "custom")
+    assert backup.pg_dump_version.split(".")[0] == PICKED[source], backup.client
     name = f"mx_{source}_into_{into}"
     with dropping(servers[into], name):
-        if source == "15" and into != "15":
-            backup = made_by_pg_dump_15_after_the_picked_one_fails(backup, servers, name, into, settings)
-            use_every_client(settings, monkeypatch)
         record = run_restore(backup, name, jobs=2, server=target_on(servers[into], into))
         assert record.status == "succeeded", record.error
         restored_as_source(servers[source], servers[into], name)
     by_psql = "run by psql" in record.client
     # Into 15 and 16 only a pg_restore of 16 or older connects itself, and only to what pg_dump 16 or older wrote.
     assert by_psql == (int(into) < 17 <= int(backup.pg_dump_version.split(".")[0])), record.client
+    # Debian's 15.20 sets pg_attver on every column; pagila has 131 of them. Into 17 and 18 the definitions
+    # run through psql without it, and pg_restore restores the rest, in parallel.
+    assert ("left out of 131 column(s)' options: pg_attver" in record.detail) == (source == "15"), record.detail
+    assert by_psql or "; 2 parallel jobs" in record.client, record.client
+    assert ("go first through psql" in record.client) == (source == "15" and not by_psql), record.client
     print(f"\ncross {source} into {into}: backup {server_line(backup)}; restore {server_line(record)}"
           f"{' (script through psql)' if by_psql else ''}")
 
 
-def made_by_pg_dump_15_after_the_picked_one_fails(backup, servers, name, into, settings):
-    """Debian's 15.20 here gives every column an attribute option of its own, pg_attver, that no other major
-    accepts. pg_dump 15 leaves it out; a newer pg_dump (the console's pick for zstd) writes it. So a backup
-    of such a server restores into another major only when pg_dump 15 made it: the failure says why in one line.
+# -- pg_attver: Debian's 15.20 sets it on every column, pg_dump 16+ writes it, other servers reject it -----
+
+# Real column options beside it, and text that reads like the statement that sets it, where no
+# statement is: rows (one holding the line that ends a COPY), a function body, a comment, a name.
+LOOKALIKE = "ALTER TABLE ONLY public.notes ALTER COLUMN line SET (pg_attver=1);"
+ODD = 'odd; name "x"'  # a table whose name holds a semicolon and quotes
+ODD_SQL = '"' + ODD.replace('"', '""') + '"'
+COLUMN_OPTIONS_SOURCE = f"""
+CREATE TABLE notes (id int PRIMARY KEY, line text);
+ALTER TABLE notes ALTER COLUMN line SET (n_distinct = 5);
+CREATE TABLE parent (id int, kind text);
+ALTER TABLE parent ALTER COLUMN kind SET (n_distinct_inherited = -0.5, n_distinct = 3);
+CREATE TABLE child (extra int) INHERITS (parent);
+CREATE TABLE measures (at int, v int) PARTITION BY RANGE (at);
+CREATE TABLE measures_low PARTITION OF measures FOR VALUES FROM (0) TO (100);
+CREATE TABLE {ODD_SQL} ("a;b" int);
+ALTER TABLE {ODD_SQL} ALTER COLUMN "a;b" SET (n_distinct = 2);
+CREATE MATERIALIZED VIEW counted AS SELECT count(*) AS n FROM notes;
+CREATE FUNCTION lookalike() RETURNS text LANGUAGE sql AS $body$SELECT '{LOOKALIKE}'$body$;
+COMMENT ON TABLE notes IS '{LOOKALIKE}';
+INSERT INTO notes VALUES (1, '{LOOKALIKE}'), (2, E'x\\n\\\\.\\n{LOOKALIKE}'), (3, E'\\\\.'),
+  (4, 'it''s; "quoted" $$ /* -- ');
+INSERT INTO parent VALUES (1, 'a');
+INSERT INTO child VALUES (2, 'b', 3);
+INSERT INTO measures VALUES (1, 1);
+INSERT INTO {ODD_SQL} VALUES (7);
+REFRESH MATERIALIZED VIEW counted;
+"""
+# The options a restore must keep, whatever pg_attver the server sets of its own.
+REAL_OPTIONS = {("notes", "line"): ["n_distinct=5"], (ODD, "a;b"): ["n_distinct=2"],
+                ("parent", "kind"): ["n_distinct=3", "n_distinct_inherited=-0.5"]}
+
+
+@pytest.fixture(scope="module")
+def column_options_source(pg_cluster):
+    pg_cluster.dropdb("mx_options")
+    pg_cluster.createdb("mx_options")
+    pg_cluster.sql(COLUMN_OPTIONS_SOURCE, dbname="mx_options")
+    yield "mx_options"
+    pg_cluster.dropdb("mx_options")
+
+
+def real_column_options(cluster, dbname) -> dict:
+    """{(table, column): options}, pg_attver left aside (a 15.20 server sets its own)."""
+    rows = cluster.sql("SELECT c.relname, a.attname, a.attoptions FROM pg_attribute a "
+                       "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+                       "WHERE n.nspname = 'public' AND a.attnum > 0 AND a.attoptions IS NOT NULL", dbname=dbname)
+    found = {(t, col): sorted(o for o in opts if not o.startswith("pg_attver=")) for t, col, opts in rows}
+    return {key: opts for key, opts in found.items() if opts}
+
+
+def as_in_source(pg15, cluster, dbname, source="mx_options", *, tables=None) -> None:
+    """Every row and real column option as in the source; the function and the comment word for word."""
+    names = tables or ["notes", "parent", "child", "measures", ODD_SQL, "counted"]
+    for name in names:
+        query = f"SELECT * FROM {name} ORDER BY 1"
+        assert cluster.sql(query, dbname=dbname) == pg15.sql(query, dbname=source), name
+    expected = {k: v for k, v in REAL_OPTIONS.items() if tables is None or k[0] in tables}
+    assert real_column_options(cluster, dbname) == expected
+    if tables is None:
+        assert cluster.sql("SELECT lookalike(), obj_description('notes'::regclass)", dbname=dbname) == [
+            (LOOKALIKE, LOOKALIKE)]
+
+
+def test_the_15_server_sets_pg_attver_itself_and_ignores_a_value_given(servers):
+    """Why leaving it out loses nothing: the value a dump carries is never what a 15.20 server keeps.
+
+    And why a server is asked whether it sets the option on a new column rather than made to reject it:
+    the answer is the same, without an ERROR in the server's log.
     """
-    failed = run_restore(backup, name, server=target_on(servers[into], into))
-    assert failed.status == "failed"
-    assert 'unrecognized parameter "pg_attver"' in failed.error.splitlines()[0], failed.error
-    assert name not in database_names(servers[into])
-    use_client(settings, "15")
-    return make_backup(target_on(servers["15"], "15"), "custom")
+    pg15 = servers["15"]
+    pg15.createdb("mx_attver")
+    with dropping(pg15, "mx_attver"):
+        pg15.sql("CREATE TABLE t (a int)", dbname="mx_attver")
+        (own,), = pg15.sql("SELECT attoptions FROM pg_attribute WHERE attrelid = 't'::regclass AND attnum = 1",
+                           dbname="mx_attver")[0]
+        assert own.startswith("pg_attver=")
+        pg15.sql("ALTER TABLE t ALTER COLUMN a SET (pg_attver=1, n_distinct=5)", dbname="mx_attver")
+        assert pg15.sql("SELECT attoptions FROM pg_attribute WHERE attrelid = 't'::regclass AND attnum = 1",
+                        dbname="mx_attver") == [([own, "n_distinct=5"],)]
+    for major in ("16", "17", "18"):
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match='unrecognized parameter "pg_attver"'):
+            servers[major].sql("CREATE TEMP TABLE t (a int); ALTER TABLE t ALTER COLUMN a SET (pg_attver=1)")
+
+
+def test_which_servers_take_pg_attver_is_asked_and_when_it_cannot_be_the_option_is_left_out(servers):
+    for major, cluster in servers.items():
+        with cluster.connect() as m:
+            assert column_options.refused_by(m) == (frozenset() if major == "15" else {b"pg_attver"}), major
+    pg15 = servers["15"]
+    pg15.sql("DROP ROLE IF EXISTS mx_no_temp")
+    pg15.sql(f"CREATE ROLE mx_no_temp LOGIN PASSWORD '{pg15.password}'")
+    pg15.createdb("mx_no_temp")
+    try:
+        pg15.sql("REVOKE TEMPORARY ON DATABASE mx_no_temp FROM PUBLIC")
+        with psycopg.connect(pg15.dsn("mx_no_temp").replace(f"user={pg15.user}", "user=mx_no_temp"),
+                             autocommit=True) as m:
+            assert column_options.refused_by(m) == {b"pg_attver"}
+            assert m.execute("SELECT 1").fetchone() == (1,)  # the connection is still good to use
+    finally:
+        pg15.dropdb("mx_no_temp")
+        pg15.sql("DROP ROLE IF EXISTS mx_no_temp")
+
+
+# (format, pg_dump): the client the console picks (17 for zstd archives, 16 for SQL: older than 17, and
+# compressed outside), and a custom archive made earlier with pg_dump 16.
+ATTVER_BACKUPS = [("custom", "picked"), ("directory", "picked"), ("sql", "picked"), ("custom", "16")]
+ATTVER_DUMPER = {"custom": "17", "directory": "17", "sql": "16"}
+
+
+@pytest.mark.parametrize("into", MAJORS)
+@pytest.mark.parametrize("fmt,dumper", ATTVER_BACKUPS, ids=[f"{f}-{d}" for f, d in ATTVER_BACKUPS])
+def test_a_15_backup_restores_into_every_major_every_way_with_its_column_options(
+        servers, column_options_source, settings, monkeypatch, backup_root, fmt, dumper, into):
+    pg15, cluster = servers["15"], servers[into]
+    use_every_client(settings, monkeypatch)
+    if dumper == "16":
+        use_client(settings, "16")
+    settings.BACKUP_ROW_COUNTS = True
+    source = target_on(pg15, "15", column_options_source)
+    backup = make_backup(source, fmt)
+    assert backup.pg_dump_version.split(".")[0] == (ATTVER_DUMPER[fmt] if dumper == "picked" else "16"), backup.client
+    use_every_client(settings, monkeypatch)
+    server = target_on(cluster, into)
+    new, empty, table = (f"mx_opt_{fmt}_{dumper}_{into}_{what}" for what in ("new", "empty", "table"))
+    left_out = "column(s)' options: pg_attver, an option Debian's PostgreSQL 15 sets on every column itself"
+    with dropping(cluster, new, empty, table):
+        record = run_restore(backup, new, jobs=2 if fmt != "sql" else 1, server=server)
+        assert record.status == "succeeded", record.error
+        # Into 15.20 nothing changes: that server takes the option (and sets its own).
+        assert (("left out of 13 " + left_out) in record.detail) == (into != "15"), record.detail
+        assert ("pg_attver" in record.detail + record.client) == (into != "15"), record.client
+        as_in_source(pg15, cluster, new)
+
+        cluster.createdb(empty)
+        record = run_restore(backup, empty, server=server)
+        assert record.status == "succeeded", record.error
+        as_in_source(pg15, cluster, empty)
+
+        cluster.sql("DELETE FROM notes WHERE id = 1; DROP TABLE child", dbname=new)
+        record = run_restore(backup, new, overwrite=True, server=server)
+        assert record.status == "succeeded", record.error
+        assert (left_out in record.detail) == (into != "15"), record.detail
+        as_in_source(pg15, cluster, new)
+
+        if fmt != "sql":
+            record = run_restore(backup, table, tables=["public.notes"], server=server)
+            assert record.status == "succeeded", record.error
+            assert (("left out of 2 " + left_out) in record.detail) == (into != "15"), record.detail
+            as_in_source(pg15, cluster, table, tables=["notes"])
+            cluster.sql("UPDATE notes SET line = 'changed'", dbname=new)
+            record = run_restore(backup, new, tables=["public.notes"], overwrite=True, server=server)
+            assert record.status == "succeeded", record.error
+            as_in_source(pg15, cluster, new)
+
+    # The server behind the target was upgraded in place: a drill of the old backup restores into the new one.
+    DatabaseTarget.objects.filter(pk=source.pk).update(host=server.host, port=server.port,
+                                                       password_env=server.password_env)
+    backup.refresh_from_db()
+    drill = run_verify(backup, drill=True)
+    assert drill.status == "succeeded" and drill.ok, drill.detail or drill.error
+    assert "row counts equal the recorded ones for 5 tables" in drill.detail, drill.detail
+
+
+def test_an_archive_that_only_mentions_pg_attver_is_restored_by_pg_restore_alone(servers, settings, monkeypatch,
+                                                                                   backup_root):
+    pg18, pg17 = servers["18"], servers["17"]
+    pg18.createdb("mx_mentions")
+    with dropping(pg18, "mx_mentions"), dropping(pg17, "mx_mentions_copy"):
+        pg18.sql(f"CREATE TABLE notes (line text); INSERT INTO notes VALUES ('{LOOKALIKE}'); "
+                 f"CREATE FUNCTION lookalike() RETURNS text LANGUAGE sql AS $body$SELECT '{LOOKALIKE}'$body$",
+                 dbname="mx_mentions")
+        use_every_client(settings, monkeypatch)
+        backup = make_backup(target_on(pg18, "18", "mx_mentions"), "custom")
+        record = run_restore(backup, "mx_mentions_copy", jobs=2, server=target_on(pg17, "17"))
+        assert record.status == "succeeded", record.error
+        assert record.client.endswith("; 2 parallel jobs") and "pg_attver" not in record.client + record.detail
+        assert pg17.sql("SELECT lookalike(), line FROM notes", dbname="mx_mentions_copy") == [(LOOKALIKE, LOOKALIKE)]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_an_encrypted_15_backup_restores_into_18_streamed_or_from_a_private_copy(
+        servers, column_options_source, settings, monkeypatch, backup_root, age_key, jobs):
+    pg15, pg18 = servers["15"], servers["18"]
+    use_every_client(settings, monkeypatch)
+    source = target_on(pg15, "15", column_options_source)
+    DatabaseTarget.objects.filter(pk=source.pk).update(encrypt=True, age_recipients=age_key[1])
+    source.refresh_from_db()
+    backup = make_backup(source, "custom")
+    assert backup.encrypted
+    new, empty = f"mx_opt_age_{jobs}_new", f"mx_opt_age_{jobs}_empty"
+    with dropping(pg18, new, empty):
+        record = run_restore(backup, new, jobs=jobs, server=target_on(pg18, "18"))
+        assert record.status == "succeeded", record.error
+        assert "left out of 13 column(s)' options: pg_attver" in record.detail, record.detail
+        as_in_source(pg15, pg18, new)
+        pg18.createdb(empty)
+        record = run_restore(backup, empty, server=target_on(pg18, "18"))
+        assert record.status == "succeeded", record.error
+        as_in_source(pg15, pg18, empty)
+    assert not list(Path(settings.BACKUP_SCRATCH_DIR).glob("*/*")), "the private copy is removed"
+
+
+def test_a_15_backup_that_fails_after_its_definitions_leaves_nothing_behind_in_18(servers, settings, monkeypatch,
+                                                                                    backup_root):
+    pg15, pg18 = servers["15"], servers["18"]
+    pg15.createdb("mx_orphans")
+    with dropping(pg15, "mx_orphans"), dropping(pg18, "mx_orphans_new", "mx_orphans_empty"):
+        # A row that breaks a foreign key, let in by a replica's rules: the key fails to come back (post-data).
+        pg15.sql("CREATE TABLE parent (id int PRIMARY KEY); CREATE TABLE child (id int, parent_id int REFERENCES "
+                 "parent); SET session_replication_role = replica; INSERT INTO child VALUES (1, 42)",
+                 dbname="mx_orphans")
+        use_every_client(settings, monkeypatch)
+        backup = make_backup(target_on(pg15, "15", "mx_orphans"), "custom")
+        record = run_restore(backup, "mx_orphans_new", jobs=2, server=target_on(pg18, "18"))
+        assert record.status == "failed"
+        assert "violates foreign key constraint" in record.error, record.error
+        assert "its definitions (pre-data) go first through psql" in record.client
+        assert "mx_orphans_new" not in database_names(pg18)
+
+        pg18.createdb("mx_orphans_empty")
+        record = run_restore(backup, "mx_orphans_empty", server=target_on(pg18, "18"))
+        assert record.status == "failed"
+        assert "violates foreign key constraint" in record.error, record.error
+        assert "this restore must stay one transaction" in record.client
+        assert pg18.sql("SELECT count(*) FROM pg_class WHERE relname IN ('parent', 'child')",
+                        dbname="mx_orphans_empty") == [(0,)]
 
 
 def test_what_an_older_server_cannot_create_is_refused_in_one_line_and_nothing_is_left(servers, settings,

@@ -12,6 +12,7 @@ from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from backups_app import selectors
 from backups_app.admin import display
 from backups_app.admin.actions import (
     GuardedActionsMixin,
@@ -25,7 +26,7 @@ from backups_app.admin.actions import (
 from backups_app.admin.jobs import JobAdminMixin
 from backups_app.forms import PinForm, RestoreForm, VerifyForm
 from backups_app.models import BackupRecord, BackupStatus
-from backups_app.services.jobs import queue
+from backups_app.services.jobs import placement, process, queue
 from backups_app.services.retention import pins
 from backups_app.services.storage import downloads, offsite
 from backups_app.services.targets import agreement
@@ -60,13 +61,14 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
     actions = ["restore_backup", "verify_backup", "copy_offsite", "pin_backup", "unpin_backup"]
     readonly_fields = ["status_badge", "status_cell", "progress", "size", "duration", "size_anomaly_pct",
                        "started_by_words", "pruned_words", "extensions_list", "row_counts_list", "job_log",
-                       "client_words"]
+                       "client_words", "file_where"]
     fieldsets = [
         (None, {"fields": ["target", "server_address", "status_cell", "progress", "backup_type", "format",
                            "created_at", "started_at", "finished_at", "duration", "started_by_words", "requested_by",
                            "schedule", "is_safety_backup"]}),
-        (gettext_lazy("File"), {"fields": ["path", "size", "size_anomaly_pct", "sha256", "compression", "encrypted",
-                                           "pg_dump_version", "client_words", "server_version", "globals_path"]}),
+        (gettext_lazy("File"), {"fields": ["path", "file_where", "size", "size_anomaly_pct", "sha256", "compression",
+                                           "encrypted", "pg_dump_version", "client_words", "server_version",
+                                           "globals_path"]}),
         (gettext_lazy("Offsite copy"), {"fields": ["offsite_status", "offsite_storage", "offsite_key",
                                                    "offsite_globals_key", "offsite_at", "offsite_detail",
                                                    "local_removed"]}),
@@ -124,8 +126,10 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
         if backup.status == BackupStatus.SUCCEEDED:
             add("restore_backup", "bc-restore", _("Restore"), "restore")
             add("verify_backup", "bc-verify", _("Verify"), "verify")
-            if self.has_perm(request, "download_backup"):
-                found.append({"css": "bc-download", "label": _("Download"), "post": False, "download": True,
+            # Not when only another host has the file: a link that can only be refused is no button.
+            if self.has_perm(request, "download_backup") and \
+                    not placement.refusal(backup, doing="download", reading=True):
+                found.append({"css": "bc-download", "label": _("Download"), "post": False,
                               "url": reverse("admin:backups_app_backuprecord_download", args=[backup.pk, "dump"])})
             if backup.offsite_status == "failed":
                 add("copy_offsite", "bc-copy-offsite", _("Copy to object storage again"), "copy_offsite", post=True)
@@ -146,13 +150,18 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
         if backup.status != BackupStatus.SUCCEEDED:
             raise Http404(f"backup #{backup.pk} has no file to download: its status is {backup.status}")
         name = os.path.basename(backup.path if part == "dump" else backup.globals_path)
-        try:
-            download = downloads.open_file(
-                backup, part=part, on_end=lambda ended: history(self, request, backup, downloaded(download, ended)))
-        except offsite.StorageError as exc:
+        # Only another host has the file and object storage has no copy: nothing here to send.
+        refused = placement.refusal(backup, doing="download", reading=True)
+        if not refused:
+            try:
+                download = downloads.open_file(backup, part=part, on_end=lambda ended: history(
+                    self, request, backup, downloaded(download, ended)))
+            except offsite.StorageError as exc:
+                refused = with_file_host(backup, str(exc))
+        if refused:
             history(self, request, backup, _("Download of %(file)s refused: %(reason)s") % {
-                "file": name, "reason": exc})
-            self.message_user(request, str(exc), messages.ERROR)
+                "file": name, "reason": refused})
+            self.message_user(request, refused, messages.ERROR)
             return redirect("admin:backups_app_backuprecord_change", backup.pk)
         response = StreamingHttpResponse(download.chunks, content_type="application/octet-stream")
         response["Content-Length"] = str(download.size)
@@ -161,8 +170,11 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("files"))
     def downloads(self, obj):
+        if elsewhere := placement.refusal(obj, doing="download", reading=True):
+            return elsewhere  # no link that can only be refused
         parts = [("dump", obj.path), ("globals", obj.globals_path)]
-        return format_html_join(" · ", '<a href="{}" download>{}</a>', (
+        # No `download` attribute: with it a browser saves a refusal's page as the file, and shows no message.
+        return format_html_join(" · ", '<a href="{}">{}</a>', (
             (reverse("admin:backups_app_backuprecord_download", args=[obj.pk, part]), os.path.basename(name))
             for part, name in parts if name))
 
@@ -176,7 +188,8 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("status"), ordering="status")
     def status_cell(self, obj):
-        return display.status_cell(obj)
+        place = selectors.file_place(obj) if obj.status == BackupStatus.SUCCEEDED else None
+        return display.status_cell(obj, place=place)
 
     @admin.display(description=gettext_lazy("started by"))
     def started_by_words(self, obj):
@@ -221,10 +234,14 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
     def size(self, obj):
         return display.human_size(obj.size_bytes)
 
+    @admin.display(description=gettext_lazy("where the file is"))
+    def file_where(self, obj):
+        return display.where_in_words(selectors.file_place(obj), process.host())
+
     @admin.display(description=gettext_lazy("progress / result"))
     def progress(self, obj):
         if obj.status == BackupStatus.SUCCEEDED:
-            return os.path.basename(obj.path)
+            return display.file_cell(os.path.basename(obj.path), selectors.file_place(obj))
         if obj.status == BackupStatus.PRUNED:
             return display.pruned_reason(obj)
         return display.live_progress(obj)
@@ -392,6 +409,12 @@ def downloaded(download, ended) -> str:
                downloads.AGAINST_LABEL: _("its sha256 matches its object's label"),
                downloads.UNCHECKED: _("no checksum is recorded for it")}[download.check]
     return _("Downloaded %(file)s (from %(source)s); %(checked)s") % {**words, "checked": checked}
+
+
+def with_file_host(backup, reason: str) -> str:
+    """A download refused from object storage (or this host) also says which other host has the file, if one does."""
+    elsewhere = placement.refusal(backup, doing="download", reading=False)
+    return f"{reason}; {elsewhere}" if elsewhere else reason
 
 
 def queued_item(backup, host: str, job=None, page: str = ""):

@@ -132,7 +132,8 @@ YEAR_DAYS = 365
 
 def disk_view(report: disk.DiskReport) -> dict:
     days = report.days_left
-    return {"root": report.root, "free": human_size(report.free_bytes), "total": human_size(report.total_bytes),
+    return {"host": report.host, "root": report.root, "free": human_size(report.free_bytes),
+            "total": human_size(report.total_bytes),
             "growth": human_size(abs(report.growth_per_day or 0)), "shrinking": (report.growth_per_day or 0) < 0,
             "days_left": None if days is None else int(days), "low": days is not None and days < 14,
             "more_than_a_year": days is not None and days > YEAR_DAYS, "enough_history": report.enough_history,

@@ -36,6 +36,40 @@ def _badge(status: str, label: str, language: str):
     )
 
 
+def where_note(place) -> str:
+    """A succeeded backup's file in a list, when it is not simply here: missing, or on another host."""
+    if place.missing:
+        return _("file missing; a copy is in object storage") if place.offsite else _("file missing")
+    if place.elsewhere:
+        return _("on host %(host)s") % {"host": place.elsewhere}
+    return ""
+
+
+def file_cell(name: str, place):
+    note = where_note(place)
+    if not note:
+        return name
+    return format_html('{} <span class="{}">{}</span>', name, "bc-where bc-missing" if place.missing else "bc-where",
+                       note)
+
+
+def where_in_words(place, this_host: str) -> str:
+    """Where a backup's file is, on its own page: this host, another (named), object storage, or nowhere."""
+    words = {"host": place.elsewhere, "here": this_host}
+    if place.missing:
+        return (_("missing: it is not under this host's BACKUP_ROOT (%(here)s); a copy is in object storage")
+                if place.offsite else
+                _("missing: it is not under this host's BACKUP_ROOT (%(here)s), nor on another host, nor in "
+                  "object storage")) % words
+    if place.elsewhere:
+        return (_("on host %(host)s, not on this host (%(here)s); a copy is in object storage") if place.offsite
+                else _("on host %(host)s, not on this host (%(here)s)")) % words
+    if place.here:
+        return (_("on this host (%(here)s); a copy is in object storage") if place.offsite
+                else _("on this host (%(here)s)")) % words
+    return _("only in object storage") if place.offsite else ""
+
+
 def format_short(record) -> str:
     return record.format_short
 
@@ -243,8 +277,11 @@ def badges(record):
         "", '<span class="bc-badge bc-badge-{}" title="{}">{}</span>', ((k, t, label) for k, label, t in found)))
 
 
-def status_cell(record, now=None):
-    """One cell: the status badge, what the job does or why it ended (shortened), and the badges."""
+def status_cell(record, now=None, place=None):
+    """One cell: the status badge, what the job does or why it ended (shortened), and the badges.
+
+    place: where a succeeded backup's file is (selectors.file_place), said when it is not simply here.
+    """
     if record.status == Status.SUCCEEDED:
         line = ""
     elif record.status == Status.PRUNED:
@@ -254,7 +291,11 @@ def status_cell(record, now=None):
         line = format_html('<span class="bc-error" title="{}">{}</span>', error, first_line(error, 90))
     else:
         line = live_progress(record, now)
-    return format_html('{}{}{}', status_badge(record), format_html("<br>{}", line) if line else "", badges(record))
+    note = where_note(place) if place is not None else ""
+    where = format_html('<span class="bc-badge {}">{}</span>', "bc-badge-bad bc-where bc-missing" if place.missing
+                        else "bc-where", note) if note else ""
+    return format_html('{}{}{}{}', status_badge(record), format_html("<br>{}", line) if line else "", where,
+                       badges(record))
 
 
 _CLIENT = re.compile(r"^(?P<name>\S+) (?P<version>\S+) \((?P<path>[^)]*)\): (?P<why>.*)$", re.S)

@@ -14,7 +14,7 @@ from backups_app.admin import display
 from backups_app.admin.actions import GuardedActionsMixin, linked_message
 from backups_app.admin.policy_forms import SETTING_FIELDS, RetentionPolicyForm
 from backups_app.models import RetentionPolicy
-from backups_app.services.jobs import queue
+from backups_app.services.jobs import process, queue
 from backups_app.services.retention import orphans
 from backups_app.services.retention.preview import preview_policy
 from backups_app.services.targets import agreement
@@ -140,12 +140,14 @@ class RetentionPolicyAdmin(GuardedActionsMixin, admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         context = {**self.admin_site.each_context(request), "opts": self.model._meta,
-                   "title": _("Files under BACKUP_ROOT that no backup record knows"),
+                   "title": _("Files under BACKUP_ROOT of host %(host)s that no backup record knows") % {
+                       "host": process.host()},
                    "orphans": orphans.find_orphans()}
         return TemplateResponse(request, "admin/backups_app/retentionpolicy/orphans.html", context)
 
     def changelist_view(self, request, extra_context=None):
-        extra_context = {**(extra_context or {}), "orphan_count": len(orphans.find_orphans())}
+        extra_context = {**(extra_context or {}), "orphan_count": len(orphans.find_orphans()),
+                         "this_host": process.host()}
         return super().changelist_view(request, extra_context=extra_context)
 
 

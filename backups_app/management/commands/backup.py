@@ -2,6 +2,7 @@
 
 import json
 import logging
+from collections import Counter
 
 from django.conf import settings
 from django.core.management.base import CommandError, no_translations
@@ -24,7 +25,7 @@ from backups_app.management.cli import (
 )
 from backups_app.models import BackupFormat, BackupRecord, BackupStatus, BackupType, DatabaseTarget, OffsiteStatus
 from backups_app.services.backups import dump
-from backups_app.services.jobs import placement, stopping
+from backups_app.services.jobs import process, stopping
 from backups_app.services.monitoring import health
 from backups_app.services.retention import orphans
 from backups_app.services.retention import plan as retention
@@ -186,24 +187,23 @@ class Command(ConsoleCommand):
             self.stdout.write(json.dumps([selectors.backup_as_dict(r) for r in records], indent=2))
             return
         rows = [("ID", "TARGET", "TYPE", "FORMAT", "SIZE", "CREATED", "STATUS", "PATH")]
+        places = {}
         for r in records:
             size = naturalsize(r.size_bytes, binary=True) if r.size_bytes is not None else "-"
             created = timezone.localtime(r.created_at).strftime("%Y-%m-%d %H:%M:%S")
-            missing = "  (file missing)" if selectors.file_missing(r) else ""
+            place = places[r.pk] = selectors.file_place(r)
             rows.append((str(r.pk), r.target.name, r.backup_type, r.format, size, created, r.status,
-                         str(r.absolute_path or "-") + missing))
+                         (selectors.shown_path(r, place) or "-") + _place_note(place)))
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
         for row in rows:
             self.stdout.write("  ".join(c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1])
-        missing = sum(1 for r in records if selectors.file_missing(r))
-        note = f"; {missing} files missing under BACKUP_ROOT {layout.root()}" if missing else ""
-        self.stdout.write(f"{len(rows) - 1} backups{note}")
+        self.stdout.write(f"{len(rows) - 1} backups" + _places_summary(places.values()))
 
     def check_freshness(self, opts):
         targets = DatabaseTarget.objects.filter(pk=get_target(opts["target"]).pk) if opts["target"] else None
         report = health.health_report(targets=targets, max_age_hours=opts["max_age_hours"])
         for t in report["targets"]:
-            self.stdout.write(f"{CHECK_LABELS[t['state']]:<5}  {t['target']}: {t['problem'] or t['last_success']}")
+            self.stdout.write(f"{CHECK_LABELS[t['state']]:<5}  {t['target']}: {t['problem'] or _relied_on(t)}")
         unhealthy = [t["target"] for t in report["targets"] if not t["ok"]]
         if unhealthy:
             raise CommandError(f"{len(unhealthy)} of {len(report['targets'])} targets are not healthy: "
@@ -219,7 +219,8 @@ class Command(ConsoleCommand):
             size = naturalsize(o.size_bytes, binary=True)
             self.stdout.write(f"{layout.absolute(o.path)}  {size}  "
                               f"{timezone.localtime(o.modified):%Y-%m-%d %H:%M}  {o.note}")
-        return f"{len(found)} files under {layout.database_dir()} that no record knows (none deleted)"
+        return (f"{len(found)} files under {layout.database_dir()} on this host ({process.host()}) that no record "
+                "knows (none deleted)")
 
     def cleanup(self, opts):
         keep_days = opts["keep_days"]
@@ -232,37 +233,73 @@ class Command(ConsoleCommand):
         )
         records = BackupRecord.objects.select_related("target", "offsite_storage").in_bulk([f.id for f in fates])
         refused = {f.id for f in fates if f.delete and not _inside_root(records[f.id])}
-        doomed = [f for f in fates if f.delete and f.id not in refused]
         if opts["dry_run"]:
-            for f in sorted(fates, key=lambda f: f.id):
-                self.stdout.write(_describe(records[f.id], f, refused, "would be "))
-            return f"Would delete {len(doomed)} backups (dry run)"
+            return self.cleanup_dry_run(fates, records, refused)
         pruned = pruning.prune(fates=[f for f in fates if f.id not in refused], reason_prefix="--cleanup: ",
                                started_by="command line")
         for r in pruned:
             self.stdout.write(f"deleted #{r.pk} {r.path}")
         for pk in sorted(refused):
-            self.stdout.write(_describe(records[pk], None, refused, ""))
+            self.stdout.write(_describe(records[pk], None, refused, "", ""))
         for host, ids in sorted(pruned.left.items()):
             for pk in ids:
                 self.stdout.write(f"kept #{pk}: its local file is on host {host}; run backup --cleanup there")
-        left = sum(len(ids) for ids in pruned.left.values())
-        return f"Deleted {len(pruned)} backups" + (f"; {left} left to the hosts that have their files" if left else "")
+        return f"Deleted {len(pruned)} backups" + _left_note(sum(len(ids) for ids in pruned.left.values()))
+
+    def cleanup_dry_run(self, fates, records, refused) -> str:
+        """What --cleanup would do, as prune() does it: a local file on another host is left to that host."""
+        left = {f.id: host for f in fates if f.delete and not f.leftover and f.id not in refused
+                if (host := pruning.left_to(records[f.id]))}
+        for f in sorted(fates, key=lambda f: f.id):
+            self.stdout.write(_describe(records[f.id], f, refused, left.get(f.id, ""), "would be "))
+        doomed = sum(1 for f in fates if f.delete and f.id not in refused and f.id not in left)
+        return f"Would delete {doomed} backups{_left_note(len(left))} (dry run)"
+
+
+def _left_note(count: int) -> str:
+    return f"; {count} left to the hosts that have their files" if count else ""
+
+
+def _relied_on(facts: dict) -> str:
+    """A healthy target's last restorable backup: when it ended, and which host has its file when not this one."""
+    host = facts["last_success_host"]
+    if not host or host == process.host():
+        return facts["last_success"]
+    return f"{facts['last_success']} (backup #{facts['last_success_id']}, its file on host {host})"
+
+
+def _place_note(place: selectors.Place) -> str:
+    """After a succeeded backup's path: where its file is, when it is not simply here."""
+    if place.missing:
+        return "  (file missing; a copy is in object storage)" if place.offsite else "  (file missing)"
+    if place.elsewhere:
+        return f"  (on host {place.elsewhere})"
+    return "  (only in object storage)" if not place.host and place.offsite else ""
+
+
+def _places_summary(places) -> str:
+    places = list(places)
+    missing = sum(1 for p in places if p.missing)
+    parts = [f"{missing} files missing under BACKUP_ROOT {layout.root()}"] if missing else []
+    elsewhere = Counter(p.elsewhere for p in places if p.elsewhere)
+    parts += [f"{n} on host {host}" for host, n in sorted(elsewhere.items())]
+    return "".join(f"; {part}" for part in parts)
 
 
 def _inside_root(record) -> bool:
     return not record.path or layout.is_inside_root(record.absolute_path)
 
 
-def _describe(record, fate, refused, mood: str) -> str:
+def _describe(record, fate, refused, host: str, mood: str) -> str:
+    """One backup's line: its fate; host, the other host that alone can delete its local file."""
     created = timezone.localtime(record.created_at).strftime("%Y-%m-%d")
     if record.pk in refused:
         why = "kept: its file is outside BACKUP_ROOT, so it is never deleted"
-    elif fate.delete and not fate.leftover and placement.away(record, host := placement.file_host(record)):
+    elif host:
         why = f"{mood}kept here: its local file is on host {host}; run backup --cleanup there"
     else:
         why = (mood if fate.delete else "") + fate.reason
-    deleted = fate is not None and fate.delete and record.pk not in refused
+    deleted = fate is not None and fate.delete and record.pk not in refused and not host
     objects = offsite.objects_to_delete(record) if deleted else []
     files = " ".join([record.path or "-", *objects])
     return f"#{record.pk} {record.target.name} {record.backup_type} {created} {files}: {why}"

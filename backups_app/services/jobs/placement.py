@@ -30,6 +30,21 @@ def file_host(backup) -> str:
     return backup.host
 
 
+def holder(backup) -> str:
+    """The host that has the backup's local file, as this host sees it ("" when none does).
+
+    This host when the file is under its BACKUP_ROOT, whatever name the row
+    gives; the recorded host when that is another one, whose BACKUP_ROOT
+    cannot be seen from here (its record is taken at its word); none when
+    the file was removed after its upload, or is gone from its own host.
+    """
+    if not backup.path or backup.local_removed:
+        return ""
+    if offsite.is_local(layout.absolute(backup.path)):
+        return process.host()
+    return backup.host if backup.host != process.host() else ""
+
+
 def reader_host(backup) -> str:
     """The host a job that reads the backup must run on ("" when any host can: it is in object storage)."""
     return "" if offsite.available_offsite(backup) else file_host(backup)

@@ -4,6 +4,11 @@ Growth is net: bytes of the backups made in the last GROWTH_WINDOW_DAYS that
 are still kept, minus the bytes pruned in that time, per day. Retention that
 keeps up with new backups means no growth, and no date by which the disk is
 full.
+
+The disk is this host's: only the backups whose local file this host keeps
+count (made here, by the name in their record, and not removed after their
+upload). Another host's backups fill its own BACKUP_ROOT, and a copy kept
+only in object storage fills none.
 """
 
 import shutil
@@ -16,6 +21,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from backups_app.models import BackupRecord, BackupStatus
+from backups_app.services.jobs import process
 
 GROWTH_WINDOW_DAYS = 14
 # Growth measured over less than this says nothing about the months ahead (a fresh install has minutes).
@@ -24,6 +30,7 @@ MIN_HISTORY_DAYS = 3
 
 @dataclass(frozen=True)
 class DiskReport:
+    host: str
     root: Path
     free_bytes: int | None
     total_bytes: int | None
@@ -50,7 +57,9 @@ def existing_folder(path: Path) -> Path:
 
 def growth_per_day(*, now=None, days: int = GROWTH_WINDOW_DAYS) -> float:
     since = (now or timezone.now()) - timedelta(days=days)
-    sums = BackupRecord.objects.aggregate(
+    # A record from before hosts were named (host "") was made here.
+    here = BackupRecord.objects.filter(host__in=[process.host(), ""], local_removed=False)
+    sums = here.aggregate(
         added=Sum("size_bytes", filter=Q(status=BackupStatus.SUCCEEDED, created_at__gte=since)),
         removed=Sum("size_bytes", filter=Q(status=BackupStatus.PRUNED, pruned_at__gte=since)),
     )
@@ -63,13 +72,14 @@ def disk_report(*, now=None) -> DiskReport:
         usage = shutil.disk_usage(existing_folder(root))
     except OSError:
         usage = None
-    return DiskReport(root=root, free_bytes=usage.free if usage else None,
+    return DiskReport(host=process.host(), root=root, free_bytes=usage.free if usage else None,
                       total_bytes=usage.total if usage else None, growth_per_day=growth_per_day(now=now),
                       history_days=history_days(now=now))
 
 
 def history_days(*, now=None) -> float:
-    """Days since the oldest backup that made a file (0 without any)."""
-    oldest = BackupRecord.objects.filter(status__in=[BackupStatus.SUCCEEDED, BackupStatus.PRUNED]).order_by(
-        "created_at").values_list("created_at", flat=True).first()
+    """Days since the oldest backup that made a file on this host (0 without any)."""
+    here = BackupRecord.objects.filter(host__in=[process.host(), ""],
+                                       status__in=[BackupStatus.SUCCEEDED, BackupStatus.PRUNED])
+    oldest = here.order_by("created_at").values_list("created_at", flat=True).first()
     return ((now or timezone.now()) - oldest).total_seconds() / 86400 if oldest else 0.0

@@ -20,6 +20,7 @@ last restorable backup's file is gone from this host are the few before it
 read and checked (LOOK_BACK), one query more.
 """
 
+import itertools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -29,7 +30,7 @@ from django.utils.translation import gettext as _
 
 from backups_app import selectors
 from backups_app.models import BackupRecord, BackupStatus, DatabaseTarget, OffsiteStatus
-from backups_app.services.jobs import schedules
+from backups_app.services.jobs import placement, schedules
 
 DEFAULT_MAX_AGE_HOURS = 26
 MIN_SLACK = timedelta(hours=2)
@@ -111,6 +112,12 @@ class TargetHealth:
     source: str
     offsite_failed: int = 0
     since: datetime | None = None  # when the problem began to show: it is told once from then on
+    place: selectors.Place | None = None  # where the last restorable backup's file is
+
+    @property
+    def last_success_host(self) -> str | None:
+        """The host whose BACKUP_ROOT holds the last restorable backup's file (None: only in object storage)."""
+        return (self.place.host or None) if self.place is not None else None
 
     @property
     def ok(self) -> bool:
@@ -126,6 +133,7 @@ class TargetHealth:
         return {"target": self.target.name, "ok": self.ok, "state": self.state,
                 "last_success": timezone.localtime(last).isoformat() if last else None,
                 "last_success_id": self.good.pk if self.good is not None else None,
+                "last_success_host": self.last_success_host,
                 "age_hours": round(age.total_seconds() / 3600, 2) if age else None,
                 "max_age_hours": round(self.limit.total_seconds() / 3600, 2), "expected_from": self.source,
                 "offsite_failed": self.offsite_failed, "problem": self.problem}
@@ -136,8 +144,8 @@ def assess(target: DatabaseTarget, *, newest: BackupRecord | None, good: BackupR
     """A target's health from its newest succeeded and last restorable backups (read by the caller)."""
     now = now or timezone.now()
     limit, source = expected_interval(target, max_age_hours=max_age_hours, now=now)
-    good = _confirmed(good)
-    health = TargetHealth(target, OK, None, good, newest, limit, source, offsite_failed)
+    good, place = _confirmed(good)
+    health = TargetHealth(target, OK, None, good, newest, limit, source, offsite_failed, place=place)
     why = selectors.unrestorable_reason(newest) if newest is not None else ""
     if why:
         health.state, health.problem = DAMAGED, _damaged(newest, why, good, now)
@@ -156,19 +164,30 @@ def assess(target: DatabaseTarget, *, newest: BackupRecord | None, good: BackupR
     return health
 
 
-def _confirmed(good: BackupRecord | None) -> BackupRecord | None:
+def _confirmed(good: BackupRecord | None) -> tuple[BackupRecord | None, selectors.Place | None]:
     """The last restorable backup by its record, when its file is present; else the newest of the few
-    before it whose file is."""
-    if good is None or selectors.file_present(good):
-        return good
+    before it whose file is. With where that file is."""
+    if good is None:
+        return None, None
+    for record in itertools.chain([good], _older(good)):
+        place = selectors.file_place(record)
+        if place.present:
+            return record, place
+    return None, None
+
+
+def _older(good: BackupRecord):
+    """The few restorable backups before good, newest first (read only when asked for)."""
     older = BackupRecord.objects.filter(selectors.restorable_q(), target_id=good.target_id,
                                         finished_at__lt=finished(good)).order_by("-finished_at")  # the index's order
-    return next((r for r in older[:LOOK_BACK] if selectors.file_present(r)), None)
+    yield from older[:LOOK_BACK]
 
 
 def _damaged(newest: BackupRecord, why: str, good: BackupRecord | None, now) -> str:
     if why == selectors.FAILED_VERIFICATION:
         text = _("the newest backup #%(id)s failed its last verification") % {"id": newest.pk}
+    elif host := placement.file_host(newest):  # its own host: another's file is taken at its record's word
+        text = _("the file of the newest backup #%(id)s is missing on host %(host)s") % {"id": newest.pk, "host": host}
     else:
         text = _("the file of the newest backup #%(id)s is missing") % {"id": newest.pk}
     if good is None:

@@ -131,10 +131,14 @@ def pg_dumpall_globals_args(tool, conn, file) -> list[str]:
 
 
 def pg_restore_args(tool, conn, path, *, jobs: int = 1, clean: bool = False, single_transaction: bool = False,
-                    no_owner: bool = False, no_acl: bool = False, use_list=None, script: bool = False) -> list[str]:
-    """pg_restore into conn's database, or (script=True) writing the SQL script to stdout."""
+                    no_owner: bool = False, no_acl: bool = False, use_list=None, script: bool = False,
+                    sections: tuple[str, ...] = ()) -> list[str]:
+    """pg_restore into conn's database, or (script=True) writing the SQL script to stdout.
+
+    sections: only these (pre-data, data, post-data); all when empty.
+    """
     target = ["--file", "-"] if script else [*conn.args(), "--dbname", conn.dbname]
-    args = [tool.path, *target, "--exit-on-error"]
+    args = [tool.path, *target, "--exit-on-error", *(f"--section={s}" for s in sections)]
     if single_transaction:
         args.append("--single-transaction")
     if clean:
@@ -167,14 +171,16 @@ def _archive(path) -> list[str]:
 
 
 def pg_restore_script_args(tool, path, *, create: bool = False, schema_only: bool = False,
-                           data_only: bool = False, schema: str | None = None, table: str | None = None,
-                           use_list=None) -> list[str]:
+                           data_only: bool = False, section: str | None = None, schema: str | None = None,
+                           table: str | None = None, use_list=None) -> list[str]:
     """Part of the archive as an SQL script on stdout, to read (not to run)."""
     args = [tool.path]
     if create:
         args.append("--create")
     if schema_only:
         args.append("--schema-only")
+    if section:
+        args.append(f"--section={section}")
     if data_only:
         args.append("--data-only")
     if schema:

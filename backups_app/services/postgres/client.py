@@ -9,7 +9,9 @@ often only echo the statement that failed.
 Scripts written by PostgreSQL 17's pg_dump or pg_restore begin with
 `SET transaction_timeout = 0;`, which servers before 17 reject; for such a
 server that one line is left out of the script's opening settings (and
-nowhere else: table data is never touched).
+nowhere else: table data is never touched). For a server that rejects
+pg_attver, column options lose it too (column_options.py: only statements,
+never table data), and the run says how many statements that changed.
 """
 
 import re
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from backups_app.services.postgres import binaries, reading
 from backups_app.services.postgres.args import psql_args
+from backups_app.services.postgres.column_options import ColumnOptions
 from backups_app.services.postgres.connection import Conn, child_env, with_clear_text_hint
 from backups_app.services.postgres.proc import Drain, Ran, completed, last_lines, run, spawn
 from backups_app.services.postgres.scrub import scrub
@@ -85,19 +88,22 @@ def run_psql(conn: Conn, tool, script: bytes, *, single_transaction: bool) -> Ra
 
 
 def run_script(source_args: list[str], tool, conn: Conn, *, single_transaction: bool, preamble: str = "",
-               source_name: str, server_major: int | None = None, source_stdin=None, source_done=None) -> None:
+               source_name: str, server_major: int | None = None, left_out: frozenset[bytes] = frozenset(),
+               source_stdin=None, source_done=None) -> int:
     """source | psql, streamed; psql never sees the end of a script its source did not finish.
 
     We carry the bytes between the two ourselves: if the source (decompressor,
     or pg_restore writing a script) fails, psql is killed before its input
     ends, so it cannot commit or run a truncated script. For a server of
-    server_major the script's opening settings lose what it would reject.
+    server_major the script's opening settings lose what it would reject, and
+    column options lose the options in left_out (column_options.refused_by):
+    returns how many statements that changed (column_options.note says it).
     source_stdin: what the source reads (an archive decrypted on the way).
     source_done: called once the source has ended well and before psql's input
     ends; if it raises (the decryption feeding source_stdin failed), psql is
     killed the same way and the exception passes on.
     """
-    opening = OpeningSettings(rejected_by(server_major))
+    filters = [OpeningSettings(rejected_by(server_major)), ColumnOptions(left_out)]
     args = psql_args(tool, conn, single_transaction=single_transaction)
     # The source (the decompressor, or pg_restore writing a script) connects nowhere: it gets no connection's
     # variables.
@@ -106,7 +112,7 @@ def run_script(source_args: list[str], tool, conn: Conn, *, single_transaction: 
         psql = spawn(args, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         source_err, psql_err = Drain(source.stderr), Drain(psql.stderr)
         try:
-            fed_whole = _pump(source.stdout, psql.stdin, preamble.encode(), opening)
+            fed_whole = _pump(source.stdout, psql.stdin, preamble.encode(), filters)
             if not fed_whole:
                 source.kill()
             source.wait()
@@ -134,19 +140,25 @@ def run_script(source_args: list[str], tool, conn: Conn, *, single_transaction: 
     if psql.returncode != 0:
         message = "psql failed: " + error_lines(psql_err.data, psql.returncode)
         raise RestoreFailed(scrub(with_clear_text_hint(message), conn.secrets()))
+    return filters[-1].columns
 
 
-def _pump(source, sink, first: bytes = b"", opening=None) -> bool:
-    """Copy until the source ends (True) or the sink stops reading (False)."""
+def _pump(source, sink, first: bytes = b"", filters=()) -> bool:
+    """Copy until the source ends (True) or the sink stops reading (False); each filter's output feeds the next."""
     try:
         sink.write(first)
         while chunk := source.read(files.CHUNK):
-            sink.write(opening.feed(chunk) if opening else chunk)
-        if opening:
-            sink.write(opening.feed(b"", end=True))
+            sink.write(_through(filters, chunk))
+        sink.write(_through(filters, b"", end=True))
     except BrokenPipeError:
         return False  # psql stopped at an error; its exit status tells
     return True
+
+
+def _through(filters, chunk: bytes, *, end: bool = False) -> bytes:
+    for f in filters:
+        chunk = f.feed(chunk, end=end)
+    return chunk
 
 
 def rejected_by(server_major: int | None) -> frozenset[bytes]:

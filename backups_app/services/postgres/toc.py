@@ -71,6 +71,11 @@ class Entry:
         return f"{self.schema}.{self.name}"
 
 
+def shown(schema: str, name: str) -> str:
+    """How the list shows a real schema and name: pg_restore writes a line break in a name as a space."""
+    return f"{schema} {name}".replace("\r", " ").replace("\n", " ")
+
+
 @dataclass
 class Toc:
     header: dict

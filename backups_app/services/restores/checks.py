@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from backups_app.models import BackupStatus
 from backups_app.services.crypto import age, keys
-from backups_app.services.jobs import placement
+from backups_app.services.jobs import placement, process
 from backups_app.services.postgres import databases, names, toc
 from backups_app.services.postgres.binaries import ToolNotFound
 from backups_app.services.postgres.connection import ConnectionFailed, conn_for
@@ -66,7 +66,8 @@ def check_backup_file(backup, *, force: bool) -> None:
     path = backup.absolute_path
     local = offsite.is_local(path)
     if not local and not offsite.available_offsite(backup) and not on_another_host(backup):
-        raise RestoreRefused(f"the file of backup #{backup.pk} is missing ({path or 'no path recorded'})")
+        raise RestoreRefused(f"the file of backup #{backup.pk} is missing on host {process.host()} "
+                             f"({path or 'no path recorded'})")
     if backup.encrypted:
         _check_key(backup, local=local)
     if force:

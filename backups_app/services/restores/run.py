@@ -9,6 +9,17 @@ Modes, chosen by what is at the target name:
              and the backup restored (single tables: pg_restore --clean --if-exists
              of just those, in one transaction). A whole TimescaleDB backup is
              restored into a scratch database instead and swapped in (swap.py).
+
+pg_attver (Debian's PostgreSQL 15.20 puts it on every column; pg_dump 16 and
+newer write it) is left out for a server that rejects it, tried first
+(postgres/column_options.py). An archive whose definitions set it: into a
+new database its definitions (pre-data: no table data there) run as a
+script through psql without it, then pg_restore restores the data and the
+rest itself, in parallel with --jobs; into an existing one the whole archive
+runs as a script through psql, in the one transaction that mode needs.
+Every script (plain SQL backups, overwrites) loses it on the way. The record
+says how many columns' options lost it; into a server that takes it,
+nothing changes.
 """
 
 import contextlib
@@ -21,7 +32,7 @@ from psycopg import sql
 from backups_app.services.backups import globals_dump
 from backups_app.services.crypto import age
 from backups_app.services.jobs import progress
-from backups_app.services.postgres import binaries, databases, toc
+from backups_app.services.postgres import binaries, column_options, databases, toc
 from backups_app.services.postgres.args import pg_restore_args
 from backups_app.services.postgres.client import decompress_args, rejected_by, run_pg_restore, run_script
 from backups_app.services.postgres.connection import conn_for, connect, refuses_clear_text
@@ -47,6 +58,7 @@ class Plan:
     major: int
     superuser: bool
     outcome: Outcome
+    left_out: frozenset = frozenset()  # column options the server rejects, left out of what is restored
     into: str = ""  # the database pg_restore writes to: the record's, or a scratch one to swap in
 
     def __post_init__(self):
@@ -117,11 +129,12 @@ def _plan(record, outcome: Outcome) -> Plan:
         major = m.info.server_version // 10000
         superuser = databases.is_superuser(m)
         exists = databases.exists(m, record.target_database)
+        left_out = column_options.refused_by(m)
     mode = "new"
     if exists:
         objects = databases.user_objects(conn_for(record.server, record.target_database))
         mode = "overwrite" if objects else "empty"
-    return Plan(record, mode, major, superuser, outcome)
+    return Plan(record, mode, major, superuser, outcome, left_out)
 
 
 def _owner_flags(plan: Plan) -> tuple[bool, bool]:
@@ -155,6 +168,12 @@ def _restore_custom(plan: Plan) -> None:
     single = existing and not timescale.in_backup(plan.backup)
     if choice.script:
         return _restore_custom_as_script(plan, conn, choice, jobs=jobs, single=single)
+    if plan.left_out and _sets_left_out_options(plan, choice):
+        if existing:
+            return _restore_custom_as_script(plan, conn, choice, jobs=jobs, single=single, why=(
+                "but the archive's definitions set pg_attver, to be left out, and this restore must stay one "
+                "transaction, so its script"))
+        return _restore_custom_in_parts(plan, conn, choice, jobs=jobs)
     _uses(plan, str(choice) + (f"; {jobs} parallel jobs" if jobs > 1 else ""))
     # An encrypted archive streams into pg_restore, single tables too (their --use-list keeps the archive's
     # order, so pg_restore only ever reads forward); parallel workers each open and seek in the file, so
@@ -168,13 +187,13 @@ def _restore_custom(plan: Plan) -> None:
         run_pg_restore(args, conn, stdin=stream)
 
 
-def _restore_custom_as_script(plan: Plan, conn, choice, *, jobs: int, single: bool) -> None:
+def _restore_custom_as_script(plan: Plan, conn, choice, *, jobs: int, single: bool, why: str = "") -> None:
     """pg_restore writes the script, psql runs it without what the server rejects; no --jobs this way."""
     no_owner, no_acl = _owner_flags(plan)
     psql = binaries.psql_for(plan.major, refuse_clear_text=refuses_clear_text(conn))
     # A new database that fails is dropped anyway; one transaction is what keeps an existing one unchanged.
     single = single or (plan.mode == "new" and not timescale.in_backup(plan.backup))
-    client = f"{choice}; run by psql {psql.version} ({psql.path})"
+    client = f"{choice}; {why + ' is ' if why else ''}run by psql {psql.version} ({psql.path})"
     if jobs > 1:
         client += f"; {jobs} parallel jobs were not possible (a script runs in one session)"
         plan.outcome.notes.append(f"{jobs} parallel jobs were not possible: {choice.why}")
@@ -183,8 +202,49 @@ def _restore_custom_as_script(plan: Plan, conn, choice, *, jobs: int, single: bo
     with _database(plan), _timescale(plan, conn), _table_list(plan, conn) as use_list, age.feed(path) as feed:
         args = pg_restore_args(choice.tool, conn, None if feed.stdin else path, clean=plan.mode == "overwrite",
                                no_owner=no_owner, no_acl=no_acl, use_list=use_list, script=True)
-        run_script(args, psql, conn, single_transaction=single, source_name="pg_restore failed",
-                   server_major=plan.major, source_stdin=feed.stdin, source_done=feed.confirm)
+        left_out = run_script(args, psql, conn, single_transaction=single, source_name="pg_restore failed",
+                              server_major=plan.major, left_out=plan.left_out, source_stdin=feed.stdin,
+                              source_done=feed.confirm)
+    _note_left_out(plan, left_out)
+
+
+def _sets_left_out_options(plan: Plan, choice) -> bool:
+    """Whether the archive's definitions set pg_attver (read from its head; no table data is read)."""
+    path = plan.backup.archive_path
+    with age.stdin_for(path) as stream:  # encrypted: only the head is decrypted
+        return column_options.set_in_archive(choice.tool, path, plan.left_out, stdin=stream)
+
+
+def _restore_custom_in_parts(plan: Plan, conn, choice, *, jobs: int) -> None:
+    """Into a new database: the definitions through psql without pg_attver, then pg_restore itself for the rest.
+
+    The pre-data section holds every definition and no table data, so only
+    it needs to be a script; the data and post-data sections (rows, indexes,
+    constraints) are pg_restore's, with --jobs. Either part failing drops the
+    new database, as any failed restore into a new one does.
+    """
+    no_owner, no_acl = _owner_flags(plan)
+    psql = binaries.psql_for(plan.major, refuse_clear_text=refuses_clear_text(conn))
+    _uses(plan, f"{choice}{f'; {jobs} parallel jobs' if jobs > 1 else ''}; its definitions (pre-data) go first "
+                f"through psql {psql.version} ({psql.path}), to leave pg_attver out")
+    single = not timescale.in_backup(plan.backup)
+    with age.readable(plan.backup, copy=jobs > 1) as path, _database(plan), _timescale(plan, conn), \
+            _table_list(plan, conn) as use_list:
+        with age.stdin_for(path) as stream:  # encrypted: only the head, where the definitions are, is decrypted
+            args = pg_restore_args(choice.tool, conn, None if stream else path, no_owner=no_owner, no_acl=no_acl,
+                                   use_list=use_list, script=True, sections=("pre-data",))
+            left_out = run_script(args, psql, conn, single_transaction=single, source_name="pg_restore failed",
+                                  server_major=plan.major, left_out=plan.left_out, source_stdin=stream)
+        _note_left_out(plan, left_out)
+        with age.stdin_for(path, whole=True) as stream:
+            args = pg_restore_args(choice.tool, conn, None if stream else path, jobs=jobs, no_owner=no_owner,
+                                   no_acl=no_acl, use_list=use_list, sections=("data", "post-data"))
+            run_pg_restore(args, conn, stdin=stream)
+
+
+def _note_left_out(plan: Plan, columns: int) -> None:
+    if columns:
+        plan.outcome.notes.append(column_options.note(columns))
 
 
 def _restore_sql(plan: Plan) -> None:
@@ -200,9 +260,10 @@ def _restore_sql(plan: Plan) -> None:
     tool = binaries.psql_for(plan.major, refuse_clear_text=refuses_clear_text(conn))
     _uses(plan, f"psql {tool.version} ({tool.path}): newest for server {plan.major}{_left_out(plan.major)}")
     with _database(plan), _timescale(plan, conn), age.feed(path) as feed:
-        run_script(source(feed.stdin is not None), tool, conn, single_transaction=plan.mode == "empty",
-                   source_name="the SQL file does not decompress", server_major=plan.major,
-                   source_stdin=feed.stdin, source_done=feed.confirm)
+        left_out = run_script(source(feed.stdin is not None), tool, conn, single_transaction=plan.mode == "empty",
+                              source_name="the SQL file does not decompress", server_major=plan.major,
+                              left_out=plan.left_out, source_stdin=feed.stdin, source_done=feed.confirm)
+    _note_left_out(plan, left_out)
 
 
 def _left_out(major: int) -> str:
@@ -230,9 +291,10 @@ def _overwrite(plan: Plan, conn, source_args, writer=None) -> None:
     runner = f"psql {psql.version} ({psql.path}) runs it in one transaction{_left_out(plan.major)}"
     _uses(plan, f"{writer}; {runner}" if writer else runner)
     with age.feed(plan.backup.archive_path) as feed:
-        run_script(source_args(feed.stdin is not None), psql, conn, single_transaction=True, preamble=preamble,
-                   source_name="the backup cannot be read", server_major=plan.major,
-                   source_stdin=feed.stdin, source_done=feed.confirm)
+        left_out = run_script(source_args(feed.stdin is not None), psql, conn, single_transaction=True,
+                              preamble=preamble, source_name="the backup cannot be read", server_major=plan.major,
+                              left_out=plan.left_out, source_stdin=feed.stdin, source_done=feed.confirm)
+    _note_left_out(plan, left_out)
     plan.outcome.notes.append(f"database {plan.record.target_database} was emptied and restored in one transaction")
 
 

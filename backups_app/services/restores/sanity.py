@@ -2,6 +2,10 @@
 
 Every table the archive defines exists and reads; where the backup recorded
 exact row counts (BACKUP_ROW_COUNTS), every count is equal.
+
+An archive's list shows a table's schema and name as text, a line break as a
+space, and a space may stand in either; so each listed table is found in the
+restored database by how the list would show the tables there.
 """
 
 import re
@@ -16,8 +20,16 @@ from backups_app.services.postgres.connection import conn_for, connect
 from backups_app.services.restores import source_db
 from backups_app.services.storage import layout
 
+_LONGEST_NAMES = 4096  # two quoted names of 63 bytes each, with every quote doubled, fit many times over
+_CREATE_TABLE = re.compile(rb"^CREATE (?:UNLOGGED )?TABLE ")
 _SQL_TABLE = re.compile(r'^CREATE (?:UNLOGGED )?TABLE (?:ONLY )?((?:"(?:[^"]|"")+"|[^\s."(]+))\.'
                         r'((?:"(?:[^"]|"")+"|[^\s."(]+))')
+
+
+_RESTORED_TABLES = """
+SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p')
+"""
 
 
 def sanity_check(backup, server, dbname: str) -> tuple[list[str], str]:
@@ -26,6 +38,8 @@ def sanity_check(backup, server, dbname: str) -> tuple[list[str], str]:
     problems, compared, seen = [], 0, set()
     with connect(conn_for(server, dbname), autocommit=True) as c:
         row_counts.without_timescaledb_planning(c)
+        if backup.format in layout.ARCHIVE_FORMATS:
+            tables = _as_restored(c, tables)
         for schema, name in tables:
             key = c.execute("SELECT format('%%I.%%I', %s::text, %s::text)", (schema, name)).fetchone()[0]
             seen.add(key)
@@ -48,7 +62,10 @@ def sanity_check(backup, server, dbname: str) -> tuple[list[str], str]:
 
 
 def archive_tables(backup) -> list[tuple[str, str]]:
-    """(schema, table) for every table the backup defines (foreign tables need their server: left out)."""
+    """(schema, table) for every table the backup defines (foreign tables need their server: left out).
+
+    For an archive, as its list shows them (see _as_restored); for a script, exactly.
+    """
     if backup.format in layout.ARCHIVE_FORMATS:
         with age.stdin_for(backup.archive_path) as stream:
             contents = toc.read(backup.archive_path, stdin=stream, dump_version=backup.pg_dump_version)
@@ -56,13 +73,38 @@ def archive_tables(backup) -> list[tuple[str, str]]:
     return _sql_tables(backup.archive_path)
 
 
-def _sql_tables(path) -> list[tuple[str, str]]:
-    """The script's CREATE TABLE lines; an encrypted one is decrypted on the way into the decompressor."""
+def _as_restored(c, listed: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The restored tables each listed one stands for: itself when it is there, else those the list would
+    show the same way (a line break in a name, a space in a schema's); as listed when none (then missing)."""
+    restored = {tuple(row) for row in c.execute(_RESTORED_TABLES).fetchall()}
+    by_shown: dict[str, list[tuple[str, str]]] = {}
+    for schema, name in sorted(restored):
+        by_shown.setdefault(toc.shown(schema, name), []).append((schema, name))
     found = []
+    for schema, name in listed:
+        found += [(schema, name)] if (schema, name) in restored else by_shown.get(f"{schema} {name}", [(schema, name)])
+    return list(dict.fromkeys(found))
+
+
+def _sql_tables(path) -> list[tuple[str, str]]:
+    """The script's CREATE TABLE statements; an encrypted one is decrypted on the way into the decompressor.
+
+    Rows of COPY data are passed over (a row may read like a statement); a quoted name may hold a line
+    break, so a statement whose quotes are still open goes on to the next line.
+    """
+    found, pending, in_copy = [], b"", False
     with source_db.script(path, whole=True) as lines:
         for raw in lines:
-            if raw.startswith(b"CREATE ") and (m := _SQL_TABLE.match(raw.decode("utf-8", "replace"))):
-                found.append((_unquote(m.group(1)), _unquote(m.group(2))))
+            if in_copy:
+                in_copy = raw.rstrip(b"\r\n") != b"\\."
+            elif pending or _CREATE_TABLE.match(raw):
+                pending += raw
+                if pending.count(b'"') % 2 == 0 or len(pending) > _LONGEST_NAMES:
+                    if m := _SQL_TABLE.match(pending.decode("utf-8", "replace")):
+                        found.append((_unquote(m.group(1)), _unquote(m.group(2))))
+                    pending = b""
+            else:
+                in_copy = raw.startswith(b"COPY ") and raw.rstrip(b"\r\n").endswith(b" FROM stdin;")
     return found
 
 

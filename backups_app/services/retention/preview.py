@@ -7,7 +7,7 @@ storage that go with it.
 """
 
 import hashlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -28,6 +28,7 @@ class Row:
     path: str
     reason: str
     objects: list[str] = field(default_factory=list)  # s3:// addresses deleted with it
+    host: str = ""  # the other host that deletes it, which has its local file
 
     @property
     def type_label(self) -> str:
@@ -77,6 +78,11 @@ class Preview:
     targets: list[TargetEffect]
     deleted_ids: list[int]
     enabled: bool = True
+    handed: dict[str, int] = field(default_factory=dict)  # deleted backups each other host deletes, by host
+
+    @property
+    def handed_hosts(self) -> list[tuple[str, int]]:
+        return sorted(self.handed.items())
 
     @property
     def kept_count(self) -> int:
@@ -121,9 +127,25 @@ def preview_policy(*, policy: RetentionPolicy, now: datetime | None = None) -> P
         listed = effect.add(kind, Row(f.id, f.group[1], None, "", f.reason))
         if listed is not None:
             shown.append(listed)
-    _fill_details(shown, deleting={f.id for f in fates if f.delete and not f.leftover})
     deleted = sorted(f.id for f in fates if f.delete and not f.leftover)
-    return Preview(targets=sorted(effects.values(), key=lambda e: e.target), deleted_ids=deleted)
+    _fill_details(shown, deleting=set(deleted))
+    return Preview(targets=sorted(effects.values(), key=lambda e: e.target), deleted_ids=deleted,
+                   handed=_handed(shown, deleted))
+
+
+def _handed(rows: list[Row], deleted: list[int]) -> dict[str, int]:
+    """How many of the deleted backups each other host deletes (all of them, listed or not); the listed
+    rows are told their host."""
+    by_id, handed = {r.id: r for r in rows}, Counter()
+    for start in range(0, len(deleted), pruning.CHUNK):
+        chunk = deleted[start:start + pruning.CHUNK]
+        for record in BackupRecord.objects.filter(pk__in=chunk).only("id", "path", "host", "local_removed"):
+            host = pruning.left_to(record)
+            if host:
+                handed[host] += 1
+                if record.pk in by_id:
+                    by_id[record.pk].host = host
+    return dict(handed)
 
 
 def _fill_details(rows: list[Row], *, deleting: set[int]) -> None:

@@ -236,13 +236,19 @@ def prune(*, fates: list[Fate], reason_prefix: str = "", policy=None, now=None, 
     return pruned
 
 
+def left_to(record: BackupRecord) -> str:
+    """The other host that alone can delete the backup's local file ("" when this host can: it is here, or
+    only objects are left)."""
+    host = placement.file_host(record)
+    return host if placement.away(record, host) else ""
+
+
 def _left_to_its_host(record: BackupRecord, left: dict) -> bool:
     """Whether only another host can delete the backup's local file (then it is noted in left, by host)."""
-    host = placement.file_host(record)
-    if not placement.away(record, host):
-        return False
-    left.setdefault(host, []).append(record.pk)
-    return True
+    host = left_to(record)
+    if host:
+        left.setdefault(host, []).append(record.pk)
+    return bool(host)
 
 
 def _protected_ids(groups) -> set[int]:

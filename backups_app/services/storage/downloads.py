@@ -12,6 +12,9 @@
   fails halfway) the stream raises DownloadCut instead of sending it: the
   web server cuts the connection short of its Content-Length, so a
   browser, curl or wget reports a failed download, never a complete file.
+- The stream is started before the response is: a file found wrong before
+  its first byte would go out (one that fits in a chunk) is refused
+  (DownloadRefused), so the browser shows why instead of an error page.
   Checking first (fetching to scratch, hashing a local file) and sending
   after would cost the whole transfer's time before the first byte, and
   the disk for a copy; holding back one chunk costs neither
@@ -21,6 +24,7 @@
 """
 
 import hashlib
+import itertools
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -76,7 +80,7 @@ def open_file(backup: BackupRecord, *, part: str = "dump",
         chunks = _file_chunks(path, sha256=sha256, what=f"{path.name} in BACKUP_ROOT")
         check = AGAINST_RECORD if sha256 else UNCHECKED
         return Download(path.name, path.stat().st_size, "BACKUP_ROOT", check,
-                        _held_back(chunks, on_end, what=f"backup #{backup.pk}: {path.name}"))
+                        _Started(_held_back(chunks, on_end, what=f"backup #{backup.pk}: {path.name}")))
     if not (offsite.available_offsite(backup) and key):
         raise DownloadRefused(f"the file of backup #{backup.pk} is neither on this host nor in object storage")
     s3 = offsite.store(backup.offsite_storage)
@@ -88,7 +92,7 @@ def open_file(backup: BackupRecord, *, part: str = "dump",
         raise
     check = AGAINST_RECORD if sha256 else AGAINST_LABEL if reader.expected else UNCHECKED
     return Download(Path(relative).name, reader.size, s3.url(key), check,
-                    _held_back(_closing(reader), on_end, what=f"backup #{backup.pk}: {s3.url(key)}"))
+                    _Started(_held_back(_closing(reader), on_end, what=f"backup #{backup.pk}: {s3.url(key)}")))
 
 
 def _refuse_other_size(size: int, recorded: int | None, what: str) -> None:
@@ -98,25 +102,51 @@ def _refuse_other_size(size: int, recorded: int | None, what: str) -> None:
 
 
 def _held_back(chunks: Iterator[bytes], on_end: Callable[[Ended], None], *, what: str = "") -> Iterator[bytes]:
-    """Every chunk but the last as it comes; the last only once `chunks` ended without an error."""
-    ended, held = Ended(), None
+    """Every chunk but the last as it comes; the last only once `chunks` ended without an error.
+
+    A failure before the first chunk is given is DownloadRefused, and on_end
+    is not told: nothing was sent, and the caller records the refusal.
+    """
+    ended, held, started = Ended(), None, False
     try:
         try:
             for chunk in chunks:
                 if held is not None:
+                    started = True
                     yield held
                     ended.sent += len(held)
                 held = chunk
         except StorageError as exc:  # the checksum at the end, or a read that failed halfway
+            if not started:
+                raise DownloadRefused(str(exc)) from exc
             ended.problem = str(exc)
             log.error("download of %s cut off after %s bytes: %s", what, ended.sent, exc)
             raise DownloadCut(str(exc)) from exc
         if held is not None:
+            started = True
             yield held
             ended.sent += len(held)
         ended.complete = True
     finally:
-        _tell(on_end, ended)
+        if started or ended.complete:
+            _tell(on_end, ended)
+
+
+class _Started:
+    """A held-back stream with its first chunk read now, before any response is made; close() closes it."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.ahead = list(itertools.islice(stream, 1))
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> bytes:
+        return self.ahead.pop() if self.ahead else next(self.stream)
+
+    def close(self) -> None:
+        self.stream.close()
 
 
 def _tell(on_end, ended: Ended) -> None:
@@ -142,4 +172,4 @@ def _file_chunks(path: Path, *, sha256: str, what: str) -> Iterator[bytes]:
 
 def _closing(reader) -> Iterator[bytes]:
     with reader:
-        yield from reader.chunks()
+        yield from reader.chunks(files.CHUNK)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from backups_app.services.backups.dump import BackupFailed, check_sql_file
 from backups_app.services.crypto import age, keys
+from backups_app.services.jobs import process
 from backups_app.services.postgres import binaries, reading
 from backups_app.services.postgres.proc import last_lines
 from backups_app.services.storage import layout, manifest
@@ -26,7 +27,7 @@ def check_file(backup) -> list[Finding]:
     folder = backup.format == "directory"
     if path is None or not (path.is_dir() if folder else path.is_file()):
         what = "folder" if folder else "file"
-        return [Finding(False, f"the {what} is missing ({path or 'no path recorded'})")]
+        return [Finding(False, f"the {what} is missing on host {process.host()} ({path or 'no path recorded'})")]
     findings = []
     # A folder's manifest names the file that changed: a more useful first word than its total size.
     checks = (_checksum, _size, _reads_to_end) if folder else (_size, _checksum, _reads_to_end)
