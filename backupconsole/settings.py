@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "django_q",
     "axes",
     "csp",
+    "django_htmx",
 ]
 
 MIDDLEWARE = [
@@ -67,6 +68,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    # request.htmx: the Jobs page and the policy preview answer their live fragments with a fragment.
+    "django_htmx.middleware.HtmxMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the 429 page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -122,7 +125,8 @@ WSGI_APPLICATION = "backupconsole.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # The console's look over every admin page (admin/base_site.html), ahead of the admin's own.
+        "DIRS": [BASE_DIR / "backupconsole" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -259,6 +263,8 @@ JOB_TIMEOUT = env.int("JOB_TIMEOUT", default=6 * 3600)
 # is failed as "job lost" by the reaper, which runs every JOB_REAP_SECONDS in each worker.
 JOB_HEARTBEAT_SECONDS = env.float("JOB_HEARTBEAT_SECONDS", default=10)
 JOB_LOST_AFTER_SECONDS = env.int("JOB_LOST_AFTER_SECONDS", default=120)
+# A running job writes the bytes it has done this often, for the Jobs page's live progress.
+JOB_PROGRESS_SECONDS = env.float("JOB_PROGRESS_SECONDS", default=1)
 JOB_REAP_SECONDS = env.float("JOB_REAP_SECONDS", default=max(1, min(30, JOB_LOST_AFTER_SECONDS // 4)))
 # A job waits for its target's turn until this long after it was requested; then it is refused.
 JOB_LOCK_WAIT_SECONDS = env.int("JOB_LOCK_WAIT_SECONDS", default=2 * 3600)

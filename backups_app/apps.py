@@ -16,7 +16,8 @@ class BackupsAppConfig(AppConfig):
         from backups_app import checks  # noqa: F401  (registers system checks)
         from backups_app.services import notify
         from backups_app.services.backups import upload_recovery
-        from backups_app.services.jobs import lifecycle, reaper, recovery
+        from backups_app.services.jobs import joblog, lifecycle, reaper, recovery
+        from backups_app.services.postgres.proc import when_finished
         from backups_app.services.storage import offsite
 
         post_spawn.connect(reaper.on_worker_spawn, dispatch_uid="backups_app.reaper")
@@ -25,6 +26,7 @@ class BackupsAppConfig(AppConfig):
         offsite.when_failed(notify.offsite_failed)
         reaper.also_each_round(notify.check_stale)
         recovery.also_recover(upload_recovery.recover_uploads)
+        when_finished(joblog.note)
         # What the apps built lives as long as the process: later collections skip it (and
         # forked workers keep sharing its pages). manage.py paused the collector until now.
         gc.freeze()

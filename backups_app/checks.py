@@ -50,6 +50,9 @@ def backup_settings(app_configs, **kwargs):
     if settings.JOB_LOST_AFTER_SECONDS < 3 * settings.JOB_HEARTBEAT_SECONDS:
         problems.append(Error("JOB_LOST_AFTER_SECONDS must be at least three times JOB_HEARTBEAT_SECONDS, "
                               "or live jobs are failed as lost", id="backups.E005"))
+    if not 0 < settings.JOB_PROGRESS_SECONDS <= 3600:
+        problems.append(Error(f"JOB_PROGRESS_SECONDS must be more than 0 and at most 3600, not "
+                              f"{settings.JOB_PROGRESS_SECONDS}", id="backups.E060"))
     problems += _metrics_problems()
     problems += _encryption_problems()
     problems += _password_variable_problems()

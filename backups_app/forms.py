@@ -105,7 +105,7 @@ class ServerChoiceField(forms.ModelChoiceField):
 
 class RestoreForm(forms.Form):
     into = forms.CharField(
-        label=_("Restore into database"), max_length=63,
+        label=_("Restore into database"), max_length=63, widget=forms.TextInput(attrs={"size": 50}),
         help_text=_("A new database is created. To replace an existing one, tick overwrite below."),
     )
     server = ServerChoiceField(
@@ -150,6 +150,18 @@ class RestoreForm(forms.Form):
                     "it free of clients. Unticked, the restore is refused while any are connected."),
     )
 
+    def __init__(self, *args, tables=None, **kwargs):
+        """tables: the archive's own tables; when known, they are picked from a searchable list, not typed."""
+        super().__init__(*args, **kwargs)
+        if tables:
+            from django.contrib.admin.widgets import FilteredSelectMultiple
+
+            self.fields["tables"] = forms.MultipleChoiceField(
+                label=_("Only these tables"), required=False, choices=[(t, t) for t in tables],
+                widget=FilteredSelectMultiple(_("tables"), is_stacked=False),
+                help_text=_("Optional: type in the box to search the backup's tables, and move the ones to "
+                            "restore to the right. None chosen: the whole database."))
+
     def clean_into(self):
         name = self.cleaned_data["into"].strip()
         try:
@@ -164,7 +176,8 @@ class RestoreForm(forms.Form):
             ) from None
 
     def clean_tables(self):
-        tables = names.split_tables(self.cleaned_data["tables"])
+        value = self.cleaned_data["tables"]
+        tables = list(value) if isinstance(value, list) else names.split_tables(value)
         bad = [t for t in tables if not _is_table(t)]
         if bad:
             raise forms.ValidationError(

@@ -182,3 +182,20 @@ def backup_as_dict(record: BackupRecord) -> dict:
         "offsite": record.offsite_status or None,
         "offsite_url": record.offsite_storage.url_of(record.offsite_key) if record.offsite_key else None,
     }
+
+
+def recent_jobs(*, models, active: bool | None = None, limit: int = 60) -> list:
+    """The newest jobs of the given models together, newest first; active: only in flight (True) or ended (False).
+
+    Each model's newest `limit` rows through its created_at index, merged here: one query per kind.
+    """
+    found = []
+    for model in models:
+        qs = model.objects.order_by("-created_at", "-id")
+        if active is not None:
+            in_flight = Q(status__in=["queued", "running"])
+            qs = qs.filter(in_flight) if active else qs.exclude(in_flight)
+        related = [f.name for f in model._meta.fields if f.name in ("target", "backup", "server", "policy")]
+        found += list(qs.select_related(*related)[:limit])
+    found.sort(key=lambda r: (r.created_at, r.pk), reverse=True)
+    return found[:limit]

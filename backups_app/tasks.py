@@ -46,6 +46,19 @@ def run_prune(policy_id: int, started_by: str = "") -> str:
     return pruning.prune_policy(policy_id=policy_id, started_by=started_by).summary()
 
 
+def run_prune_job(record_id: int) -> str:
+    from backups_app.services.retention import prune as pruning
+
+    return pruning.prune_task(record_id=record_id)
+
+
+def run_schedule_now(schedule_id: int, record_id: int | None = None) -> str:
+    """A schedule's run asked for by a person, outside its times."""
+    from backups_app.services.scheduled import run as scheduled
+
+    return scheduled.run_now(schedule_id=schedule_id, record_id=record_id)
+
+
 def run_prune_here(policy_id: int | None, target_id: int | None, backup_type: str, started_by: str = "") -> str:
     """What a prune on another host left to this one (its local files)."""
     from backups_app.services.retention import prune as pruning

@@ -29,10 +29,14 @@ def healthz(request):
 
     Without login or token: the status and counts only, no target names or times.
     """
+    from django.utils import translation
+
     from backups_app.services.monitoring import health
 
     try:
-        report = health.health_report(detail=health_detail_allowed(request))
+        # For machines: one language whatever the console or the asking client speaks (docs/schedules.md).
+        with translation.override("en"):
+            report = health.health_report(detail=health_detail_allowed(request))
     except DatabaseError:
         log.exception("healthz: the console database cannot be read")
         return JsonResponse({"ok": False, "error": "the console database cannot be read"}, status=503)

@@ -23,6 +23,7 @@ Usage: scripts/run-console.sh [options]
   --no-serve               set up and make one backup, then exit
   --demo                   back up the demo PostgreSQL cluster even when DB_* are configured
   --stop-demo              stop the demo PostgreSQL cluster and exit
+  --remove-demo            stop the demo PostgreSQL cluster, delete it and its data, and exit
   --reset-admin-password   give the admin user a new random password
   -h, --help               show this text
 EOF
@@ -32,6 +33,7 @@ PORT=8000
 SERVE=1
 FORCE_DEMO=0
 STOP_DEMO=0
+REMOVE_DEMO=0
 RESET_ADMIN=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -40,6 +42,7 @@ while [ $# -gt 0 ]; do
     --no-serve) SERVE=0; shift ;;
     --demo) FORCE_DEMO=1; shift ;;
     --stop-demo) STOP_DEMO=1; shift ;;
+    --remove-demo) REMOVE_DEMO=1; shift ;;
     --reset-admin-password) RESET_ADMIN=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) printf 'run-console.sh: unknown option %s\n' "$1" >&2; usage >&2; exit 2 ;;
@@ -60,7 +63,8 @@ ADMIN_USER="admin"
 
 say() { printf '==> %s\n' "$*"; }
 die() { printf 'run-console.sh: %s\n' "$*" >&2; exit 1; }
-manage() { "$PY" manage.py "$@"; }
+# What the script says is in English, whatever language the console speaks (LANGUAGE_CODE).
+manage() { LANGUAGE_CODE=en "$PY" manage.py "$@"; }
 
 # --- what is configured and what is missing ----------------------------------
 
@@ -211,6 +215,11 @@ if [ "$STOP_DEMO" = 1 ]; then
   manage demo_setup --dir "$DEMO_PG_DIR" --stop
   exit 0
 fi
+if [ "$REMOVE_DEMO" = 1 ]; then
+  [ -x "$PY" ] || die "no virtualenv at $VENV_DIR, so there is no demo cluster to remove"
+  manage demo_setup --dir "$DEMO_PG_DIR" --remove
+  exit 0
+fi
 
 USE_DEMO=0
 if [ "$FORCE_DEMO" = 1 ] || ! db_configured; then USE_DEMO=1; fi
@@ -247,7 +256,8 @@ if [ "$USE_DEMO" = 1 ]; then
   say "No DB_* configured: using the demo PostgreSQL cluster in $DEMO_PG_DIR"
   manage demo_setup --dir "$DEMO_PG_DIR"
   load_demo_env "$DEMO_PG_DIR/demo.env"
-  TARGET="the demo cluster (stop it with: ./scripts/run-console.sh --stop-demo)"
+  DEMO_DATA="$(sed -n 's/^DEMO_PG_DATA=//p' "$DEMO_PG_DIR/demo.env")"
+  TARGET="the demo cluster, its data in ${DEMO_DATA:-$DEMO_PG_DIR} (stop it: --stop-demo; delete it: --remove-demo)"
 else
   say "Using the backup target configured by DB_* (environment or .env)"
   TARGET="DB_* from the environment or .env"
@@ -263,6 +273,17 @@ if [ -f "$PASSWORD_FILE" ]; then
 else
   WHERE="the one you set (change it with: $PY manage.py changepassword $ADMIN_USER)"
 fi
+if [ "$SERVE" = 0 ]; then
+  cat <<EOF
+
+Backup Console is set up (not serving: --no-serve).
+  Serve it:  ./scripts/run-console.sh  (then http://127.0.0.1:$PORT/admin/)
+  User:      $ADMIN_USER
+  Password:  $WHERE
+  Target:    $TARGET
+EOF
+  exit 0
+fi
 cat <<EOF
 
 Backup Console is ready.
@@ -271,9 +292,5 @@ Backup Console is ready.
   Password:  $WHERE
   Target:    $TARGET
 EOF
-
-if [ "$SERVE" = 0 ]; then
-  exit 0
-fi
 say "Serving the console and its worker; press Ctrl-C to stop both"
 serve

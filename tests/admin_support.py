@@ -1,7 +1,10 @@
 """Helpers of the admin tests: posting actions as the changelist does, reading messages and menus."""
 
+import re
+
 from django.contrib.messages import get_messages
 from django.urls import reverse
+from django.utils.html import strip_tags
 
 
 def changelist(model: str) -> str:
@@ -16,7 +19,13 @@ def post_action(client, model: str, action: str, objects, *, apply: bool = False
 
 
 def messages_of(response) -> list[str]:
-    return [str(m) for m in get_messages(response.wsgi_request)]
+    """The messages as read (links to jobs are followed by message_links)."""
+    return [strip_tags(str(m)) for m in get_messages(response.wsgi_request)]
+
+
+def message_links(response) -> list[str]:
+    """The addresses the messages link to (each queued job's page)."""
+    return [href for m in get_messages(response.wsgi_request) for href in re.findall(r'href="([^"]+)"', str(m))]
 
 
 def action_names(response) -> set[str]:

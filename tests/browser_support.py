@@ -17,13 +17,17 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        # Never a downloaded browser: Debian's own chromium, headless.
-        b = p.chromium.launch(executable_path=shutil.which(CHROMIUM), headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run", "--disable-sync",
-        ])
+        b = launch(p)
         yield b
         b.close()
+
+
+def launch(playwright):
+    """Never a downloaded browser: Debian's own chromium, headless."""
+    return playwright.chromium.launch(executable_path=shutil.which(CHROMIUM), headless=True, args=[
+        "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--no-first-run", "--disable-sync",
+    ])
 
 
 def screenshot(page, name: str) -> Path:

@@ -36,8 +36,9 @@ def test_a_succeeded_backup_shows_badge_human_size_and_duration(superuser_client
     assert 'class="bc-status bc-status-succeeded"' in html
     assert "3.0 GiB" in html
     assert "12 min 34 s" in html
-    assert "trading_system_daily_20260101_020000_1.dump" in html
     assert "bc-refresh-note" not in html and "backups_app/refresh.js" not in html
+    page = superuser_client.get(reverse("admin:backups_app_backuprecord_change", args=[BackupRecord.objects.get().pk]))
+    assert "trading_system_daily_20260101_020000_1.dump" in page.content.decode()  # the file: on its own page
 
 
 def test_a_running_backup_shows_bytes_written_and_elapsed_and_the_list_refreshes(superuser_client, target):
@@ -45,7 +46,7 @@ def test_a_running_backup_shows_bytes_written_and_elapsed_and_the_list_refreshes
     backup(target, status="running", path="", size_bytes=None, duration_seconds=None, started_at=started,
            bytes_written=5 * 1024 ** 2)
     html = superuser_client.get(LIST).content.decode()
-    assert "5.0 MiB written, running for 2 min 0" in html
+    assert "5.0 MiB written" in html and "running for 2 min 0" in html
     assert "bc-refresh-note" in html and "backups_app/refresh.js" in html
     assert '<meta http-equiv="refresh" content="5">' in html  # for browsers without JavaScript
 
@@ -119,11 +120,27 @@ def test_the_list_makes_no_query_per_row(superuser_client, target):
     assert count_list_queries(superuser_client) == few
 
 
-def test_a_running_backups_own_page_refreshes_and_a_finished_ones_does_not(superuser_client, target):
+def test_a_running_backups_own_page_links_to_its_live_progress_and_a_finished_ones_does_not(superuser_client,
+                                                                                             target):
     running = backup(target, status="running", started_at=timezone.now(), bytes_written=1024)
     done = backup(target)
     page = superuser_client.get(reverse("admin:backups_app_backuprecord_change", args=[running.pk]))
-    assert b"backups_app/refresh.js" in page.content and b"1.0 KiB written" in page.content
-    page = superuser_client.get(reverse("admin:backups_app_backuprecord_change", args=[done.pk]))
+    assert b"1.0 KiB written" in page.content
+    assert f'href="/admin/jobs/backup/{running.pk}/"'.encode() in page.content  # watched there, without reloads
     assert b"backups_app/refresh.js" not in page.content
+    page = superuser_client.get(reverse("admin:backups_app_backuprecord_change", args=[done.pk]))
+    assert b"backups_app/refresh.js" not in page.content and b"/admin/jobs/backup/" not in page.content
     assert b'name="_save"' not in page.content
+
+
+@pytest.mark.parametrize(("role", "buttons"), [
+    ("Backup viewers", set()),
+    ("Backup operators", {"bc-verify", "bc-pin"}),
+    ("Restore operators", {"bc-restore", "bc-download"}),
+])
+def test_a_backups_page_has_the_buttons_its_reader_may_use(as_role, target, role, buttons):
+    record = backup(target)
+    page = as_role(role).get(reverse("admin:backups_app_backuprecord_change", args=[record.pk])).content.decode()
+    shown = {css for css in ("bc-restore", "bc-verify", "bc-pin", "bc-unpin", "bc-download") if f'class="{css}' in page}
+    assert shown == buttons
+    assert "Change backup" not in page and f"Backup #{record.pk} of {target.name}" in page

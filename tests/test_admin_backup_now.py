@@ -11,7 +11,7 @@ from backups_app.models import BackupRecord
 from backups_app.services.postgres import binaries
 from backups_app.services.setup.roles import BACKUP_OPERATORS
 from backups_app.services.storage.files import sha256_of
-from tests.admin_support import messages_of, post_action
+from tests.admin_support import message_links, messages_of, post_action
 
 pytest_plugins = ["tests.admin_fixtures"]
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
@@ -53,6 +53,7 @@ def test_it_queues_one_backup_per_selected_target(as_role, make_target, django_c
         ("backups_app.tasks.run_backup", (r.pk,)) for r in records]
     [message] = messages_of(response)
     assert message == f"Queued 2 backups: db-one: #{records[0].pk}, db-two: #{records[1].pk}."
+    assert message_links(response) == [f"/admin/jobs/backup/{r.pk}/" for r in records]  # each to its job
     history = LogEntry.objects.filter(user=client.user)
     assert history.count() == 4  # one line on each target, one on each new record
     assert {e.object_repr for e in history} >= {"db-one", "db-two"}
@@ -115,3 +116,12 @@ def test_a_directory_backup_queued_from_the_admin_runs_and_is_one_folder(
     reader = binaries.pg_restore_for(record.absolute_path, dump_version=record.pg_dump_version).path
     listing = subprocess.run([reader, "--list", str(record.absolute_path)], capture_output=True, text=True, check=True)
     assert "TABLE DATA public trades" in listing.stdout
+
+
+def test_one_backup_asked_for_opens_its_job_to_watch_it(as_role, make_target, django_capture_on_commit_callbacks):
+    client = as_role(BACKUP_OPERATORS)
+    with django_capture_on_commit_callbacks(execute=False):
+        response = post_action(client, "databasetarget", "backup_now", [make_target("db_one")], apply=True,
+                               backup_type="manual", format="custom")
+    [record] = BackupRecord.objects.all()
+    assert response.status_code == 302 and response["Location"] == f"/admin/jobs/backup/{record.pk}/"

@@ -94,6 +94,6 @@ def test_the_offsite_column_and_filter_show_a_failed_upload(superuser_client, pa
     page = superuser_client.get(reverse("admin:backups_app_backuprecord_changelist") + "?offsite_status=failed")
     html = page.content.decode()
     assert f'href="/admin/backups_app/backuprecord/{backup.pk}/change/' in html
-    assert 'class="bc-offsite bc-offsite-failed"' in html and "offsite: failed" in html
+    assert 'class="bc-badge bc-badge-bad"' in html and ">offsite: failed</span>" in html
     page = superuser_client.get(reverse("admin:backups_app_backuprecord_changelist") + "?offsite_status=uploaded")
     assert f'/admin/backups_app/backuprecord/{backup.pk}/change/' not in page.content.decode()

@@ -85,3 +85,12 @@ def test_the_form_proposes_a_new_database_name(as_role, backups):
     assert response.context["form"]["into"].value() == restore.default_database_name(backup)
     assert RestoreRecord.objects.count() == 0
 
+
+
+def test_tables_known_from_the_archive_are_picked_not_typed():
+    form = RestoreForm({"into": "copy", "jobs": 1, "tables": ["public.actor"]}, tables=["public.actor", "public.film"])
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["tables"] == ["public.actor"]
+    assert 'id="id_tables"' in str(form["tables"]) and "SelectFilter" in str(form.media)
+    refused = RestoreForm({"into": "copy", "jobs": 1, "tables": ["public.nope"]}, tables=["public.actor"])
+    assert not refused.is_valid() and "tables" in refused.errors

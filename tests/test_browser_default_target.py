@@ -34,7 +34,7 @@ def test_a_fresh_console_with_db_settings_shows_its_target_before_any_backup(tmp
         rows = page.locator("#result_list tbody tr")
         assert rows.count() == 1
         assert "default" in rows.first.inner_text()
-        assert f"{pg_cluster.host}:{pg_cluster.port}/{pagila}" in rows.first.inner_text()
+        assert f"{pagila}@{pg_cluster.host}:{pg_cluster.port}" in rows.first.inner_text()
         assert console.rows("SELECT count(*) AS n FROM backups_app_backuprecord") == [{"n": 0}]
 
         rows.first.locator("th a").click()

@@ -36,11 +36,11 @@ def failed_upload(console, pg_cluster, pagila, s3_server):
 
 
 def test_an_operator_copies_a_failed_upload_again_from_the_backup_list(console, failed_upload, browser, s3_server):
-    page, url = logged_in_page(console, browser, viewport={"width": 1900, "height": 900})  # the offsite column too
+    page, url = logged_in_page(console, browser, viewport={"width": 1440, "height": 900})
 
     page.goto(f"{url}/admin/backups_app/backuprecord/?offsite_status__exact=failed")
     row = page.locator(f"#result_list tr:has(input[value='{failed_upload['id']}'])")
-    assert "failed" in row.locator(".bc-offsite").inner_text().lower()
+    assert "failed" in row.locator(".bc-badges").inner_text().lower()
     row.locator("input[name=_selected_action]").check()
     page.select_option("select[name=action]", "copy_offsite")
     page.click("button[name=index]")
@@ -57,5 +57,5 @@ def test_an_operator_copies_a_failed_upload_again_from_the_backup_list(console, 
 
     page.goto(f"{url}/admin/backups_app/backuprecord/")
     row = page.locator(f"#result_list tr:has(input[value='{failed_upload['id']}'])")
-    assert "uploaded" in row.locator(".bc-offsite").inner_text().lower()
+    assert "uploaded" in row.locator(".bc-badges").inner_text().lower()
     screenshot(page, "backup-list-copied-offsite.png")

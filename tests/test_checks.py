@@ -108,3 +108,9 @@ def test_the_operational_commands_refuse_to_start_with_a_broken_configuration(pg
     assert started.returncode == 1
     assert "(backups.E002) no usable pg_dump found" in started.stderr
     assert started.stdout == ""
+
+
+@pytest.mark.parametrize("seconds", [0, -1])
+def test_progress_written_never_or_all_the_time_is_an_error(settings, seconds):
+    settings.JOB_PROGRESS_SECONDS = seconds
+    assert [p.id for p in backup_settings(None)] == ["backups.E060"]

@@ -230,3 +230,55 @@ def test_a_target_whose_newest_backup_failed_verification_shows_its_last_restora
     assert "12 h 00 min ago" in row(html, "shop"), "the last good backup is the restorable one"
     assert (f"the newest backup #{damaged.pk} failed its last verification; the last restorable backup is "
             f"#{good.pk}, 12.0 hours old") in row(html, "shop")
+
+
+def test_each_row_names_its_database_and_server(superuser_client, backup_root):
+    new_backup(new_target("shop", host="db.example.internal", port=6543))
+    assert "shop@db.example.internal:6543" in row(superuser_client.get(reverse("admin:index")).content.decode(), "shop")
+
+
+def test_charts_have_a_time_axis_and_mark_the_failed_runs(superuser_client, backup_root):
+    target = new_target("shop")
+    for days in (3, 2):
+        new_backup(target, age_days=days, size_bytes=MB, duration_seconds=10)
+    new_backup(target, age_days=1, status="failed", duration_seconds=4, error="pg_dump: error")
+    charts = row(superuser_client.get(reverse("admin:index")).content.decode(), "shop")
+    assert charts.count('class="bc-chart-tick"') >= 4  # first and last day under each chart
+    assert charts.count('class="bc-bar-failed"') == 2 and ": failed</title>" in charts
+
+
+def test_drills_are_charted_apart_from_the_restores_people_asked_for(superuser_client, backup_root):
+    target = new_target("shop")
+    backup = new_backup(target, size_bytes=MB)
+    RestoreRecord.objects.create(backup=backup, server=target, target_database="copy", status="succeeded",
+                                 duration_seconds=30)
+    RestoreRecord.objects.create(backup=backup, server=target, target_database="drill", status="succeeded",
+                                 duration_seconds=50, is_drill=True)
+    charts = row(superuser_client.get(reverse("admin:index")).content.decode(), "shop")
+    assert "Restore duration, last 1 restores" in charts and "Drill restore duration, last 1 drills" in charts
+
+
+def test_days_left_are_not_said_from_a_few_minutes_of_history(superuser_client, backup_root):
+    new_backup(new_target("shop"), age_days=0.01, size_bytes=MB)
+    html = superuser_client.get(reverse("admin:index")).content.decode()
+    assert "days left" not in html
+    assert "Backups go back 0 days: how long the disk lasts is said after 3 days of history." in html
+
+
+def test_many_days_left_are_said_in_words(superuser_client, backup_root, monkeypatch):
+    from types import SimpleNamespace
+
+    from backups_app.services.monitoring import disk
+
+    monkeypatch.setattr(disk.shutil, "disk_usage", lambda path: SimpleNamespace(total=2 ** 50, used=0, free=2 ** 50))
+    target = new_target("shop")
+    for day in range(7):
+        new_backup(target, age_days=day + 0.5, size_bytes=MB)
+    html = superuser_client.get(reverse("admin:index")).content.decode()
+    assert "more than a year left" in html and "days left" not in html
+
+
+def test_back_up_now_is_on_each_row_for_those_who_may_back_up(as_role, backup_root):
+    new_backup(new_target("shop"))
+    assert "bc-backup-now" in as_role("Backup operators").get(reverse("admin:index")).content.decode()
+    assert "bc-backup-now" not in as_role("Backup viewers").get(reverse("admin:index")).content.decode()

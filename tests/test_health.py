@@ -87,6 +87,20 @@ def test_healthz_says_the_same_as_json_with_200_or_503(client, backup_root, sett
     assert [t["problem"] for t in body["targets"]] == [None, "no restorable backup yet"]
 
 
+def test_healthz_speaks_english_to_machines_whatever_the_console_and_the_client_speak(client, backup_root,
+                                                                                        settings):
+    settings.METRICS_TOKEN, settings.LANGUAGE_CODE = TOKEN, "ja"
+    new_target("two")
+    three = new_target("three")
+    BackupSchedule.objects.create(name="nightly", target=three, backup_type="daily", kind="daily",
+                                  time_of_day=time(2, 0))
+    new_backup(three, age_days=3)
+    body = json.loads(client.get("/healthz", HTTP_AUTHORIZATION=f"Bearer {TOKEN}", HTTP_ACCEPT_LANGUAGE="ja").content)
+    problems = {t["target"]: (t["problem"], t["expected_from"]) for t in body["targets"]}
+    assert problems["two"][0] == "no restorable backup yet"
+    assert problems["three"][1] == "schedule nightly" and "expected within" in problems["three"][0]
+
+
 def check_failure(*args) -> tuple[str, str]:
     """(stdout, the one-line error) of a --check that must fail."""
     out = StringIO()

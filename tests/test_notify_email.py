@@ -62,6 +62,7 @@ def test_an_smtp_server_that_is_down_leaves_the_job_alone_and_the_reason_on_the_
     assert (record.status, record.error) == ("failed", "the real reason")
     made = NotificationChannel.objects.get()
     assert "Connection refused" in made.last_error or "ConnectionRefused" in made.last_error, made.last_error
+    assert f"(mail server 127.0.0.1:{settings.EMAIL_PORT})" in made.last_error  # where it tried, to fix it
     assert "smtp-Secret-99" not in made.last_error
 
 

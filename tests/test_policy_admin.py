@@ -5,10 +5,12 @@ import re
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission, User
+from django.urls import reverse
 from django_q.models import OrmQ
 
-from backups_app.models import BackupRecord, RetentionPolicy
+from backups_app.models import BackupRecord, PruneRecord, RetentionPolicy
 from backups_app.services.storage import layout
+from tests.admin_support import message_links
 from tests.retention_records import new_backup, new_target
 
 pytestmark = pytest.mark.django_db
@@ -235,8 +237,11 @@ def test_prune_now_lists_each_backup_it_would_delete_and_the_rule_then_queues_th
         done = client.post(CHANGELIST, {"action": "prune_now", "_selected_action": [policy.pk], "confirm": "yes"})
     assert done.status_code == 302
     [queued] = OrmQ.objects.all()
-    assert queued.task["func"] == "backups_app.tasks.run_prune"
-    assert tuple(queued.task["args"]) == (policy.pk, "operator")
+    [prune] = PruneRecord.objects.all()  # a job of its own, watched on the Jobs page
+    assert queued.task["func"] == "backups_app.tasks.run_prune_job"
+    assert tuple(queued.task["args"]) == (prune.pk,)
+    assert (prune.policy, prune.status, prune.started_by, prune.origin) == (policy, "queued", "operator", "user")
+    assert message_links(done) == [f"/admin/jobs/prune/{prune.pk}/"]
     assert "Queued a prune" in LogEntry.objects.get(object_id=str(policy.pk)).get_change_message()
     assert all(b.absolute_path.exists() for b in backups), "the worker deletes, not the web request"
 
@@ -249,3 +254,46 @@ def test_the_admin_lists_files_no_record_knows(client, editor, backup_root):
     page = client.get(f"{CHANGELIST}orphans/").content.decode()
     assert "database/daily/hand_copy.dump" in page and "no backup record knows this file" in page
     assert stray.exists()
+
+
+def preview_of(client, policy, **changes):
+    url = reverse("admin:backups_app_retentionpolicy_preview", args=[policy.pk])
+    return client.post(url, form_data(policy, **changes)).content.decode()
+
+
+def test_the_live_preview_shows_what_a_change_deletes_before_anything_is_saved(client, editor, history):
+    _target, backups, policy = history
+    page = preview_of(client, policy, keep_days=35)
+    assert "4 backups kept, 6 deleted." in page
+    assert "Saving deletes 6 backups' files under BACKUP_ROOT and 0 objects in object storage." in page
+    assert "errornote" not in page and "Please correct" not in page  # neutral: nothing is wrong yet
+    assert 'id="id_preview_token"' in page and 'hx-swap-oob="true"' in page  # Save needs no second press
+    assert RetentionPolicy.objects.get(pk=policy.pk).keep_days == 365
+
+
+def test_the_live_preview_says_so_when_nothing_would_be_deleted(client, editor, history):
+    _target, _backups, policy = history
+    page = preview_of(client, policy, keep_days=400)
+    assert "Nothing would be deleted: all 10 backups it covers are kept." in page
+    assert 'class="preview-nothing"' in page
+
+
+def test_saving_with_the_token_the_live_preview_gave_saves_at_once(client, editor, history):
+    _target, _backups, policy = history
+    token = re.search(r'name="preview_token" id="id_preview_token" value="(\w+)"',
+                      preview_of(client, policy, keep_days=75)).group(1)
+    response = client.post(reverse("admin:backups_app_retentionpolicy_change", args=[policy.pk]),
+                           form_data(policy, keep_days=75, preview_token=token))
+    assert response.status_code == 302
+    assert RetentionPolicy.objects.get(pk=policy.pk).keep_days == 75
+
+
+def test_the_live_preview_is_only_for_those_who_may_change_the_policy(client, history):
+    _target, _backups, policy = history
+    client.force_login(user_with("viewer", "view_retentionpolicy"))
+    url = reverse("admin:backups_app_retentionpolicy_preview", args=[policy.pk])
+    assert client.post(url, form_data(policy, keep_days=1)).status_code == 403
+
+
+def test_the_unknown_files_link_is_shown_only_when_there_are_some(client, editor, backup_root):
+    assert "unknown file" not in client.get(CHANGELIST).content.decode()

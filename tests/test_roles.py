@@ -40,7 +40,7 @@ def test_viewers_only_view_and_policy_editors_only_add_to_that():
 
 def test_running_it_again_changes_nothing():
     before = {role: perms_of(role) for role in roles.ROLES}
-    assert setup_roles_command() == "4 roles: 0 created, 0 corrected, 4 unchanged\n"
+    assert setup_roles_command() == "4 roles ready (0 new, 0 corrected, 4 already right)\n"
     assert {role: perms_of(role) for role in roles.ROLES} == before
     assert Group.objects.filter(name__in=roles.ROLES).count() == 4
 
@@ -55,7 +55,7 @@ def test_it_recreates_a_deleted_role_and_corrects_drift():
     assert "Restore operators: created" in out
     assert "Backup viewers: corrected; removed backups_app.run_restore" in out
     assert "Backup operators: corrected; added run_prune" in out
-    assert out.endswith("4 roles: 1 created, 2 corrected, 1 unchanged\n")
+    assert out.endswith("4 roles ready (1 new, 2 corrected, 1 already right)\n")
     for role, codenames in roles.ROLES.items():
         assert perms_of(role) == {f"backups_app.{c}" for c in codenames}
 

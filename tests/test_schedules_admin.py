@@ -29,6 +29,8 @@ def post(client, **fields):
     data = {"name": "nightly", "target": target.pk, "backup_type": "daily", "format": "custom",
             "kind": "daily", "time_of_day": "02:00", "weekday": "", "day_of_month": "", "cron_expression": "",
             "enabled": "on"}
+    if fields.get("kind") == "cron":
+        data["time_of_day"] = ""  # a cron expression says its own time
     data.update(fields)
     return client.post(f"{CHANGELIST}add/", data)
 
@@ -209,3 +211,26 @@ def test_the_minimum_interval_has_bounds(settings, minimum, problems):
 def test_with_no_minimum_every_minute_is_allowed(admin_user_client, settings):
     settings.SCHEDULE_MIN_INTERVAL_MINUTES = 0
     assert post(admin_user_client, kind="cron", cron_expression="* * * * *").status_code == 302
+
+
+def test_a_time_given_with_a_cron_expression_is_refused_not_ignored(admin_user_client):
+    response = post(admin_user_client, kind="cron", cron_expression="30 2 * * *", time_of_day="04:00")
+    assert response.status_code == 200 and not BackupSchedule.objects.exists()
+    assert "A cron expression says its own time: leave the time empty" in response.content.decode()
+
+
+def test_a_bad_time_is_said_once_and_how_to_write_it(admin_user_client):
+    page = post(admin_user_client, time_of_day="25:99").content.decode()
+    assert "Write the time as HH:MM, e.g. 02:00." in page
+    assert "Needed for" not in page and "Enter a valid time." not in page
+
+
+def test_a_new_schedule_starts_as_daily_backups(admin_user_client):
+    form = admin_user_client.get(f"{CHANGELIST}add/").context["adminform"].form
+    assert form["backup_type"].value() == "daily"
+
+
+def test_the_next_run_names_its_time_zone(admin_user_client):
+    post(admin_user_client)
+    page = admin_user_client.get(CHANGELIST).content.decode()
+    assert "JST" in page  # TIME_ZONE is Asia/Tokyo

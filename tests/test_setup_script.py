@@ -37,8 +37,8 @@ class Setup:
     demo_dir: Path
     first: subprocess.CompletedProcess
 
-    def run(self, *args) -> subprocess.CompletedProcess:
-        return subprocess.run([str(SCRIPT), *args], env=self.env, cwd=REPO, stdin=subprocess.DEVNULL,
+    def run(self, *args, env: dict | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([str(SCRIPT), *args], env={**self.env, **(env or {})}, cwd=REPO, stdin=subprocess.DEVNULL,
                               capture_output=True, text=True, timeout=600)
 
     def demo_settings(self) -> dict:
@@ -87,8 +87,18 @@ def setup(tmp_path_factory):
 
 def test_it_sets_up_everything_and_exits_zero(setup):
     assert setup.first.returncode == 0, setup.first.stdout + setup.first.stderr
-    assert "Backup Console is ready." in setup.first.stdout
-    assert "URL:       http://127.0.0.1:8000/admin/" in setup.first.stdout
+    # --no-serve serves nothing, so it names no address to open; it says how to serve.
+    assert "Backup Console is set up (not serving: --no-serve)." in setup.first.stdout
+    assert "Serve it:  ./scripts/run-console.sh  (then http://127.0.0.1:8000/admin/)" in setup.first.stdout
+    assert "URL:" not in setup.first.stdout
+    assert "4 roles ready (0 new, 0 corrected, 4 already right)" in setup.first.stdout  # made by the migration
+
+
+def test_its_lines_are_english_when_the_console_speaks_japanese(setup):
+    again = setup.run("--no-serve", "--demo", env={"LANGUAGE_CODE": "ja"})
+    assert again.returncode == 0, again.stderr
+    assert "Superuser admin exists; its password is unchanged" in again.stdout
+    assert not re.search(r"[\u3040-\u30ff\u4e00-\u9fff]", again.stdout + again.stderr), again.stdout
 
 
 def test_its_first_backup_is_a_private_dump_of_the_sample_data(setup):
@@ -167,6 +177,11 @@ def test_a_second_run_keeps_the_admin_password_and_backs_up_again(setup):
     assert second.exists() and second != Path(BACKUP_LINE.findall(setup.first.stdout)[0])
 
 
+def test_the_demo_keeps_its_write_ahead_log_small(setup):
+    data_dir = Path(setup.demo_settings()["DEMO_PG_DATA"])
+    assert "max_wal_size = 64MB" in (data_dir / "demo_port.conf").read_text()
+
+
 def test_stop_demo_stops_the_server_it_started(setup):
     data_dir = Path(setup.demo_settings()["DEMO_PG_DATA"])
     assert (data_dir / "postmaster.pid").exists()
@@ -174,3 +189,11 @@ def test_stop_demo_stops_the_server_it_started(setup):
     assert stopped.returncode == 0, stopped.stderr
     assert "Demo PostgreSQL stopped" in stopped.stdout
     assert not (data_dir / "postmaster.pid").exists()
+
+
+def test_remove_demo_deletes_the_cluster_and_its_data_wherever_it_lives(setup):
+    data_dir = Path(setup.demo_settings()["DEMO_PG_DATA"])
+    removed = setup.run("--remove-demo")
+    assert removed.returncode == 0, removed.stderr
+    assert "Demo PostgreSQL removed:" in removed.stdout
+    assert not data_dir.exists() and not setup.demo_dir.exists()

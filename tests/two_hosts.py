@@ -53,6 +53,7 @@ def _as_admin(code: str) -> str:
         from django.contrib.messages import get_messages
         from django.test import Client
         from django.urls import reverse
+        from django.utils.html import strip_tags  # messages link to their jobs; the words are what is read
         User = get_user_model()
         user = User.objects.filter(username="admin").first() or User.objects.create_superuser("admin", "", None)
         client = Client(HTTP_HOST="localhost")
@@ -64,7 +65,7 @@ def admin_on(console, model: str, data: dict) -> list[str]:
     """Post an admin form on this host's web server, as a superuser; the messages it shows."""
     return console.shell_json(_as_admin(f"""
         response = client.post(reverse("admin:backups_app_{model}_changelist"), {data!r})
-        print(json.dumps([str(m) for m in get_messages(response.wsgi_request)]))
+        print(json.dumps([strip_tags(str(m)) for m in get_messages(response.wsgi_request)]))
     """))
 
 
@@ -78,7 +79,7 @@ def admin_page(console, url: str, data: dict | None = None) -> dict:
         body = b"".join(response.streaming_content) if response.streaming else response.content
         print(json.dumps({{"status": response.status_code, "attachment": attachment,
                           "html": "" if attachment else body.decode(), "size": len(body),
-                          "messages": [str(m) for m in get_messages(response.wsgi_request)],
+                          "messages": [strip_tags(str(m)) for m in get_messages(response.wsgi_request)],
                           "redirects": [u for u, _code in response.redirect_chain]}}))
     """))
 

@@ -72,3 +72,30 @@ def history(modeladmin, request, obj, message: str, *, added: bool = False) -> N
     else:
         modeladmin.log_change(request, obj, message)
 
+
+
+def linked_message(template: str, **params):
+    """A translated message whose parameters may be links (safe HTML); the rest is escaped."""
+    from django.utils.html import conditional_escape, escape
+    from django.utils.safestring import mark_safe
+
+    safe = {k: conditional_escape(v) if not isinstance(v, int) else v for k, v in params.items()}
+    return mark_safe(escape(template) % safe)  # noqa: S308 -- the template and every parameter are escaped
+
+
+def object_page(modeladmin, request, object_id, action, *, back: str, post_only: bool = False):
+    """An action's intermediate page for one object, at the object's own address (the buttons on its page).
+
+    The page posts back here; once the action has run, the browser goes to `back` (or where it says).
+    """
+    from django.http import HttpResponseNotAllowed
+    from django.shortcuts import get_object_or_404, redirect
+
+    get_object_or_404(modeladmin.model, pk=object_id)
+    if action not in modeladmin.get_actions(request):
+        raise PermissionDenied
+    if post_only and request.method != "POST":  # an action without a page of its own changes nothing on GET
+        return HttpResponseNotAllowed(["POST"])
+    queryset = modeladmin.get_queryset(request).filter(pk=object_id)
+    response = getattr(modeladmin, action)(request, queryset)
+    return response if response is not None else redirect(back)

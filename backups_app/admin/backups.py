@@ -6,6 +6,7 @@ from django.db import transaction
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
+from django.utils import formats
 from django.utils.html import format_html, format_html_join
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
@@ -13,7 +14,15 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from backups_app import selectors
 from backups_app.admin import display
-from backups_app.admin.actions import GuardedActionsMixin, applying, history, intermediate_page, too_many
+from backups_app.admin.actions import (
+    GuardedActionsMixin,
+    applying,
+    history,
+    intermediate_page,
+    linked_message,
+    object_page,
+    too_many,
+)
 from backups_app.admin.jobs import JobAdminMixin
 from backups_app.forms import PinForm, RestoreForm, VerifyForm
 from backups_app.models import BackupRecord, BackupStatus
@@ -38,8 +47,10 @@ class SizeAnomalyFilter(admin.SimpleListFilter):
 
 @admin.register(BackupRecord)
 class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
-    list_display = ["id", "created_at", "target", "backup_type", "format_short", "encrypted", "status_badge", "size",
-                    "duration", "progress", "offsite", "notes"]
+    # The columns that answer at a glance; state, progress and the facts beside it (pinned, verified,
+    # offsite, anomaly) share one cell, so the list fits a laptop's screen. Everything else is on its page.
+    list_display = ["id", "created_at", "target_cell", "kind_cell", "status_cell", "size", "duration"]
+    change_form_template = "admin/backups_app/backuprecord/change_form.html"
     list_display_links = ["id"]
     list_filter = ["status", "backup_type", "format", "encrypted", "target", "offsite_status", "pinned",
                    SizeAnomalyFilter]
@@ -48,21 +59,24 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
     search_fields = ["path"]
     search_help_text = gettext_lazy("Search by file name.")
     actions = ["restore_backup", "verify_backup", "copy_offsite", "pin_backup", "unpin_backup"]
-    readonly_fields = ["status_badge", "progress", "size", "duration", "size_anomaly_pct", "file_where"]
+    readonly_fields = ["status_badge", "status_cell", "progress", "size", "duration", "size_anomaly_pct",
+                       "started_by_words", "pruned_words", "extensions_list", "row_counts_list", "job_log",
+                       "client_words", "file_where"]
     fieldsets = [
-        (None, {"fields": ["target", "server_address", "status_badge", "progress", "backup_type", "format",
-                           "created_at", "started_at", "finished_at", "duration", "started_by", "requested_by",
+        (None, {"fields": ["target", "server_address", "status_cell", "progress", "backup_type", "format",
+                           "created_at", "started_at", "finished_at", "duration", "started_by_words", "requested_by",
                            "schedule", "is_safety_backup"]}),
         (gettext_lazy("File"), {"fields": ["path", "file_where", "size", "size_anomaly_pct", "sha256", "compression",
-                                           "encrypted", "pg_dump_version", "client", "server_version",
+                                           "encrypted", "pg_dump_version", "client_words", "server_version",
                                            "globals_path"]}),
         (gettext_lazy("Offsite copy"), {"fields": ["offsite_status", "offsite_storage", "offsite_key",
                                                    "offsite_globals_key", "offsite_at", "offsite_detail",
                                                    "local_removed"]}),
         (gettext_lazy("Verification"), {"fields": ["last_verified_at", "last_verify_ok", "last_verify_detail"]}),
         (gettext_lazy("Legal hold and retention"), {"fields": ["pinned", "pinned_reason", "pinned_by", "pinned_at",
-                                                        "pruned_at", "pruned_reason", "pruned_by_policy"]}),
-        (gettext_lazy("Contents"), {"fields": ["extensions", "row_counts"], "classes": ["collapse"]}),
+                                                        "pruned_at", "pruned_words", "pruned_by_policy"]}),
+        (gettext_lazy("Contents"), {"fields": ["extensions_list", "row_counts_list"], "classes": ["collapse"]}),
+        (gettext_lazy("Log of its client programs"), {"fields": ["job_log"], "classes": ["collapse"]}),
     ]
 
     def get_fieldsets(self, request, obj=None):
@@ -78,8 +92,53 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
 
     def get_urls(self):
         download = self.admin_site.admin_view(self.download_view)
+
+        def button(action, post_only=False):
+            return self.admin_site.admin_view(lambda request, object_id: object_page(
+                self, request, object_id, action, post_only=post_only,
+                back=reverse("admin:backups_app_backuprecord_change", args=[object_id])))
+
         return [path("<int:object_id>/download/<str:part>/", download, name="backups_app_backuprecord_download"),
+                path("<int:object_id>/restore/", button("restore_backup"), name="backups_app_backuprecord_restore"),
+                path("<int:object_id>/verify/", button("verify_backup"), name="backups_app_backuprecord_verify"),
+                path("<int:object_id>/pin/", button("pin_backup"), name="backups_app_backuprecord_pin"),
+                path("<int:object_id>/unpin/", button("unpin_backup", post_only=True),
+                     name="backups_app_backuprecord_unpin"),
+                path("<int:object_id>/copy-offsite/", button("copy_offsite", post_only=True),
+                     name="backups_app_backuprecord_copy_offsite"),
                 *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        backup = self.get_object(request, object_id)
+        buttons = self.buttons(request, backup) if backup is not None else []
+        title = _("Backup #%(id)s of %(target)s") % {"id": backup.pk, "target": backup.target.name} if backup else ""
+        return super().change_view(request, object_id, form_url,
+                                   {**(extra_context or {}), "bc_buttons": buttons, "title": title})
+
+    def buttons(self, request, backup) -> list[dict]:
+        """The actions of this backup's page, each where the eye is: Restore, Verify, Pin, Download."""
+        actions, found = self.get_actions(request), []
+
+        def add(action, css, label, url_name, post=False):
+            if action is None or action in actions:
+                found.append({"css": css, "label": label, "post": post,
+                              "url": reverse(f"admin:backups_app_backuprecord_{url_name}", args=[backup.pk])})
+        if backup.status == BackupStatus.SUCCEEDED:
+            add("restore_backup", "bc-restore", _("Restore"), "restore")
+            add("verify_backup", "bc-verify", _("Verify"), "verify")
+            # Not when only another host has the file: a link that can only be refused is no button.
+            if self.has_perm(request, "download_backup") and \
+                    not placement.refusal(backup, doing="download", reading=True):
+                found.append({"css": "bc-download", "label": _("Download"), "post": False,
+                              "url": reverse("admin:backups_app_backuprecord_download", args=[backup.pk, "dump"])})
+            if backup.offsite_status == "failed":
+                add("copy_offsite", "bc-copy-offsite", _("Copy to object storage again"), "copy_offsite", post=True)
+        if backup.status != BackupStatus.PRUNED:
+            if backup.pinned:
+                add("unpin_backup", "bc-unpin", _("Unpin"), "unpin", post=True)
+            else:
+                add("pin_backup", "bc-pin", _("Pin"), "pin")
+        return found
 
     def download_view(self, request, object_id, part):
         """A backup's own file (or its roles file), streamed from this host or from object storage, checked."""
@@ -119,6 +178,47 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
             (reverse("admin:backups_app_backuprecord_download", args=[obj.pk, part]), os.path.basename(name))
             for part, name in parts if name))
 
+    @admin.display(description=gettext_lazy("target"), ordering="target__name")
+    def target_cell(self, obj):
+        return format_html('{}<span class="bc-server">{}</span>', obj.target.name, display.address(obj.server_address))
+
+    @admin.display(description=gettext_lazy("type"), ordering="backup_type")
+    def kind_cell(self, obj):
+        return f"{obj.get_backup_type_display()} · {obj.format_short}"
+
+    @admin.display(description=gettext_lazy("status"), ordering="status")
+    def status_cell(self, obj):
+        place = selectors.file_place(obj) if obj.status == BackupStatus.SUCCEEDED else None
+        return display.status_cell(obj, place=place)
+
+    @admin.display(description=gettext_lazy("started by"))
+    def started_by_words(self, obj):
+        return display.started_by(obj)
+
+    @admin.display(description=gettext_lazy("pruned because"))
+    def pruned_words(self, obj):
+        return display.pruned_reason(obj)
+
+    @admin.display(description=gettext_lazy("extensions"))
+    def extensions_list(self, obj):
+        return ", ".join(f"{name} {version}" for name, version in sorted((obj.extensions or {}).items())) or "-"
+
+    @admin.display(description=gettext_lazy("row counts"))
+    def row_counts_list(self, obj):
+        rows = sorted((obj.row_counts or {}).items())
+        if not rows:
+            return "-"
+        counted = ((name, formats.number_format(n, force_grouping=True)) for name, n in rows)
+        return format_html("<table>{}</table>", format_html_join("", "<tr><td>{}</td><td>{}</td></tr>", counted))
+
+    @admin.display(description=gettext_lazy("client program"))
+    def client_words(self, obj):
+        return display.client_program(obj.client)
+
+    @admin.display(description=gettext_lazy("log"))
+    def job_log(self, obj):
+        return format_html('<pre class="bc-log">{}</pre>', obj.log) if obj.log else "-"
+
     @admin.display(description=gettext_lazy("offsite"), ordering="offsite_status")
     def offsite(self, obj):
         if not obj.offsite_status:
@@ -143,8 +243,8 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
         if obj.status == BackupStatus.SUCCEEDED:
             return display.file_cell(os.path.basename(obj.path), selectors.file_place(obj))
         if obj.status == BackupStatus.PRUNED:
-            return obj.pruned_reason
-        return display.progress(obj)
+            return display.pruned_reason(obj)
+        return display.live_progress(obj)
 
     @admin.display(description=gettext_lazy("notes"))
     def notes(self, obj):
@@ -223,12 +323,12 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
                     else _("Queued verification #%(id)s.")
                 history(self, request, backup, message % {"id": record.pk})
                 history(self, request, record, message % {"id": record.pk}, added=True)
-                queued.append(queued_item(backup, host))
+                queued.append(queued_item(backup, host, job=record))
         if queued:
-            self.message_user(request, ngettext(
+            self.message_user(request, linked_message(ngettext(
                 "Queued the verification of %(n)d backup: %(list)s.",
                 "Queued the verification of %(n)d backups: %(list)s.", len(queued),
-            ) % {"n": len(queued), "list": ", ".join(queued)}, messages.SUCCESS)
+            ), n=len(queued), list=listed(queued)), messages.SUCCESS)
 
     @admin.action(description=gettext_lazy("Copy to object storage (again)"), permissions=["run_backup"])
     def copy_offsite(self, request, queryset):
@@ -247,12 +347,13 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
                     continue
                 host = queue.enqueue_copy_offsite(backup)
                 history(self, request, backup, _("Queued a copy to object storage."))
-                queued.append(queued_item(backup, host))
+                queued.append(queued_item(backup, host, page=reverse("admin:backups_app_backuprecord_change",
+                                                                     args=[backup.pk])))
         if queued:
-            self.message_user(request, ngettext(
+            self.message_user(request, linked_message(ngettext(
                 "Queued the copy of %(n)d backup to object storage: %(list)s.",
                 "Queued the copy of %(n)d backups to object storage: %(list)s.", len(queued),
-            ) % {"n": len(queued), "list": ", ".join(queued)}, messages.SUCCESS)
+            ), n=len(queued), list=listed(queued)), messages.SUCCESS)
         return None
 
     @admin.action(description=gettext_lazy("Pin (legal hold: never prune)"), permissions=["change"])
@@ -316,18 +417,25 @@ def with_file_host(backup, reason: str) -> str:
     return f"{reason}; {elsewhere}" if elsewhere else reason
 
 
-def queued_item(backup, host: str) -> str:
-    """A backup in the list of what was queued, with the host that runs it when only one can (it has the file)."""
+def queued_item(backup, host: str, job=None, page: str = ""):
+    """A backup in the list of what was queued, linked to its job (or, with no job row, the page that shows how it
+    went), with the host that runs it when only one can (it has the file)."""
+    name = display.job_link(job, f"#{backup.pk}") if job is not None else \
+        format_html('<a href="{}">#{}</a>', page, backup.pk) if page else f"#{backup.pk}"
     if not host:
-        return f"#{backup.pk}"
-    return _("#%(id)s (on host %(host)s)") % {"id": backup.pk, "host": host}
+        return name
+    return linked_message(_("%(id)s (on host %(host)s)"), id=name, host=host)
+
+
+def listed(items):
+    return format_html_join(", ", "{}", ((item,) for item in items))
 
 
 def restore_page(modeladmin, request, queryset, backup):
     """restore_backup's form; on a valid submission, one queued restore."""
-    from backups_app.services.restores import restore
+    from backups_app.services.restores import checks, restore
 
-    form = RestoreForm(request.POST if applying(request) else None,
+    form = RestoreForm(request.POST if applying(request) else None, tables=checks.tables_in(backup),
                        initial={"into": restore.default_database_name(backup), "jobs": 1})
     if form.is_valid():
         try:
@@ -335,12 +443,13 @@ def restore_page(modeladmin, request, queryset, backup):
         except restore.RestoreRefused as exc:
             form.add_error(None, str(exc))
         else:
-            words = {"id": record.pk, "backup": backup.pk, "address": record.server_address, "host": host}
-            modeladmin.message_user(request, (_(
+            words = {"id": display.job_link(record, str(record.pk)), "backup": backup.pk,
+                     "address": record.server_address, "host": host}
+            modeladmin.message_user(request, linked_message(_(
                 "Queued restore #%(id)s of backup #%(backup)s into %(address)s (on host %(host)s)."
             ) if host else _(
                 "Queued restore #%(id)s of backup #%(backup)s into %(address)s."
-            )) % words, messages.SUCCESS)
+            ), **words), messages.SUCCESS)
             return None
     return intermediate_page(
         modeladmin, request, queryset=queryset, form=form, action="restore_backup",

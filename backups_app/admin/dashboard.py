@@ -7,7 +7,7 @@ get the plain index.
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
-from backups_app.admin.display import first_line, human_duration, human_size, status_badge
+from backups_app.admin.display import error_words, first_line, human_duration, human_size, server_of, status_badge
 from backups_app.services.monitoring import charts, dashboard, disk, health
 
 VIEW_PERMISSIONS = ("backups_app.view_databasetarget", "backups_app.view_backuprecord")
@@ -19,9 +19,16 @@ def dashboard_context(request) -> dict:
     now = timezone.now()
     rows = dashboard.dashboard_rows(now=now)
     return {"show_dashboard": True, "health_rows": [row_view(r, now) for r in rows],
-            "server_runs": [run_view(r) for r in dashboard.last_server_runs()],
+            "server_runs": [run_view(r) for r in dashboard.last_server_runs()] if _servers_among(rows) else [],
             "disk": disk_view(disk.disk_report(now=now)),
-            "attention_count": sum(r.needs_attention for r in rows)}
+            "attention_count": sum(r.needs_attention for r in rows),
+            "may_back_up": request.user.has_perm("backups_app.run_backup"),
+            "time_zone_name": timezone.localtime(now).tzname()}
+
+
+def _servers_among(rows) -> bool:
+    """Whether any row is a server target or one of its databases (else the runs are not looked for)."""
+    return any(r.target.is_server or r.target.server_id for r in rows)
 
 
 def when(moment) -> str:
@@ -34,15 +41,23 @@ def age(moment, now) -> str:
 
 def row_view(row: dashboard.TargetRow, now) -> dict:
     last = health.finished(row.last_success)
-    return {"row": row, "last_success_at": when(last), "age": age(last, now),
+    return {"row": row, "server": server_of(row.target), "last_success_at": when(last), "age": age(last, now),
             "last_result": status_badge(row.last_attempt) if row.last_attempt else "",
-            "last_error": first_line(row.last_attempt.error) if row.failed else "",
+            "last_error": first_line(error_words(row.last_attempt.error)) if row.failed else "",
+            "last_error_url": error_url(row) if row.failed else "",
             "verification": verification_text(row.verification), "next_run": when(row.next_run),
             "kept_bytes": human_size(row.kept_bytes),
             "drill_restore": human_duration(row.drill_restore_seconds),
             "anomaly": _("%(pct)+.0f%% vs. median") % {"pct": row.anomaly} if row.anomaly is not None else "",
             "size_chart": size_chart(row), "duration_chart": duration_chart(row),
-            "restore_chart": restore_chart(row)}
+            "restore_chart": restore_chart(row), "drill_chart": drill_chart(row)}
+
+
+def error_url(row) -> str:
+    """The failed backup's own page: the error in full."""
+    from django.urls import reverse
+
+    return reverse("admin:backups_app_backuprecord_change", args=[row.last_attempt.pk])
 
 
 def run_view(run) -> dict:
@@ -72,22 +87,40 @@ def size_label(at, size, pct, zone) -> str:
     return f"{stamp(at, zone)}: {human_size(size)}" + (f" ({pct:+.0f}%)" if pct is not None else "")
 
 
+def axis(points, zone) -> dict:
+    """The time axis's two ends: the first and the last run's dates."""
+    if not points:
+        return {}
+    return {"start": day(points[0][0], zone), "end": day(points[-1][0], zone)}
+
+
+def day(moment, zone) -> str:
+    return moment.astimezone(zone).strftime("%m-%d")
+
+
+def failed_label(at, zone) -> str:
+    return _("%(when)s: failed") % {"when": stamp(at, zone)}
+
+
 def size_chart(row) -> str:
     zone = timezone.get_current_timezone()
-    bars = [charts.Bar(size, size_label(at, size, pct, zone),
-                       highlight=pct is not None) for at, size, _seconds, pct in row.backups]
+    bars = [charts.Bar(None, failed_label(at, zone), failed=True) if failed else
+            charts.Bar(size, size_label(at, size, pct, zone), highlight=pct is not None)
+            for at, size, _seconds, pct, failed in row.backups]
     peak = max((b.value for b in bars if b.value is not None), default=None)
-    return charts.bar_chart(bars, title=_("Backup size, last %(n)d backups") % {"n": len(bars)},
-                            top_label=_("size, up to %(peak)s") % {"peak": human_size(peak)})
+    made = sum(not b.failed for b in bars)
+    return charts.bar_chart(bars, title=_("Backup size, last %(n)d backups") % {"n": made},
+                            top_label=_("size, up to %(peak)s") % {"peak": human_size(peak)}, **axis(row.backups, zone))
 
 
 def duration_chart(row) -> str:
     zone = timezone.get_current_timezone()
-    bars = [charts.Bar(seconds, f"{stamp(at, zone)}: {human_duration(seconds)}")
-            for at, _size, seconds, _p in row.backups]
+    bars = [charts.Bar(seconds, failed_label(at, zone) if failed else f"{stamp(at, zone)}: {human_duration(seconds)}",
+                       failed=failed) for at, _size, seconds, _p, failed in row.backups]
     peak = max((b.value for b in bars if b.value is not None), default=None)
     return charts.bar_chart(bars, title=_("Backup duration, last %(n)d backups") % {"n": len(bars)},
-                            top_label=_("duration, up to %(peak)s") % {"peak": human_duration(peak)})
+                            top_label=_("duration, up to %(peak)s") % {"peak": human_duration(peak)},
+                            **axis(row.backups, zone))
 
 
 def restore_chart(row) -> str:
@@ -95,7 +128,20 @@ def restore_chart(row) -> str:
     bars = [charts.Bar(seconds, f"{stamp(at, zone)}: {human_duration(seconds)}") for at, seconds in row.restore_seconds]
     peak = max((b.value for b in bars), default=None)
     return charts.bar_chart(bars, title=_("Restore duration, last %(n)d restores") % {"n": len(bars)},
-                            top_label=_("restore, up to %(peak)s") % {"peak": human_duration(peak)})
+                            top_label=_("restore, up to %(peak)s") % {"peak": human_duration(peak)},
+                            **axis(row.restore_seconds, zone))
+
+
+def drill_chart(row) -> str:
+    zone = timezone.get_current_timezone()
+    bars = [charts.Bar(seconds, f"{stamp(at, zone)}: {human_duration(seconds)}") for at, seconds in row.drill_seconds]
+    peak = max((b.value for b in bars), default=None)
+    return charts.bar_chart(bars, title=_("Drill restore duration, last %(n)d drills") % {"n": len(bars)},
+                            top_label=_("drill, up to %(peak)s") % {"peak": human_duration(peak)},
+                            bar_class="bc-bar-alt", **axis(row.drill_seconds, zone))
+
+
+YEAR_DAYS = 365
 
 
 def disk_view(report: disk.DiskReport) -> dict:
@@ -103,4 +149,6 @@ def disk_view(report: disk.DiskReport) -> dict:
     return {"host": report.host, "root": report.root, "free": human_size(report.free_bytes),
             "total": human_size(report.total_bytes),
             "growth": human_size(abs(report.growth_per_day or 0)), "shrinking": (report.growth_per_day or 0) < 0,
-            "days_left": None if days is None else int(days), "low": days is not None and days < 14}
+            "days_left": None if days is None else int(days), "low": days is not None and days < 14,
+            "more_than_a_year": days is not None and days > YEAR_DAYS, "enough_history": report.enough_history,
+            "history_days": int(report.history_days), "history_needed": disk.MIN_HISTORY_DAYS}

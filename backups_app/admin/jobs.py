@@ -1,6 +1,7 @@
 """What every job page shares: facts are read-only, rows are made by actions, and pages refresh while jobs run."""
 
 from django.contrib import admin
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from backups_app.admin import display
@@ -25,12 +26,16 @@ class JobAdminMixin:
 
     def changelist_view(self, request, extra_context=None):
         active = self.model.objects.filter(status__in=display.ACTIVE).exists()
-        return super().changelist_view(request, {**(extra_context or {}), **self._refresh(active)})
+        # "Backups", not "Select backup to change": nothing on a job's page is changed.
+        title = {"title": capfirst(self.model._meta.verbose_name_plural)}
+        return super().changelist_view(request, {**title, **(extra_context or {}), **self._refresh(active)})
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        # A job's own page does not reload itself: while it runs it links to its live progress on the Jobs page.
         active = str(object_id).isdigit() and self.model.objects.filter(
             pk=object_id, status__in=display.ACTIVE).exists()
-        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **self._refresh(active)})
+        context = {**self._refresh(False), "jobs_active": active, "bc_job_kind": display.KIND_OF[self.model.__name__]}
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **context})
 
     def _refresh(self, active: bool) -> dict:
         # Nothing on a job's page can be saved: its facts are read-only and its changes are actions.
@@ -47,4 +52,4 @@ class JobAdminMixin:
 
     @admin.display(description=_("progress / result"))
     def progress(self, obj):
-        return display.progress(obj)
+        return display.live_progress(obj)

@@ -3,12 +3,15 @@
 from django.contrib import admin
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils.html import format_html_join
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
-from backups_app.admin.actions import GuardedActionsMixin
+from backups_app.admin import display
+from backups_app.admin.actions import GuardedActionsMixin, linked_message
 from backups_app.admin.policy_forms import SETTING_FIELDS, RetentionPolicyForm
 from backups_app.models import RetentionPolicy
 from backups_app.services.jobs import process, queue
@@ -79,12 +82,21 @@ class RetentionPolicyAdmin(GuardedActionsMixin, admin.ModelAdmin):
         return TemplateResponse(request, "admin/backups_app/retentionpolicy/prune_preview.html", context)
 
     def _queue_prunes(self, request, policies):
-        queued = [p for p in policies if p.enabled and not self._refused_here(request, p)]
-        for policy in queued:
-            queue.enqueue_prune(policy, started_by=request.user.get_username())
-            self.log_change(request, policy, _("Queued a prune of the backups this policy no longer keeps."))
-        self.message_user(request, _("Queued %(count)d prune job(s): %(names)s.") % {
-            "count": len(queued), "names": ", ".join(p.name for p in queued) or "-"})
+        from backups_app.services.retention import prune as pruning
+
+        queued = []
+        with transaction.atomic():
+            for policy in [p for p in policies if p.enabled and not self._refused_here(request, p)]:
+                record = pruning.prune_create(policy=policy, started_by=request.user.get_username())
+                queue.enqueue_prune_job(record)
+                self.log_change(request, policy, _("Queued a prune of the backups this policy no longer keeps."))
+                queued.append((policy.name, display.job_link(record)))
+        if queued:
+            self.message_user(request, linked_message(ngettext(
+                "Queued %(count)d prune: %(names)s.", "Queued %(count)d prunes: %(names)s.", len(queued)),
+                count=len(queued), names=format_html_join(", ", "{} ({})", queued)))
+        else:
+            self.message_user(request, _("Nothing was queued."), level="warning")
         skipped = [p.name for p in policies if not p.enabled]
         if skipped:
             self.message_user(request, _("Disabled policies prune nothing: %(names)s.") % {
@@ -103,8 +115,26 @@ class RetentionPolicyAdmin(GuardedActionsMixin, admin.ModelAdmin):
     # --- files nobody knows ----------------------------------------------------------------------
 
     def get_urls(self):
+        preview = self.admin_site.admin_view(self.preview_view)
         return [path("orphans/", self.admin_site.admin_view(self.orphans_view),
-                     name="backups_app_retentionpolicy_orphans"), *super().get_urls()]
+                     name="backups_app_retentionpolicy_orphans"),
+                path("preview/", preview, name="backups_app_retentionpolicy_preview_new"),
+                path("<int:object_id>/preview/", preview, name="backups_app_retentionpolicy_preview"),
+                *super().get_urls()]
+
+    def preview_view(self, request, object_id=None):
+        """The live preview of the form as it is being edited (htmx posts it as the numbers change); saves nothing.
+
+        It also carries the confirmation of exactly this change, so Save needs no second press.
+        """
+        policy = self.get_object(request, str(object_id)) if object_id else None
+        allowed = self.has_change_permission(request, policy) if policy else self.has_add_permission(request)
+        if request.method != "POST" or not allowed:
+            raise PermissionDenied
+        form = self.get_form(request, policy)(request.POST, instance=policy)
+        valid = form.is_valid()
+        return TemplateResponse(request, "admin/backups_app/retentionpolicy/live_preview.html", {
+            "form": form, "invalid": form.preview is None, "token": form.confirmation if not valid else ""})
 
     def orphans_view(self, request):
         if not self.has_view_permission(request):

@@ -64,16 +64,17 @@ class RetentionPolicyForm(forms.ModelForm):
                 _bound_like_the_model(self.fields[name], RetentionPolicy._meta.get_field(name))
         self.preview = None
         self.preview_pending = False
+        self.confirmation = ""  # the token that confirms exactly the change previewed (when it deletes anything)
 
     def clean(self):
         cleaned = super().clean()
         if self.errors:  # the preview plans with these numbers: only with numbers the model accepts
             return cleaned
-        draft = construct_instance(self, RetentionPolicy(pk=self.instance.pk), fields=SETTING_FIELDS)
+        draft = construct_instance(self, RetentionPolicy(pk=self.instance.pk), fields=["name", *SETTING_FIELDS])
         self.preview = preview_policy(policy=draft)
         if not self.preview.deleted_count and not self.preview.leftover_count:
             return cleaned
-        token = self.preview.token(*(cleaned.get(f) for f in SETTING_FIELDS))
+        token = self.confirmation = self.preview.token(*(cleaned.get(f) for f in SETTING_FIELDS))
         if cleaned.get("preview_token") != token:
             self._ask_to_confirm(token)
             raise ValidationError(_("Nothing is saved yet. Check below what this policy deletes, then press "

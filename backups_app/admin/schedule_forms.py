@@ -62,9 +62,15 @@ class BackupScheduleForm(forms.ModelForm):
         }
         error_messages = {"day_of_month": {"max_value": _("Use a day from 1 to 28; later days are missing in "
                                                           "some months."),
-                                           "min_value": _("Use a day from 1 to 28.")}}
+                                           "min_value": _("Use a day from 1 to 28.")},
+                          "time_of_day": {"invalid": _("Write the time as HH:MM, e.g. 02:00.")}}
 
     user = None  # set by the admin (get_form): who saves it, so the schedule runs nothing they could not
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.instance.pk and "backup_type" in self.fields:
+            self.fields["backup_type"].initial = "daily"  # what a schedule usually makes
 
     def clean_action(self):
         action = self.cleaned_data.get("action") or ScheduleAction.BACKUP
@@ -89,9 +95,13 @@ class BackupScheduleForm(forms.ModelForm):
         if kind not in schedules.NEEDS:
             return cleaned
         for name in schedules.NEEDS[kind]:
-            if cleaned.get(name) in (None, ""):
+            if cleaned.get(name) in (None, "") and name not in self.errors:  # a bad value is said once, not twice
                 self.add_error(name, _("Needed for “%(kind)s”.") % {
                     "kind": dict(self.fields["kind"].choices)[kind]})
+        if kind == "cron" and cleaned.get("time_of_day") is not None:
+            # Silently ignored, a time typed here would look like the time it runs.
+            self.add_error("time_of_day", _("A cron expression says its own time: leave the time empty, or "
+                                            "choose “every day” to run at this time."))
         if self.errors:
             return cleaned
         draft = BackupSchedule(**{k: cleaned.get(k) for k in ["kind", "time_of_day", "weekday", "day_of_month"]},

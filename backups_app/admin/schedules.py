@@ -1,13 +1,17 @@
 """Backup schedules: saving or deleting one here updates django-q2's schedule at once."""
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Subquery
+from django.urls import reverse
 from django.utils import formats, timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_q.models import Schedule
 
-from backups_app.admin.actions import GuardedActionsMixin
+from backups_app.admin import display
+from backups_app.admin.actions import GuardedActionsMixin, linked_message
 from backups_app.admin.schedule_forms import WEEKDAYS, BackupScheduleForm
 from backups_app.models import BackupSchedule, BackupStatus
 from backups_app.services.jobs import schedules
@@ -45,7 +49,8 @@ class BackupScheduleAdmin(GuardedActionsMixin, admin.ModelAdmin):
         when = getattr(obj, "q_next_run", None)
         if when is None:
             return _("not scheduled: run manage.py sync_schedules")
-        return short_datetime(when)
+        local = timezone.localtime(when)
+        return f"{short_datetime(when)} {local.tzname()}"
 
     @admin.display(description=gettext_lazy("last result"))
     def last_result(self, obj):
@@ -53,6 +58,42 @@ class BackupScheduleAdmin(GuardedActionsMixin, admin.ModelAdmin):
             return _("never run")
         status = dict(BackupStatus.choices).get(obj.last_status, obj.last_status or "-")
         return f"{status} ({short_datetime(obj.last_run_at)})"
+
+    def get_urls(self):
+        from django.urls import path
+
+        return [path("<int:object_id>/run-now/", self.admin_site.admin_view(self.run_now_view),
+                     name="backups_app_backupschedule_run_now"), *super().get_urls()]
+
+    def run_now_view(self, request, object_id):
+        """Run what the schedule runs, now and once (its times stay as they are); then watch it."""
+        from django.db import transaction
+        from django.http import HttpResponseNotAllowed
+        from django.shortcuts import get_object_or_404, redirect
+
+        from backups_app.services.jobs import queue
+        from backups_app.services.scheduled import run as scheduled
+
+        schedule = get_object_or_404(BackupSchedule.objects.select_related("target"), pk=object_id)
+        if not schedules.may_schedule(request.user, schedule.action):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        with transaction.atomic():
+            # A server target's run lists its databases when it runs: the Jobs page shows them then.
+            one_backup = schedule.action == "backup" and not schedule.target.is_server
+            record = scheduled.backup_create(schedule) if one_backup else None
+            queue.enqueue_schedule_now(schedule, record)
+        link = display.job_link(record) if record else format_html(
+            '<a href="{}">{}</a>', reverse("admin:backups_app_jobs"), _("the Jobs page"))
+        self.message_user(request, linked_message(_("%(name)s runs now: %(job)s."), name=schedule.name, job=link))
+        self.log_change(request, schedule, _("Run now."))
+        return redirect("admin:backups_app_backupschedule_change", schedule.pk)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        may_run = obj is not None and schedules.may_schedule(request.user, obj.action)
+        return self._change_view(request, object_id, form_url, {**(extra_context or {}), "may_run_now": may_run})
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
@@ -70,7 +111,7 @@ class BackupScheduleAdmin(GuardedActionsMixin, admin.ModelAdmin):
             schedules.remove_schedule(schedule=obj)
         super().delete_queryset(request, queryset)
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def _change_view(self, request, object_id, form_url="", extra_context=None):
         obj = self.get_object(request, object_id)
         upcoming = []
         if obj is not None and obj.enabled and not schedules.schedule_problem(obj):

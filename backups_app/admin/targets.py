@@ -1,11 +1,24 @@
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from backups_app import selectors
-from backups_app.admin.actions import GuardedActionsMixin, applying, history, intermediate_page, too_many
+from backups_app.admin import display
+from backups_app.admin.actions import (
+    GuardedActionsMixin,
+    applying,
+    history,
+    intermediate_page,
+    linked_message,
+    object_page,
+    too_many,
+)
 from backups_app.admin.display import human_size
 from backups_app.forms import BackupNowForm, DatabaseTargetForm
 from backups_app.models import BackupFormat, BackupRecord, BackupType, DatabaseTarget
@@ -14,11 +27,33 @@ from backups_app.services.jobs import queue
 from backups_app.services.targets import agreement, connection_test, discovery, lookup
 
 
+class SafetyTargetsFilter(admin.SimpleListFilter):
+    """Targets a restore made for its safety backups stay out of the list unless asked for."""
+
+    title = gettext_lazy("made for safety backups")
+    parameter_name = "safety"
+
+    def lookups(self, request, model_admin):
+        return [("yes", gettext_lazy("Yes")), ("all", gettext_lazy("All"))]
+
+    def choices(self, changelist):
+        yield {"selected": self.value() is None, "display": _("No"),
+               "query_string": changelist.get_query_string(remove=[self.parameter_name])}
+        for value, label in self.lookup_choices:
+            yield {"selected": self.value() == value, "display": label,
+                   "query_string": changelist.get_query_string({self.parameter_name: value})}
+
+    def queryset(self, request, queryset):
+        if self.value() == "all":
+            return queryset
+        return queryset.filter(for_safety_backups=self.value() == "yes")
+
+
 @admin.register(DatabaseTarget)
 class DatabaseTargetAdmin(GuardedActionsMixin, admin.ModelAdmin):
     form = DatabaseTargetForm
-    list_display = ["name", "what", "address", "user", "password_source", "encrypt", "is_active", "last_success"]
-    list_filter = ["is_active", "kind", "password_source", "encrypt"]
+    list_display = ["name", "what", "address", "last_success", "is_active", "row_actions"]
+    list_filter = ["is_active", "kind", "password_source", "encrypt", SafetyTargetsFilter]
     list_select_related = ["server"]
     search_fields = ["name", "host", "dbname"]
     actions = ["backup_now", "test_connection"]
@@ -55,6 +90,17 @@ class DatabaseTargetAdmin(GuardedActionsMixin, admin.ModelAdmin):
             }))
         return fieldsets
 
+    def get_urls(self):
+        from django.urls import path, reverse
+
+        def backup_now(request, object_id):
+            if request.method == "POST" and "quick" in request.GET:
+                return self.backup_now_quickly(request, object_id)
+            return object_page(self, request, object_id, "backup_now",
+                               back=reverse("admin:backups_app_databasetarget_changelist"))
+        return [path("<int:object_id>/backup-now/", self.admin_site.admin_view(backup_now),
+                     name="backups_app_databasetarget_backup_now"), *super().get_urls()]
+
     def get_readonly_fields(self, request, obj=None):
         # The default target follows DB_*: a change here would be undone at the next start.
         if lookup.is_from_environment(obj):
@@ -63,11 +109,6 @@ class DatabaseTargetAdmin(GuardedActionsMixin, admin.ModelAdmin):
         if obj is not None and obj.server_id:
             return [*super().get_readonly_fields(request, obj), *discovery.FOUND_READONLY]
         return super().get_readonly_fields(request, obj)
-
-    def changelist_view(self, request, extra_context=None):
-        # Made from DB_* when missing; never moved off the server its backups came from (agreement.py).
-        self._say_disagreement(request, lookup.sync_default())
-        return super().changelist_view(request, extra_context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         if request.method == "GET":
@@ -92,11 +133,23 @@ class DatabaseTargetAdmin(GuardedActionsMixin, admin.ModelAdmin):
             "-created_at").values("finished_at")[:1]
         return super().get_queryset(request).annotate(last_success_at=Subquery(newest))
 
-    @admin.display(description=gettext_lazy("server"), ordering="host")
+    @admin.display(description=gettext_lazy("database and server"), ordering="host")
     def address(self, obj):
         if obj.is_server:
             return f"{obj.host}:{obj.port}"
-        return f"{obj.host}:{obj.port}/{obj.dbname}"
+        return display.server_of(obj)
+
+    @admin.display(description=gettext_lazy("actions"))
+    def row_actions(self, obj):
+        if not obj.is_active or "backup_now" not in self._actions_here:
+            return ""
+        return backup_now_button(obj)
+
+    def changelist_view(self, request, extra_context=None):
+        self._actions_here = set(self.get_actions(request))
+        # Made from DB_* when missing; never moved off the server its backups came from (agreement.py).
+        self._say_disagreement(request, lookup.sync_default())
+        return super().changelist_view(request, extra_context)
 
     @admin.display(description=gettext_lazy("backs up"), ordering="kind")
     def what(self, obj):
@@ -130,12 +183,22 @@ class DatabaseTargetAdmin(GuardedActionsMixin, admin.ModelAdmin):
                     "One backup is queued for each target below, and for each server target one run that backs "
                     "up each of its databases; the lists of backups and of server runs show their progress."),
             )
-        self._queue_backups(request, queryset, form.cleaned_data["backup_type"], form.cleaned_data["format"])
+        records = self._queue_backups(request, queryset, form.cleaned_data["backup_type"], form.cleaned_data["format"])
+        if len(records) == 1:
+            return redirect(display.job_url(records[0]))  # one backup asked for: watch it
         return None
 
-    def _queue_backups(self, request, queryset, backup_type, fmt):
+    def backup_now_quickly(self, request, object_id):
+        """The one-click button (dashboard, targets list): a manual custom backup, and its job's page to watch it."""
+        if not self.has_run_backup_permission(request):
+            raise PermissionDenied
+        records = self._queue_backups(request, self.get_queryset(request).filter(pk=object_id),
+                                      BackupType.MANUAL, BackupFormat.CUSTOM)
+        return redirect(display.job_url(records[0]) if records else reverse("admin:index"))
+
+    def _queue_backups(self, request, queryset, backup_type, fmt) -> list:
         inactive = [t.name for t in queryset if not t.is_active]
-        queued = []
+        queued, records = [], []
         with transaction.atomic():
             for target in queryset.filter(is_active=True):
                 if refused := agreement.mismatch(target):  # the worker would refuse it too
@@ -150,14 +213,16 @@ class DatabaseTargetAdmin(GuardedActionsMixin, admin.ModelAdmin):
                 history(self, request, target, _("Queued backup #%(id)s (%(type)s, %(format)s).") % {
                     "id": record.pk, "type": BackupType(backup_type).label, "format": BackupFormat(fmt).label})
                 history(self, request, record, _("Queued from the console."), added=True)
-                queued.append(f"{target.name}: #{record.pk}")
+                queued.append((target.name, display.job_link(record)))
+                records.append(record)
         if queued:
-            self.message_user(request, ngettext(
+            self.message_user(request, linked_message(ngettext(
                 "Queued %(n)d backup: %(list)s.", "Queued %(n)d backups: %(list)s.", len(queued)
-            ) % {"n": len(queued), "list": ", ".join(queued)}, messages.SUCCESS)
+            ), n=len(queued), list=format_html_join(", ", "{}: {}", queued)), messages.SUCCESS)
         if inactive:
             self.message_user(request, _("Not backed up, because the target is inactive: %(list)s.")
                               % {"list": ", ".join(inactive)}, messages.WARNING)
+        return records
 
     def _queue_server_run(self, request, target, backup_type, fmt) -> str:
         run = server_run.run_create(target=target, backup_type=backup_type, fmt=fmt,
@@ -177,6 +242,13 @@ class DatabaseTargetAdmin(GuardedActionsMixin, admin.ModelAdmin):
             self.message_user(request, text, messages.SUCCESS if report.ok else messages.ERROR)
             history(self, request, target, text)
         return None
+
+
+def backup_now_button(target):
+    """One click in the targets list (whose rows sit in the list's own form): a manual custom backup, then its job."""
+    url = reverse("admin:backups_app_databasetarget_backup_now", args=[target.pk])
+    return format_html('<button type="submit" formaction="{}?quick=1" formmethod="post" formnovalidate '
+                       'class="bc-button bc-backup-now">{}</button>', url, _("Back up now"))
 
 
 def report_message(report: connection_test.ConnectionReport) -> str:

@@ -2,7 +2,7 @@ from backups_app.models.backups import BackupFormat, BackupRecord, BackupStatus,
 from backups_app.models.jobs import JobStatus
 from backups_app.models.notifications import Notification, NotificationChannel
 from backups_app.models.policies import RetentionPolicy
-from backups_app.models.restores import RestoreRecord, VerificationRecord
+from backups_app.models.restores import PruneRecord, RestoreRecord, VerificationRecord
 from backups_app.models.schedules import BackupSchedule
 from backups_app.models.server_runs import ServerRun, ServerRunStatus
 from backups_app.models.storage import BackupStorage, OffsiteStatus, StorageKind
@@ -23,6 +23,7 @@ __all__ = [
     "NotificationChannel",
     "OffsiteStatus",
     "PasswordSource",
+    "PruneRecord",
     "RestoreRecord",
     "RetentionPolicy",
     "ServerRun",

@@ -67,7 +67,7 @@ class BackupRecord(JobFields):
     compression = models.CharField(_("compression"), max_length=30, blank=True)
     encrypted = models.BooleanField(
         _("encrypted"), default=False,
-        help_text=_("The file is encrypted with age; restoring it needs the private key."),
+        help_text=_("When ticked, the file is encrypted with age and restoring it needs the private key."),
     )
     schedule = models.ForeignKey(
         "backups_app.BackupSchedule", null=True, blank=True, on_delete=models.SET_NULL,
@@ -83,7 +83,7 @@ class BackupRecord(JobFields):
     globals_path = models.CharField(_("globals file"), max_length=500, blank=True)
     is_safety_backup = models.BooleanField(
         _("safety backup"), default=False,
-        help_text=_("Taken automatically before a restore overwrote this database."),
+        help_text=_("When ticked, it was taken automatically before a restore overwrote this database."),
     )
     # Legal hold: never pruned while pinned.
     pinned = models.BooleanField(_("pinned"), default=False)
@@ -92,6 +92,8 @@ class BackupRecord(JobFields):
     pinned_at = models.DateTimeField(_("pinned at"), null=True, blank=True)
     pruned_at = models.DateTimeField(_("pruned at"), null=True, blank=True)
     pruned_reason = models.CharField(_("pruned because"), max_length=255, blank=True)
+    # The reason as a code and who started the prune (services/retention/reasons.py), shown in the reader's language.
+    pruned_why = models.JSONField(default=dict, blank=True, editable=False)
     pruned_by_policy = models.ForeignKey(
         "backups_app.RetentionPolicy", null=True, blank=True, on_delete=models.SET_NULL,
         related_name="+", verbose_name=_("pruned by policy"),
@@ -129,7 +131,8 @@ class BackupRecord(JobFields):
     offsite_claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
     local_removed = models.BooleanField(
         _("local copy removed"), default=False,
-        help_text=_("The file under BACKUP_ROOT was removed after its upload (the storage keeps no local copy)."),
+        help_text=_("When ticked, the file under BACKUP_ROOT was removed after its upload (the storage keeps no "
+                    "local copy)."),
     )
 
     # Set while a copy fetched from object storage stands in for a file that is not under this host's BACKUP_ROOT.
@@ -148,7 +151,7 @@ class BackupRecord(JobFields):
         ]
 
     def __str__(self):
-        return f"#{self.pk} {self.target_id} {self.get_backup_type_display()} {self.format_short}"
+        return f"#{self.pk} {self.target.name} {self.get_backup_type_display()} {self.format_short}"
 
     @property
     def format_short(self) -> str:

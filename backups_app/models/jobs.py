@@ -31,6 +31,15 @@ class JobFields(models.Model):
     host = models.CharField(max_length=255, blank=True, editable=False)
     error = models.TextField(_("error"), blank=True)
     started_by = models.CharField(_("started by"), max_length=150, blank=True)
+    # Who started it as data (services/jobs/origin.py): a kind and a name, put into words when shown.
+    origin = models.CharField(max_length=10, blank=True, editable=False)
+    origin_name = models.CharField(max_length=150, blank=True, editable=False)
+    # What it is doing now (services/jobs/progress.py): a phase's code, and how many bytes of about how many.
+    phase = models.CharField(max_length=20, blank=True, editable=False)
+    progress_bytes = models.BigIntegerField(null=True, blank=True, editable=False)
+    expected_bytes = models.BigIntegerField(null=True, blank=True, editable=False)
+    # The client programs' own messages (stderr), secrets scrubbed (services/jobs/joblog.py).
+    log = models.TextField(_("log"), blank=True, editable=False)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
         related_name="+", verbose_name=_("requested by"),

@@ -86,3 +86,31 @@ class VerificationRecord(JobFields):
 
     def __str__(self):
         return gettext("verification #%(id)s of backup #%(backup)s") % {"id": self.pk, "backup": self.backup_id}
+
+
+class PruneRecord(JobFields):
+    """A prune job: which policy (or which target and type, after a scheduled backup), and what it deleted."""
+
+    policy = models.ForeignKey(
+        "backups_app.RetentionPolicy", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        verbose_name=_("retention policy"),
+    )
+    target = models.ForeignKey(
+        "backups_app.DatabaseTarget", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        verbose_name=_("target"),
+    )
+    backup_type = models.CharField(_("backup type"), max_length=10, blank=True)
+    pruned_count = models.PositiveIntegerField(_("backups deleted"), null=True, blank=True)
+    left_count = models.PositiveIntegerField(
+        _("left to other hosts"), null=True, blank=True,
+        help_text=_("Backups whose local files only another host can delete; that host's worker prunes them."),
+    )
+    detail = models.TextField(_("detail"), blank=True)
+
+    class Meta:
+        verbose_name = _("prune")
+        verbose_name_plural = _("prunes")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return gettext("prune #%(id)s") % {"id": self.pk}

@@ -90,6 +90,9 @@ class DatabaseTarget(models.Model):
         help_text=_("Where its backups are copied besides BACKUP_ROOT. Empty: the default storage, if any."),
     )
     is_active = models.BooleanField(_("active"), default=True)
+    # Made by a restore for the safety backup of the database it overwrote (restores/safety.py): kept for
+    # those backups, out of the targets list unless asked for.
+    for_safety_backups = models.BooleanField(_("made for safety backups"), default=False, editable=False)
     notes = models.TextField(_("notes"), blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     # A lease that lets one backup or restore run per target at a time.

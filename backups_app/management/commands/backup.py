@@ -264,7 +264,8 @@ class Command(ConsoleCommand):
         refused = {f.id for f in fates if f.delete and not _inside_root(records[f.id])}
         if opts["dry_run"]:
             return self.cleanup_dry_run(fates, records, refused)
-        pruned = pruning.prune(fates=[f for f in fates if f.id not in refused], reason_prefix="--cleanup: ")
+        pruned = pruning.prune(fates=[f for f in fates if f.id not in refused], reason_prefix="--cleanup: ",
+                               started_by="command line")
         for r in pruned:
             self.stdout.write(f"deleted #{r.pk} {r.path}")
         for pk in sorted(refused):

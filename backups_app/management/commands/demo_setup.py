@@ -30,6 +30,8 @@ class Command(ConsoleCommand):
         parser.add_argument("--dir", type=Path, default=None,
                             help=gettext_lazy("folder of the demo cluster (default: DEMO_PG_DIR, or VAR_DIR/demo-pg)"))
         parser.add_argument("--stop", action="store_true", help=gettext_lazy("stop the demo cluster and exit"))
+        parser.add_argument("--remove", action="store_true",
+                            help=gettext_lazy("stop the demo cluster and delete it with its data, then exit"))
         parser.add_argument("--seed-target", metavar="NAME",
                             help=gettext_lazy("instead of a demo cluster, put the sample tables into this existing "
                                               "target's database (e.g. default); nothing is added when fx_ticks "
@@ -43,6 +45,9 @@ class Command(ConsoleCommand):
         try:
             if opts["seed_target"]:
                 return self.seed_target(opts["seed_target"], opts["ticks_per_pair"])
+            if opts["remove"]:
+                removed = demo.cluster_remove(directory=directory)
+                return "Demo PostgreSQL removed: " + ", ".join(str(p) for p in removed)
             if opts["stop"]:
                 stopped = demo.cluster_stop(directory=directory)
                 return _("Demo PostgreSQL stopped") if stopped else _("Demo PostgreSQL was not running")

@@ -34,7 +34,7 @@ from django.utils import timezone
 from backups_app.models import BackupFormat, BackupRecord, BackupStatus, BackupType, DatabaseTarget
 from backups_app.services.backups import globals_dump
 from backups_app.services.crypto import age, keys
-from backups_app.services.jobs import process
+from backups_app.services.jobs import origin, process
 from backups_app.services.postgres import toc
 from backups_app.services.postgres.connection import conn_for, server_info
 from backups_app.services.restores import source_db
@@ -131,7 +131,7 @@ def named(relative: str, target: DatabaseTarget | None, *, modified=None) -> Bac
     made = _made_at(stem, modified)
     record = BackupRecord(
         target=target or _target_named(stem, backup_type), backup_type=backup_type, format=fmt,
-        status=BackupStatus.SUCCEEDED, path=relative, encrypted=name.endswith(age.SUFFIX), started_by=ADOPTED_BY,
+        status=BackupStatus.SUCCEEDED, path=relative, encrypted=name.endswith(age.SUFFIX), **origin.fields(ADOPTED_BY),
         compression=compression, created_at=made, started_at=made, finished_at=made,
         host=process.host(),  # the file is under this host's BACKUP_ROOT: jobs that need it run here
     )

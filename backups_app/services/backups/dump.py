@@ -25,7 +25,7 @@ from django.conf import settings
 from backups_app.models import BackupRecord, BackupStatus
 from backups_app.services.backups import backup_log, globals_dump, preflight, row_counts
 from backups_app.services.crypto import age, keys
-from backups_app.services.jobs import fanout, process, stopping
+from backups_app.services.jobs import fanout, origin, process, progress, stopping
 from backups_app.services.jobs import lifecycle as jobs
 from backups_app.services.monitoring import anomaly
 from backups_app.services.postgres import binaries, dumping, reading
@@ -58,7 +58,7 @@ def backup_create(*, target, backup_type: str, fmt: str, started_by: str = "",
     """A queued backup row; the work happens in backup_execute. server_run: the server target's run it is part of."""
     return BackupRecord.objects.create(
         target=target, backup_type=backup_type, format=fmt, status=BackupStatus.QUEUED,
-        started_by=started_by[:150], requested_by=requested_by, schedule=schedule,
+        **origin.fields(started_by), requested_by=requested_by, schedule=schedule,
         is_safety_backup=is_safety_backup, server_address=agreement.address(target), server_run=server_run,
     )
 
@@ -66,9 +66,9 @@ def backup_create(*, target, backup_type: str, fmt: str, started_by: str = "",
 def backup_execute_locked(*, record_id: int) -> BackupRecord:
     """backup_execute for a caller that already holds the target's lock (a restore's safety backup)."""
     record = BackupRecord.objects.select_related("target").get(pk=record_id)
-    progress = _Progress()
-    with jobs.running(record, progress=progress.size):
-        _run(record, progress)
+    written = _Progress()
+    with jobs.running(record, progress=written.size):
+        _run(record, written)
     # Still inside the restore's turn: the restore goes on once its safety backup is offsite too.
     _copy_offsite(record)
     return record
@@ -91,11 +91,11 @@ def backup_execute(*, record_id: int, lock_wait: float | None = None, defer_when
     if refusal:
         _refuse(record, refusal)
         return record
-    progress = _Progress()
+    written = _Progress()
     try:
-        with jobs.turn(record, target=record.target, progress=progress.size, defer=defer_when_busy,
+        with jobs.turn(record, target=record.target, progress=written.size, defer=defer_when_busy,
                        wait_seconds=lock_wait, on_wait=on_wait):
-            _run(record, progress, dump_jobs, globals_file)
+            _run(record, written, dump_jobs, globals_file)
         # After the turn: the upload reads only the published file, so a restore of this target (or its
         # next backup) need not wait for it. A kill during it is resumed by recovery (upload_recovery.py).
         _copy_offsite(record)
@@ -112,13 +112,15 @@ def backup_execute(*, record_id: int, lock_wait: float | None = None, defer_when
     return record
 
 
-def _run(record: BackupRecord, progress, dump_jobs: int | None = None, globals_file=None) -> None:
+def _run(record: BackupRecord, written, dump_jobs: int | None = None, globals_file=None) -> None:
     conn = conn_for(record.target)
     partial = None
     try:
         recipients = keys.recipients_for(record.target)
         info, tool, final = _prepare(record, conn, encrypted=bool(recipients))
-        partial = progress.path = layout.partial_path(final, record.pk)
+        partial = written.path = layout.partial_path(final, record.pk)
+        progress.expect(record, _size_last_time(record))
+        progress.phase(record, progress.DUMPING)
         # Roles and tablespaces, written while the dump runs and published with it.
         with globals_dump.beside(record, conn, final, recipients=recipients, shared=globals_file) as globals_ready:
             # Optional exact row counts, taken in the snapshot pg_dump is given.
@@ -128,9 +130,11 @@ def _run(record: BackupRecord, progress, dump_jobs: int | None = None, globals_f
                 else:
                     sha, size, compression = _dump(record, conn, tool, partial, snapshot,
                                                    dump_jobs or settings.BACKUP_DUMP_JOBS)
+                    progress.phase(record, progress.CHECKING)
                     _verify_archive(record, tool, partial)
             jobs.ensure_running(record)
             globals_ready()
+            progress.phase(record, progress.PUBLISHING)
             (files.publish_dir if record.format == "directory" else files.publish)(partial, final)
     except (BackupFailed, ConnectionFailed, binaries.ToolNotFound, UnsupportedSetting, preflight.NoSpace,
             globals_dump.GlobalsFailed, jobs.JobLost, keys.NoRecipients, age.CryptoFailed) as exc:
@@ -156,6 +160,13 @@ def _copy_offsite(record: BackupRecord) -> None:
     # Published and read back: only now may it leave the machine. A failed upload never fails the backup.
     if record.status == BackupStatus.SUCCEEDED:
         offsite.after_backup(record)
+
+
+def _size_last_time(record: BackupRecord) -> int | None:
+    """About what this backup will write: its target's last good backup of the same format."""
+    return BackupRecord.objects.filter(target_id=record.target_id, format=record.format, encrypted=record.encrypted,
+                                       status=BackupStatus.SUCCEEDED).exclude(pk=record.pk).order_by(
+        "-created_at").values_list("size_bytes", flat=True).first()
 
 
 class _Progress:

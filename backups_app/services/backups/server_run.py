@@ -28,7 +28,7 @@ from humanize import naturalsize
 from backups_app.models import BackupRecord, BackupStatus, DatabaseTarget, ServerRun, ServerRunStatus
 from backups_app.services.backups import dump, globals_dump
 from backups_app.services.crypto import keys
-from backups_app.services.jobs import fanout, stopping
+from backups_app.services.jobs import fanout, origin, stopping
 from backups_app.services.jobs import lifecycle as jobs
 from backups_app.services.jobs.recovery import RUN_SCRATCH_PREFIX
 from backups_app.services.postgres import binaries
@@ -52,7 +52,7 @@ def run_create(*, target, backup_type: str, fmt: str, started_by: str = "", requ
     if not target.is_server:
         raise RunRefused(f"target {target.name} is one database, not a server")
     return ServerRun.objects.create(
-        target=target, backup_type=backup_type, format=fmt, started_by=started_by[:150],
+        target=target, backup_type=backup_type, format=fmt, **origin.fields(started_by),
         requested_by=requested_by, schedule=schedule, server_address=agreement.server(target),
     )
 

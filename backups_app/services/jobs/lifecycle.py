@@ -19,7 +19,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from backups_app.models.jobs import JobStatus
-from backups_app.services.jobs import placement, process
+from backups_app.services.jobs import joblog, placement, process
+from backups_app.services.jobs import progress as progress_of
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +61,13 @@ class JobLost(Exception):
 
 
 def job_models():
-    names = ("BackupRecord", "RestoreRecord", "VerificationRecord", "ServerRun")
+    names = ("BackupRecord", "RestoreRecord", "VerificationRecord", "PruneRecord", "ServerRun")
     return [apps.get_model("backups_app", name) for name in names]
 
 
 # Record errors are stored text, written the same whatever the worker's language.
 JOB_WORDS = {"BackupRecord": "backup", "RestoreRecord": "restore", "VerificationRecord": "verification",
-             "ServerRun": "server run"}
+             "PruneRecord": "prune", "ServerRun": "server run"}
 
 
 def describe(record) -> str:
@@ -78,7 +79,7 @@ def describe(record) -> str:
 def claim(model, pk) -> bool:
     now = timezone.now()
     n = model.objects.filter(pk=pk, status=JobStatus.QUEUED).update(
-        status=JobStatus.RUNNING, started_at=now, heartbeat_at=now, **process.identity()
+        status=JobStatus.RUNNING, started_at=now, heartbeat_at=now, phase=progress_of.PREPARING, **process.identity()
     )
     return n == 1
 
@@ -316,8 +317,8 @@ def running(record, *, progress=None, target=None):
     """Claim the queued row and keep it alive while the block runs (the caller has the target, if it needs one)."""
     if not claim(type(record), record.pk):
         raise NotQueued(_not_queued(record))
-    record.refresh_from_db(fields=["status", "started_at", "heartbeat_at"])
-    with Heartbeat(record, progress=progress, target=target) as beat:
+    record.refresh_from_db(fields=["status", "started_at", "heartbeat_at", "phase"])
+    with joblog.collecting(record), Heartbeat(record, progress=progress, target=target) as beat:
         yield beat
 
 
@@ -333,7 +334,11 @@ def _on_another_host(record, host: str) -> str:
 # --- staying alive ---------------------------------------------------------
 
 class Heartbeat:
-    """Marks a running row alive (and its progress) until stopped; `lost` is set if the row stops being ours."""
+    """Marks a running row alive until stopped, and its progress more often; `lost` is set if the row stops being ours.
+
+    The bytes done are written every JOB_PROGRESS_SECONDS when they changed (a page shows them moving);
+    the heartbeat and the target's lease every JOB_HEARTBEAT_SECONDS.
+    """
 
     def __init__(self, record, *, progress=None, target=None):
         self.model, self.pk = type(record), record.pk
@@ -354,12 +359,8 @@ class Heartbeat:
         from backups_app.models import DatabaseTarget
 
         now = timezone.now()
-        fields = {"heartbeat_at": now}
-        if self.progress is not None:
-            value = self.progress()
-            if value is not None:
-                fields["bytes_written"] = value
-        if not self.model.objects.filter(pk=self.pk, status=JobStatus.RUNNING).update(**fields):
+        self.report()
+        if not self.model.objects.filter(pk=self.pk, status=JobStatus.RUNNING).update(heartbeat_at=now):
             self.lost.set()
             return
         if self.target is not None:
@@ -367,11 +368,26 @@ class Heartbeat:
                 lock_expires_at=_lease_end(now)
             )
 
+    _reported = None
+
+    def report(self) -> None:
+        value = self.progress() if self.progress is not None else None
+        if value is not None and value != self._reported:
+            progress_of.report(self.model, self.pk, value)
+            self._reported = value
+
     def _run(self):
+        beat_every = settings.JOB_HEARTBEAT_SECONDS
+        tick = min(settings.JOB_PROGRESS_SECONDS, beat_every) if self.progress is not None else beat_every
+        next_beat = time.monotonic() + beat_every
         try:
-            while not self._stop.wait(settings.JOB_HEARTBEAT_SECONDS):
+            while not self._stop.wait(tick):
                 try:
-                    self.beat()
+                    if time.monotonic() >= next_beat:
+                        self.beat()
+                        next_beat = time.monotonic() + beat_every
+                    else:
+                        self.report()
                 except Exception:  # a missed beat is not fatal; the next one may pass
                     log.exception("heartbeat failed for %s", self.holder)
         finally:

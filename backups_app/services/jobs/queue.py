@@ -60,6 +60,17 @@ def enqueue_prune(policy, started_by: str = "") -> None:
     enqueue("run_prune", policy.pk, started_by, label=f"prune policy #{policy.pk}")
 
 
+def enqueue_prune_job(record) -> str:
+    enqueue("run_prune_job", record.pk, label=f"prune #{record.pk}")
+    return ""
+
+
+def enqueue_schedule_now(schedule, record=None) -> str:
+    """A schedule's run now, outside its times; record: the backup row it fills, made when it was asked for."""
+    enqueue("run_schedule_now", schedule.pk, record.pk if record else None, label=f"schedule #{schedule.pk} now")
+    return ""
+
+
 def hand_prune_to(host: str, *, policy_id: int | None, target_id: int | None, backup_type: str,
                   started_by: str = "") -> None:
     """What a prune left to `host` (its local files): that host's worker prunes the same scope again, there only."""

@@ -51,8 +51,9 @@ class TargetRow:
     offsite_failed: int = 0
     verification: VerificationRecord | None = None
     drill_restore_seconds: float | None = None
-    backups: list = field(default_factory=list)  # (created_at, size, duration, anomaly), oldest first
-    restore_seconds: list = field(default_factory=list)  # (created_at, seconds), oldest first
+    backups: list = field(default_factory=list)  # (created_at, size, duration, anomaly, failed), oldest first
+    restore_seconds: list = field(default_factory=list)  # (created_at, seconds), restores a person asked for
+    drill_seconds: list = field(default_factory=list)  # (created_at, seconds), the restores of drills
 
     @property
     def failed(self) -> bool:
@@ -121,7 +122,7 @@ def backup_counts() -> dict[int, dict]:
 
 
 def last_backups(targets, *, points: int = CHART_POINTS) -> dict[int, list]:
-    """The newest `points` backups that made a file, per target, oldest first.
+    """The newest `points` backups that made a file, per target, oldest first, with the failed attempts among them.
 
     Each target's chart starts at chart_from (or its first backup), found
     through an index in targets_with_newest; one range over created_at from
@@ -137,21 +138,22 @@ def last_backups(targets, *, points: int = CHART_POINTS) -> dict[int, list]:
         "target_id", "status", "created_at", "size_bytes", "duration_seconds", "size_anomaly_pct")
     series: dict[int, list] = {}
     for target_id, status, *point in rows:
-        if target_id in wanted and status in HAD_FILE:
+        if target_id in wanted and (status in HAD_FILE or status == BackupStatus.FAILED):
             kept = series.setdefault(target_id, [])
             if len(kept) < points:
-                kept.append(tuple(point))
+                kept.append((*point, status == BackupStatus.FAILED))
     return {target_id: kept[::-1] for target_id, kept in series.items()}
 
 
 def last_restores(target_ids, *, points: int = CHART_POINTS) -> dict[int, list]:
-    """Durations of the newest `points` succeeded restores (drills included) of each target's backups."""
+    """Durations of the newest `points` succeeded restores (drills included) of each target's backups:
+    (created_at, seconds, is_drill), oldest first."""
     ranked = RestoreRecord.objects.filter(backup__target_id__in=target_ids, status="succeeded",
                                           duration_seconds__isnull=False).annotate(
         rank=Window(RowNumber(), partition_by=F("backup__target_id"),
                     order_by=[F("created_at").desc(), F("id").desc()]))
     rows = ranked.filter(rank__lte=points).order_by("created_at", "id").values_list(
-        "backup__target_id", "created_at", "duration_seconds")
+        "backup__target_id", "created_at", "duration_seconds", "is_drill")
     series: dict[int, list] = {}
     for target_id, *point in rows:
         series.setdefault(target_id, []).append(tuple(point))
@@ -189,7 +191,8 @@ def dashboard_rows(*, now=None) -> list[TargetRow]:
             failures=count.get("failures", 0), offsite_failed=count.get("offsite_failed", 0),
             verification=verifications.get(t.verification_id),
             drill_restore_seconds=t.drill_seconds, backups=backups.get(t.pk, []),
-            restore_seconds=restores.get(t.pk, []),
+            restore_seconds=[(at, s) for at, s, drill in restores.get(t.pk, []) if not drill],
+            drill_seconds=[(at, s) for at, s, drill in restores.get(t.pk, []) if drill],
         ))
     return rows
 

@@ -24,6 +24,8 @@ from backups_app.models import BackupRecord, BackupStatus
 from backups_app.services.jobs import process
 
 GROWTH_WINDOW_DAYS = 14
+# Growth measured over less than this says nothing about the months ahead (a fresh install has minutes).
+MIN_HISTORY_DAYS = 3
 
 
 @dataclass(frozen=True)
@@ -33,10 +35,15 @@ class DiskReport:
     free_bytes: int | None
     total_bytes: int | None
     growth_per_day: float | None
+    history_days: float = 0.0  # how far back the backups go
+
+    @property
+    def enough_history(self) -> bool:
+        return self.history_days >= MIN_HISTORY_DAYS
 
     @property
     def days_left(self) -> float | None:
-        if self.free_bytes is None or not self.growth_per_day or self.growth_per_day <= 0:
+        if not self.enough_history or self.free_bytes is None or not self.growth_per_day or self.growth_per_day <= 0:
             return None
         return self.free_bytes / self.growth_per_day
 
@@ -66,4 +73,13 @@ def disk_report(*, now=None) -> DiskReport:
     except OSError:
         usage = None
     return DiskReport(host=process.host(), root=root, free_bytes=usage.free if usage else None,
-                      total_bytes=usage.total if usage else None, growth_per_day=growth_per_day(now=now))
+                      total_bytes=usage.total if usage else None, growth_per_day=growth_per_day(now=now),
+                      history_days=history_days(now=now))
+
+
+def history_days(*, now=None) -> float:
+    """Days since the oldest backup that made a file on this host (0 without any)."""
+    here = BackupRecord.objects.filter(host__in=[process.host(), ""],
+                                       status__in=[BackupStatus.SUCCEEDED, BackupStatus.PRUNED])
+    oldest = here.order_by("created_at").values_list("created_at", flat=True).first()
+    return ((now or timezone.now()) - oldest).total_seconds() / 86400 if oldest else 0.0

@@ -67,3 +67,13 @@ def masked(channel) -> str:
     scheme = parts.scheme.lower() or "?"
     shown = f"{scheme}://{parts.hostname}/…" if scheme in HOST_IS_SAFE and parts.hostname else f"{scheme}://…"
     return _("%(url)s from %(name)s") % {"url": shown, "name": channel.destination}
+
+
+def server(channel) -> str:
+    """Where a delivery goes, for a failure to name it: the mail server, or the URL's host (never its secrets)."""
+    from django.conf import settings
+
+    if channel.kind == ChannelKind.EMAIL:
+        return f"mail server {settings.EMAIL_HOST}:{settings.EMAIL_PORT}"
+    parts = urlsplit(os.environ.get(channel.destination, "").strip())
+    return f"{parts.scheme.lower() or '?'}://{parts.hostname}" if parts.hostname else channel.destination

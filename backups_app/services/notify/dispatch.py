@@ -103,7 +103,7 @@ def deliver(channel: NotificationChannel, message: messages.Message) -> bool:
     try:
         senders.send(channel, message.scrubbed(secrets))
     except Exception as exc:
-        reason = scrub(_reason(exc), secrets + messages.known_secrets())
+        reason = scrub(f"{_reason(exc)} ({destinations.server(channel)})", secrets + messages.known_secrets())
         log.warning("notification channel %r could not deliver %s: %s", channel.name, message.kind, reason)
         NotificationChannel.objects.filter(pk=channel.pk).update(last_error=reason, last_error_at=timezone.now())
         return False
@@ -114,4 +114,6 @@ def deliver(channel: NotificationChannel, message: messages.Message) -> bool:
 def _reason(exc: Exception) -> str:
     if isinstance(exc, senders.DeliveryFailed | destinations.NoDestination):
         return str(exc)
-    return f"{type(exc).__name__}: {exc}"[:1000]
+    # OSError's own words ("[Errno 111] Connection refused") say more than its class name.
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return text[:1000]

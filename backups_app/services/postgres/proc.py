@@ -77,11 +77,27 @@ class Ran:
 
 
 def ran(proc: subprocess.Popen, stderr: bytes = b"", stdout: bytes = b"") -> Ran:
-    return Ran(Path(str(proc.args[0])).name, proc.returncode, stderr, stdout)
+    return _told(Ran(Path(str(proc.args[0])).name, proc.returncode, stderr, stdout))
 
 
 def completed(proc: subprocess.CompletedProcess) -> Ran:
-    return Ran(Path(str(proc.args[0])).name, proc.returncode, proc.stderr or b"", proc.stdout or b"")
+    return _told(Ran(Path(str(proc.args[0])).name, proc.returncode, proc.stderr or b"", proc.stdout or b""))
+
+
+# Told of every program that ended (the job log, services/jobs/joblog.py), registered by the app at
+# start-up, so that this layer imports nothing above it.
+_finished_listeners: list = []
+
+
+def when_finished(listener) -> None:
+    if listener not in _finished_listeners:
+        _finished_listeners.append(listener)
+
+
+def _told(result: Ran) -> Ran:
+    for listener in _finished_listeners:
+        listener(result)
+    return result
 
 
 def last_lines(data: bytes | str, n: int = 8) -> str:

@@ -216,3 +216,17 @@ def _check_existing(req: Request) -> None:
             f"--jobs works only for a new database: into the existing {req.into} the restore runs "
             "in one transaction, so that a failure changes nothing"
         )
+
+
+def tables_in(backup) -> list[str] | None:
+    """The archive's own tables (SCHEMA.TABLE), to choose from; None when this host cannot read them
+    (plain SQL, a file only in object storage or on another host, an encrypted file without its key)."""
+    if backup.format not in layout.ARCHIVE_FORMATS or not offsite.is_local(backup.absolute_path):
+        return None
+    path = backup.archive_path
+    try:
+        with age.stdin_for(path) as stream:
+            contents = toc.read(path, stdin=stream, dump_version=backup.pg_dump_version)
+    except (toc.ArchiveUnreadable, ToolNotFound, age.CryptoFailed, keys.KeyMissing, OSError):
+        return None
+    return sorted({e.qualified for e in contents.tables()})

@@ -21,7 +21,7 @@ from backups_app.services.backups.globals_dump import GlobalsFailed
 from backups_app.services.crypto.age import CryptoFailed
 from backups_app.services.crypto.keys import KeyMissing
 from backups_app.services.jobs import lifecycle as jobs
-from backups_app.services.jobs import stopping
+from backups_app.services.jobs import origin, stopping
 from backups_app.services.postgres.binaries import ToolNotFound
 from backups_app.services.postgres.client import RestoreFailed
 from backups_app.services.postgres.connection import ConnectionFailed, conn_for
@@ -67,7 +67,7 @@ def restore_create(*, backup, into: str, tables=(), overwrite: bool = False, wit
     return RestoreRecord.objects.create(
         backup=backup, server=server, target_database=request.into, tables=tables, overwrite=overwrite,
         with_globals=with_globals, jobs=jobs, force=force, no_owner=no_owner, no_acl=no_acl,
-        started_by=started_by[:150], requested_by=requested_by, is_drill=is_drill,
+        **origin.fields(started_by), requested_by=requested_by, is_drill=is_drill,
         terminate_connections=terminate_connections, server_address=agreement.address(server, request.into),
     )
 

@@ -31,6 +31,7 @@ from psycopg import sql
 
 from backups_app.services.backups import globals_dump
 from backups_app.services.crypto import age
+from backups_app.services.jobs import progress
 from backups_app.services.postgres import binaries, column_options, databases, toc
 from backups_app.services.postgres.args import pg_restore_args
 from backups_app.services.postgres.client import decompress_args, rejected_by, run_pg_restore, run_script
@@ -70,8 +71,10 @@ class Plan:
 
 def run(record, outcome: Outcome) -> Outcome:
     """Restore as the record says; notes go into `outcome` as they happen, so a failure keeps them too."""
+    progress.phase(record, progress.CHECKSUM)
     check_checksum(record.backup, force=record.force, notes=outcome.notes)
     restore_checks.check(_request(record))
+    progress.phase(record, progress.RESTORING)
     plan = _plan(record, outcome)
     if record.with_globals:
         outcome.notes.append(globals_dump.apply(record.backup, record.server))

@@ -49,5 +49,6 @@ def target_for(server: DatabaseTarget, dbname: str) -> DatabaseTarget:
         name=name, host=server.host, port=server.port, dbname=dbname, user=server.user,
         password_source=server.password_source, password_env=server.password_env,
         service_name=server.service_name, is_active=False, encrypt=server.encrypt, age_recipients=server.age_recipients,
+        for_safety_backups=True,
         notes=f"Created for the safety backups taken before restores into {dbname} on {server.name}.",
     )

@@ -34,7 +34,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from backups_app.models.backups import BackupStatus
-from backups_app.services.retention import gfs
+from backups_app.services.retention import gfs, reasons
 
 # Plain strings, compared up to 100,000 times per plan.
 SUCCEEDED, FAILED = BackupStatus.SUCCEEDED.value, BackupStatus.FAILED.value
@@ -74,6 +74,7 @@ class Fate(NamedTuple):  # a tuple: made 100,000 times per plan
     group: tuple = ()
     leftover: bool = False
     policy_id: int | None = None
+    why: dict | None = None  # a deletion's reason as a code (reasons.py), stored on the pruned record
 
 
 @dataclass(frozen=True)
@@ -127,22 +128,23 @@ def _by_group(candidates) -> dict[tuple, list[Candidate]]:
 
 def _plan_group(group, members, policies: list[Policy], now, tz) -> list[Fate]:
     good = sorted((c for c in members if c.status == SUCCEEDED), key=lambda c: (c.created_at, c.id), reverse=True)
-    reasons = [[] for _c in good]
+    kept_for = [[] for _c in good]
     named = len(policies) > 1
     for policy in policies:
         for i, found in enumerate(keep_reasons(good, policy.rules, now, tz)):
-            reasons[i] += [f"{r} ({policy.name})" for r in found] if named else found
+            kept_for[i] += [f"{r} ({policy.name})" for r in found] if named else found
     if any(c.unrestorable for c in good):
-        _keep_restorable_too(good, policies, now, tz, reasons, named)
+        _keep_restorable_too(good, policies, now, tz, kept_for, named)
     first = policies[0]
     kept, deleted = _("kept: %(reasons)s"), _deleted_reason(first.rules)
+    why = reasons.deleted(first.rules.keep_days)
     fates = [
         Fate(c.id, False, kept % {"reasons": "; ".join(r)}, group) if r
-        else Fate(c.id, True, deleted, group, policy_id=first.id)
-        for c, r in zip(good, reasons, strict=True)
+        else Fate(c.id, True, deleted, group, policy_id=first.id, why=why)
+        for c, r in zip(good, kept_for, strict=True)
     ]
     leftover = _("deleted: file left by a failed attempt")
-    fates += [Fate(c.id, True, leftover, group, leftover=True, policy_id=first.id)
+    fates += [Fate(c.id, True, leftover, group, leftover=True, policy_id=first.id, why={"code": reasons.LEFTOVER})
               for c in members if c.status == FAILED and c.leftover]
     return fates
 

@@ -97,6 +97,11 @@ class Preview:
         return sum(t.leftover_count for t in self.targets)
 
     @property
+    def objects_count(self) -> int:
+        """Objects in object storage deleted with the listed backups."""
+        return sum(len(r.objects) for t in self.targets for r in t.deleted)
+
+    @property
     def large_targets(self) -> list[TargetEffect]:
         return [t for t in self.targets if t.deleted_count and t.large]
 

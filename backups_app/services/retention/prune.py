@@ -20,8 +20,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from backups_app import selectors
-from backups_app.models import BackupRecord, BackupStatus, DatabaseTarget, RetentionPolicy
-from backups_app.services.jobs import placement, queue
+from backups_app.models import BackupRecord, BackupStatus, DatabaseTarget, PruneRecord, RetentionPolicy
+from backups_app.services.jobs import lifecycle as jobs
+from backups_app.services.jobs import origin, placement, progress, queue
+from backups_app.services.retention import reasons
 from backups_app.services.retention.plan import FAILED, SUCCEEDED, Candidate, Fate, Policy, Rules, plan_policies
 from backups_app.services.storage import layout, offsite
 from backups_app.services.targets import agreement
@@ -223,20 +225,22 @@ def prune(*, fates: list[Fate], reason_prefix: str = "", policy=None, now=None, 
     doomed = {f.id: f for f in fates if f.delete}
     agreement.require_untouched(doomed)
     newest = _protected_ids({f.group for f in doomed.values() if not f.leftover})
-    suffix = f" [{started_by}]" if started_by else ""
+    by = {"by": started_by[:150]} if started_by else {}
     pruned = Pruned()
     ids = sorted(doomed)
     for start in range(0, len(ids), CHUNK):
         for record in BackupRecord.objects.filter(pk__in=ids[start:start + CHUNK]):
             fate = doomed[record.pk]
-            reason = (reason_prefix + fate.reason + suffix)[:255]
-            by = policy if policy is not None else fate.policy_id
+            # A code and who started it; the English words beside it for the command line and old readers.
+            why = {**(fate.why or {"code": reasons.NO_RULE}), **by}
+            reason = {"pruned_reason": (reason_prefix + reasons.english(why))[:255], "pruned_why": why}
+            deciding = policy if policy is not None else fate.policy_id
             if fate.leftover:
-                done = _clean_leftover(record, reason=reason, policy=by, now=now)
+                done = _clean_leftover(record, reason=reason, policy=deciding, now=now)
             elif record.pk in newest or _left_to_its_host(record, pruned.left):
                 done = False
             else:
-                done = _prune_backup(record, reason=reason, policy=by, now=now)
+                done = _prune_backup(record, reason=reason, policy=deciding, now=now)
             if done:
                 pruned.append(record)
     return pruned
@@ -275,7 +279,7 @@ def _policy_kwargs(policy) -> dict:
     return {"pruned_by_policy": policy}
 
 
-def _prune_backup(record: BackupRecord, *, reason: str, policy, now) -> bool:
+def _prune_backup(record: BackupRecord, *, reason: dict, policy, now) -> bool:
     still = BackupRecord.objects.filter(pk=record.pk, status=SUCCEEDED, pinned=False)
     if not still.exists():  # pinned or pruned since the plan was made
         return False
@@ -285,19 +289,20 @@ def _prune_backup(record: BackupRecord, *, reason: str, policy, now) -> bool:
         return False
     if not (_remove(record.path) and _remove(record.globals_path)):
         return False
-    n = still.update(status=BackupStatus.PRUNED, pruned_at=now, pruned_reason=reason, **_policy_kwargs(policy))
+    n = still.update(status=BackupStatus.PRUNED, pruned_at=now, **reason, **_policy_kwargs(policy))
     if n:
-        record.status, record.pruned_at, record.pruned_reason = BackupStatus.PRUNED.value, now, reason
+        record.status, record.pruned_at = BackupStatus.PRUNED.value, now
+        record.pruned_reason, record.pruned_why = reason["pruned_reason"], reason["pruned_why"]
     return n == 1
 
 
-def _clean_leftover(record: BackupRecord, *, reason: str, policy, now) -> bool:
+def _clean_leftover(record: BackupRecord, *, reason: dict, policy, now) -> bool:
     if not all(_remove(layout.relative(p)) for p in layout.partial_files(record.pk)):
         return False
     if record.path and not _remove(record.path):
         return False
     n = BackupRecord.objects.filter(pk=record.pk, status=FAILED, pruned_at__isnull=True).update(
-        pruned_at=now, pruned_reason=reason, **_policy_kwargs(policy)
+        pruned_at=now, **reason, **_policy_kwargs(policy)
     )
     return n == 1
 
@@ -321,3 +326,40 @@ def _remove(relative_path: str) -> bool:
         log.error("cannot delete %s: %s", path, exc.strerror or exc)
         return False
     return True
+
+
+# --- prunes as jobs ------------------------------------------------------------------------------
+
+def prune_create(*, policy=None, target=None, backup_type: str = "", started_by: str = "") -> PruneRecord:
+    """A queued prune of one policy, or of one target and type under every policy (after a scheduled backup)."""
+    return PruneRecord.objects.create(policy=policy, target=target, backup_type=backup_type or "",
+                                      **origin.fields(started_by))
+
+
+def prune_execute(*, record_id: int, defer_when_busy: bool = False) -> PruneRecord:
+    """Run a queued prune and end its row with what it deleted (a prune needs no target to itself)."""
+    record = PruneRecord.objects.select_related("policy", "target").get(pk=record_id)
+    with jobs.turn(record):
+        progress.phase(record, progress.PRUNING)
+        try:
+            pruned = _prune_scope(record)
+        except agreement.Disagreement as exc:
+            jobs.finish(record, ok=False, error=str(exc))
+            return record
+        left = sum(len(ids) for ids in pruned.left.values())
+        jobs.finish(record, ok=True, pruned_count=len(pruned), left_count=left, detail=pruned.summary())
+    return record
+
+
+def prune_task(*, record_id: int) -> str:
+    """The queued prune run by a worker; what it did in a line (its detail), for the task's result."""
+    done = queue.run_in_turn("run_prune_job", record_id, prune_execute)
+    return PruneRecord.objects.filter(pk=record_id).values_list("detail", flat=True).first() or done
+
+
+def _prune_scope(record: PruneRecord) -> Pruned:
+    if record.policy_id:
+        return prune_policy(policy_id=record.policy_id, started_by=record.started_by)
+    if record.target_id:
+        return prune_for(target=record.target, backup_type=record.backup_type, started_by=record.started_by)
+    return Pruned()

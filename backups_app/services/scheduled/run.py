@@ -23,12 +23,26 @@ def run_scheduled(*, schedule_id: int, intended: str | None = None, now: datetim
     return backup_and_prune(schedule)
 
 
-def backup_and_prune(schedule: BackupSchedule) -> str:
+def run_now(*, schedule_id: int, record_id: int | None = None) -> str:
+    """What the schedule runs, now and once, whatever its times (Run now); record_id: its queued backup row."""
+    schedule = BackupSchedule.objects.select_related("target").filter(pk=schedule_id).first()
+    if schedule is None:
+        return f"schedule #{schedule_id} skipped: it no longer exists"
+    if schedule.action in ("verify", "drill"):
+        return checks.run(schedule=schedule)
+    return backup_and_prune(schedule, record_id=record_id)
+
+
+def backup_create(schedule: BackupSchedule):
+    return dump.backup_create(target=schedule.target, backup_type=schedule.backup_type, fmt=schedule.format,
+                              started_by=f"schedule {schedule.name}"[:150], schedule=schedule)
+
+
+def backup_and_prune(schedule: BackupSchedule, *, record_id: int | None = None) -> str:
     """Back up as the schedule says, then prune its target and type, but only after a success."""
     if schedule.target.is_server:
         return _server_and_prune(schedule)
-    record = dump.backup_create(target=schedule.target, backup_type=schedule.backup_type, fmt=schedule.format,
-                                started_by=f"schedule {schedule.name}"[:150], schedule=schedule)
+    record = dump.BackupRecord.objects.get(pk=record_id) if record_id else backup_create(schedule)
     try:
         record = dump.backup_execute(record_id=record.pk)
     finally:
@@ -36,9 +50,14 @@ def backup_and_prune(schedule: BackupSchedule) -> str:
         BackupSchedule.objects.filter(pk=schedule.pk).update(last_status=record.status)
     if record.status != BackupStatus.SUCCEEDED:
         return f"backup #{record.pk} {record.status}; nothing pruned"
-    pruned = pruning.prune_for(target=schedule.target, backup_type=schedule.backup_type,
-                               started_by=f"schedule {schedule.name}")
-    return f"backup #{record.pk} succeeded; {pruned.summary()}"
+    return f"backup #{record.pk} succeeded; {_prune(schedule, schedule.target)}"
+
+
+def _prune(schedule: BackupSchedule, target) -> str:
+    prune = pruning.prune_create(target=target, backup_type=schedule.backup_type,
+                                 started_by=f"schedule {schedule.name}")
+    prune = pruning.prune_execute(record_id=prune.pk)
+    return f"prune #{prune.pk} {prune.status}: pruned {prune.pruned_count or 0}"
 
 
 def _server_and_prune(schedule: BackupSchedule) -> str:
@@ -50,7 +69,6 @@ def _server_and_prune(schedule: BackupSchedule) -> str:
     finally:
         run.refresh_from_db()
         BackupSchedule.objects.filter(pk=schedule.pk).update(last_status=run.status)
-    pruned = [pruning.prune_for(target=record.target, backup_type=schedule.backup_type,
-                                started_by=f"schedule {schedule.name}")
+    pruned = [_prune(schedule, record.target)
               for record in run.backups.filter(status=BackupStatus.SUCCEEDED).select_related("target")]
-    return f"{server_run.summary(run)}; pruned {sum(len(p) for p in pruned)}"
+    return f"{server_run.summary(run)}; " + ("; ".join(pruned) or "nothing pruned")

@@ -205,7 +205,10 @@ def _start(cluster: DemoCluster) -> DemoCluster:
     if not port_is_free(cluster.port):
         cluster = DemoCluster(directory=cluster.directory, data_dir=cluster.data_dir, port=free_port(),
                               password=cluster.password)
-    _private_file(cluster.data_dir / PORT_FILE, f"port = {cluster.port}\n", owner=server_os_user())
+    # Rewritten at every start, so clusters made before these settings get them too: a demo holds little,
+    # and PostgreSQL's default lets its write-ahead log alone grow to a gigabyte.
+    _private_file(cluster.data_dir / PORT_FILE, f"port = {cluster.port}\nmax_wal_size = 64MB\n"
+                  "min_wal_size = 32MB\n", owner=server_os_user())
     _write_env_file(cluster)
     _ok(_pg_ctl(cluster, "-l", str(cluster.home / "server.log"), "-w", "-t", "60", "start"),
         "starting the demo server")
@@ -222,6 +225,31 @@ def cluster_ensure(*, directory: Path) -> DemoCluster:
     if not is_running(cluster):
         cluster = _start(cluster)
     return cluster
+
+
+def cluster_remove(*, directory: Path) -> list[Path]:
+    """Stop the demo cluster and delete it: its server's folder (wherever it had to live) and `directory`.
+
+    Only folders this module makes are removed: `directory` holding demo.env, and the server's own
+    folder, `directory/cluster` or `backupconsole-demo-*` in the postgres user's home. Returns them.
+    """
+    import shutil
+
+    directory = directory.resolve()
+    cluster = load(directory=directory)
+    if cluster is None:
+        raise DemoError(f"there is no demo cluster in {directory} ({directory / ENV_FILE} is missing)")
+    if is_running(cluster):
+        _ok(_pg_ctl(cluster, "-m", "fast", "-w", "stop"), "stopping the demo server")
+    home = cluster.home.resolve()
+    if home != directory / "cluster" and not home.name.startswith("backupconsole-demo-"):
+        raise DemoError(f"{home} does not look like a folder the demo made; remove it by hand")
+    removed = []
+    for folder in (home, directory):
+        if folder.exists():
+            shutil.rmtree(folder)
+            removed.append(folder)
+    return removed
 
 
 def cluster_stop(*, directory: Path) -> bool:

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 
 from backups_app.models import BackupRecord, BackupStatus, VerificationRecord
 from backups_app.services.jobs import lifecycle as jobs
-from backups_app.services.jobs import stopping
+from backups_app.services.jobs import origin, progress, stopping
 from backups_app.services.storage import offsite
 from backups_app.services.targets import agreement
 from backups_app.services.verify import drill as drills
@@ -35,7 +35,7 @@ def verify_create(*, backup, drill: bool = False, started_by: str = "", requeste
     if drill:
         _refuse_drill_elsewhere(backup)
     return VerificationRecord.objects.create(
-        backup=backup, drill=drill, started_by=started_by[:150], requested_by=requested_by
+        backup=backup, drill=drill, **origin.fields(started_by), requested_by=requested_by
     )
 
 
@@ -74,6 +74,7 @@ def _refuse_drill_elsewhere(backup) -> None:
 def _findings(record: VerificationRecord) -> list[Finding]:
     try:
         with offsite.fetched(record.backup) as backup:
+            progress.phase(record, progress.CHECKSUM)
             findings = integrity.check_file(backup)
             if backup.local_stand_in is not None and all(f.ok for f in findings):
                 findings.insert(0, Finding(True, f"fetched from {record.backup.offsite_key} (sha256 checked)"))
@@ -82,6 +83,7 @@ def _findings(record: VerificationRecord) -> list[Finding]:
                 # The file as it is now passed: an older failed verification (of a file since repaired)
                 # must not refuse the drill's restore.
                 _passed(backup, findings)
+                progress.phase(record, progress.DRILL)
                 findings.append(drills.run(record))
     except offsite.StorageError as exc:
         return [Finding(False, str(exc))]
