@@ -163,12 +163,18 @@ def test_the_admin_adds_a_server_target_and_backs_it_up_now(superuser_client, sm
     response = post_action(superuser_client, "databasetarget", "test_connection", [target])
     assert any("would back up 2 databases: adm_1, adm_2" in m for m in messages_of(response)), messages_of(response)
     with django_capture_on_commit_callbacks(execute=True):
-        post_action(superuser_client, "databasetarget", "backup_now", [target], apply=True, backup_type="daily",
-                    format="custom")
+        response = post_action(superuser_client, "databasetarget", "backup_now", [target], apply=True,
+                               backup_type="daily", format="custom")
     queued = ServerRun.objects.get()
     assert (queued.status, queued.backup_type, queued.requested_by) == ("queued", "daily", superuser_client.user)
     assert OrmQ.objects.get().task["func"] == "backups_app.tasks.run_server_backup"
+    # One run asked for: its page on the Jobs page, to watch it; the list names it too.
+    job = f"/admin/jobs/server-run/{queued.pk}/"
+    assert response.status_code == 302 and response["Location"] == job
+    assert "every database of fleet" in superuser_client.get("/admin/jobs/").content.decode()
     assert tasks.run_server_backup(queued.pk) == "succeeded"
+    page = superuser_client.get(job).content.decode()
+    assert "adm_1, adm_2" in page and "bc-status-succeeded" in page
     assert sorted(BackupRecord.objects.values_list("target__name", "status")) == [
         ("fleet--adm_1", "succeeded"), ("fleet--adm_2", "succeeded")]
     # A database found on a server takes its settings from the server target: shown, not editable.

@@ -180,7 +180,7 @@ def progress(record, now=None):
 # --- who, why, what it is doing: codes put into words here --------------------------------------
 
 JOB_KINDS = {"backup": "BackupRecord", "restore": "RestoreRecord", "verification": "VerificationRecord",
-             "prune": "PruneRecord"}
+             "prune": "PruneRecord", "server-run": "ServerRun"}
 KIND_OF = {model: kind for kind, model in JOB_KINDS.items()}
 
 

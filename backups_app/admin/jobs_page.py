@@ -1,4 +1,4 @@
-"""The Jobs page: every backup, restore, verification and prune, in flight and finished, watched live.
+"""The Jobs page: every backup, restore, verification, prune and server run, in flight and finished, watched live.
 
 Pages of the admin site (console_site.get_urls), for whoever may see each
 kind of job. The list and a job's progress are htmx fragments the page asks
@@ -70,6 +70,9 @@ def what(record) -> str:
     if kind == "verification":
         text = _("backup #%(backup)s with a restore drill") if record.drill else _("backup #%(backup)s")
         return text % {"backup": record.backup_id}
+    if kind == "server-run":
+        return _("every database of %(target)s (%(server)s), %(type)s") % {
+            "target": record.target.name, "server": record.server_address, "type": record.get_backup_type_display()}
     if record.policy_id:
         return _("policy %(name)s") % {"name": record.policy.name}
     if record.target_id:
@@ -134,6 +137,9 @@ def facts(record) -> list[tuple[str, str]]:
         if record.pruned_count is not None:
             rows += [(_("backups deleted"), str(record.pruned_count)),
                      (_("left to other hosts"), str(record.left_count or 0))]
+    elif display.job_kind(record) == "server-run":
+        rows += [(_("databases"), ", ".join(record.databases)), (_("failed databases"), ", ".join(
+            record.failed_databases)), (_("detail"), record.detail)]
     elif getattr(record, "detail", ""):
         rows.append((_("detail"), record.detail))
     return [(label, value) for label, value in rows if value]

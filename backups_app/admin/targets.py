@@ -205,7 +205,9 @@ class DatabaseTargetAdmin(GuardedActionsMixin, admin.ModelAdmin):
                     self.message_user(request, refused, messages.ERROR)
                     continue
                 if target.is_server:
-                    queued.append(self._queue_server_run(request, target, backup_type, fmt))
+                    run = self._queue_server_run(request, target, backup_type, fmt)
+                    queued.append((target.name, display.job_link(run, _("server run #%(id)s") % {"id": run.pk})))
+                    records.append(run)
                     continue
                 record = dump.backup_create(target=target, backup_type=backup_type, fmt=fmt,
                                             started_by=request.user.get_username(), requested_by=request.user)
@@ -224,13 +226,13 @@ class DatabaseTargetAdmin(GuardedActionsMixin, admin.ModelAdmin):
                               % {"list": ", ".join(inactive)}, messages.WARNING)
         return records
 
-    def _queue_server_run(self, request, target, backup_type, fmt) -> str:
+    def _queue_server_run(self, request, target, backup_type, fmt):
         run = server_run.run_create(target=target, backup_type=backup_type, fmt=fmt,
                                     started_by=request.user.get_username(), requested_by=request.user)
         queue.enqueue_server_run(run)
         history(self, request, target, _("Queued server run #%(id)s of every database (%(type)s, %(format)s).") % {
             "id": run.pk, "type": BackupType(backup_type).label, "format": BackupFormat(fmt).label})
-        return _("%(target)s: server run #%(id)s") % {"target": target.name, "id": run.pk}
+        return run
 
     @admin.action(description=gettext_lazy("Test the connection"), permissions=["run_backup"])
     def test_connection(self, request, queryset):
