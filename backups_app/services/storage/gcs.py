@@ -232,38 +232,21 @@ def make_client(storage, path: str):
 
 def key_file(storage) -> str:
     """The service-account key file the storage's variable names; "" for Application Default Credentials."""
-    if not storage.key_file_env:
-        return ""
-    path = os.environ.get(storage.key_file_env, "")
-    if not path:
-        raise StorageError(f"storage {storage.name}: the environment variable {storage.key_file_env} is not set",
-                           cause=objects.CREDENTIALS)
-    if not os.path.isfile(path):
-        raise StorageError(f"storage {storage.name}: the key file in {storage.key_file_env} ({path}) is not there",
-                           cause=objects.CREDENTIALS)
-    return path
+    return objects.key_file(storage, required=False)
 
 
-class _errors:
+class _errors(objects.Failures):
     """Google's and the network's failures as StorageError, with the server's own short reason and a cause."""
 
-    def __init__(self, doing: str):
-        self.doing = doing
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, exc, tb):
-        if exc is None or isinstance(exc, StorageError):
-            return False
+    def failure(self, exc):
         exc = last_of(exc)
         cause = cause_of(exc)
         if cause is None:
-            return False
+            return None
         if isinstance(exc, _data_corruption()):
-            raise ChecksumMismatch(f"{self.doing}: the store's checksum does not match the bytes: "
-                                   f"{objects.one_line(exc, 300)}") from exc
-        raise StorageError(f"{self.doing}: {reason_of(exc)}", cause=cause) from exc
+            return ChecksumMismatch(f"{self.doing}: the store's checksum does not match the bytes: "
+                                    f"{objects.one_line(exc, 300)}")
+        return StorageError(f"{self.doing}: {reason_of(exc)}", cause=cause)
 
 
 def _data_corruption():

@@ -166,19 +166,13 @@ def _label(final: Path) -> str:
     return words[0].decode(errors="replace") if words else ""
 
 
-class _errors:
+class _errors(objects.Failures):
     """The disk's failures as StorageError with a cause."""
 
     CAUSES = {errno.ENOENT: objects.PATH, errno.EACCES: objects.PERMISSION, errno.EPERM: objects.PERMISSION,
               errno.EROFS: objects.PERMISSION, errno.ENOSPC: objects.SPACE, errno.EDQUOT: objects.SPACE}
 
-    def __init__(self, doing: str):
-        self.doing = doing
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, exc, tb):
-        if exc is None or isinstance(exc, StorageError) or not isinstance(exc, OSError):
-            return False
-        raise StorageError(f"{self.doing}: {exc.strerror or exc}", cause=self.CAUSES.get(exc.errno, "")) from exc
+    def failure(self, exc):
+        if not isinstance(exc, OSError):
+            return None
+        return StorageError(f"{self.doing}: {exc.strerror or exc}", cause=self.CAUSES.get(exc.errno, ""))

@@ -26,6 +26,7 @@ storage test uses.
 """
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,48 @@ class StorageError(Exception):
 
 class ChecksumMismatch(StorageError):
     pass
+
+
+class Failures:
+    """`with Failures(doing):` a store's own failures come out as StorageError, saying what was being done.
+
+    Each kind says how in failure(exc): the StorageError (or ChecksumMismatch) that stands for it, or None
+    when it is not the store's failure (a bug), which then goes through as it is.
+    """
+
+    def __init__(self, doing: str):
+        self.doing = doing
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if exc is None or isinstance(exc, StorageError):
+            return False
+        found = self.failure(exc)
+        if found is None:
+            return False
+        raise found from exc
+
+    def failure(self, exc) -> StorageError | None:
+        raise NotImplementedError
+
+
+def key_file(storage, *, required: bool) -> str:
+    """The private key file the storage's variable names; "" when it names none and none is required."""
+    if not storage.key_file_env:
+        if not required:
+            return ""
+        raise StorageError(f"storage {storage.name}: it names no variable holding its private key file",
+                           cause=CREDENTIALS)
+    path = os.environ.get(storage.key_file_env, "")
+    if not path:
+        raise StorageError(f"storage {storage.name}: the environment variable {storage.key_file_env} is not set",
+                           cause=CREDENTIALS)
+    if not os.path.isfile(path):
+        raise StorageError(f"storage {storage.name}: the key file in {storage.key_file_env} ({path}) is not there",
+                           cause=CREDENTIALS)
+    return path
 
 
 @dataclass(frozen=True)

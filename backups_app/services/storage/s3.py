@@ -193,32 +193,24 @@ def credentials(storage) -> dict:
             "aws_secret_access_key": os.environ[storage.secret_key_env]}
 
 
-class _errors:
+class _errors(objects.Failures):
     """botocore's and the network's failures as StorageError, with the server's own short reason."""
 
-    def __init__(self, doing: str):
-        self.doing = doing
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, exc, tb):
-        if exc is None or isinstance(exc, StorageError):
-            return False
+    def failure(self, exc):
         from boto3.exceptions import Boto3Error
         from botocore.exceptions import BotoCoreError, ClientError, FlexibleChecksumError
 
         if isinstance(exc, FlexibleChecksumError):  # the store's own checksum disagrees with the bytes it sent
-            raise ChecksumMismatch(f"{self.doing}: the store's checksum does not match the bytes it sent: "
-                                   f"{objects.one_line(exc, 300)}") from exc
+            return ChecksumMismatch(f"{self.doing}: the store's checksum does not match the bytes it sent: "
+                                    f"{objects.one_line(exc, 300)}")
         if isinstance(exc, ClientError):
             error = exc.response.get("Error", {})
             reason = f"{error.get('Code', '')} {error.get('Message', '')}".strip() or str(exc)
         elif isinstance(exc, (BotoCoreError, Boto3Error, OSError)):
             reason = str(exc)
         else:
-            return False
-        raise StorageError(f"{self.doing}: {objects.one_line(reason)}", cause=cause_of(exc)) from exc
+            return None
+        return StorageError(f"{self.doing}: {objects.one_line(reason)}", cause=cause_of(exc))
 
 
 CREDENTIAL_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken",

@@ -316,38 +316,20 @@ def known_hosts(storage) -> str:
 
 
 def key_file(storage) -> str:
-    if not storage.key_file_env:
-        raise StorageError(f"storage {storage.name}: it names no variable holding its private key file",
-                           cause=objects.CREDENTIALS)
-    path = os.environ.get(storage.key_file_env, "")
-    if not path:
-        raise StorageError(f"storage {storage.name}: the environment variable {storage.key_file_env} is not set",
-                           cause=objects.CREDENTIALS)
-    if not os.path.isfile(path):
-        raise StorageError(f"storage {storage.name}: the key file in {storage.key_file_env} ({path}) is not there",
-                           cause=objects.CREDENTIALS)
-    return path
+    return objects.key_file(storage, required=True)
 
 
-class _errors:
+class _errors(objects.Failures):
     """paramiko's and the network's failures as StorageError with a cause; the session is dropped after one
     that may have broken it, so the next call connects again."""
 
-    def __init__(self, doing: str):
-        self.doing = doing
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, exc, tb):
-        if exc is None or isinstance(exc, StorageError):
-            return False
+    def failure(self, exc):
         cause, reason = classify(exc)
         if cause is None:
-            return False
+            return None
         if cause in (objects.CONNECTION, objects.ENDPOINT):
             _local.__dict__.setdefault("sessions", {}).clear()
-        raise StorageError(f"{self.doing}: {objects.one_line(reason)}", cause=cause) from exc
+        return StorageError(f"{self.doing}: {objects.one_line(reason)}", cause=cause)
 
 
 def classify(exc) -> tuple[str | None, str]:
