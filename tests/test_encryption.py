@@ -226,7 +226,7 @@ def test_the_target_form_takes_public_keys_only_and_never_repeats_a_private_one(
     from backups_app.forms import DatabaseTargetForm
 
     settings.BACKUP_AGE_RECIPIENTS = []
-    fields = dict(name="t", host="localhost", port=5432, dbname="d", user="u", password_source="none",
+    fields = dict(name="t", kind="database", host="localhost", port=5432, dbname="d", user="u", password_source="none",
                   password_env="", is_active=True, encrypt=True)
     assert DatabaseTargetForm(data={**fields, "age_recipients": age_key[1]}).is_valid()
     secret = next(line for line in age_key[0].read_text().splitlines() if line.startswith("AGE-SECRET-KEY-"))

@@ -21,7 +21,7 @@ pytest_plugins = ["tests.admin_fixtures"]
 pytestmark = pytest.mark.django_db
 
 SECRET = "s3-secret-access-key-0123456789"
-FORM = {"name": "sales", "host": "db.example", "port": 5432, "dbname": "sales", "user": "backup",
+FORM = {"name": "sales", "kind": "database", "host": "db.example", "port": 5432, "dbname": "sales", "user": "backup",
         "password_source": "env", "service_name": "", "notes": "", "is_active": "on", "age_recipients": ""}
 
 

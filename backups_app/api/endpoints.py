@@ -264,7 +264,7 @@ def _moment(since: datetime) -> datetime:
     try:
         if timezone.is_naive(since):
             since = timezone.make_aware(since)
-        since.astimezone(UTC)
+        # In UTC: PostgreSQL refuses offsets beyond 15:59 that ISO 8601 (and Python) allow, e.g. +23:52.
+        return since.astimezone(UTC)
     except (OverflowError, ValueError):
         raise Problem(422, f"since: {since.isoformat()} is out of range") from None
-    return since
