@@ -282,3 +282,26 @@ def test_back_up_now_is_on_each_row_for_those_who_may_back_up(as_role, backup_ro
     new_backup(new_target("shop"))
     assert "bc-backup-now" in as_role("Backup operators").get(reverse("admin:index")).content.decode()
     assert "bc-backup-now" not in as_role("Backup viewers").get(reverse("admin:index")).content.decode()
+
+
+@pytest.mark.parametrize("language", ["en", "ja"])
+def test_the_dashboards_words_write_sizes_and_durations_as_djangos_number_format_does(language):
+    from django.utils import formats, translation
+
+    from backups_app.admin.display import Words
+
+    def size(n):  # with Django's number_format, as the console wrote sizes before Words
+        value, unit = n / 1024, 0
+        while abs(round(value, 1)) >= 1024 and unit < 7:
+            value, unit = value / 1024, unit + 1
+        return f"{formats.number_format(round(value, 1), 1)} {'KMGTPEZY'[unit]}iB"
+
+    with translation.override(language):
+        words = Words()
+        for n in [1024, 1536, 1048575, 1048576, 5 * 1024 ** 3 + 7, -2048, 1024 ** 8 * 3]:
+            assert words.size(n) == size(n)
+        for s in [0.04, 9.94, 9.96]:
+            assert words.duration(s) == translation.gettext("%(s)s s") % {"s": formats.number_format(round(s, 1), 1)}
+        assert words.size(1) == translation.ngettext("%(n)d byte", "%(n)d bytes", 1) % {"n": 1}
+        assert words.duration(3599) == translation.gettext("%(m)d min %(s)02d s") % {"m": 59, "s": 59}
+    assert Words().size(1536) == "1.5 KiB" and Words().duration(3661) == "1 h 01 min"

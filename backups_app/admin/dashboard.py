@@ -7,7 +7,14 @@ get the plain index.
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
-from backups_app.admin.display import error_words, first_line, human_duration, human_size, server_of, status_badge
+from backups_app.admin.display import (
+    Words,
+    error_words,
+    first_line,
+    human_size,
+    server_of,
+    status_badge,
+)
 from backups_app.services.monitoring import charts, dashboard, disk, health
 
 VIEW_PERMISSIONS = ("backups_app.view_databasetarget", "backups_app.view_backuprecord")
@@ -17,8 +24,8 @@ def dashboard_context(request) -> dict:
     if not request.user.has_perms(VIEW_PERMISSIONS):
         return {}
     now = timezone.now()
-    rows = dashboard.dashboard_rows(now=now)
-    return {"show_dashboard": True, "health_rows": [row_view(r, now) for r in rows],
+    rows, words = dashboard.dashboard_rows(now=now), Words()
+    return {"show_dashboard": True, "health_rows": [row_view(r, now, words) for r in rows],
             "server_runs": [run_view(r) for r in dashboard.last_server_runs()] if _servers_among(rows) else [],
             "disk": disk_view(disk.disk_report(now=now)),
             "attention_count": sum(r.needs_attention for r in rows),
@@ -35,22 +42,22 @@ def when(moment) -> str:
     return formats.date_format(timezone.localtime(moment), "SHORT_DATETIME_FORMAT") if moment else ""
 
 
-def age(moment, now) -> str:
-    return human_duration((now - moment).total_seconds()) if moment else ""
+def age(moment, now, words: Words) -> str:
+    return words.duration((now - moment).total_seconds()) if moment else ""
 
 
-def row_view(row: dashboard.TargetRow, now) -> dict:
+def row_view(row: dashboard.TargetRow, now, words: Words) -> dict:
     last = health.finished(row.last_success)
-    return {"row": row, "server": server_of(row.target), "last_success_at": when(last), "age": age(last, now),
+    return {"row": row, "server": server_of(row.target), "last_success_at": when(last), "age": age(last, now, words),
             "last_result": status_badge(row.last_attempt) if row.last_attempt else "",
             "last_error": first_line(error_words(row.last_attempt.error)) if row.failed else "",
             "last_error_url": error_url(row) if row.failed else "",
             "verification": verification_text(row.verification), "next_run": when(row.next_run),
-            "kept_bytes": human_size(row.kept_bytes),
-            "drill_restore": human_duration(row.drill_restore_seconds),
+            "kept_bytes": words.size(row.kept_bytes),
+            "drill_restore": words.duration(row.drill_restore_seconds),
             "anomaly": _("%(pct)+.0f%% vs. median") % {"pct": row.anomaly} if row.anomaly is not None else "",
-            "size_chart": size_chart(row), "duration_chart": duration_chart(row),
-            "restore_chart": restore_chart(row), "drill_chart": drill_chart(row)}
+            "size_chart": size_chart(row, words), "duration_chart": duration_chart(row, words),
+            "restore_chart": restore_chart(row, words), "drill_chart": drill_chart(row, words)}
 
 
 def error_url(row) -> str:
@@ -83,8 +90,8 @@ def stamp(moment, zone) -> str:
     return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
-def size_label(at, size, pct, zone) -> str:
-    return f"{stamp(at, zone)}: {human_size(size)}" + (f" ({pct:+.0f}%)" if pct is not None else "")
+def size_label(at, size, pct, zone, words: Words) -> str:
+    return f"{stamp(at, zone)}: {words.size(size)}" + (f" ({pct:+.0f}%)" if pct is not None else "")
 
 
 def axis(points, zone) -> dict:
@@ -98,46 +105,49 @@ def day(moment, zone) -> str:
     return moment.astimezone(zone).strftime("%m-%d")
 
 
-def failed_label(at, zone) -> str:
-    return _("%(when)s: failed") % {"when": stamp(at, zone)}
+def failed_label(at, zone, failed: str) -> str:
+    return failed % {"when": stamp(at, zone)}
 
 
-def size_chart(row) -> str:
+def size_chart(row, words: Words) -> str:
     zone = timezone.get_current_timezone()
-    bars = [charts.Bar(None, failed_label(at, zone), failed=True) if failed else
-            charts.Bar(size, size_label(at, size, pct, zone), highlight=pct is not None)
+    failed_words = _("%(when)s: failed")
+    bars = [charts.Bar(None, failed_label(at, zone, failed_words), failed=True) if failed else
+            charts.Bar(size, size_label(at, size, pct, zone, words), highlight=pct is not None)
             for at, size, _seconds, pct, failed in row.backups]
     peak = max((b.value for b in bars if b.value is not None), default=None)
     made = sum(not b.failed for b in bars)
     return charts.bar_chart(bars, title=_("Backup size, last %(n)d backups") % {"n": made},
-                            top_label=_("size, up to %(peak)s") % {"peak": human_size(peak)}, **axis(row.backups, zone))
+                            top_label=_("size, up to %(peak)s") % {"peak": words.size(peak)}, **axis(row.backups, zone))
 
 
-def duration_chart(row) -> str:
+def duration_chart(row, words: Words) -> str:
     zone = timezone.get_current_timezone()
-    bars = [charts.Bar(seconds, failed_label(at, zone) if failed else f"{stamp(at, zone)}: {human_duration(seconds)}",
-                       failed=failed) for at, _size, seconds, _p, failed in row.backups]
+    failed_words = _("%(when)s: failed")
+    bars = [charts.Bar(seconds, failed_label(at, zone, failed_words) if failed else
+                       f"{stamp(at, zone)}: {words.duration(seconds)}", failed=failed)
+            for at, _size, seconds, _p, failed in row.backups]
     peak = max((b.value for b in bars if b.value is not None), default=None)
     return charts.bar_chart(bars, title=_("Backup duration, last %(n)d backups") % {"n": len(bars)},
-                            top_label=_("duration, up to %(peak)s") % {"peak": human_duration(peak)},
+                            top_label=_("duration, up to %(peak)s") % {"peak": words.duration(peak)},
                             **axis(row.backups, zone))
 
 
-def restore_chart(row) -> str:
+def restore_chart(row, words: Words) -> str:
     zone = timezone.get_current_timezone()
-    bars = [charts.Bar(seconds, f"{stamp(at, zone)}: {human_duration(seconds)}") for at, seconds in row.restore_seconds]
+    bars = [charts.Bar(seconds, f"{stamp(at, zone)}: {words.duration(seconds)}") for at, seconds in row.restore_seconds]
     peak = max((b.value for b in bars), default=None)
     return charts.bar_chart(bars, title=_("Restore duration, last %(n)d restores") % {"n": len(bars)},
-                            top_label=_("restore, up to %(peak)s") % {"peak": human_duration(peak)},
+                            top_label=_("restore, up to %(peak)s") % {"peak": words.duration(peak)},
                             **axis(row.restore_seconds, zone))
 
 
-def drill_chart(row) -> str:
+def drill_chart(row, words: Words) -> str:
     zone = timezone.get_current_timezone()
-    bars = [charts.Bar(seconds, f"{stamp(at, zone)}: {human_duration(seconds)}") for at, seconds in row.drill_seconds]
+    bars = [charts.Bar(seconds, f"{stamp(at, zone)}: {words.duration(seconds)}") for at, seconds in row.drill_seconds]
     peak = max((b.value for b in bars), default=None)
     return charts.bar_chart(bars, title=_("Drill restore duration, last %(n)d drills") % {"n": len(bars)},
-                            top_label=_("drill, up to %(peak)s") % {"peak": human_duration(peak)},
+                            top_label=_("drill, up to %(peak)s") % {"peak": words.duration(peak)},
                             bar_class="bc-bar-alt", **axis(row.drill_seconds, zone))
 
 

@@ -117,27 +117,47 @@ BINARY_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
 
 def human_size(num_bytes) -> str:
     """Binary units like `humanize.naturalsize(binary=True)`; the number written as the active language writes it."""
-    if num_bytes is None:
-        return ""
-    if abs(num_bytes) < 1024:
-        return ngettext("%(n)d byte", "%(n)d bytes", num_bytes) % {"n": num_bytes}
-    value, unit = num_bytes / 1024, 0
-    while abs(round(value, 1)) >= 1024 and unit < len(BINARY_UNITS) - 1:
-        value, unit = value / 1024, unit + 1
-    return f"{formats.number_format(round(value, 1), 1)} {BINARY_UNITS[unit]}"
+    return Words().size(num_bytes)
 
 
 def human_duration(seconds) -> str:
-    if seconds is None:
-        return ""
-    if seconds < 10:
-        return _("%(s)s s") % {"s": formats.number_format(round(seconds, 1), 1)}
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return _("%(s)d s") % {"s": seconds}
-    if seconds < 3600:
-        return _("%(m)d min %(s)02d s") % {"m": seconds // 60, "s": seconds % 60}
-    return _("%(h)d h %(m)02d min") % {"h": seconds // 3600, "m": seconds % 3600 // 60}
+    return Words().duration(seconds)
+
+
+class Words:
+    """Sizes and durations in the active language, its words looked up once: a page with thousands of them
+    (the dashboard's chart tooltips) pays for the lookups once instead of for each value."""
+
+    def __init__(self):
+        self.point = formats.get_format("DECIMAL_SEPARATOR")
+        self.tenths, self.seconds = _("%(s)s s"), _("%(s)d s")
+        self.minutes, self.hours = _("%(m)d min %(s)02d s"), _("%(h)d h %(m)02d min")
+
+    def size(self, num_bytes) -> str:
+        if num_bytes is None:
+            return ""
+        if abs(num_bytes) < 1024:
+            return ngettext("%(n)d byte", "%(n)d bytes", num_bytes) % {"n": num_bytes}
+        value, unit = num_bytes / 1024, 0
+        while abs(round(value, 1)) >= 1024 and unit < len(BINARY_UNITS) - 1:
+            value, unit = value / 1024, unit + 1
+        return f"{self.decimal(value)} {BINARY_UNITS[unit]}"
+
+    def duration(self, seconds) -> str:
+        if seconds is None:
+            return ""
+        if seconds < 10:
+            return self.tenths % {"s": self.decimal(seconds)}
+        seconds = int(round(seconds))
+        if seconds < 60:
+            return self.seconds % {"s": seconds}
+        if seconds < 3600:
+            return self.minutes % {"m": seconds // 60, "s": seconds % 60}
+        return self.hours % {"h": seconds // 3600, "m": seconds % 3600 // 60}
+
+    def decimal(self, value: float) -> str:
+        """One decimal, as formats.number_format(round(value, 1), 1) writes it (no thousands grouping here)."""
+        return f"{round(value, 1):.1f}".replace(".", self.point)
 
 
 def elapsed_seconds(record, now=None):

