@@ -318,3 +318,40 @@ def luminance(colour: str) -> float:
 def contrast(fg: str, bg: str) -> float:
     a, b = sorted([luminance(fg), luminance(bg)], reverse=True)
     return (a + 0.05) / (b + 0.05)
+
+
+PAGE_SIDEWAYS = "() => document.scrollingElement.scrollWidth - window.innerWidth"
+# A list wider than a phone scrolls inside its own box (the admin's div.results), which holds every column.
+LIST_BOX = """() => [...document.querySelectorAll("#result_list")].map(t => {
+  const box = t.closest(".results");
+  return box ? getComputedStyle(box).overflowX : "no box";
+})"""
+
+
+def test_at_phone_width_no_page_scrolls_sideways_and_lists_scroll_in_their_own_box(served, shared_browser,
+                                                                                    pagila_backup):
+    url, _console, ids = served
+    context = shared_browser.new_context(viewport={"width": 390, "height": 844}, locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    page.goto(f"{url}/admin/login/?next=/admin/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{url}/admin/")
+    problems = {}
+    try:
+        for name, path in main_pages(ids, pagila_backup):
+            assert page.goto(url + path).status == 200, path
+            page.wait_for_load_state("networkidle")
+            screenshot(page, f"phone-{name}.png")
+            wider = page.evaluate(PAGE_SIDEWAYS)
+            boxes = page.evaluate(LIST_BOX)
+            if wider > 0 or any(b not in ("auto", "scroll") for b in boxes):
+                problems[name] = f"page {wider} px wider than the window; list boxes {boxes}"
+        page.goto(f"{url}/admin/backups_app/backuprecord/")
+        status = page.locator("#result_list tbody tr").first.locator("td.field-status_cell")
+        assert status.count() == 1 and status.inner_text().strip(), "a backup's status is not in its row"
+    finally:
+        context.close()
+    assert not problems, "at 390 px:\n" + "\n".join(f"  {k}: {v}" for k, v in problems.items())
