@@ -46,3 +46,21 @@ def test_a_var_dir_that_cannot_be_made_is_one_line(tmp_path):
     assert done.returncode == 1
     assert done.stderr == (f"The console database's folder {var} cannot be made: Not a directory. "
                            "Set VAR_DIR (or DATABASE_URL) to a folder this user can make.\n")
+
+
+def test_ensure_admin_before_the_database_is_migrated_waits_for_it_or_says_so_in_one_line(tmp_path):
+    """A container's web role migrates as it starts; `ensure_admin` run right after `docker run` waits for it."""
+    env = fresh_machine_env(tmp_path, tmp_path / "var")
+    refused = console_process.manage("ensure_admin", "--wait", "0", env=env)
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines() == [
+        "CommandError: the console database is not migrated after 0 s: start the web role, which migrates, "
+        "or run: python manage.py migrate"], refused.stderr
+
+    waiting = console_process.start_manage("ensure_admin", "--wait", "120", env=env)
+    migrate = console_process.manage("migrate", "-v0", env=env)  # as the web role does, while it waits
+    assert migrate.returncode == 0, migrate.stderr
+    out, err = waiting.communicate(timeout=150)
+    assert waiting.returncode == 0, err
+    assert "Superuser admin created with password: " in out
+    assert (tmp_path / "var" / "admin-password").is_file()

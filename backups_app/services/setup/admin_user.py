@@ -2,10 +2,13 @@
 
 import os
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
+from django.db import DatabaseError, connection
+from django.db.migrations.executor import MigrationExecutor
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,27 @@ def _save_password(path: Path, password: str) -> None:
     with os.fdopen(fd, "w") as f:
         f.write(password + "\n")
     os.replace(tmp, path)
+
+
+def migrated(*, within: float, poll: float = 1.0) -> bool:
+    """Whether the console's database is migrated, waiting up to `within` seconds for it.
+
+    A container's web role migrates as it starts; `ensure_admin` run right
+    after `docker run` would otherwise find no user table yet.
+    """
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            executor = MigrationExecutor(connection)
+            if not executor.migration_plan(executor.loader.graph.leaf_nodes()):
+                return True
+        except DatabaseError:  # SQLite busy while another process migrates: asked again
+            pass
+        finally:
+            connection.close()
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(poll)
 
 
 def admin_ensure(*, username: str, password_file: Path, reset: bool = False) -> AdminResult:
