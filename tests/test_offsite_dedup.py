@@ -171,3 +171,27 @@ def test_an_upload_waits_while_a_prune_holds_the_store(source, target, remote, r
     assert backup.offsite_status == "uploaded", backup.offsite_detail
     assert "waiting for the prune holding" in caplog.text
     assert run_verify(backup).status == "succeeded"
+
+
+def test_a_blob_deleted_before_the_manifest_lands_is_uploaded_again_before_the_copy_is_recorded(
+        source, target, remote, remote_storage, monkeypatch, caplog):
+    first = fresh(make_backup(target, "directory"))
+    store = offsite.store(remote_storage)
+    victim = blobs.blob_key(store, sorted(listing(remote, first).values())[0])
+    kind = type(store)
+    put_file = kind.put_file
+
+    def prune_got_in_first(self, path, key, *, sha256):  # as a prune that took no lock would
+        if key.endswith(".dir"):
+            self.delete(victim)
+        return put_file(self, path, key, sha256=sha256)
+
+    monkeypatch.setattr(kind, "put_file", prune_got_in_first)
+    with caplog.at_level(logging.WARNING, logger="backups_app.services.storage.blobs"):
+        second = fresh(make_backup(target, "directory"))
+    assert second.offsite_status == "uploaded", second.offsite_detail
+    assert victim in remote.keys()
+    assert "1 blobs were gone after the manifest was written and were uploaded again" in caplog.text
+    monkeypatch.setattr(kind, "put_file", put_file)
+    check = run_verify(second)
+    assert check.status == "succeeded", check.error
