@@ -17,6 +17,7 @@ import pytest
 
 from backups_app.models import BackupRecord, BackupStorage, RestoreRecord, RetentionPolicy, VerificationRecord
 from backups_app.services.adoption import from_storage
+from backups_app.services.backups import copy_offsite
 from backups_app.services.retention import prune as pruning
 from backups_app.services.storage import blob_sweep, blobs, downloads, offsite
 from tests.dbcompare import row_counts
@@ -163,11 +164,14 @@ def test_a_prune_deletes_no_blob_while_an_upload_of_the_store_is_running(source,
 
 
 def test_an_upload_waits_while_a_prune_holds_the_store(source, target, remote, remote_storage, settings, caplog):
-    settings.OFFSITE_STORE_LEASE_SECONDS = 2
+    settings.OFFSITE_STORE_LEASE_SECONDS = 5
+    BackupStorage.objects.update(is_default=False)
+    backup = fresh(make_backup(target, "directory"))  # kept here: copied offsite below, on request
+    BackupStorage.objects.update(is_default=True)
     store = offsite.store(remote_storage)
     blob_sweep._write_lock(store, blob_sweep._lock_key(store, "prune-held"))  # a prune that was killed
     with caplog.at_level(logging.INFO, logger="backups_app.services.storage.blob_sweep"):
-        backup = fresh(make_backup(target, "directory"))
+        backup = copy_offsite.copy_offsite(backup)
     assert backup.offsite_status == "uploaded", backup.offsite_detail
     assert "waiting for the prune holding" in caplog.text
     assert run_verify(backup).status == "succeeded"

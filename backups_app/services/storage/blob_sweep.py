@@ -39,6 +39,7 @@ from backups_app.services.storage.objects import StorageError, Store
 log = logging.getLogger(__name__)
 
 LOCKS = "store/locks"
+STORE_TOP = blobs.STORE
 
 
 def _lock_key(remote: Store, name: str) -> str:
@@ -151,9 +152,6 @@ def sweep(remote: Store) -> list[str]:
         return lines + _abort_unfinished(remote) + _delete_unreferenced(remote, lease)
     finally:
         lease.end()
-
-
-STORE_TOP = blobs.STORE
 
 
 def _stale_locks(remote: Store, lease: _Lease) -> list[str]:

@@ -61,9 +61,12 @@ class S3Store(objects.Store):
         return replace(info, confirmation=confirmation(info, parts=expected.partition("-")[2]))
 
     def confirms(self, info: ObjectInfo, path: Path) -> bool:
-        """The store's SHA-256 (whole, or of its parts when "-N") against the file's, read here."""
+        """The store's SHA-256 against the label's when it is the whole object's; of its parts ("-N"), against
+        the local file's, read here."""
         if not info.store_checksum:
             return True
+        if "-" not in info.store_checksum and info.sha256:  # a whole-object SHA-256: the label's, if the same bytes
+            return checksums.same(info.store_checksum, checksums.of_sha256(info.sha256))
         config = transfer_config()
         part = checksums.part_size(info.size, threshold=config.multipart_threshold, chunk=config.multipart_chunksize)
         return checksums.same(info.store_checksum, checksums.of_file(path, part=part))
