@@ -199,3 +199,15 @@ def test_a_blob_deleted_before_the_manifest_lands_is_uploaded_again_before_the_c
     monkeypatch.setattr(kind, "put_file", put_file)
     check = run_verify(second)
     assert check.status == "succeeded", check.error
+
+
+def test_a_prune_that_cannot_read_every_manifest_deletes_no_blob(source, target, remote, remote_storage):
+    first, second = (fresh(make_backup(target, "directory")) for _ in range(2))
+    blobs_before = blob_keys(remote)
+    remote.tamper(second.offsite_key)  # its label no longer matches: what it names is unknown
+    policy = RetentionPolicy.objects.create(name="one", target=target, keep_days=None, keep_last=1, min_keep=1)
+    assert [r.pk for r in pruning.prune_policy(policy_id=policy.pk, started_by="test")] == [first.pk]
+    first = fresh(first)
+    assert first.offsite_key not in remote.keys()
+    assert "blobs no backup names were left for the next prune" in first.offsite_detail, first.offsite_detail
+    assert blob_keys(remote) == blobs_before

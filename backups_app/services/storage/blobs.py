@@ -108,8 +108,9 @@ def upload_folder(remote: Store, folder: Path, relative: str, sha256: str) -> tu
     """
     try:
         listed = local_listing(folder)
-    except OSError as exc:
-        raise StorageError(f"the folder's {manifest.NAME} cannot be read: {exc.strerror or exc}") from exc
+    except (OSError, ValueError) as exc:
+        raise StorageError(f"the folder's {manifest.NAME} cannot be read: {getattr(exc, 'strerror', '') or exc}") \
+            from exc
     added = Added(total_files=len(listed) + 1)
     for name, sha in sorted(listed.items()):
         added.total_bytes += (folder / name).stat().st_size
@@ -204,7 +205,11 @@ def read_back(remote: Store, key: str, sha256: str) -> int:
 def _read_small(remote: Store, key: str, sha256: str = "") -> str:
     """A manifest's text, checked against sha256 (or its label); StorageError when it is gone or other bytes."""
     with remote.open(key, sha256=sha256) as reader:
-        return b"".join(reader.chunks()).decode("utf-8")
+        data = b"".join(reader.chunks())
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise StorageError(f"{remote.url(key)} is not a manifest (not UTF-8 text)") from None
 
 
 read_manifest = _read_small

@@ -260,7 +260,10 @@ def resume(record: BackupRecord, why: str) -> list[str]:
     """
     done = _resume(record, why)
     if is_folder(record) and record.offsite_storage_id:
-        done += _sweep_lines(store(record.offsite_storage))
+        try:
+            done += _sweep_lines(store(record.offsite_storage))
+        except StorageError as exc:
+            done.append(f"blobs no backup names were left for the next prune: {exc}")
     return done
 
 
@@ -307,7 +310,7 @@ def unfinished_keys(remote: Store, record: BackupRecord) -> list[str]:
     if is_folder(record) and (folder / manifest.NAME).is_file():
         try:
             keys += [blobs.blob_key(remote, sha) for sha in sorted(set(blobs.local_listing(folder).values()))]
-        except (OSError, StorageError) as exc:
+        except (OSError, ValueError, StorageError) as exc:
             log.warning("backup #%s: cannot read its local manifest: %s", record.pk, exc)
     return keys
 
