@@ -237,6 +237,10 @@ OFFSITE_UPLOAD_ATTEMPTS = env.int("OFFSITE_UPLOAD_ATTEMPTS", default=3)
 OFFSITE_RETRY_SECONDS = env.float("OFFSITE_RETRY_SECONDS", default=5)
 OFFSITE_PART_MB = env.int("OFFSITE_PART_MB", default=16)
 OFFSITE_CONCURRENCY = env.int("OFFSITE_CONCURRENCY", default=2)
+# Directory-format backups share their files in object storage (services/storage/blob_sweep.py):
+# a prune of the shared files holds the store this long at most without renewing its lock; an upload
+# waits while one does, and a lock older than this (its prune was killed) is taken as gone.
+OFFSITE_STORE_LEASE_SECONDS = env.int("OFFSITE_STORE_LEASE_SECONDS", default=600)
 BACKUP_SCRATCH_DIR = Path(env.str("BACKUP_SCRATCH_DIR", default=str(VAR_DIR / "scratch"))).resolve()
 # Server targets (every database of a server): how many of its databases a run backs up at once.
 # 1 backs them up in turn; more finish sooner but load the server (and its disks) that much more.

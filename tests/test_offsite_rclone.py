@@ -50,3 +50,26 @@ def test_with_only_the_object_left_a_restore_and_a_verification_read_it(pg_clust
         assert record.status == "succeeded", record.error
         assert row_counts(pg_cluster, "pagila_from_rclone") == row_counts(pg_cluster, pagila)
     assert list(settings.BACKUP_SCRATCH_DIR.iterdir()) == []
+
+
+def test_a_second_folder_backup_uploads_only_what_changed_and_restores_from_rclone_alone(
+        pg_cluster, pagila, fresh_db, make_target, backup_root, s3_server, s3_storage):
+    source = fresh_db("pagila_rclone_dedup", template=pagila)
+    s3_storage.keep_local_copy = False
+    s3_storage.save()
+    target = make_target(source)
+    first = make_backup(target, "directory")
+    before = {k for k in s3_server.keys() if "/store/sha256/" in k}
+    pg_cluster.sql("INSERT INTO actor (first_name, last_name) VALUES ('NEW', 'ACTOR')", dbname=source)
+    second = make_backup(target, "directory")
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.offsite_status == second.offsite_status == "uploaded", second.offsite_detail
+    added = {k for k in s3_server.keys() if "/store/sha256/" in k} - before
+    assert 1 <= len(added) <= 3, added  # the actor table's data and the table of contents
+    assert f"{len(added) + 1} of " in second.offsite_detail and not second.absolute_path.exists()
+    with dropping(pg_cluster, "pagila_rclone_dedup_restored"):
+        restored = run_restore(second, "pagila_rclone_dedup_restored")
+        assert restored.status == "succeeded", restored.error
+        assert row_counts(pg_cluster, "pagila_rclone_dedup_restored") == row_counts(pg_cluster, source)
+    assert run_verify(second).status == "succeeded"

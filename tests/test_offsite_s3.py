@@ -164,7 +164,8 @@ def test_credentials_come_only_from_the_variables_the_storage_names(pagila, make
     assert "testing-access-key" not in backup.offsite_detail
 
 
-def test_a_directory_format_backup_is_not_uploaded_and_says_why(make_target, backup_root, s3_server, s3_storage):
+def test_a_directory_format_backup_without_its_manifest_is_not_uploaded_and_says_why(
+        make_target, backup_root, s3_server, s3_storage):
     from backups_app.services.storage import offsite
 
     folder = backup_root / "database" / "manual" / "shop_manual_1.dir"
@@ -175,6 +176,6 @@ def test_a_directory_format_backup_is_not_uploaded_and_says_why(make_target, bac
     offsite.after_backup(record)
     record.refresh_from_db()
     assert record.offsite_status == "failed"
-    assert record.offsite_detail == ("directory-format backups are not copied to object storage yet; "
-                                     "the local folder is kept")
+    assert "the folder's MANIFEST.sha256 cannot be read: No such file or directory" in record.offsite_detail
+    assert "the local copy is kept" in record.offsite_detail
     assert s3_server.keys() == [] and (folder / "toc.dat").is_file()

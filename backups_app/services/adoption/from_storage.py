@@ -10,7 +10,9 @@ without one was not uploaded by the console and is left alone). It is
 fetched into the scratch folder, checked against that sha256 on the way,
 read to the end as a verification does, and removed again; only then is
 its record made: `succeeded`, offsite `uploaded`, its local copy removed.
-Its roles file comes with it.
+Its roles file comes with it. A directory-format backup's object is its
+manifest (`<name>.dir`, the text of its MANIFEST.sha256): its folder is rebuilt from the
+files the manifest names (storage/blobs.py), checked, read and removed.
 
 An object whose backup was adopted from a local file (a storage that keeps
 local copies too) is linked to that record instead, when their sha256 agree.
@@ -24,6 +26,7 @@ from backups_app.models import BackupFormat, BackupRecord, BackupStorage, Databa
 from backups_app.services.adoption import adopt
 from backups_app.services.adoption.adopt import AdoptRefused, Found
 from backups_app.services.storage import layout, offsite
+from backups_app.services.storage.files import size_of
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +78,6 @@ def _examine(remote, storage, key: str, relative: str, keys: set[str], target, d
     if local is not None:
         return (*_link(remote, storage, key, local, keys, dry_run), True)
     record = adopt.named(relative, target)
-    if record.format == BackupFormat.DIRECTORY:
-        raise AdoptRefused("a directory-format backup: the console does not upload those")
     info = remote.head(key)
     if info is None:
         raise AdoptRefused("it went while it was being looked at")
@@ -84,6 +85,8 @@ def _examine(remote, storage, key: str, relative: str, keys: set[str], target, d
         raise AdoptRefused("no sha256 in its metadata: the console did not upload it")
     record.size_bytes = record.bytes_written = info.size
     record.sha256 = info.sha256
+    if record.format == BackupFormat.DIRECTORY:
+        record.size_bytes = record.bytes_written = None  # the folder's total, once it is fetched below
     record.local_removed = True
     roles_key = remote.key_for(adopt.roles_path(record))
     record.offsite_storage, record.offsite_key = storage, key
@@ -92,6 +95,8 @@ def _examine(remote, storage, key: str, relative: str, keys: set[str], target, d
     record.offsite_detail = f"adopted from {remote.url(key)}"
     try:
         with offsite.fetched(record):  # into the scratch folder, checked against the sha256 on the way
+            if record.format == BackupFormat.DIRECTORY:
+                record.size_bytes = record.bytes_written = size_of(record.absolute_path)
             notes = adopt.checked(record, record.absolute_path)
     except offsite.FetchFailed as exc:
         raise AdoptRefused(f"it cannot be fetched: {exc}") from None

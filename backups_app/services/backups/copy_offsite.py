@@ -3,7 +3,7 @@
 For a backup whose upload failed or was interrupted (the storage was down,
 the worker was stopped halfway), and for one made before its target had an
 object storage. The request is refused in one line, with nothing changed,
-unless the backup succeeded, is not a directory-format backup, is not
+unless the backup succeeded, is not
 already uploaded or being uploaded, its target has an object storage, and
 its local files are there and still match the sha256 recorded.
 
@@ -21,7 +21,7 @@ A command run on another host refuses, naming the host.
 
 import logging
 
-from backups_app.models import BackupFormat, BackupRecord, BackupStatus, OffsiteStatus
+from backups_app.models import BackupRecord, BackupStatus, OffsiteStatus
 from backups_app.services.jobs import placement, process, queue
 from backups_app.services.storage import offsite
 
@@ -49,8 +49,6 @@ def _nothing_to_do(record: BackupRecord) -> str:
     where = f"backup #{record.pk}"
     if record.status != BackupStatus.SUCCEEDED:
         return f"{where} is {record.status}: only a succeeded backup can be copied offsite"
-    if record.format == BackupFormat.DIRECTORY:
-        return f"{where} is a directory-format backup: those are not copied to object storage yet"
     if record.offsite_status == OffsiteStatus.UPLOADED:
         return f"{where} is already in object storage ({record.offsite_key})"
     if record.offsite_status == OffsiteStatus.UPLOADING:
@@ -127,7 +125,7 @@ def copy_offsite(record: BackupRecord) -> BackupRecord:
     log.info("backup #%s: copying offsite again to %s", record.pk, storage.location)
     remote = offsite.store(storage)
     try:  # what an interrupted earlier attempt left; a storage that is down fails the upload just below
-        for line in offsite.abort_unfinished(remote, offsite.keys_of(remote, record)):
+        for line in offsite.abort_unfinished(remote, offsite.unfinished_keys(remote, record)):
             log.warning("backup #%s: %s", record.pk, line)
     except offsite.StorageError as exc:
         log.warning("backup #%s: %s", record.pk, exc)

@@ -19,6 +19,8 @@
   after would cost the whole transfer's time before the first byte, and
   the disk for a copy; holding back one chunk costs neither
   (docs/benchmarks.md, bench/bench_download.py).
+- A directory-format backup (a folder) is refused in one line: it is not
+  one file, and its files in object storage are shared with other backups.
 - How it ended (whole and matching, cut off and why, or stopped by the
   client) is handed to the caller's on_end once, for the history.
 """
@@ -69,6 +71,9 @@ class Download:
 def open_file(backup: BackupRecord, *, part: str = "dump",
               on_end: Callable[[Ended], None] = lambda ended: None) -> Download:
     """One of a backup's own files as a checked stream, from this host or from object storage."""
+    if part == "dump" and backup.format == "directory":
+        raise DownloadRefused(f"backup #{backup.pk} is a directory-format backup, a folder of files, not one file to "
+                              "download: restore it, or copy its folder from BACKUP_ROOT")
     dump = part == "dump"
     relative, key = (backup.path, backup.offsite_key) if dump else (backup.globals_path, backup.offsite_globals_key)
     if not relative:

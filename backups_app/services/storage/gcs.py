@@ -67,6 +67,13 @@ class GcsStore(objects.Store):
             "the store keeps no checksum of its own: confirmed by its size and sha256 label only"
         return ObjectInfo(info.key, info.size, info.sha256, info.store_checksum, confirmed)
 
+    def confirms(self, info: ObjectInfo, path: Path) -> bool:
+        """Google's CRC32C (and MD5 where it keeps one) against the file's, read here."""
+        if not info.store_checksum:
+            return True
+        _sha, crc, md5 = digests_of(path)
+        return info.store_checksum in (checksum_words(crc, md5), checksum_words(crc, None))
+
     def put_bytes(self, key: str, data: bytes, *, sha256: str) -> None:
         blob = self.bucket.blob(key)
         blob.metadata = {SHA_KEY: sha256}

@@ -111,6 +111,13 @@ class FolderStore(objects.Store):
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
 
+    def unfinished_under(self, prefix: str) -> list[str]:
+        top = self.path(self.key_for(prefix))
+        with _errors(f"cannot list {self.url(self.key_for(prefix))}"):
+            found = {Path(folder) / objects.left_for(name) for folder, _dirs, names in os.walk(top) for name in names
+                     if objects.left_for(name)}
+            return sorted(str(p)[1:] for p in found)
+
     def keys(self, prefix: str = "") -> list[str]:
         top = self.path(self.key_for(prefix))
         with _errors(f"cannot list {self.url(self.key_for(prefix))}"):

@@ -13,6 +13,8 @@ store they talk to:
     fetch(key, dest, sha256=)      open() into a new private file, removed when it fails
     delete(key)                    gone is fine
     keys(prefix)                   every complete object under key_for(prefix)
+    confirms(info, path)           the store's own checksum of an object says it is this local file
+    unfinished_under(prefix)       the keys under key_for(prefix) that interrupted uploads left parts of
     abort_unfinished(key)          what an interrupted upload of this key left (parts, temporary files)
     explain(step, need, error)     one line for the storage test: the cause first (credentials:, bucket:, ...)
 
@@ -140,6 +142,14 @@ class Store:
             files.remove_quietly(dest)
             raise
 
+    def confirms(self, info: ObjectInfo, path: Path) -> bool:
+        """Does the store's own checksum of an object (where it keeps one) say it holds this local file?"""
+        return not info.store_checksum
+
+    def unfinished_under(self, prefix: str) -> list[str]:
+        """The keys under key_for(prefix) that interrupted uploads left something of (for abort_unfinished)."""
+        return []
+
     def check_label(self, key: str, label: str, sha256: str) -> None:
         """An object labelled with another sha256 than the caller expects is refused before a byte is read."""
         if sha256 and label and sha256 != label:
@@ -203,6 +213,13 @@ def label_line(sha256: str, name: str) -> bytes:
 def is_left_by(name: str, entry: str) -> bool:
     """A temporary file an interrupted upload of NAME (or of its label) left."""
     return entry.startswith((f".{name}.partial-", f".{name}{LABEL}.partial-"))
+
+
+def left_for(entry: str) -> str:
+    """The object name a temporary file was left by ("" for a file that is not one)."""
+    if not entry.startswith(".") or ".partial-" not in entry:
+        return ""
+    return entry[1:entry.rindex(".partial-")].removesuffix(LABEL)
 
 
 def is_object_file(entry: str) -> bool:

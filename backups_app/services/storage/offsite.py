@@ -30,8 +30,9 @@ through store() and the one interface of objects.py; nothing here asks which.
   too (read_back): the store's bytes hashed against the record. A copy that
   is not the backup's is marked offsite `failed` (mark_damaged), so that no
   restore fetches it and the copy action uploads the good local file again.
-- Directory-format backups (a folder with a manifest) are not uploaded yet:
-  the record says why and the local folder is kept.
+- Directory-format backups (a folder with a manifest) go to the store file by
+  file, each file once by its content, the manifest last (blobs.py); pruning
+  deletes the manifest, then the blobs no other manifest names (blob_sweep.py).
 """
 
 import contextlib
@@ -48,7 +49,7 @@ from django.db import connection
 from django.utils import timezone
 
 from backups_app.models import BackupRecord, BackupStorage, OffsiteStatus, StorageKind
-from backups_app.services.storage import files, layout
+from backups_app.services.storage import blob_sweep, blobs, files, layout, manifest
 from backups_app.services.storage.objects import ChecksumMismatch, StorageError, Store
 
 __all__ = ["FetchFailed", "StorageError", "after_backup", "delete_copies", "fail", "fetched", "local_problem",
@@ -129,10 +130,6 @@ def after_backup(record: BackupRecord) -> None:
     """
     storage = record.offsite_storage if record.offsite_storage_id else storage_for(record.target)
     if storage is None:
-        return
-    if record.format == "directory":
-        _set(record, status=OffsiteStatus.FAILED, storage=storage,
-             detail="directory-format backups are not copied to object storage yet; the local folder is kept")
         return
     _set(record, status=OffsiteStatus.UPLOADING, storage=storage, detail=f"uploading to {storage.location}")
     upload_claimed(record, storage)
@@ -230,22 +227,47 @@ def _upload_with_retries(record: BackupRecord, storage: BackupStorage, *, attemp
 
 def _upload(record: BackupRecord, remote: Store) -> tuple[tuple[str, str], str]:
     """((the dump's key, the roles file's key or ""), what confirmed the dump's upload)."""
+    if is_folder(record):
+        with blob_sweep.uploading(remote, record.pk):  # no prune deletes a blob before our manifest names it
+            info, added = blobs.upload_folder(remote, layout.absolute(record.path), record.path, record.sha256)
+            return _upload_roles(record, remote, info.key), f"{info.confirmation}; {added.words()}"
     key = remote.key_for(record.path)
     info = remote.put_file(layout.absolute(record.path), key, sha256=record.sha256)
+    return _upload_roles(record, remote, key), info.confirmation
+
+
+def _upload_roles(record: BackupRecord, remote: Store, key: str) -> tuple[str, str]:
     globals_key = ""
     if record.globals_path:
         globals_key = remote.key_for(record.globals_path)
         path = layout.absolute(record.globals_path)
         remote.put_file(path, globals_key, sha256=files.sha256_of(path)[0])
-    return (key, globals_key), info.confirmation
+    return key, globals_key
+
+
+def is_folder(record: BackupRecord) -> bool:
+    """A directory-format backup: a folder whose files are stored by content, and whose object is its manifest."""
+    return record.format == "directory"
 
 
 def resume(record: BackupRecord, why: str) -> list[str]:
     """Finish the upload of a backup whose uploading process is gone; what was done, one line each.
 
     The caller has already claimed the row for this process. Never raises for
-    storage trouble: the record ends `uploaded` or `failed`, saying why.
+    storage trouble: the record ends `uploaded` or `failed`, saying why. For a
+    folder, the blobs the lost upload sent that no manifest names (its own
+    failed) and the lock it left are then removed from the store, and said.
     """
+    done = _resume(record, why)
+    if is_folder(record) and record.offsite_storage_id:
+        try:
+            done += _sweep_lines(store(record.offsite_storage))
+        except StorageError as exc:
+            done.append(f"blobs no backup names were left for the next prune: {exc}")
+    return done
+
+
+def _resume(record: BackupRecord, why: str) -> list[str]:
     lead = f"upload lost ({why}); "
     storage = record.offsite_storage if record.offsite_storage_id else storage_for(record.target)
     if storage is None:
@@ -255,7 +277,7 @@ def resume(record: BackupRecord, why: str) -> list[str]:
     try:
         remote = store(storage)
         keys = keys_of(remote, record)
-        done += abort_unfinished(remote, keys)
+        done += abort_unfinished(remote, unfinished_keys(remote, record))
         if _already_there(record, remote):
             _set(record, status=OffsiteStatus.UPLOADED, key=keys[0], globals_key=keys[1] if len(keys) > 1 else "",
                  at=timezone.now(), detail=f"{lead}found complete in {remote.url(keys[0])} (sha256 checked)")
@@ -276,8 +298,21 @@ def resume(record: BackupRecord, why: str) -> list[str]:
 
 
 def keys_of(remote: Store, record: BackupRecord) -> list[str]:
-    """The object names of a backup's files (the dump, then its roles file when it has one)."""
-    return [remote.key_for(p) for p in (record.path, record.globals_path) if p]
+    """The object names of a backup's files (the dump or a folder's manifest, then its roles file when it has one)."""
+    first = blobs.manifest_key(remote, record.path) if is_folder(record) else remote.key_for(record.path)
+    return [first] + ([remote.key_for(record.globals_path)] if record.globals_path else [])
+
+
+def unfinished_keys(remote: Store, record: BackupRecord) -> list[str]:
+    """The keys an interrupted upload of the backup may have left parts of: its own, and a folder's blobs."""
+    keys = keys_of(remote, record)
+    folder = layout.absolute(record.path)
+    if is_folder(record) and (folder / manifest.NAME).is_file():
+        try:
+            keys += [blobs.blob_key(remote, sha) for sha in sorted(set(blobs.local_listing(folder).values()))]
+        except (OSError, ValueError, StorageError) as exc:
+            log.warning("backup #%s: cannot read its local manifest: %s", record.pk, exc)
+    return keys
 
 
 def abort_unfinished(remote: Store, keys: list[str]) -> list[str]:
@@ -291,6 +326,9 @@ def abort_unfinished(remote: Store, keys: list[str]) -> list[str]:
 
 def _already_there(record: BackupRecord, remote: Store) -> bool:
     """The killed process got as far as the object(s) but not the record: same size and sha256."""
+    if is_folder(record):
+        roles = not record.globals_path or remote.head(remote.key_for(record.globals_path)) is not None
+        return roles and blobs.present(remote, record.path, record.sha256)
     info = remote.head(remote.key_for(record.path))
     if info is None or info.sha256 != record.sha256 or (record.size_bytes and info.size != record.size_bytes):
         return False
@@ -301,6 +339,8 @@ def local_problem(record: BackupRecord, *, read_file: bool = True) -> str:
     """Why the local copy cannot be uploaded again ("" when it can): gone, or (read_file) not the bytes recorded."""
     if record.local_removed:
         return "its local copy was removed"
+    if is_folder(record):
+        return _folder_problem(record, read_file=read_file)
     for relative in (record.path, record.globals_path):
         if relative and not layout.absolute(relative).is_file():
             return f"its local file {relative} is gone"
@@ -313,6 +353,16 @@ def local_problem(record: BackupRecord, *, read_file: bool = True) -> str:
     if sha != record.sha256:
         return f"its local file {record.path} no longer matches its sha256 (it is {sha})"
     return ""
+
+
+def _folder_problem(record: BackupRecord, *, read_file: bool) -> str:
+    if not layout.absolute(record.path).is_dir():
+        return f"its local folder {record.path} is gone"
+    if record.globals_path and not layout.absolute(record.globals_path).is_file():
+        return f"its local file {record.globals_path} is gone"
+    check = manifest.check(layout.absolute(record.path), record.sha256) if read_file else None
+    return f"its local folder {record.path} does not match its manifest: {check.detail}" if check and not check.ok \
+        else ""
 
 
 def _remove_local(record: BackupRecord) -> None:
@@ -396,7 +446,9 @@ def fetched(backup: BackupRecord, *, with_globals: bool = False):
     _active.copies = copies
     try:
         remote = store(backup.offsite_storage)
-        if need_dump:
+        if need_dump and is_folder(backup):
+            backup.local_stand_in = _fetch_folder(remote, backup, folder / Path(backup.path).name)
+        elif need_dump:
             backup.local_stand_in = _fetch(remote, backup.offsite_key, folder / Path(backup.path).name, backup.sha256)
         if need_globals:
             backup.globals_stand_in = _fetch(remote, backup.offsite_globals_key,
@@ -422,6 +474,20 @@ def _fetch(remote: Store, key: str, dest: Path, sha256: str = "") -> Path:
     return dest
 
 
+def _fetch_folder(remote: Store, backup: BackupRecord, dest: Path) -> Path:
+    started = time.monotonic()
+    try:
+        size = blobs.fetch_folder(remote, backup.offsite_key, backup.sha256, dest)
+    except StorageError as exc:
+        raise FetchFailed(f"the folder is not on this host and {exc}") from exc
+    except OSError as exc:
+        raise FetchFailed(f"cannot write {dest.name} into the scratch folder {dest.parent.parent}: "
+                          f"{exc.strerror or exc}") from exc
+    log.info("fetched %s and its files (%s bytes) in %.1f s", remote.url(backup.offsite_key), size,
+             time.monotonic() - started)
+    return dest
+
+
 def scratch_dir() -> Path:
     return layout.ensure_dir(Path(settings.BACKUP_SCRATCH_DIR))
 
@@ -436,10 +502,24 @@ def read_back(backup: BackupRecord) -> str:
     StorageError when the store cannot be read (nothing is known then).
     """
     remote = store(backup.offsite_storage)
+    if is_folder(backup):
+        return _read_folder_back(remote, backup)
     _read_through(remote, backup.offsite_key, sha256=backup.sha256, size=backup.size_bytes)
     if backup.offsite_globals_key:
         _read_through(remote, backup.offsite_globals_key)
     return f"read back {remote.url(backup.offsite_key)}: {backup.size_bytes} bytes, sha256 matches the record"
+
+
+def _read_folder_back(remote: Store, backup: BackupRecord) -> str:
+    try:
+        _read_through(remote, backup.offsite_key, sha256=backup.sha256)
+        n = blobs.read_back(remote, backup.offsite_key, backup.sha256)
+        if backup.offsite_globals_key:
+            _read_through(remote, backup.offsite_globals_key)
+    except blobs.BlobMissing as exc:
+        raise CopyDamaged(str(exc)) from exc
+    return (f"read back {remote.url(backup.offsite_key)} and the {n} files it names from the store: "
+            "each sha256 matches the manifest, the manifest the record")
 
 
 def _read_through(remote: Store, key: str, *, sha256: str = "", size: int | None = None) -> None:
@@ -475,7 +555,7 @@ def _prune_keys(record: BackupRecord, remote: Store) -> list[str]:
     """The objects pruning deletes: those recorded, else where the upload would have put the dump."""
     if record.offsite_status in (OffsiteStatus.NONE, OffsiteStatus.DELETED) or record.offsite_storage_id is None:
         return []
-    return [k for k in (record.offsite_key, record.offsite_globals_key) if k] or [remote.key_for(record.path)]
+    return [k for k in (record.offsite_key, record.offsite_globals_key) if k] or keys_of(remote, record)[:1]
 
 
 def objects_to_delete(record: BackupRecord) -> list[str]:
@@ -484,11 +564,21 @@ def objects_to_delete(record: BackupRecord) -> list[str]:
     if record.offsite_storage_id is None:
         return []
     remote = store(record.offsite_storage)
-    return [remote.url(k) for k in _prune_keys(record, remote)]
+    keys = _prune_keys(record, remote)
+    if is_folder(record) and keys and record.offsite_status == OffsiteStatus.UPLOADED:
+        try:  # the blobs only this backup names go with it (the prune's sweep decides again when it runs)
+            keys += blob_sweep.referenced_only_by(remote, keys[0], record.sha256)
+        except StorageError as exc:
+            log.warning("backup #%s: cannot list the blobs only it names: %s", record.pk, exc)
+    return [remote.url(k) for k in keys]
 
 
 def delete_copies(record: BackupRecord) -> bool:
     """Delete a backup's objects; False (the backup stays) when an uploaded copy cannot be deleted."""
+    if is_folder(record) and record.offsite_status == OffsiteStatus.DELETED and record.offsite_storage_id:
+        # A prune stopped after the manifest went (kill -9): the blobs it was deleting go now.
+        _set(record, status=OffsiteStatus.DELETED, detail=record.offsite_detail + _swept(store(record.offsite_storage)))
+        return True
     if record.offsite_status in (OffsiteStatus.NONE, OffsiteStatus.DELETED) or record.offsite_storage_id is None:
         return True
     remote = store(record.offsite_storage)
@@ -504,5 +594,23 @@ def delete_copies(record: BackupRecord) -> bool:
         return False
     detail = f"deleted {', '.join(remote.url(k) for k in keys)} at {timezone.now():%Y-%m-%d %H:%M:%S %Z}"
     _set(record, status=OffsiteStatus.DELETED, detail=detail)
-    log.info("backup #%s: %s", record.pk, detail)
+    if is_folder(record):  # once its manifest is recorded gone: the sweep checks every manifest recorded is there
+        _set(record, status=OffsiteStatus.DELETED, detail=detail + _swept(remote))
+    log.info("backup #%s: %s", record.pk, record.offsite_detail)
     return True
+
+
+def _swept(remote: Store) -> str:
+    """After a folder's manifest is deleted: the blobs no manifest names any more go too; what was done, in words.
+
+    Blobs that cannot be deleted now stay for the next prune (they are no backup's), so this never fails the prune.
+    """
+    return "".join(f"; {line}" for line in _sweep_lines(remote))
+
+
+def _sweep_lines(remote: Store) -> list[str]:
+    try:
+        return blob_sweep.sweep(remote)
+    except StorageError as exc:
+        log.warning("blobs no backup names were left in %s: %s", remote.url(remote.key_for(blobs.STORE)), exc)
+        return [f"blobs no backup names were left for the next prune: {exc}"]

@@ -60,6 +60,17 @@ class S3Store(objects.Store):
                                    f"the file's is {expected}")
         return replace(info, confirmation=confirmation(info, parts=expected.partition("-")[2]))
 
+    def confirms(self, info: ObjectInfo, path: Path) -> bool:
+        """The store's SHA-256 against the label's when it is the whole object's; of its parts ("-N"), against
+        the local file's, read here."""
+        if not info.store_checksum:
+            return True
+        if "-" not in info.store_checksum and info.sha256:  # a whole-object SHA-256: the label's, if the same bytes
+            return checksums.same(info.store_checksum, checksums.of_sha256(info.sha256))
+        config = transfer_config()
+        part = checksums.part_size(info.size, threshold=config.multipart_threshold, chunk=config.multipart_chunksize)
+        return checksums.same(info.store_checksum, checksums.of_file(path, part=part))
+
     def put_bytes(self, key: str, data: bytes, *, sha256: str) -> None:
         """A small object in one request, the store asked to keep its SHA-256 (the storage test's)."""
         with _errors(f"cannot write {self.url(key)}"):
@@ -112,6 +123,12 @@ class S3Store(objects.Store):
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload["UploadId"])
                 aborted += 1
         return aborted
+
+    def unfinished_under(self, prefix: str) -> list[str]:
+        with _errors(f"cannot list the unfinished uploads under {self.url(self.key_for(prefix))}"):
+            pages = self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket,
+                                                                                Prefix=self.key_for(prefix))
+            return sorted({u["Key"] for page in pages for u in page.get("Uploads", [])})
 
     def explain(self, step: str, need: str, error: StorageError) -> str:
         return explain(self.storage, self, step, need, error)

@@ -184,7 +184,13 @@ class SftpStore(objects.Store):
                                    f"{self.base()}", cause=objects.PATH)
             return sorted(self._key(p) for p in self._walk(top))
 
-    def _walk(self, folder: str):
+    def unfinished_under(self, prefix: str) -> list[str]:
+        top = self.remote(self.key_for(prefix)).rstrip("/")
+        with _errors(f"cannot list {self.url(self.key_for(prefix))}"):
+            return sorted({self._key(f"{posixpath.dirname(p)}/{objects.left_for(posixpath.basename(p))}")
+                           for p in self._walk(top, left=True)})
+
+    def _walk(self, folder: str, *, left: bool = False):
         try:
             entries = self.sftp.listdir_attr(folder)
         except FileNotFoundError:
@@ -192,8 +198,9 @@ class SftpStore(objects.Store):
         for entry in entries:
             path = f"{folder}/{entry.filename}"
             if stat.S_ISDIR(entry.st_mode or 0):
-                yield from self._walk(path)
-            elif stat.S_ISREG(entry.st_mode or 0) and objects.is_object_file(entry.filename):
+                yield from self._walk(path, left=left)
+            elif stat.S_ISREG(entry.st_mode or 0) and (
+                    objects.left_for(entry.filename) if left else objects.is_object_file(entry.filename)):
                 yield path
 
     def _exists(self, path: str) -> bool:
