@@ -1,12 +1,18 @@
 """Directory backups share each file's content through the store: hard links, one inode, still plain pg_dump folders."""
 
 import errno
+import json
 import os
+import re
 import stat
 import subprocess
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
+from django.urls import reverse
 from django.utils import timezone
+from humanize import naturalsize
 
 from backups_app.models import BackupRecord
 from backups_app.services.backups import dump
@@ -19,6 +25,7 @@ from tests.dbcompare import row_counts
 from tests.restore_helpers import database_names, dropping, flip_byte, make_backup, run_restore, run_verify
 
 pytestmark = pytest.mark.django_db
+pytest_plugins = ["tests.admin_fixtures"]
 
 
 @pytest.fixture
@@ -233,3 +240,37 @@ def test_a_failed_directory_backup_leaves_nothing_in_the_store(pagila_target, mo
     assert record.status == "failed" and "stopped after linking" in record.error
     assert {p.name: p.stat().st_nlink for p in store_files()} == before
     assert len(store_files()) == len(listed_files(first))
+
+
+def test_the_list_the_metrics_and_the_dashboard_show_what_each_backup_added_and_the_store(
+        pagila_target, superuser_client, settings):
+    first = make_backup(pagila_target, "directory")
+    second = make_backup(pagila_target, "directory")
+    files, size = local_store.total_bytes()
+    assert files == len(store_files()) and size == sum(p.stat().st_size for p in store_files())
+    # du, hard links counted once: the store and the two manifests and toc.dat files are all there is.
+    du = int(subprocess.run(["du", "-sb", str(layout.root())], capture_output=True, text=True).stdout.split()[0])
+    assert size < first.bytes_added + second.bytes_added <= du
+
+    out = StringIO()
+    call_command("backup", "--list", stdout=out)
+    lines = out.getvalue().splitlines()
+    row = next(line for line in lines if line.startswith(f"{second.pk} "))
+    assert naturalsize(second.bytes_added, binary=True) in row
+    assert lines[-1].endswith(f"; shared store: {files} files, {naturalsize(size, binary=True)}")
+    out = StringIO()
+    call_command("backup", "--list", "--json", stdout=out)
+    assert {i["id"]: i["bytes_added"] for i in json.loads(out.getvalue())} == {
+        first.pk: first.bytes_added, second.pk: second.bytes_added}
+
+    settings.METRICS_TOKEN, settings.METRICS_ALLOWED_IPS = "t0ken-for-dedup", []
+    metrics = superuser_client.get("/metrics", HTTP_AUTHORIZATION="Bearer t0ken-for-dedup").content.decode()
+    assert f'backupconsole_last_success_added_bytes{{target="pagila"}} {float(second.bytes_added)}' in metrics
+    assert f"backupconsole_store_bytes {float(size)}" in metrics
+    assert f"backupconsole_store_files {float(files)}" in metrics
+
+    html = superuser_client.get(reverse("admin:index")).content.decode()
+    assert f"last one added {naturalsize(second.bytes_added, binary=True)}" in html
+    assert re.search(rf'id="bc-store">Shared store: {files} files, ', html)
+    japanese = superuser_client.get(reverse("admin:index"), HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    assert "Shared store" not in japanese and "last one added" not in japanese

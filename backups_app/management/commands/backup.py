@@ -215,14 +215,14 @@ class Command(ConsoleCommand):
         if opts["json"]:
             self.stdout.write(json.dumps([selectors.backup_as_dict(r) for r in records], indent=2))
             return
-        rows = [("ID", "TARGET", "TYPE", "FORMAT", "SIZE", "ADDED", "CREATED", "STATUS", "PATH")]
+        rows = [("ID", "TARGET", "TYPE", "FORMAT", "SIZE", "CREATED", "STATUS", "ADDED", "PATH")]
         places = {}
         for r in records:
             size = naturalsize(r.size_bytes, binary=True) if r.size_bytes is not None else "-"
             added = naturalsize(r.bytes_added, binary=True) if r.bytes_added is not None else "-"
             created = timezone.localtime(r.created_at).strftime("%Y-%m-%d %H:%M:%S")
             place = places[r.pk] = selectors.file_place(r)
-            rows.append((str(r.pk), r.target.name, r.backup_type, r.format, size, added, created, r.status,
+            rows.append((str(r.pk), r.target.name, r.backup_type, r.format, size, created, r.status, added,
                          (selectors.shown_path(r, place) or "-") + _place_note(place)))
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
         for row in rows:
