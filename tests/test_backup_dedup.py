@@ -274,3 +274,23 @@ def test_the_list_the_metrics_and_the_dashboard_show_what_each_backup_added_and_
     assert re.search(rf'id="bc-store">Shared store: {files} files, ', html)
     japanese = superuser_client.get(reverse("admin:index"), HTTP_ACCEPT_LANGUAGE="ja").content.decode()
     assert "Shared store" not in japanese and "last one added" not in japanese
+
+
+def test_adopted_directory_backups_that_share_files_come_back_whole_and_say_their_additions_are_unknown(
+        pagila_target, pg_cluster, pagila):
+    made = [make_backup(pagila_target, "directory") for _ in range(2)]
+    BackupRecord.objects.all().delete()  # the console's database is lost; BACKUP_ROOT and its store are not
+    call_command("backup", "--adopt", stdout=StringIO())
+    adopted = {b.path: b for b in BackupRecord.objects.all()}
+    assert set(adopted) == {b.path for b in made}
+    for b in made:
+        record = adopted[b.path]
+        assert (record.sha256, record.size_bytes, record.bytes_added) == (b.sha256, b.size_bytes, None)
+        assert record.last_verify_ok is True
+    assert local_store.sweep() == [] and all(p.stat().st_nlink == 3 for p in store_files()
+                                              if p.name in manifest.listed(made[0].absolute_path).values()
+                                              and not p.name == manifest.listed(made[0].absolute_path)["toc.dat"])
+    with dropping(pg_cluster, "pagila_adopted_dir"):
+        restored = run_restore(adopted[made[1].path], "pagila_adopted_dir", jobs=2)
+        assert restored.status == "succeeded", restored.error
+        assert row_counts(pg_cluster, "pagila_adopted_dir") == row_counts(pg_cluster, pagila)
