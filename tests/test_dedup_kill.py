@@ -31,13 +31,14 @@ def die(*args, **kwargs):
 def after(real):
     return lambda *args, **kwargs: (real(*args, **kwargs), die())
 
-calls = []
+added = []
 def linking(real):
-    def link(*args):
-        calls.append(1)
-        if len(calls) == 4:  # some files are linked or added by now, the others not yet
+    def link(source, name):
+        if added:  # new content is in the store, some files are linked, the others not yet
             die()
-        real(*args)
+        real(source, name)
+        if not str(name).endswith(".link"):
+            added.append(name)
     return link
 
 STEP
@@ -58,14 +59,23 @@ prune._prune_backup(record, reason={'pruned_reason': 'test', 'pruned_why': {}}, 
 """
 
 
+SOURCE = "pagila_kill"
+
+
 @pytest.fixture
 def console(tmp_path, pg_cluster, pagila):
-    env = console_process.console_env(tmp_path, pg_cluster, pagila)
+    """Two good backups (the second shares every data file with the first), then a change: the next backup
+    has new content for the store (a table's file, and toc.dat)."""
+    pg_cluster.dropdb(SOURCE)
+    pg_cluster.createdb(SOURCE, template=pagila)
+    env = console_process.console_env(tmp_path, pg_cluster, SOURCE)
     assert console_process.manage("migrate", "-v0", env=env).returncode == 0
-    for _ in range(2):  # two good backups: the second shares every data file with the first
+    for _ in range(2):
         made = console_process.manage("backup", "--format", "directory", env=env)
         assert made.returncode == 0, made.stderr
-    return env
+    pg_cluster.sql("INSERT INTO language (name) VALUES ('Esperanto')", dbname=SOURCE)
+    yield env
+    pg_cluster.dropdb(SOURCE)
 
 
 def root(env):
@@ -87,6 +97,9 @@ def kept_backups(env):
 
 
 def assert_whole_and_tidy(env, pg_cluster, pagila, kept: int):
+    """Every kept backup checks with sha256sum and restores with the rows it was made with (the first two:
+    pagila's; later ones: the changed copy's)."""
+    rows = {"before": row_counts(pg_cluster, pagila), "after": row_counts(pg_cluster, SOURCE)}
     backups = kept_backups(env)
     assert len(backups) == kept
     assert not list(root(env).glob("database/*/.*")), "no partial folder left"
@@ -103,7 +116,7 @@ def assert_whole_and_tidy(env, pg_cluster, pagila, kept: int):
         try:
             restored = console_process.manage("restore", str(pk), "--into", into, env=env)
             assert restored.returncode == 0, restored.stderr
-            assert row_counts(pg_cluster, into) == row_counts(pg_cluster, pagila)
+            assert row_counts(pg_cluster, into) == rows["before" if pk <= 2 else "after"]
         finally:
             pg_cluster.dropdb(into)
     assert {p.name for p in store_files(env)} == used
@@ -126,8 +139,8 @@ def test_a_backup_killed_at_each_step_leaves_every_kept_backup_whole_and_the_nex
         assert "removed a leftover partial folder" in nxt.stderr or "removed its partial folder" in nxt.stderr
     # What the killed backup had added to the store is used by nobody once its folder is gone: removed, said.
     assert nxt.stderr.count("no backup uses it any more") == len(leftovers) == nxt.stderr.count("store file")
-    if step == "publish":
-        assert leftovers, "its toc.dat (new content each time) was in the store"
+    if step in ("linking", "publish"):
+        assert leftovers, "the changed table's file was new to the store"
     assert_whole_and_tidy(console, pg_cluster, pagila, kept=2)
     again = console_process.manage("backup", "--format", "directory", env=console)
     assert again.returncode == 0, again.stderr
