@@ -2,8 +2,10 @@
 
 Each test runs a console of its own as a separate process (tests/console_process.py) that SIGKILLs itself
 at the step under test, then checks, with the next command, that every kept backup is whole and restores
-and that the store holds nothing no backup uses. A kill while pg_dump itself runs is
-tests/test_backup_faults.py's (its directory backups are deduplicated too).
+and that the store holds nothing no backup uses. The steps: pg_dump done and the manifest not yet
+written ("dumped"), the manifest written, halfway through linking, everything linked and the folder not
+yet published; and a prune between removing a folder and sweeping the store. A kill while pg_dump itself
+runs is tests/test_backup_faults.py's (its directory backups are deduplicated too).
 """
 
 import subprocess
@@ -45,7 +47,7 @@ STEP
 """
 
 STEPS = {
-    "dump": "manifest.write = die\ncall_command('backup', '--format', 'directory')",
+    "dumped": "manifest.write = die\ncall_command('backup', '--format', 'directory')",
     "manifest": "manifest.write = after(manifest.write)\ncall_command('backup', '--format', 'directory')",
     "linking": "local_store._link = linking(local_store._link)\ncall_command('backup', '--format', 'directory')",
     "publish": "files.publish_dir = die\ncall_command('backup', '--format', 'directory')",
@@ -133,7 +135,7 @@ def test_a_backup_killed_at_each_step_leaves_every_kept_backup_whole_and_the_nex
     nxt = console_process.manage("backup", "--list", env=console)
     assert nxt.returncode == 0, nxt.stderr
     assert "ended failed: job lost" in nxt.stderr
-    if step == "dump":
+    if step == "dumped":
         assert leftovers == [] and "store file" not in nxt.stderr
     else:
         assert "removed a leftover partial folder" in nxt.stderr or "removed its partial folder" in nxt.stderr
