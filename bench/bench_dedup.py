@@ -18,7 +18,9 @@ directory --jobs 2`: one with BACKUP_DEDUP (the default), one without. Then:
                   median ratio of wall times;
   memory          peak RSS and PSS of the backup's process tree (bench.py);
   restore         the newest backup of each console restored (--repeat
-                  times, in turn): the ratio of wall times;
+                  times, in turn): the ratio of wall times; and pg_restore
+                  reading every block of the deduplicated folder and of a
+                  plain copy of it (no links), in turn;
   format          custom against directory --jobs 2 (wall time, size), for
                   TimescaleDB targets' default format;
   append-only     a plain tick table grown by a day, dumped twice: how much
@@ -143,6 +145,7 @@ def main():
         report_format(cluster, work, envs["plain"])
         daily(cluster, opts, per_day, envs)
         report_restore(cluster, envs, opts.repeat)
+        report_reading(work, envs["dedup"], opts.repeat)
         append_only(cluster, work, opts.append_mb or opts.size_mb)
     finally:
         cluster.destroy()
@@ -213,6 +216,26 @@ def report_restore(cluster, envs, repeat) -> None:
             walls[label].append(restore(envs[label], ids[label], cluster, f"fx_restored_{label}"))
     d, p = statistics.median(walls["dedup"]), statistics.median(walls["plain"])
     print(f"restore of the newest backup: dedup {d:.1f} s, plain {p:.1f} s -> {d / p:.3f}x (target <= 1.05x); "
+          f"runs {walls}")
+
+
+def report_reading(work: Path, env, repeat: int) -> None:
+    """pg_restore reading every block of the newest deduplicated folder, and of a plain copy of it (cp: no links)."""
+    linked = Path(newest_record(env)["path"])
+    copy = work / "copy.dir"
+    shutil.copytree(linked, copy)
+    main_bench.setup_django(work)
+    from backups_app.services.postgres import binaries
+
+    tool = binaries.choose_pg_restore(linked).tool
+    walls = {"linked": [], "copy": []}
+    for n in range(repeat):
+        for label, folder in ((("linked", linked), ("copy", copy)) if n % 2 else (("copy", copy), ("linked", linked))):
+            t0 = time.monotonic()
+            subprocess.run([tool.path, "-f", os.devnull, str(folder)], check=True, capture_output=True)
+            walls[label].append(time.monotonic() - t0)
+    d, p = statistics.median(walls["linked"]), statistics.median(walls["copy"])
+    print(f"pg_restore reading every block: linked folder {d:.2f} s, plain copy {p:.2f} s -> {d / p:.3f}x; "
           f"runs {walls}")
 
 
