@@ -310,3 +310,15 @@ def test_a_restore_of_a_backup_sharing_a_damaged_file_fails_before_creating_its_
     restored = run_restore(first, "pagila_shared_damage")
     assert restored.status == "failed" and "does not match its recorded checksum" in restored.error
     assert "\n" not in restored.error and "pagila_shared_damage" not in database_names(pg_cluster)
+
+
+def test_a_backups_page_says_what_it_added(pagila_target, superuser_client):
+    make_backup(pagila_target, "directory")
+    second = make_backup(pagila_target, "directory")
+    url = reverse("admin:backups_app_backuprecord_change", args=[second.pk])
+    html = superuser_client.get(url).content.decode()
+    assert "Added to BACKUP_ROOT" in html and naturalsize(second.bytes_added, binary=True) in html
+    BackupRecord.objects.filter(pk=second.pk).update(bytes_added=None)  # adopted: not known
+    assert "not known" in superuser_client.get(url).content.decode()
+    japanese = superuser_client.get(url, HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    assert "BACKUP_ROOT に追加した量" in japanese and "不明" in japanese
