@@ -212,6 +212,9 @@ BACKUP_CUSTOM_COMPRESSION = env.str("BACKUP_CUSTOM_COMPRESSION", default="auto")
 # once (pg_dump --jobs; each job is one more connection to the server).
 # Worth it where a database has many tables, e.g. TimescaleDB chunks.
 BACKUP_DUMP_JOBS = env.int("BACKUP_DUMP_JOBS", default=min(4, os.cpu_count() or 1))
+# A directory-format backup's files whose content an earlier one stored already are hard links
+# to one copy in BACKUP_ROOT/.store (services/storage/local_store.py).
+BACKUP_DEDUP = env.bool("BACKUP_DEDUP", default=True)
 # Plain SQL dumps are compressed by an external program: "gzip" (.sql.gz,
 # level 1) or "zstd" (.sql.zst, level 3).
 BACKUP_SQL_COMPRESSION = env.str("BACKUP_SQL_COMPRESSION", default="gzip")

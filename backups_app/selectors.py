@@ -170,6 +170,7 @@ def backup_as_dict(record: BackupRecord) -> dict:
         "format": record.format,
         "status": record.status,
         "size_bytes": record.size_bytes,
+        "bytes_added": record.bytes_added,
         "sha256": record.sha256 or None,
         "encrypted": record.encrypted,
         "created_at": timezone.localtime(record.created_at).isoformat(),

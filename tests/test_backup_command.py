@@ -97,7 +97,8 @@ def test_list_shows_every_backup_newest_first_and_filters_by_type(pagila, make_t
     failed = make_row(target, status="failed", age_days=0.5)
 
     lines = run("--list").splitlines()
-    assert lines[0].split() == ["ID", "TARGET", "TYPE", "FORMAT", "SIZE", "CREATED", "STATUS", "PATH"]
+    # ADDED (what each backup added to BACKUP_ROOT) before PATH: the columns before it keep their places.
+    assert lines[0].split() == ["ID", "TARGET", "TYPE", "FORMAT", "SIZE", "CREATED", "STATUS", "ADDED", "PATH"]
     ids = [int(line.split()[0]) for line in lines[1:-1]]
     assert ids == [failed.pk, new.pk, weekly.pk, old.pk]
     assert lines[-1] == "4 backups"

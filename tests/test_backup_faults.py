@@ -15,7 +15,7 @@ import pytest
 from backups_app.models import BackupRecord, DatabaseTarget
 from backups_app.services.backups import dump
 from backups_app.services.postgres.proc import Ran
-from backups_app.services.storage import layout
+from backups_app.services.storage import layout, local_store
 from tests import as_user, console_process, faultkit
 from tests.conftest import PASSWORD_ENV
 from tests.pgcluster import Cluster
@@ -72,10 +72,11 @@ def backup(target, fmt="custom", backup_type="manual") -> BackupRecord:
 
 
 def files_under(root) -> list:
-    """Every file below BACKUP_ROOT except the attempt log."""
+    """Every file below BACKUP_ROOT except the attempt log and the store (second names of backups' files)."""
     if not root.exists():
         return []
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.name != "backup_log.txt")
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.name != "backup_log.txt"
+                  and local_store.STORE_DIR not in p.relative_to(root).parts)
 
 
 def backups_under(root) -> list:
@@ -91,6 +92,7 @@ def assert_failed_cleanly(record, root, *words):
         assert word in record.error, record.error
     assert not record.path and record.size_bytes is None and not record.sha256
     assert files_under(root) == [], "no file under a final name and no temporary file"
+    assert not [p for p in (root / local_store.STORE_DIR).rglob("*") if p.is_file()], "nothing left in the store"
     assert not list(root.glob("database/*/*.dir")) and not list(root.glob("database/*/.*partial*")), \
         "no folder under a final name and no temporary folder"
     assert record.finished_at and record.duration_seconds is not None
@@ -102,6 +104,9 @@ def assert_next_backup_works(target, root, fmt="custom"):
     if fmt == "directory":
         assert [p for p in root.glob("database/*/*") if p.is_dir()] == [record.absolute_path]
         assert not list(root.glob("database/*/.*partial*"))
+        # The store names this backup's files and nothing else: nothing of the failed attempt is left there.
+        kept = [p for p in (root / local_store.STORE_DIR).rglob("*") if p.is_file()]
+        assert kept and all(p.stat().st_nlink == 2 for p in kept)
     else:
         assert backups_under(root) == [record.absolute_path]
     assert all(p.name.startswith(record.absolute_path.name) for p in files_under(root)

@@ -59,14 +59,15 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
     search_fields = ["path"]
     search_help_text = gettext_lazy("Search by file name.")
     actions = ["restore_backup", "verify_backup", "copy_offsite", "pin_backup", "unpin_backup"]
-    readonly_fields = ["status_badge", "status_cell", "progress", "size", "duration", "size_anomaly_pct",
+    readonly_fields = ["status_badge", "status_cell", "progress", "size", "added", "duration", "size_anomaly_pct",
                        "started_by_words", "pruned_words", "extensions_list", "row_counts_list", "job_log",
                        "client_words", "file_where"]
     fieldsets = [
         (None, {"fields": ["target", "server_address", "status_cell", "progress", "backup_type", "format",
                            "created_at", "started_at", "finished_at", "duration", "started_by_words", "requested_by",
                            "schedule", "is_safety_backup"]}),
-        (gettext_lazy("File"), {"fields": ["path", "file_where", "size", "size_anomaly_pct", "sha256", "compression",
+        (gettext_lazy("File"), {"fields": ["path", "file_where", "size", "added", "size_anomaly_pct", "sha256",
+                                           "compression",
                                            "encrypted", "pg_dump_version", "client_words", "server_version",
                                            "globals_path"]}),
         (gettext_lazy("Offsite copy"), {"fields": ["offsite_status", "offsite_storage", "offsite_key",
@@ -233,6 +234,11 @@ class BackupRecordAdmin(GuardedActionsMixin, JobAdminMixin, admin.ModelAdmin):
     @admin.display(description=gettext_lazy("size"), ordering="size_bytes")
     def size(self, obj):
         return display.human_size(obj.size_bytes)
+
+    @admin.display(description=gettext_lazy("added to BACKUP_ROOT"))
+    def added(self, obj):
+        """What this backup added: a directory backup's files no earlier backup had stored, and its manifest."""
+        return display.human_size(obj.bytes_added) if obj.bytes_added is not None else gettext_lazy("not known")
 
     @admin.display(description=gettext_lazy("where the file is"))
     def file_where(self, obj):

@@ -16,6 +16,7 @@ from backups_app.admin.display import (
     status_badge,
 )
 from backups_app.services.monitoring import charts, dashboard, disk, health
+from backups_app.services.storage import local_store
 
 VIEW_PERMISSIONS = ("backups_app.view_databasetarget", "backups_app.view_backuprecord")
 
@@ -27,7 +28,7 @@ def dashboard_context(request) -> dict:
     rows, words = dashboard.dashboard_rows(now=now), Words()
     return {"show_dashboard": True, "health_rows": [row_view(r, now, words) for r in rows],
             "server_runs": [run_view(r) for r in dashboard.last_server_runs()] if _servers_among(rows) else [],
-            "disk": disk_view(disk.disk_report(now=now)),
+            "disk": disk_view(disk.disk_report(now=now)), "store": store_view(),
             "attention_count": sum(r.needs_attention for r in rows),
             "may_back_up": request.user.has_perm("backups_app.run_backup"),
             "time_zone_name": timezone.localtime(now).tzname()}
@@ -53,11 +54,24 @@ def row_view(row: dashboard.TargetRow, now, words: Words) -> dict:
             "last_error": first_line(error_words(row.last_attempt.error)) if row.failed else "",
             "last_error_url": error_url(row) if row.failed else "",
             "verification": verification_text(row.verification), "next_run": when(row.next_run),
-            "kept_bytes": words.size(row.kept_bytes),
+            "kept_bytes": words.size(row.kept_bytes), "added_bytes": added_text(row.last_success, words),
             "drill_restore": words.duration(row.drill_restore_seconds),
             "anomaly": _("%(pct)+.0f%% vs. median") % {"pct": row.anomaly} if row.anomaly is not None else "",
             "size_chart": size_chart(row, words), "duration_chart": duration_chart(row, words),
             "restore_chart": restore_chart(row, words), "drill_chart": drill_chart(row, words)}
+
+
+def added_text(last, words: Words) -> str:
+    """What the last good backup added, when sharing made it less than its size (a directory backup)."""
+    if last is None or last.bytes_added is None or last.bytes_added == last.size_bytes:
+        return ""
+    return _("last one added %(added)s of its %(size)s") % {"added": words.size(last.bytes_added),
+                                                            "size": words.size(last.size_bytes)}
+
+
+def store_view() -> dict:
+    files, size = local_store.total_bytes()
+    return {"files": files, "size": human_size(size)} if files else {}
 
 
 def error_url(row) -> str:

@@ -54,6 +54,11 @@ class BackupRecord(JobFields):
     size_bytes = models.BigIntegerField(_("size (bytes)"), null=True, blank=True)
     sha256 = models.CharField(_("SHA-256"), max_length=64, blank=True)
     bytes_written = models.BigIntegerField(_("bytes written"), default=0)
+    bytes_added = models.BigIntegerField(
+        _("bytes added"), null=True, blank=True, editable=False,
+        help_text=_("What this backup added to BACKUP_ROOT: its whole size, or for a directory backup the "
+                    "files no earlier backup had stored. Empty when not known (an adopted backup)."),
+    )
     pg_dump_version = models.CharField(_("pg_dump version"), max_length=100, blank=True)
     client = models.CharField(_("client program"), max_length=500, blank=True,
                               help_text=_("The pg_dump that made it, and why that one."))

@@ -30,7 +30,7 @@ from backups_app.services.monitoring import health
 from backups_app.services.retention import orphans
 from backups_app.services.retention import plan as retention
 from backups_app.services.retention import prune as pruning
-from backups_app.services.storage import layout, offsite
+from backups_app.services.storage import layout, local_store, offsite
 from backups_app.services.targets import agreement
 from backups_app.services.targets.lookup import UnknownTarget, get_target
 
@@ -215,18 +215,19 @@ class Command(ConsoleCommand):
         if opts["json"]:
             self.stdout.write(json.dumps([selectors.backup_as_dict(r) for r in records], indent=2))
             return
-        rows = [("ID", "TARGET", "TYPE", "FORMAT", "SIZE", "CREATED", "STATUS", "PATH")]
+        rows = [("ID", "TARGET", "TYPE", "FORMAT", "SIZE", "CREATED", "STATUS", "ADDED", "PATH")]
         places = {}
         for r in records:
             size = naturalsize(r.size_bytes, binary=True) if r.size_bytes is not None else "-"
+            added = naturalsize(r.bytes_added, binary=True) if r.bytes_added is not None else "-"
             created = timezone.localtime(r.created_at).strftime("%Y-%m-%d %H:%M:%S")
             place = places[r.pk] = selectors.file_place(r)
-            rows.append((str(r.pk), r.target.name, r.backup_type, r.format, size, created, r.status,
+            rows.append((str(r.pk), r.target.name, r.backup_type, r.format, size, created, r.status, added,
                          (selectors.shown_path(r, place) or "-") + _place_note(place)))
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
         for row in rows:
             self.stdout.write("  ".join(c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1])
-        self.stdout.write(f"{len(rows) - 1} backups" + _places_summary(places.values()))
+        self.stdout.write(f"{len(rows) - 1} backups" + _places_summary(places.values()) + _store_summary())
 
     def check_freshness(self, opts):
         targets = _watched(get_target(opts["target"])) if opts["target"] else None
@@ -295,6 +296,11 @@ def _relied_on(facts: dict) -> str:
     if not host or host == process.host():
         return facts["last_success"]
     return f"{facts['last_success']} (backup #{facts['last_success_id']}, its file on host {host})"
+
+
+def _store_summary() -> str:
+    files, size = local_store.total_bytes()
+    return f"; shared store: {files} files, {naturalsize(size, binary=True)}" if files else ""
 
 
 def _place_note(place: selectors.Place) -> str:

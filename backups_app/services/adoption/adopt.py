@@ -11,7 +11,9 @@ policies, verified and restored like any other:
   file's modification time;
 - its target is the one named (--target), else the only target whose
   database the name starts with;
-- its size and sha256 are read now, and it is read to the end as a
+- its size and sha256 are read now (a directory backup's from its files,
+  which may be hard links it shares with others through the store: what
+  it added is then not known and left empty), and it is read to the end as a
   verification would (pg_restore, the decompressor, or age with the
   private key when one is configured): what does not read is left alone;
 - its roles file (NAME.globals.sql beside it) comes with it;
@@ -103,6 +105,9 @@ def _examine(path: Path, target: DatabaseTarget | None) -> tuple[BackupRecord, l
         raise AdoptRefused("its name says one format and it is another kind of file")
     record.sha256, record.size_bytes = manifest.backup_sha256(path)
     record.bytes_written = record.size_bytes
+    # A directory backup's files may be links it shares with others (storage/local_store.py): which of them
+    # stored a content first is history no file keeps, so what it added is not known. A single file is its own.
+    record.bytes_added = None if record.format == BackupFormat.DIRECTORY else record.size_bytes
     notes = checked(record, path)
     roles = layout.absolute(roles_path(record))
     if roles.is_file():

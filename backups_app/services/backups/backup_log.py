@@ -8,7 +8,8 @@ from backups_app.services.postgres.scrub import scrub
 from backups_app.services.storage import layout
 
 
-def append(record, *, secrets=()) -> None:
+def append(record, *, secrets=(), note: str = "") -> None:
+    """note: what else the attempt did worth saying (files a directory backup could not share)."""
     path = layout.log_path()
     layout.ensure_dir(path.parent)
     size_mb = (record.size_bytes or 0) / (1024 * 1024)
@@ -18,6 +19,10 @@ def append(record, *, secrets=()) -> None:
         f" file={record.path or '-'} size_mb={size_mb:.2f}"
         f" duration_s={record.duration_seconds or 0:.1f} result={record.status}"
     )
+    if getattr(record, "bytes_added", None) is not None and record.format == "directory":
+        line += f" added_mb={record.bytes_added / (1024 * 1024):.2f}"
+    if note:
+        line += " note=" + " ".join(note.split())[:300]
     if record.error:
         line += " error=" + " ".join(record.error.split())[:300]
     line = scrub(line, secrets) + "\n"

@@ -9,7 +9,9 @@ hashed while it is written. Neither is ever held in memory. A directory
 archive (pg_dump -Fd, several tables at once) is a folder: it gets a
 manifest of its files' checksums (storage/manifest.py) and is published by
 renaming the whole folder, so it too is complete under its final name or
-absent.
+absent. Before that, with BACKUP_DEDUP, each of its files whose content an
+earlier backup has already stored becomes a hard link to the store's copy
+(storage/local_store.py): the folder is still an ordinary pg_dump directory.
 """
 
 import errno
@@ -40,7 +42,7 @@ from backups_app.services.postgres.connection import (
 )
 from backups_app.services.postgres.proc import Ran, last_lines
 from backups_app.services.postgres.scrub import scrub
-from backups_app.services.storage import files, layout, manifest, offsite
+from backups_app.services.storage import files, layout, local_store, manifest, offsite
 from backups_app.services.targets import agreement
 
 log = logging.getLogger(__name__)
@@ -114,7 +116,7 @@ def backup_execute(*, record_id: int, lock_wait: float | None = None, defer_when
 
 def _run(record: BackupRecord, written, dump_jobs: int | None = None, globals_file=None) -> None:
     conn = conn_for(record.target)
-    partial = None
+    partial, shared = None, None
     try:
         recipients = keys.recipients_for(record.target)
         info, tool, final = _prepare(record, conn, encrypted=bool(recipients))
@@ -132,6 +134,7 @@ def _run(record: BackupRecord, written, dump_jobs: int | None = None, globals_fi
                                                    dump_jobs or settings.BACKUP_DUMP_JOBS)
                     progress.phase(record, progress.CHECKING)
                     _verify_archive(record, tool, partial)
+                    shared = _share_files(record, partial, size)
             jobs.ensure_running(record)
             globals_ready()
             progress.phase(record, progress.PUBLISHING)
@@ -149,11 +152,24 @@ def _run(record: BackupRecord, written, dump_jobs: int | None = None, globals_fi
         _fail(record, stopping.interrupted("backup", exc), secrets=conn.secrets(), partial=partial)
         raise
     jobs.finish(record, ok=True, path=layout.relative(final), size_bytes=size, sha256=sha,
+                bytes_added=shared.added_bytes if shared else size,
                 compression=compression, bytes_written=size, encrypted=bool(recipients),
                 size_anomaly_pct=anomaly.check_size(record, size),
                 **offsite.pending(record, owner=process.identity()))
-    _log_attempt(record, conn.secrets())
+    _log_attempt(record, conn.secrets(), note=shared.note() if shared else "")
     log.info("backup #%s succeeded: %s (%s bytes)", record.pk, record.path, size)
+
+
+def _share_files(record, partial: Path, size: int) -> local_store.Shared | None:
+    """A directory backup's files linked into the store (BACKUP_DEDUP); its bytes_added count the manifest too."""
+    if record.format != "directory" or not settings.BACKUP_DEDUP:
+        return None
+    listed = manifest.listed(partial)
+    shared = local_store.share_folder(partial, listed)
+    shared.added_bytes += (partial / manifest.NAME).stat().st_size
+    if shared.plain:
+        log.warning("backup #%s: %s", record.pk, shared.note())
+    return shared
 
 
 def _copy_offsite(record: BackupRecord) -> None:
@@ -377,6 +393,8 @@ def _fail(record, message: str, *, secrets, partial: Path | None = None) -> None
     if partial is not None and os.path.lexists(partial):
         try:
             files.remove_quietly(partial)
+            if record.format == "directory":  # store files only the removed folder used
+                local_store.sweep()
         except OSError as exc:  # e.g. the file system went read-only: still end the record
             log.warning("cannot remove %s: %s", partial, exc.strerror or exc)
     record.error = scrub(message, secrets)
@@ -385,11 +403,11 @@ def _fail(record, message: str, *, secrets, partial: Path | None = None) -> None
     _log_attempt(record, secrets)
 
 
-def _log_attempt(record, secrets) -> None:
+def _log_attempt(record, secrets, note: str = "") -> None:
     # backup_log.txt sits in the same folder tree: when the disk is full or
     # read-only it cannot be written either, and that must not hide the result.
     try:
-        backup_log.append(record, secrets=secrets)
+        backup_log.append(record, secrets=secrets, note=note)
     except OSError as exc:
         log.warning("cannot write backup_log.txt: %s", exc.strerror or exc)
 

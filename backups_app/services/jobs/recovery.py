@@ -6,6 +6,7 @@ judged from anywhere else (another machine, a reboot, another container),
 when its heartbeat has been silent for JOB_LOST_AFTER_SECONDS. Its row ends
 `failed` with the reason and with what was cleaned: its target's lock
 released, its partial file or folder removed, a database it created dropped.
+Files of the deduplicating store that no backup uses any more are removed.
 Passfile folders of dead processes (of this pid namespace) go too. Steps
 registered by the layers above with also_recover run in the same pass (an
 upload whose process is gone). Every change is one filtered UPDATE or an
@@ -63,6 +64,7 @@ def recover(*, now=None) -> Report:
         _reap_never_started(model, now, report)
     _release_expired_leases(now, report)
     _remove_orphan_partials(report)
+    _sweep_store(report)
     _remove_orphan_passfiles(report)
     for work in _also:
         try:
@@ -224,6 +226,15 @@ def _remove_orphan_partials(report: Report) -> None:
         if record_id.isdigit() and not BackupRecord.objects.filter(
                 pk=int(record_id), status=JobStatus.RUNNING).exists():
             report.add(f"removed a leftover partial {_remove(partial)} {partial}")
+
+
+def _sweep_store(report: Report) -> None:
+    """Store files no backup uses any more: left by a directory backup or a prune that was killed (after the
+    partials above went). A file linked by a backup running now has two links and stays."""
+    from backups_app.services.storage import local_store
+
+    for line in local_store.sweep():
+        report.add(line)
 
 
 def _remove_orphan_passfiles(report: Report) -> None:

@@ -34,7 +34,7 @@ CHART_POINTS = 90
 CHART_BUDGET, MIN_CHART_POINTS = 6000, 20
 FINISHED = [BackupStatus.SUCCEEDED, BackupStatus.FAILED, BackupStatus.PRUNED]
 HAD_FILE = [BackupStatus.SUCCEEDED, BackupStatus.PRUNED]
-BACKUP_FIELDS = [*health.RECORD_FIELDS, "size_bytes", "duration_seconds", "error", "size_anomaly_pct",
+BACKUP_FIELDS = [*health.RECORD_FIELDS, "size_bytes", "bytes_added", "duration_seconds", "error", "size_anomaly_pct",
                  "backup_type", "format"]
 
 

@@ -15,6 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from backups_app import selectors
 from backups_app.models import BackupRecord
 from backups_app.services.monitoring import dashboard, health
+from backups_app.services.storage import local_store
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 PREFIX = "backupconsole"
@@ -36,10 +37,13 @@ def target_facts() -> list[dict]:
     return facts
 
 
-def families(facts: list[dict]):
+def families(facts: list[dict], store: tuple[int, int] | None = None):
+    """store: (files, bytes) of this host's deduplicating store (storage/local_store.py)."""
     gauges = {key: GaugeMetricFamily(f"{PREFIX}_{key}", text, labels=["target"]) for key, text in [
         ("last_success_timestamp_seconds", "When the last restorable backup finished (Unix time)."),
         ("last_success_size_bytes", "Size of the last restorable backup."),
+        ("last_success_added_bytes", "What the last restorable backup added to BACKUP_ROOT (a directory backup: "
+                                     "the files no earlier backup had stored)."),
         ("last_success_duration_seconds", "How long the last restorable backup took."),
         ("last_success_size_anomaly", "1 when the last restorable backup was flagged as a size anomaly."),
         ("backups_kept", "Succeeded backups kept (not pruned)."),
@@ -58,7 +62,18 @@ def families(facts: list[dict]):
         gauges["offsite_failed_backups"].add_metric([fact["name"]], fact.get("offsite_failed", 0))
         gauges["target_healthy"].add_metric([fact["name"]], 1 if fact["healthy"] else 0)
         failures.add_metric([fact["name"]], fact.get("failures", 0))
-    return [*gauges.values(), failures, info]
+    return [*gauges.values(), failures, info, *_store_families(store)]
+
+
+def _store_families(store):
+    if store is None:
+        return []
+    files = GaugeMetricFamily(f"{PREFIX}_store_files", "Distinct files in this host's deduplicating store.")
+    size = GaugeMetricFamily(f"{PREFIX}_store_bytes", "Bytes in this host's deduplicating store (each content "
+                                                      "once), shared by its directory backups.")
+    files.add_metric([], store[0])
+    size.add_metric([], store[1])
+    return [files, size]
 
 
 def _add_last(gauges, fact) -> None:
@@ -68,18 +83,20 @@ def _add_last(gauges, fact) -> None:
     gauges["last_success_timestamp_seconds"].add_metric(name, health.finished(last).timestamp())
     if last.size_bytes is not None:
         gauges["last_success_size_bytes"].add_metric(name, last.size_bytes)
+    if last.bytes_added is not None:
+        gauges["last_success_added_bytes"].add_metric(name, last.bytes_added)
     if last.duration_seconds is not None:
         gauges["last_success_duration_seconds"].add_metric(name, last.duration_seconds)
     gauges["last_success_size_anomaly"].add_metric(name, 0 if last.size_anomaly_pct is None else 1)
 
 
 class _Snapshot:
-    def __init__(self, facts):
-        self.facts = facts
+    def __init__(self, facts, store=None):
+        self.facts, self.store = facts, store
 
     def collect(self):
-        return families(self.facts)
+        return families(self.facts, self.store)
 
 
 def exposition() -> bytes:
-    return generate_latest(_Snapshot(target_facts()))
+    return generate_latest(_Snapshot(target_facts(), local_store.total_bytes()))

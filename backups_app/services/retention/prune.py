@@ -25,7 +25,7 @@ from backups_app.services.jobs import lifecycle as jobs
 from backups_app.services.jobs import origin, placement, progress, queue
 from backups_app.services.retention import reasons
 from backups_app.services.retention.plan import FAILED, SUCCEEDED, Candidate, Fate, Policy, Rules, plan_policies
-from backups_app.services.storage import layout, offsite
+from backups_app.services.storage import layout, local_store, manifest, offsite
 from backups_app.services.targets import agreement
 
 log = logging.getLogger(__name__)
@@ -287,8 +287,12 @@ def _prune_backup(record: BackupRecord, *, reason: dict, policy, now) -> bool:
     # the roles file saved beside the dump goes with it.
     if not offsite.delete_copies(record):
         return False
+    used = _stored_contents(record)
     if not (_remove(record.path) and _remove(record.globals_path)):
         return False
+    # A shared file goes with its last user: its store name is then its only link. One that a backup running
+    # now has just linked keeps its inode in that backup whatever happens to the name (local_store.py).
+    _sweep(used)
     n = still.update(status=BackupStatus.PRUNED, pruned_at=now, **reason, **_policy_kwargs(policy))
     if n:
         record.status, record.pruned_at = BackupStatus.PRUNED.value, now
@@ -301,10 +305,33 @@ def _clean_leftover(record: BackupRecord, *, reason: dict, policy, now) -> bool:
         return False
     if record.path and not _remove(record.path):
         return False
+    _sweep(None)
     n = BackupRecord.objects.filter(pk=record.pk, status=FAILED, pruned_at__isnull=True).update(
         pruned_at=now, **reason, **_policy_kwargs(policy)
     )
     return n == 1
+
+
+def _stored_contents(record: BackupRecord) -> list[str]:
+    """The hashes a directory backup's manifest lists: the store files it may have been the last user of."""
+    path = layout.absolute(record.path) if record.path else None
+    if path is None or not (path / manifest.NAME).is_file() or not layout.is_inside_root(path):
+        return []
+    try:
+        return list(manifest.listed(path).values())
+    except OSError:
+        return []
+
+
+def _sweep(hashes) -> None:
+    """hashes None: the whole store. A kill before this is made good by the next recovery's sweep."""
+    try:
+        lines = local_store.sweep() if hashes is None else local_store.sweep_hashes(hashes)
+    except OSError as exc:
+        log.error("cannot sweep the store: %s", exc.strerror or exc)
+        return
+    for line in lines:
+        log.info("prune: %s", line)
 
 
 def _remove(relative_path: str) -> bool:

@@ -25,6 +25,7 @@ NAME = "MANIFEST.sha256"
 class Check:
     ok: bool
     detail: str
+    changed: tuple[str, ...] = ()  # the files whose content no longer matches the manifest
 
 
 def write(folder: Path) -> tuple[str, int]:
@@ -64,8 +65,13 @@ def check(folder: Path, recorded_sha256: str) -> Check:
     changed = [name for name in sorted(listed) if _sha256_or_none(folder / name) != listed[name]]
     if changed:
         return Check(False, f"checksum mismatch in {len(changed)} of {len(listed)} files ({', '.join(changed[:5])}): "
-                            "damaged or changed after the backup was made")
+                            "damaged or changed after the backup was made", tuple(changed))
     return Check(True, f"sha256 of all {len(listed)} files matches the manifest, and the manifest the record")
+
+
+def listed(folder: Path) -> dict[str, str]:
+    """The manifest on disk: file name -> sha256."""
+    return _parse((folder / NAME).read_text("utf-8", "replace"))
 
 
 def backup_sha256(path: Path) -> tuple[str, int]:

@@ -11,6 +11,7 @@ from backups_app.services.postgres import binaries, reading
 from backups_app.services.postgres.proc import last_lines
 from backups_app.services.storage import layout, manifest
 from backups_app.services.storage.files import sha256_of, size_of
+from backups_app.services.verify import shared
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,12 @@ def _size(backup, path) -> Finding:
 def _checksum(backup, path) -> Finding:
     if backup.format == "directory":
         check = manifest.check(path, backup.sha256)
+        users = shared.users_of(backup, check.changed) if check.changed else []
+        if users:
+            shared.mark_failed(users, backup=backup, names=check.changed)
+            names = ", ".join(f"#{i}" for i in users)
+            return Finding(False, f"{check.detail}; the same damaged file is part of backups {names}, "
+                                  "whose verification fails with it")
         return Finding(check.ok, check.detail)
     sha, _ = sha256_of(path)
     if sha != backup.sha256:
