@@ -22,12 +22,13 @@ class ConsoleAdminSite(admin.AdminSite):
     def get_urls(self):
         from django.urls import path
 
-        from backups_app.admin import jobs_page
+        from backups_app.admin import dashboard, jobs_page
 
         def page(view):
             return self.admin_view(lambda request, **kw: view(request, self, **kw))
 
         return [
+            path("dashboard/charts/<int:pk>/", page(dashboard.charts_view), name="backups_app_dashboard_charts"),
             path("jobs/", page(jobs_page.jobs_view), name="backups_app_jobs"),
             path("jobs/rows/", page(jobs_page.jobs_rows_view), name="backups_app_jobs_rows"),
             path("jobs/<str:kind>/<int:pk>/", page(jobs_page.job_view), name="backups_app_job"),

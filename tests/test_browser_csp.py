@@ -47,3 +47,37 @@ def test_the_admin_runs_without_a_policy_violation_and_job_lists_refresh(browser
     with page.expect_navigation(timeout=20_000):  # refresh.js reloads it (every 5 s while jobs wait)
         pass
     assert violations == []
+
+
+def test_a_dashboard_of_many_rows_fetches_each_rows_charts_as_it_scrolls_into_view(browser, console):
+    """Past the first rows the page leaves charts for later (dashboard.CHARTS_WITH_THE_PAGE): the browser gets
+    them when a row is shown, under the Content-Security-Policy."""
+    password = add_superuser(console)
+    console.shell("""
+        from backups_app.services.monitoring import dashboard
+        from tests.retention_records import new_backup, new_target
+        for i in range(dashboard.CHARTS_WITH_THE_PAGE + 5):
+            target = new_target(f"db{i:03d}")
+            for days in (2, 1):
+                new_backup(target, age_days=days, size_bytes=(i + days) * 2 ** 20, duration_seconds=60)
+    """)
+    port = free_port()
+    console.start_runconsole(port)
+    url = f"http://127.0.0.1:{port}"
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.set_default_timeout(20_000)
+    violations = []
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+    page.goto(f"{url}/admin/login/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{url}/admin/")
+    later = page.locator("tr.bc-charts-later")
+    assert later.count() == 5 and page.locator("#bc-target-db029 + tr.bc-charts-later").count() == 1
+    charted = page.locator("svg.bc-chart").count()
+    page.locator("#bc-target-db029").scroll_into_view_if_needed()
+    page.locator("#bc-target-db029 + tr.bc-charts svg.bc-chart").first.wait_for()
+    assert page.locator("svg.bc-chart").count() > charted
+    assert "Backup size, last 2 backups" in page.locator("#bc-target-db029 + tr.bc-charts").inner_html()
+    assert violations == []

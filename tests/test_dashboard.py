@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from backups_app.models import BackupSchedule, RestoreRecord, VerificationRecord
 from backups_app.services.jobs import process
-from backups_app.services.monitoring import anomaly
+from backups_app.services.monitoring import anomaly, dashboard
 from tests.retention_records import new_backup, new_target
 
 pytestmark = pytest.mark.django_db
@@ -305,3 +305,27 @@ def test_the_dashboards_words_write_sizes_and_durations_as_djangos_number_format
         assert words.size(1) == translation.ngettext("%(n)d byte", "%(n)d bytes", 1) % {"n": 1}
         assert words.duration(3599) == translation.gettext("%(m)d min %(s)02d s") % {"m": 59, "s": 59}
     assert Words().size(1536) == "1.5 KiB" and Words().duration(3661) == "1 h 01 min"
+
+
+def test_rows_past_the_first_get_their_charts_when_they_scroll_into_view(superuser_client, as_role, backup_root,
+                                                                          monkeypatch):
+    monkeypatch.setattr(dashboard, "CHARTS_WITH_THE_PAGE", 1)
+    first, later = new_target("a-first"), new_target("b-later")
+    for target in (first, later):
+        for days in (2, 1):
+            new_backup(target, age_days=days, size_bytes=days * MB, duration_seconds=60)
+    html = superuser_client.get(reverse("admin:index")).content.decode()
+    assert "Backup size, last 2 backups" in row(html, "a-first")
+    url = reverse("admin:backups_app_dashboard_charts", args=[later.pk])
+    placeholder = re.search(r'<tr id="bc-target-b-later".*?</tr>\s*(<tr class="bc-charts bc-charts-later"[^>]*>)',
+                            html, re.S)
+    assert placeholder and f'hx-get="{url}"' in placeholder.group(1) and 'hx-trigger="revealed"' in placeholder.group(1)
+    assert len(re.findall(r'<svg class="bc-[a-z-]*chart', html)) == 2  # the first row's size and duration charts
+
+    charts = superuser_client.get(url).content.decode()
+    assert charts.startswith('<tr class="bc-charts">') and charts.count("<svg ") == 2
+    assert "Backup size, last 2 backups" in charts and "size, up to 2.0 MiB" in charts
+
+    assert superuser_client.get(reverse("admin:backups_app_dashboard_charts", args=[10 ** 9])).status_code == 404
+    assert as_role("Backup viewers").get(url).status_code == 200
+    assert as_role(None).get(url).status_code == 403

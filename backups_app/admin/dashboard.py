@@ -57,8 +57,26 @@ def row_view(row: dashboard.TargetRow, now, words: Words) -> dict:
             "kept_bytes": words.size(row.kept_bytes), "added_bytes": added_text(row.last_success, words),
             "drill_restore": words.duration(row.drill_restore_seconds),
             "anomaly": _("%(pct)+.0f%% vs. median") % {"pct": row.anomaly} if row.anomaly is not None else "",
-            "size_chart": size_chart(row, words), "duration_chart": duration_chart(row, words),
+            **({} if row.charts_later else chart_views(row, words))}
+
+
+def chart_views(row: dashboard.TargetRow, words: Words) -> dict:
+    return {"size_chart": size_chart(row, words), "duration_chart": duration_chart(row, words),
             "restore_chart": restore_chart(row, words), "drill_chart": drill_chart(row, words)}
+
+
+def charts_view(request, site, pk: int):
+    """One row's charts, fetched when a row the page left for later scrolls into view."""
+    from django.core.exceptions import PermissionDenied
+    from django.http import Http404
+    from django.template.response import TemplateResponse
+
+    if not request.user.has_perms(VIEW_PERMISSIONS):
+        raise PermissionDenied
+    row = dashboard.chart_row(pk)
+    if row is None:
+        raise Http404(f"no monitored target #{pk}")
+    return TemplateResponse(request, "admin/backups_app/dashboard_charts.html", {"v": chart_views(row, Words())})
 
 
 def added_text(last, words: Words) -> str:

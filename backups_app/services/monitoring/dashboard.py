@@ -32,6 +32,9 @@ CHART_POINTS = 90
 # Bars drawn on the whole page at most: a server's 200 databases get 30 each, not 90 (the page stays fast to
 # make and to show); never fewer than MIN_CHART_POINTS.
 CHART_BUDGET, MIN_CHART_POINTS = 6000, 20
+# Rows whose charts come with the page; the others' charts are fetched as they scroll into view (chart_row), so a
+# server's 200 databases make a page of 200 rows, not of 24,000 chart bars.
+CHARTS_WITH_THE_PAGE = 25
 FINISHED = [BackupStatus.SUCCEEDED, BackupStatus.FAILED, BackupStatus.PRUNED]
 HAD_FILE = [BackupStatus.SUCCEEDED, BackupStatus.PRUNED]
 BACKUP_FIELDS = [*health.RECORD_FIELDS, "size_bytes", "bytes_added", "duration_seconds", "error", "size_anomaly_pct",
@@ -54,6 +57,7 @@ class TargetRow:
     backups: list = field(default_factory=list)  # (created_at, size, duration, anomaly, failed), oldest first
     restore_seconds: list = field(default_factory=list)  # (created_at, seconds), restores a person asked for
     drill_seconds: list = field(default_factory=list)  # (created_at, seconds), the restores of drills
+    charts_later: bool = False  # its charts are fetched on their own (chart_row) when the row is shown
 
     @property
     def failed(self) -> bool:
@@ -110,8 +114,9 @@ def targets_with_newest(*, points: int = CHART_POINTS):
                               Prefetch("server__schedules", queryset=BackupSchedule.objects.filter(enabled=True))))
 
 
-def backup_counts() -> dict[int, dict]:
-    rows = BackupRecord.objects.values("target_id").annotate(
+def backup_counts(target_ids=None) -> dict[int, dict]:
+    found = BackupRecord.objects.filter(target_id__in=target_ids) if target_ids is not None else BackupRecord.objects
+    rows = found.values("target_id").annotate(
         kept=Count("pk", filter=Q(status=BackupStatus.SUCCEEDED)),
         kept_bytes=Sum("size_bytes", filter=Q(status=BackupStatus.SUCCEEDED)),
         failures=Count("pk", filter=Q(status=BackupStatus.FAILED)),
@@ -170,17 +175,24 @@ def next_run(target: DatabaseTarget, now: datetime, known: dict | None = None) -
     return min((known[s.pk] for s in health.schedules_of(target) if known[s.pk] is not None), default=None)
 
 
-def dashboard_rows(*, now=None) -> list[TargetRow]:
+def dashboard_rows(*, now=None, with_charts: int | None = None, only: int | None = None) -> list[TargetRow]:
+    """Every monitored target's row (or only the target with pk `only`); the first `with_charts` rows
+    (CHARTS_WITH_THE_PAGE) with their charts' data, the others marked charts_later."""
     now = now or timezone.now()
+    with_charts = CHARTS_WITH_THE_PAGE if with_charts is None else with_charts
     points = chart_points(selectors.monitored_targets().count())
-    targets = list(targets_with_newest(points=points))
+    found = targets_with_newest(points=points)
+    targets = list(found.filter(pk=only) if only is not None else found)
+    charted = targets[:with_charts]
     ids = [t.pk for t in targets]
     wanted = {i for t in targets for i in (t.newest_id, t.good_id, t.attempt_id)}
     records = BackupRecord.objects.only(*BACKUP_FIELDS).in_bulk([i for i in wanted if i])
     verifications = VerificationRecord.objects.in_bulk([t.verification_id for t in targets if t.verification_id])
-    counts, backups, restores = backup_counts(), last_backups(targets, points=points), last_restores(ids, points=points)
+    counts = backup_counts(ids if only is not None else None)
+    backups = last_backups(charted, points=points)
+    restores = last_restores([t.pk for t in charted], points=points) if charted else {}
     rows, known_runs = [], {}
-    for t in targets:
+    for index, t in enumerate(targets):
         success, count = records.get(t.good_id), counts.get(t.pk, {})
         state = health.assess(t, newest=records.get(t.newest_id), good=success,
                               offsite_failed=count.get("offsite_failed", 0), now=now)
@@ -193,8 +205,16 @@ def dashboard_rows(*, now=None) -> list[TargetRow]:
             drill_restore_seconds=t.drill_seconds, backups=backups.get(t.pk, []),
             restore_seconds=[(at, s) for at, s, drill in restores.get(t.pk, []) if not drill],
             drill_seconds=[(at, s) for at, s, drill in restores.get(t.pk, []) if drill],
+            charts_later=index >= with_charts,
         ))
     return rows
+
+
+def chart_row(target_id: int, *, now=None) -> TargetRow | None:
+    """One monitored target's row with its charts' data (the rows the page left for later); None if it is not
+    monitored (any more)."""
+    rows = dashboard_rows(now=now, with_charts=1, only=target_id)
+    return rows[0] if rows else None
 
 
 def last_server_runs() -> list:
