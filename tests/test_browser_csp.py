@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.browser_support import CHROMIUM, add_superuser
+from tests.browser_support import CHROMIUM, add_superuser, log_in
 from tests.pgcluster import free_port
 
 pytest_plugins = ["tests.browser_support"]
@@ -68,11 +68,7 @@ def test_a_dashboard_of_many_rows_fetches_each_rows_charts_as_it_scrolls_into_vi
     page.set_default_timeout(20_000)
     violations = []
     page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
-    page.goto(f"{url}/admin/login/")
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", password)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{url}/admin/")
+    log_in(page, url, password)
     later = page.locator("tr.bc-charts-later")
     assert later.count() == 5 and page.locator("#bc-target-db029 + tr.bc-charts-later").count() == 1
     charted = page.locator("svg.bc-chart").count()

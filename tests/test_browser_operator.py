@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_support import CHROMIUM, screenshot
+from tests.browser_support import CHROMIUM, log_in, screenshot
 from tests.pgcluster import free_port
 from tests.qcluster import Console
 
@@ -334,11 +334,7 @@ def test_at_phone_width_no_page_scrolls_sideways_and_lists_scroll_in_their_own_b
     context = shared_browser.new_context(viewport={"width": 390, "height": 844}, locale="en-US")
     page = context.new_page()
     page.set_default_timeout(20_000)
-    page.goto(f"{url}/admin/login/?next=/admin/")
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{url}/admin/")
+    log_in(page, url, PASSWORD)
     problems = {}
     try:
         for name, path in main_pages(ids, pagila_backup):
