@@ -42,28 +42,34 @@ class Remote:
         self.stop()
 
 
-class S3Remote(Remote):
+class ServedRemote(Remote):
+    """A remote behind a test server of its own (self.server): started, given its bucket, stopped."""
+
+    server = None
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    def start(self):
+        self.server.start()
+        return self
+
+    def prepare(self):
+        self.server.create_bucket()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+class S3Remote(ServedRemote):
     kind = "s3"
 
     def __init__(self, folder: Path):
         super().__init__(folder)
         self.server = S3Server(folder / "moto_server.log")
         self.env = dict(CREDENTIALS)
-
-    @property
-    def port(self) -> int:
-        return self.server.port
-
-    def start(self) -> "S3Remote":
-        self.server.start()
-        return self
-
-    def prepare(self) -> "S3Remote":
-        self.server.create_bucket()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
 
     def fields(self, **fields) -> dict:
         return storage_fields(self.server, **fields)
@@ -114,28 +120,13 @@ class S3Remote(Remote):
                 "undo": lambda: self.server.enforce_policies(False)}
 
 
-class GcsRemote(Remote):
+class GcsRemote(ServedRemote):
     kind = "gcs"
 
     def __init__(self, folder: Path):
         super().__init__(folder)
         self.server = FakeGcs(folder)
         self.env = {GCS_KEY_ENV: str(self.server.key_file)}
-
-    @property
-    def port(self) -> int:
-        return self.server.port
-
-    def start(self) -> "GcsRemote":
-        self.server.start()
-        return self
-
-    def prepare(self) -> "GcsRemote":
-        self.server.create_bucket()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
 
     def close(self) -> None:
         self.server.close()
@@ -209,7 +200,7 @@ class PlainFiles:
         return sorted(str(p) for p in self.path.rglob("*.partial-*"))
 
 
-class SftpRemote(PlainFiles, Remote):
+class SftpRemote(PlainFiles, ServedRemote):
     kind = "sftp"
 
     def __init__(self, folder: Path):
@@ -218,20 +209,9 @@ class SftpRemote(PlainFiles, Remote):
         self.path = self.server.root / "backups"
         self.env = {SFTP_KEY_ENV: str(self.server.client_key)}
 
-    @property
-    def port(self) -> int:
-        return self.server.port
-
-    def start(self) -> "SftpRemote":
-        self.server.start()
-        return self
-
     def prepare(self) -> "SftpRemote":
         self.path.mkdir(mode=0o700, exist_ok=True)
         return self
-
-    def stop(self) -> None:
-        self.server.stop()
 
     def fields(self, **fields) -> dict:
         return {"name": "offsite", "kind": "sftp", "host": "127.0.0.1", "port": self.server.port,
