@@ -128,10 +128,12 @@ class Words:
     """Sizes and durations in the active language, its words looked up once: a page with thousands of them
     (the dashboard's chart tooltips) pays for the lookups once instead of for each value."""
 
-    def __init__(self):
-        self.point = formats.get_format("DECIMAL_SEPARATOR")
-        self.tenths, self.seconds = _("%(s)s s"), _("%(s)d s")
-        self.minutes, self.hours = _("%(m)d min %(s)02d s"), _("%(h)d h %(m)02d min")
+    # Each looked up on first use: human_size() alone needs none of the duration words.
+    point = functools.cached_property(lambda self: formats.get_format("DECIMAL_SEPARATOR"))
+    tenths = functools.cached_property(lambda self: _("%(s)s s"))
+    seconds = functools.cached_property(lambda self: _("%(s)d s"))
+    minutes = functools.cached_property(lambda self: _("%(m)d min %(s)02d s"))
+    hours = functools.cached_property(lambda self: _("%(h)d h %(m)02d min"))
 
     def size(self, num_bytes) -> str:
         if num_bytes is None:
