@@ -215,6 +215,10 @@ BACKUP_DUMP_JOBS = env.int("BACKUP_DUMP_JOBS", default=min(4, os.cpu_count() or 
 # A directory-format backup's files whose content an earlier one stored already are hard links
 # to one copy in BACKUP_ROOT/.store (services/storage/local_store.py).
 BACKUP_DEDUP = env.bool("BACKUP_DEDUP", default=True)
+# Encrypted directory backups share a file when its content before encryption is the same, found by
+# HMAC-SHA256 under the key in the environment variable named here (32+ characters, read when used,
+# never stored); unset, a key derived from SECRET_KEY (services/crypto/sealing.py).
+BACKUP_DEDUP_KEY_ENV = env.str("BACKUP_DEDUP_KEY_ENV", default="BACKUP_DEDUP_KEY")
 # Plain SQL dumps are compressed by an external program: "gzip" (.sql.gz,
 # level 1) or "zstd" (.sql.zst, level 3).
 BACKUP_SQL_COMPRESSION = env.str("BACKUP_SQL_COMPRESSION", default="gzip")

@@ -25,6 +25,7 @@ backups and anything else are left alone, each with its reason. Objects in
 object storage are adopted by from_storage.py, by the same rules.
 """
 
+import contextlib
 import logging
 import re
 from dataclasses import dataclass, field
@@ -103,6 +104,8 @@ def _examine(path: Path, target: DatabaseTarget | None) -> tuple[BackupRecord, l
     record = named(layout.relative(path), target, modified=lambda: path.stat().st_mtime)
     if (record.format == BackupFormat.DIRECTORY) != path.is_dir():
         raise AdoptRefused("its name says one format and it is another kind of file")
+    if record.format == BackupFormat.DIRECTORY:
+        record.encrypted = sealed(path)
     record.sha256, record.size_bytes = manifest.backup_sha256(path)
     record.bytes_written = record.size_bytes
     # A directory backup's files may be links it shares with others (storage/local_store.py): which of them
@@ -114,6 +117,11 @@ def _examine(path: Path, target: DatabaseTarget | None) -> tuple[BackupRecord, l
         record.globals_path = layout.relative(roles)
         notes.append(f"with its roles file {roles.name}")
     return record, notes
+
+
+def sealed(folder: Path) -> bool:
+    """A directory backup whose files are encrypted each on its own (crypto/sealing.py)."""
+    return (folder / (age.TOC_NAME + age.SUFFIX)).is_file()
 
 
 def named(relative: str, target: DatabaseTarget | None, *, modified=None) -> BackupRecord:
@@ -203,7 +211,7 @@ def _read_header(record: BackupRecord, path: Path) -> list[str]:
     try:
         if record.format in layout.ARCHIVE_FORMATS:
             # An encrypted one: its head decrypted once; the newest pg_restore reads any archive's header.
-            with age.stdin_for(path) as stream:
+            with _toc_readable(record, path) as path, age.stdin_for(path) as stream:
                 contents = toc.read(path, stdin=stream)
             header = contents.header
             names = {e.name for e in contents.entries if e.kind == "EXTENSION"}
@@ -223,6 +231,13 @@ def _read_header(record: BackupRecord, path: Path) -> list[str]:
     if version:
         return [f"TimescaleDB {version}: the version its target's database has now"]
     return ["TimescaleDB of an unknown version: its target's database cannot be asked now"]
+
+
+def _toc_readable(record: BackupRecord, path: Path):
+    """An encrypted directory backup's table of contents decrypted into a private copy; any other as it is."""
+    if age.sealed_folder(record):
+        return age.decrypted_copy(path, toc_only=True)
+    return contextlib.nullcontext(path)
 
 
 _SCRIPT_HEADER = re.compile(r"^-- (Dumped (?:from database|by pg_dump) version) (.+)$")

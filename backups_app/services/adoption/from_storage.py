@@ -97,6 +97,7 @@ def _examine(remote, storage, key: str, relative: str, keys: set[str], target, d
         with offsite.fetched(record):  # into the scratch folder, checked against the sha256 on the way
             if record.format == BackupFormat.DIRECTORY:
                 record.size_bytes = record.bytes_written = size_of(record.absolute_path)
+                record.encrypted = adopt.sealed(record.absolute_path)
             notes = adopt.checked(record, record.absolute_path)
     except offsite.FetchFailed as exc:
         raise AdoptRefused(f"it cannot be fetched: {exc}") from None

@@ -12,6 +12,8 @@ renaming the whole folder, so it too is complete under its final name or
 absent. Before that, with BACKUP_DEDUP, each of its files whose content an
 earlier backup has already stored becomes a hard link to the store's copy
 (storage/local_store.py): the folder is still an ordinary pg_dump directory.
+An encrypted one is dumped into a private scratch folder, read back there,
+and each file encrypted into the backup's folder (crypto/sealing.py).
 """
 
 import errno
@@ -26,7 +28,7 @@ from django.conf import settings
 
 from backups_app.models import BackupRecord, BackupStatus
 from backups_app.services.backups import backup_log, globals_dump, preflight, row_counts
-from backups_app.services.crypto import age, keys
+from backups_app.services.crypto import age, keys, sealing
 from backups_app.services.jobs import fanout, origin, process, progress, stopping
 from backups_app.services.jobs import lifecycle as jobs
 from backups_app.services.monitoring import anomaly
@@ -127,7 +129,10 @@ def _run(record: BackupRecord, written, dump_jobs: int | None = None, globals_fi
         with globals_dump.beside(record, conn, final, recipients=recipients, shared=globals_file) as globals_ready:
             # Optional exact row counts, taken in the snapshot pg_dump is given.
             with row_counts.snapshot(record, conn) as snapshot:
-                if recipients:
+                if recipients and record.format == "directory":
+                    sha, size, compression, shared = _dump_sealed_directory(
+                        record, conn, tool, partial, snapshot, recipients, dump_jobs or settings.BACKUP_DUMP_JOBS)
+                elif recipients:
                     sha, size, compression = _dump_encrypted(record, conn, tool, partial, snapshot, recipients)
                 else:
                     sha, size, compression = _dump(record, conn, tool, partial, snapshot,
@@ -140,7 +145,7 @@ def _run(record: BackupRecord, written, dump_jobs: int | None = None, globals_fi
             progress.phase(record, progress.PUBLISHING)
             (files.publish_dir if record.format == "directory" else files.publish)(partial, final)
     except (BackupFailed, ConnectionFailed, binaries.ToolNotFound, UnsupportedSetting, preflight.NoSpace,
-            globals_dump.GlobalsFailed, jobs.JobLost, keys.NoRecipients, age.CryptoFailed) as exc:
+            globals_dump.GlobalsFailed, jobs.JobLost, keys.NoRecipients, age.CryptoFailed, sealing.WeakKey) as exc:
         _fail(record, str(exc), secrets=conn.secrets(), partial=partial)
         return
     except OSError as exc:
@@ -224,7 +229,7 @@ def _prepare(record: BackupRecord, conn: Conn, *, encrypted: bool = False):
         raise BackupFailed(f"cannot use {folder} as the backup folder: it is a file, not a folder")
     layout.ensure_dir(folder)
     suffix = layout.FORMAT_SUFFIX[record.format if record.format in layout.ARCHIVE_FORMATS else _sql_compressor().key]
-    suffix += age.SUFFIX if encrypted else ""
+    suffix += age.SUFFIX if encrypted and record.format != "directory" else ""  # a folder's files end in .age
     final = folder / layout.backup_filename(
         dbname=conn.dbname, backup_type=record.backup_type, suffix=suffix, record_id=record.pk,
         when=record.created_at,
@@ -287,10 +292,27 @@ def _dump_sql(conn, tool, partial: Path, snapshot=None):
     return written.sha256, written.size, compressor.label
 
 
+def _dump_sealed_directory(record, conn, tool, partial: Path, snapshot, recipients, dump_jobs: int):
+    """pg_dump -Fd into private scratch, read back there, each file encrypted into `partial` (crypto/sealing.py)."""
+    compression = custom_compression(tool)
+    with age.private_scratch() as scratch:
+        plain = scratch / partial.name
+        _check_exit(dumping.dump_directory(conn, tool, plain, snapshot, jobs=dump_jobs), conn, folder=scratch)
+        progress.phase(record, progress.CHECKING)
+        listed = reading.list_archive(binaries.pg_restore_for(plain, dump_version=tool.version), plain)
+        if not listed.ok:
+            raise BackupFailed("the new archive does not read back: " + one_line(listed.stderr))
+        partial.mkdir(mode=0o700)
+        sealed = sealing.seal(plain, partial, recipients, share=settings.BACKUP_DEDUP)
+    sha, size = manifest.write(partial)
+    sealed.added_bytes += (partial / manifest.NAME).stat().st_size
+    if sealed.plain:
+        log.warning("backup #%s: %s", record.pk, sealed.note())
+    return sha, size, _compression_label(compression), sealed
+
+
 def _dump_encrypted(record, conn, tool, partial: Path, snapshot, recipients):
     """pg_dump | [compressor |] age, checked on the way (postgres/dumping.py); hashed once age closed the file."""
-    if record.format not in ("custom", "sql"):
-        raise BackupFailed(f"{record.format} backups cannot be encrypted; use the custom format")
     custom = record.format == "custom"
     compressor = None if custom else _sql_compressor()
     lister = binaries.pg_restore_for(None, dump_version=tool.version) if custom else None

@@ -74,6 +74,16 @@ def spawn_encrypt(recipients: list[str], output=None, *, stdin) -> subprocess.Po
                      stdout=subprocess.DEVNULL if output is not None else subprocess.PIPE, stderr=subprocess.PIPE)
 
 
+def encrypt_file(recipients: list[str], source: Path, output: Path) -> None:
+    """One file encrypted into another (a directory backup's file, crypto/sealing.py); CryptoFailed on failure."""
+    with child_env() as env:
+        proc = spawn([*encrypt_args(recipients, output), str(source)], env=env, stdin=subprocess.DEVNULL,
+                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, err = proc.communicate()
+    if proc.returncode != 0:
+        raise CryptoFailed(encrypt_error(err))
+
+
 def encrypt_error(stderr: bytes) -> str:
     return "age could not encrypt the backup: " + _age_words(stderr)
 
@@ -198,35 +208,72 @@ def scratch_dir() -> Path:
 
 
 @contextlib.contextmanager
-def decrypted_copy(path):
-    """A private plaintext copy of an encrypted file, for as long as the block runs; then it is removed."""
+def private_scratch():
+    """A 0700 folder of this process under BACKUP_SCRATCH_DIR for plaintext, removed when the block ends
+    (and by remove_stale_copies once the process is gone, if it was killed)."""
     folder = scratch_dir()
     remove_stale_copies(folder)
     tmp = Path(tempfile.mkdtemp(prefix=f"{COPY_PREFIX}{os.getpid()}-", dir=folder))  # mode 0700
     try:
-        out = tmp / Path(path).name.removesuffix(SUFFIX)
-        with keys.identity_fd() as fd, child_env() as env:
-            # proc.spawn gives age umask 077: the copy is created 0600.
-            proc = spawn([program(), "--decrypt", "--identity", f"/dev/fd/{fd}", "--output", str(out), str(path)],
-                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, pass_fds=(fd,))
-        _, err = proc.communicate()
-        if proc.returncode != 0:
-            raise DecryptFailed(decrypt_error(err))
-        yield out
+        yield tmp
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def decrypt_file(path, out: Path) -> None:
+    with keys.identity_fd() as fd, child_env() as env:
+        # proc.spawn gives age umask 077: the copy is created 0600.
+        proc = spawn([program(), "--decrypt", "--identity", f"/dev/fd/{fd}", "--output", str(out), str(path)],
+                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, pass_fds=(fd,))
+    _, err = proc.communicate()
+    if proc.returncode != 0:
+        raise DecryptFailed(decrypt_error(err))
+
+
 @contextlib.contextmanager
-def readable(backup, *, copy: bool = True):
+def decrypted_copy(path, *, toc_only: bool = False):
+    """A private plaintext copy of an encrypted file, for as long as the block runs; then it is removed.
+
+    A folder (an encrypted directory backup: its files end in .age) is copied
+    file by file; toc_only: only its table of contents, all pg_restore --list
+    and a schema-only script read.
+    """
+    path = Path(path)
+    with private_scratch() as tmp:
+        out = tmp / path.name.removesuffix(SUFFIX)
+        if not path.is_dir():
+            decrypt_file(path, out)
+            yield out
+            return
+        out.mkdir(mode=0o700)
+        sealed = [TOC_NAME + SUFFIX] if toc_only else sorted(n for n in os.listdir(path) if n.endswith(SUFFIX))
+        for name in sealed:
+            decrypt_file(path / name, out / name.removesuffix(SUFFIX))
+        yield out
+
+
+TOC_NAME = "toc.dat"  # a directory archive's table of contents
+
+
+def sealed_folder(backup) -> bool:
+    """An encrypted directory backup: a folder of files each encrypted on its own (crypto/sealing.py)."""
+    return bool(backup.encrypted) and backup.format == "directory"
+
+
+@contextlib.contextmanager
+def readable(backup, *, copy: bool = True, toc_only: bool = False):
     """While the block runs, backup.archive_path is a file pg_restore and psql can read (and seek in).
 
-    copy=False: no copy; the archive stays sealed and its readers stream it (stdin_for).
+    copy=False: no copy; the archive stays sealed and its readers stream it
+    (stdin_for). An encrypted directory backup is always copied: pg_restore
+    opens its files by name (toc_only: only its table of contents). Inside
+    a block that holds a copy already, that copy is used.
     """
-    if not backup.encrypted or not copy:
+    held = getattr(backup, "decrypted_copy", None)
+    if held is not None or not backup.encrypted or not (copy or sealed_folder(backup)):
         yield backup.archive_path
         return
-    with decrypted_copy(backup.absolute_path) as copy:
+    with decrypted_copy(backup.absolute_path, toc_only=toc_only and sealed_folder(backup)) as copy:
         backup.decrypted_copy = copy
         try:
             yield copy
@@ -236,17 +283,23 @@ def readable(backup, *, copy: bool = True):
 
 def check_key(path) -> None:
     """DecryptFailed unless the configured private key opens this file (only its header is decrypted)."""
+    path = Path(path)
+    if path.is_dir():  # an encrypted directory backup: its table of contents
+        path = path / (TOC_NAME + SUFFIX)
     d = Decryption(path)
     got = d.stdout.read(1)
     d.finish(reader_done_early=bool(got))
 
 
-def remove_stale_copies(folder: Path) -> None:
-    """Copies whose worker is gone (killed before it could remove them)."""
+def remove_stale_copies(folder: Path) -> list[Path]:
+    """Copies whose worker is gone (killed before it could remove them); those removed."""
+    removed = []
     for entry in folder.glob(f"{COPY_PREFIX}*"):
         pid = entry.name.removeprefix(COPY_PREFIX).split("-", 1)[0]
         if pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
 
 
 def _alive(pid: int) -> bool:

@@ -65,6 +65,7 @@ def recover(*, now=None) -> Report:
     _release_expired_leases(now, report)
     _remove_orphan_partials(report)
     _sweep_store(report)
+    _remove_orphan_plaintext(report)
     _remove_orphan_passfiles(report)
     for work in _also:
         try:
@@ -235,6 +236,17 @@ def _sweep_store(report: Report) -> None:
 
     for line in local_store.sweep():
         report.add(line)
+
+
+def _remove_orphan_plaintext(report: Report) -> None:
+    """Decrypted copies and encrypted directory dumps in BACKUP_SCRATCH_DIR whose process is gone."""
+    from backups_app.services.crypto import age
+
+    folder = Path(settings.BACKUP_SCRATCH_DIR) if settings.BACKUP_SCRATCH_DIR else None
+    if folder is None or not folder.is_dir():
+        return
+    for path in age.remove_stale_copies(folder):
+        report.add(f"removed plaintext left in {path} by a process that is gone")
 
 
 def _remove_orphan_passfiles(report: Report) -> None:

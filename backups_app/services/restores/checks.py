@@ -135,19 +135,21 @@ def _check_tables(req: Request) -> None:
     names = [parse_table(t) for t in req.tables]
     if not offsite.is_local(req.backup.absolute_path):
         return  # in object storage only: the worker checks the tables once it has fetched the archive
-    path = req.backup.archive_path
     try:
-        with age.stdin_for(path) as stream:  # encrypted: only the head, where the contents are, is decrypted
-            contents = toc.read(path, stdin=stream, dump_version=req.backup.pg_dump_version)
-    except (toc.ArchiveUnreadable, ToolNotFound, age.CryptoFailed) as exc:
+        # An encrypted directory backup: its table of contents decrypted into a private copy.
+        with age.readable(req.backup, copy=False, toc_only=True) as path:
+            with age.stdin_for(path) as stream:  # encrypted: only the head, where the contents are, is decrypted
+                contents = toc.read(path, stdin=stream, dump_version=req.backup.pg_dump_version)
+            if timescale.in_backup(req.backup):
+                with age.stdin_for(path) as stream:
+                    hypertables = timescale.hypertables_in_archive(path, stdin=stream)
+    except (toc.ArchiveUnreadable, ToolNotFound, age.CryptoFailed, keys.KeyMissing) as exc:
         raise RestoreRefused(str(exc)) from None
     for schema, name in names:
         if contents.find_table(schema, name) is None:
             raise RestoreRefused(f"table {schema}.{name} is not in backup #{req.backup.pk}" +
                                  _known_tables(contents))
     if timescale.in_backup(req.backup):
-        with age.stdin_for(path) as stream:
-            hypertables = timescale.hypertables_in_archive(path, stdin=stream)
         for schema, name in names:
             if (schema, name) in hypertables:
                 raise RestoreRefused(timescale.single_hypertable_refusal(schema, name))

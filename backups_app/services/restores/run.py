@@ -74,6 +74,12 @@ def run(record, outcome: Outcome) -> Outcome:
     progress.phase(record, progress.CHECKSUM)
     check_checksum(record.backup, force=record.force, notes=outcome.notes)
     restore_checks.check(_request(record))
+    # An encrypted directory backup is read from a private decrypted copy of its folder throughout.
+    with age.readable(record.backup, copy=False):
+        return _run(record, outcome)
+
+
+def _run(record, outcome: Outcome) -> Outcome:
     progress.phase(record, progress.RESTORING)
     plan = _plan(record, outcome)
     if record.with_globals:

@@ -1,6 +1,12 @@
 """The local content-addressed store: each distinct file of the directory-format backups kept once.
 
     BACKUP_ROOT/.store/sha256/<2 hex>/<64 hex>     (files 0600, folders 0700)
+    BACKUP_ROOT/.store/keyed/<2 hex>/<64 hex>.<64 hex>
+
+An encrypted backup's files are named in the keyed part by a keyed hash of
+their content before encryption (crypto/sealing.py), then the sha256 of the
+encrypted file: age encrypts each time afresh, so only that hash finds the
+same content again, and without the key the names tell nothing about it.
 
 A backup folder's file and its store name are hard links to one inode, so
 every backup stays a plain pg_dump directory that pg_restore and
@@ -33,8 +39,11 @@ CANNOT_LINK = {errno.EXDEV: "the store is on another file system", errno.EMLINK:
                errno.EPERM: "the file system refuses hard links", errno.ENOTSUP: "the file system has no hard links"}
 
 
-def root() -> Path:
-    return layout.root() / STORE_DIR / "sha256"
+PLAIN, KEYED = "sha256", "keyed"
+
+
+def root(kind: str = PLAIN) -> Path:
+    return layout.root() / STORE_DIR / kind
 
 
 def path_of(sha256: str) -> Path:
@@ -118,6 +127,45 @@ def _link(source: Path, name: Path) -> None:
     os.link(source, name)  # one place to make links: tests put faults and races here
 
 
+def keyed_take(keyed: str, dest: Path) -> str | None:
+    """Link the store's encrypted copy of this content to dest; its sha256, or None when the store has none.
+
+    The copy's own sha256 is in its name and checked before it is taken, as
+    for plain files; a damaged copy is left for the next backup to replace.
+    """
+    folder = root(KEYED) / keyed[:2]
+    candidates = sorted(folder.glob(f"{keyed}.*")) if folder.is_dir() else []
+    for kept in candidates:
+        sha = kept.name.rpartition(".")[2]
+        spare = dest.with_name(f".{dest.name}.link")
+        try:
+            _link(kept, spare)
+        except FileNotFoundError:  # swept meanwhile
+            continue
+        if files.sha256_of(spare)[0] != sha:
+            os.unlink(spare)
+            log.warning("store file %s does not match its name: not shared", kept)
+            continue
+        os.replace(spare, dest)
+        return sha
+    return None
+
+
+def keyed_add(keyed: str, path: Path, sha256: str) -> str:
+    """Name a new encrypted file of a backup folder in the store: 'added', or why it stays plain."""
+    kept = root(KEYED) / keyed[:2] / f"{keyed}.{sha256}"
+    _ensure_dirs(kept.parent)
+    try:
+        _link(path, kept)
+    except FileExistsError:
+        return "added"  # the same encrypted bytes, named already
+    except OSError as exc:
+        if exc.errno not in CANNOT_LINK:
+            raise
+        return CANNOT_LINK[exc.errno]
+    return "added"
+
+
 def _ensure_dirs(folder: Path) -> None:
     if folder.is_dir():
         return
@@ -132,8 +180,12 @@ def _ensure_dirs(folder: Path) -> None:
 
 def sweep() -> list[str]:
     """Remove every store file no backup uses (one link left); one line for each, said as it is done."""
+    return _sweep_kind(PLAIN) + _sweep_kind(KEYED)
+
+
+def _sweep_kind(kind: str) -> list[str]:
     done = []
-    top = root()
+    top = root(kind)
     if not top.is_dir():
         return done
     for sub in sorted(top.iterdir()):
@@ -142,8 +194,9 @@ def sweep() -> list[str]:
 
 
 def sweep_hashes(hashes) -> list[str]:
-    """sweep() for the given contents only (what a pruned backup used)."""
-    return sweep_paths(path_of(sha) for sha in sorted(set(hashes)) if len(sha) == 64)
+    """sweep() for the given contents only (what a pruned backup used); the keyed part is walked whole,
+    its names start with the keyed hash, not the sha256 a manifest lists."""
+    return sweep_paths(path_of(sha) for sha in sorted(set(hashes)) if len(sha) == 64) + _sweep_kind(KEYED)
 
 
 def sweep_paths(paths) -> list[str]:
@@ -166,10 +219,8 @@ def sweep_paths(paths) -> list[str]:
 def total_bytes() -> tuple[int, int]:
     """(files, bytes) the store holds: each content once."""
     n = size = 0
-    top = root()
-    if not top.is_dir():
-        return 0, 0
-    for sub in top.iterdir():
-        for entry in os.scandir(sub) if sub.is_dir() else ():
-            n, size = n + 1, size + entry.stat(follow_symlinks=False).st_size
+    for top in (root(PLAIN), root(KEYED)):
+        for sub in top.iterdir() if top.is_dir() else ():
+            for entry in os.scandir(sub) if sub.is_dir() else ():
+                n, size = n + 1, size + entry.stat(follow_symlinks=False).st_size
     return n, size

@@ -93,7 +93,15 @@ def _decrypts_and_reads_to_end(backup, path) -> Finding:
 
 
 def read_encrypted_to_end(fmt: str, path, *, dump_version: str = "") -> None:
-    """age --decrypt | pg_restore (or the decompressor), streamed: no plaintext touches the disk."""
+    """age --decrypt | pg_restore (or the decompressor), streamed: no plaintext touches the disk.
+
+    An encrypted directory backup is decrypted into a private copy (every
+    file authenticated) that pg_restore then reads to the end.
+    """
+    if fmt == "directory":
+        with age.decrypted_copy(path) as copy:
+            read_archive_to_end(copy, dump_version=dump_version)
+        return
     decryption = age.Decryption(path)
     try:
         if fmt == "custom":
