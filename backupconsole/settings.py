@@ -248,6 +248,9 @@ OFFSITE_CONCURRENCY = env.int("OFFSITE_CONCURRENCY", default=2)
 # a prune of the shared files holds the store this long at most without renewing its lock; an upload
 # waits while one does, and a lock older than this (its prune was killed) is taken as gone.
 OFFSITE_STORE_LEASE_SECONDS = env.int("OFFSITE_STORE_LEASE_SECONDS", default=600)
+# ... and each storage holding them is swept this often besides (blobs a killed prune or upload left are
+# removed within this time even when no prune runs); 0: only prunes sweep.
+OFFSITE_SWEEP_HOURS = env.int("OFFSITE_SWEEP_HOURS", default=24)
 BACKUP_SCRATCH_DIR = Path(env.str("BACKUP_SCRATCH_DIR", default=str(VAR_DIR / "scratch"))).resolve()
 # Server targets (every database of a server): how many of its databases a run backs up at once.
 # 1 backs them up in turn; more finish sooner but load the server (and its disks) that much more.

@@ -18,13 +18,14 @@ class BackupsAppConfig(AppConfig):
         from backups_app.services.backups import upload_recovery
         from backups_app.services.jobs import joblog, lifecycle, reaper, recovery
         from backups_app.services.postgres.proc import when_finished
-        from backups_app.services.storage import offsite
+        from backups_app.services.storage import offsite, store_sweep
 
         post_spawn.connect(reaper.on_worker_spawn, dispatch_uid="backups_app.reaper")
         post_migrate.connect(_default_target, sender=self, dispatch_uid="backups_app.default_target")
         lifecycle.when_ended(notify.job_ended)
         offsite.when_failed(notify.offsite_failed)
         reaper.also_each_round(notify.check_stale)
+        reaper.also_each_round(store_sweep.each_round)
         recovery.also_recover(upload_recovery.recover_uploads)
         when_finished(joblog.note)
         # What the apps built lives as long as the process: later collections skip it (and

@@ -21,7 +21,9 @@ class BackupStorageAdmin(GuardedActionsMixin, admin.ModelAdmin):
                                  "that hold them on every web and worker host. Leave both empty to use "
                                  "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE or the machine's role."),
         }),
+        (gettext_lazy("Shared files"), {"fields": ["swept_at", "sweep_detail"]}),
     ]
+    readonly_fields = ["swept_at", "sweep_detail"]
 
     @admin.display(description=gettext_lazy("where"))
     def location(self, obj):

@@ -72,6 +72,9 @@ class BackupStorage(models.Model):
                     "when workers run on several hosts."),
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    # The last time its shared files were swept (services/storage/store_sweep.py), and what that did.
+    swept_at = models.DateTimeField(_("shared files last swept"), null=True, blank=True, editable=False)
+    sweep_detail = models.TextField(_("last sweep"), blank=True, editable=False)
 
     class Meta:
         verbose_name = _("backup storage")

@@ -30,7 +30,7 @@ from backups_app.services.monitoring import health
 from backups_app.services.retention import orphans
 from backups_app.services.retention import plan as retention
 from backups_app.services.retention import prune as pruning
-from backups_app.services.storage import layout, local_store, offsite
+from backups_app.services.storage import layout, local_store, offsite, store_sweep
 from backups_app.services.targets import agreement
 from backups_app.services.targets.lookup import UnknownTarget, get_target
 
@@ -274,6 +274,8 @@ class Command(ConsoleCommand):
         for host, ids in sorted(pruned.left.items()):
             for pk in ids:
                 self.stdout.write(f"kept #{pk}: its local file is on host {host}; run backup --cleanup there")
+        for line in store_sweep.sweep_due():
+            self.stdout.write(line)
         return f"Deleted {len(pruned)} backups" + _left_note(sum(len(ids) for ids in pruned.left.values()))
 
     def cleanup_dry_run(self, fates, records, refused) -> str:
