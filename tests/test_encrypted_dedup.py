@@ -4,7 +4,9 @@ import hashlib
 import os
 import stat
 import subprocess
+import textwrap
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -17,6 +19,7 @@ from backups_app.services.restores import restore
 from backups_app.services.storage import local_store, manifest
 from tests.age_fixtures import keygen
 from tests.dbcompare import object_counts, row_counts
+from tests.pgcluster import bin_dir_of
 from tests.restore_helpers import database_names, dropping, flip_byte, make_backup, run_restore, run_verify
 from tests.test_backup_dedup import delete_now, next_second, prune_one, sha256sum_check
 
@@ -280,3 +283,25 @@ def test_adopted_encrypted_directory_backups_come_back_encrypted_and_restore(sea
         restored = run_restore(adopted[made[1].path], "pagila_sealed_adopted")
         assert restored.status == "succeeded", restored.error
         assert row_counts(pg_cluster, "pagila_sealed_adopted") == row_counts(pg_cluster, pagila)
+
+
+def test_the_docs_commands_restore_an_encrypted_directory_backup_without_the_console(
+        sealed_target, pg_cluster, pagila, age_key, tmp_path, settings, monkeypatch):
+    """docs/encryption.md's loop, run as written with this backup's folder and key: age and the server's own
+    pg_restore only (the backup made with the server's own pg_dump, as an operator with Debian's tools has)."""
+    text = (Path(__file__).parents[1] / "docs" / "encryption.md").read_text()
+    block = text.split("- **Without the console**", 1)[1].split("```", 2)[1]
+    bindir = bin_dir_of("15")
+    settings.PG_BIN_DIR, settings.PG_BIN_DIR_ONLY, settings.BACKUP_CUSTOM_COMPRESSION = bindir, True, "gzip:1"
+    monkeypatch.setenv("PGSSLMODE", "require")  # a client before 16 sends a password only over TLS
+    backup = make_backup(sealed_target, "directory")
+    assert backup.pg_dump_version.startswith("15.")
+    script = (textwrap.dedent(block).strip()
+              .replace("pagila_daily_20261202_030000_41.dir", str(backup.absolute_path))
+              .replace("console.key", str(age_key[0])).replace("newdb", "pagila_by_hand"))
+    env = {**pg_cluster.client_env(), "PATH": f"{bindir}:{os.environ['PATH']}"}
+    with dropping(pg_cluster, "pagila_by_hand"):
+        pg_cluster.createdb("pagila_by_hand")
+        ran = subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert ran.returncode == 0, ran.stderr
+        assert row_counts(pg_cluster, "pagila_by_hand") == row_counts(pg_cluster, pagila)
