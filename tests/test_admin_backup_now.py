@@ -125,3 +125,23 @@ def test_one_backup_asked_for_opens_its_job_to_watch_it(as_role, make_target, dj
                                backup_type="manual", format="custom")
     [record] = BackupRecord.objects.all()
     assert response.status_code == 302 and response["Location"] == f"/admin/jobs/backup/{record.pk}/"
+
+
+def test_a_timescaledb_target_is_offered_the_directory_format_and_others_custom(
+        as_role, make_target, superuser_client, django_capture_on_commit_callbacks):
+    """What the target's last good backup found in its database decides (services/targets/formats.py)."""
+    ticks, shop = make_target("fx_ticks"), make_target("shop")
+    for target, extensions in ((ticks, {"timescaledb": "2.28.3", "plpgsql": ""}), (shop, {"plpgsql": ""})):
+        BackupRecord.objects.create(target=target, backup_type="daily", format="custom", status="succeeded",
+                                    path=f"database/daily/{target.name}.dump", extensions=extensions)
+    client = as_role(BACKUP_OPERATORS)
+    form = post_action(client, "databasetarget", "backup_now", [ticks]).context["form"]
+    assert form["format"].value() == "directory"
+    for chosen in ([shop], [ticks, shop]):
+        assert post_action(client, "databasetarget", "backup_now", chosen).context["form"]["format"].value() == "custom"
+    from django.urls import reverse
+    with django_capture_on_commit_callbacks(execute=False):
+        for target in (ticks, shop):
+            superuser_client.post(reverse("admin:backups_app_databasetarget_backup_now", args=[target.pk]) + "?quick=1")
+    queued = dict(BackupRecord.objects.filter(status="queued").values_list("target__name", "format"))
+    assert queued == {ticks.name: "directory", shop.name: "custom"}

@@ -24,7 +24,7 @@ from backups_app.forms import BackupNowForm, DatabaseTargetForm
 from backups_app.models import BackupFormat, BackupRecord, BackupType, DatabaseTarget
 from backups_app.services.backups import dump, server_run
 from backups_app.services.jobs import queue
-from backups_app.services.targets import agreement, connection_test, discovery, lookup
+from backups_app.services.targets import agreement, connection_test, discovery, formats, lookup
 
 
 class SafetyTargetsFilter(admin.SimpleListFilter):
@@ -173,7 +173,8 @@ class DatabaseTargetAdmin(GuardedActionsMixin, admin.ModelAdmin):
     def backup_now(self, request, queryset):
         if too_many(self, request, queryset):
             return None
-        form = BackupNowForm(request.POST if applying(request) else None)
+        form = BackupNowForm(request.POST if applying(request) else None,
+                             initial={"format": formats.suggested(queryset)})
         if not form.is_valid():
             return intermediate_page(
                 self, request, queryset=queryset, form=form, action="backup_now", title=_("Back up now"),
@@ -189,11 +190,12 @@ class DatabaseTargetAdmin(GuardedActionsMixin, admin.ModelAdmin):
         return None
 
     def backup_now_quickly(self, request, object_id):
-        """The one-click button (dashboard, targets list): a manual custom backup, and its job's page to watch it."""
+        """The one-click button (dashboard, targets list): a manual backup in the format suggested for the target
+        (services/targets/formats.py), and its job's page to watch it."""
         if not self.has_run_backup_permission(request):
             raise PermissionDenied
-        records = self._queue_backups(request, self.get_queryset(request).filter(pk=object_id),
-                                      BackupType.MANUAL, BackupFormat.CUSTOM)
+        queryset = self.get_queryset(request).filter(pk=object_id)
+        records = self._queue_backups(request, queryset, BackupType.MANUAL, formats.suggested(queryset))
         return redirect(display.job_url(records[0]) if records else reverse("admin:index"))
 
     def _queue_backups(self, request, queryset, backup_type, fmt) -> list:
@@ -247,7 +249,7 @@ class DatabaseTargetAdmin(GuardedActionsMixin, admin.ModelAdmin):
 
 
 def backup_now_button(target):
-    """One click in the targets list (whose rows sit in the list's own form): a manual custom backup, then its job."""
+    """One click in the targets list (whose rows sit in the list's own form): a manual backup, then its job."""
     url = reverse("admin:backups_app_databasetarget_backup_now", args=[target.pk])
     return format_html('<button type="submit" formaction="{}?quick=1" formmethod="post" formnovalidate '
                        'class="bc-button bc-backup-now">{}</button>', url, _("Back up now"))
