@@ -305,3 +305,22 @@ def test_the_docs_commands_restore_an_encrypted_directory_backup_without_the_con
         ran = subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
         assert ran.returncode == 0, ran.stderr
         assert row_counts(pg_cluster, "pagila_by_hand") == row_counts(pg_cluster, pagila)
+
+
+def test_a_restore_drill_of_an_encrypted_directory_backup_checks_every_table(sealed_target, pg_cluster):
+    make_backup(sealed_target, "directory")
+    backup = make_backup(sealed_target, "directory")  # its data files are the first one's, linked
+    drill = run_verify(backup, drill=True)
+    assert drill.status == "succeeded", drill.error
+    assert "22 tables present and readable" in drill.detail
+    assert os.listdir(age.scratch_dir()) == []
+
+
+def test_the_restore_form_lists_the_tables_of_an_encrypted_directory_backup(sealed_target, settings):
+    from backups_app.services.restores import checks
+
+    backup = make_backup(sealed_target, "directory")
+    assert "public.actor" in checks.tables_in(backup)
+    assert os.listdir(age.scratch_dir()) == []
+    settings.BACKUP_AGE_IDENTITY_FILE = ""  # without the key the form offers no list, and says nothing secret
+    assert checks.tables_in(backup) is None

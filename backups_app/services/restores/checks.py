@@ -225,9 +225,8 @@ def tables_in(backup) -> list[str] | None:
     (plain SQL, a file only in object storage or on another host, an encrypted file without its key)."""
     if backup.format not in layout.ARCHIVE_FORMATS or not offsite.is_local(backup.absolute_path):
         return None
-    path = backup.archive_path
     try:
-        with age.stdin_for(path) as stream:
+        with age.readable(backup, copy=False, toc_only=True) as path, age.stdin_for(path) as stream:
             contents = toc.read(path, stdin=stream, dump_version=backup.pg_dump_version)
     except (toc.ArchiveUnreadable, ToolNotFound, age.CryptoFailed, keys.KeyMissing, OSError):
         return None

@@ -67,8 +67,9 @@ def archive_tables(backup) -> list[tuple[str, str]]:
     For an archive, as its list shows them (see _as_restored); for a script, exactly.
     """
     if backup.format in layout.ARCHIVE_FORMATS:
-        with age.stdin_for(backup.archive_path) as stream:
-            contents = toc.read(backup.archive_path, stdin=stream, dump_version=backup.pg_dump_version)
+        # An encrypted directory backup: its table of contents decrypted into a private copy.
+        with age.readable(backup, copy=False, toc_only=True) as path, age.stdin_for(path) as stream:
+            contents = toc.read(path, stdin=stream, dump_version=backup.pg_dump_version)
         return [(e.schema, e.name) for e in contents.entries if e.kind == "TABLE"]
     return _sql_tables(backup.archive_path)
 
