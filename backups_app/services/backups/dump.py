@@ -235,8 +235,10 @@ def _prepare(record: BackupRecord, conn: Conn, *, encrypted: bool = False):
         when=record.created_at,
     )
     if settings.BACKUP_PREFLIGHT:
-        preflight.check_free_space(target=record.target, fmt=record.format, folder=folder,
-                                   database_size=info.database_size)
+        # An encrypted directory backup is dumped whole into the scratch folder first.
+        for room in [folder, *([age.scratch_dir()] if encrypted and record.format == "directory" else [])]:
+            preflight.check_free_space(target=record.target, fmt=record.format, folder=room,
+                                       database_size=info.database_size)
     return info, tool, final
 
 

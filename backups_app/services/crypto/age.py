@@ -273,7 +273,8 @@ def readable(backup, *, copy: bool = True, toc_only: bool = False):
     if held is not None or not backup.encrypted or not (copy or sealed_folder(backup)):
         yield backup.archive_path
         return
-    with decrypted_copy(backup.absolute_path, toc_only=toc_only and sealed_folder(backup)) as copy:
+    toc = {"toc_only": True} if toc_only and sealed_folder(backup) else {}
+    with decrypted_copy(backup.absolute_path, **toc) as copy:
         backup.decrypted_copy = copy
         try:
             yield copy
