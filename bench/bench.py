@@ -110,6 +110,23 @@ def setup_django(work: Path):
     django.setup()
 
 
+# -- encryption ------------------------------------------------------------------
+
+def age_key(work: Path) -> dict:
+    """A key pair for the run (age-keygen): the settings that make a console encrypt to it and read it back."""
+    key = work / "age-key.txt"
+    subprocess.run(["age-keygen", "-o", str(key)], check=True, capture_output=True)
+    public = subprocess.run(["age-keygen", "-y", str(key)], check=True, capture_output=True, text=True).stdout.strip()
+    return {"BACKUP_AGE_RECIPIENTS": public, "BACKUP_AGE_IDENTITY_FILE": str(key)}
+
+
+def encrypt_default_target(env: dict, recipients: str = "") -> None:
+    """The DB_* target (made by migrate) encrypts: to `recipients`, or when empty to BACKUP_AGE_RECIPIENTS."""
+    code = ("from backups_app.models import DatabaseTarget; assert DatabaseTarget.objects.filter(name='default')"
+            f".update(encrypt=True, age_recipients={recipients!r}) == 1")
+    subprocess.run([sys.executable, str(PROJECT / "manage.py"), "shell", "-c", code], env=env, check=True)
+
+
 # -- measuring processes --------------------------------------------------------
 
 def _children_map() -> dict[int, list[int]]:

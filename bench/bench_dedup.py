@@ -1,6 +1,7 @@
 """Deduplicated directory backups of a growing TimescaleDB database, measured against the targets of the design.
 
     /work/main/.venv/bin/python bench/bench_dedup.py [--size-mb 60] [--chunks 120] [--days 30] [--repeat 2]
+                                                     [--encrypt]
 
 Builds a throwaway cluster with timescaledb (tests/pgcluster.py, as
 tests/test_timescale_real.py starts one) holding an FX tick hypertable of
@@ -27,6 +28,13 @@ directory --jobs 2`: one with BACKUP_DEDUP (the default), one without. Then:
                   of its compressed data file's start is unchanged, and how
                   much fixed 1 MiB blocks would share, for content-defined
                   chunking's worth.
+
+With --encrypt both consoles' default target encrypts to an age key made
+for the run (crypto/sealing.py: each file sealed on its own, shared by a
+keyed hash of its content; without dedup each file is sealed anew). The
+figures are the same but for pg_restore reading the folder (age files:
+the restore above decrypts a copy first) and the append-only table (no
+backup of the console's).
 """
 
 import argparse
@@ -126,6 +134,7 @@ def main():
     parser.add_argument("--days", type=int, default=30, help="daily backups after the first, one day of data each")
     parser.add_argument("--repeat", type=int, default=2, help="restores of each kind")
     parser.add_argument("--append-mb", type=int, default=0, help="size of the append-only table (default: --size-mb)")
+    parser.add_argument("--encrypt", action="store_true", help="encrypted directory backups (an age key of the run)")
     opts = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bc-bench-dedup-"))
@@ -137,19 +146,30 @@ def main():
         print(f"database {DBNAME}: {opts.chunks} daily chunks, {opts.chunks // 2} compressed, {per_day} rows a day, "
               f"{size / MB:.0f} MB on disk (built in {time.monotonic() - t0:.0f} s); cores: {os.cpu_count()}; "
               f"load: {os.getloadavg()[0]:.2f}")
-        envs = {}
-        for label, dedup in (("dedup", "true"), ("plain", "false")):
-            envs[label] = console_process.console_env(work / label, cluster, DBNAME, BACKUP_DEDUP=dedup)
-            if console_process.manage("migrate", "-v0", env=envs[label]).returncode != 0:
-                raise SystemExit("migrate failed")
+        envs = consoles(work, cluster, main_bench.age_key(work) if opts.encrypt else {})
         report_format(cluster, work, envs["plain"])
         daily(cluster, opts, per_day, envs)
         report_restore(cluster, envs, opts.repeat)
-        report_reading(work, envs["dedup"], opts.repeat)
-        append_only(cluster, work, opts.append_mb or opts.size_mb)
+        if not opts.encrypt:
+            report_reading(work, envs["dedup"], opts.repeat)
+            append_only(cluster, work, opts.append_mb or opts.size_mb)
     finally:
         cluster.destroy()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def consoles(work: Path, cluster, encryption: dict) -> dict:
+    """The two consoles, with BACKUP_DEDUP and without; encryption: the age key settings their target uses."""
+    envs = {}
+    for label, dedup in (("dedup", "true"), ("plain", "false")):
+        envs[label] = console_process.console_env(work / label, cluster, DBNAME, BACKUP_DEDUP=dedup, **encryption)
+        if console_process.manage("migrate", "-v0", env=envs[label]).returncode != 0:
+            raise SystemExit("migrate failed")
+        if encryption:
+            main_bench.encrypt_default_target(envs[label])
+    if encryption:
+        print(f"encrypted: every backup sealed with age to {encryption['BACKUP_AGE_RECIPIENTS'][:16]}…")
+    return envs
 
 
 def report_format(cluster, work, env) -> None:
@@ -166,7 +186,7 @@ def report_format(cluster, work, env) -> None:
 def main_bench_remove(record) -> None:
     path = Path(record["path"])
     shutil.rmtree(path) if path.is_dir() else path.unlink()
-    for extra in path.parent.glob(path.name + ".globals.sql"):
+    for extra in path.parent.glob(path.name + ".globals.sql*"):  # .age when encrypted
         extra.unlink()
 
 

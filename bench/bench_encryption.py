@@ -40,12 +40,6 @@ def console(work: Path, cluster, name: str) -> dict:
     return env
 
 
-def encrypt_default_target(env: dict, public_key: str) -> None:
-    code = ("from backups_app.services.targets.lookup import ensure_default; t = ensure_default(); "
-            f"t.encrypt = True; t.age_recipients = {public_key!r}; t.save()")
-    subprocess.run([sys.executable, str(bench.PROJECT / "manage.py"), "shell", "-c", code], env=env, check=True)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=500, help="table size in MB (default 500)")
@@ -62,7 +56,7 @@ def main():
         subprocess.run(["age-keygen", "-o", str(key)], check=True, capture_output=True)
         public = subprocess.run(["age-keygen", "-y", str(key)], check=True, capture_output=True, text=True).stdout
         envs = {"plain": console(work, cluster, "plain"), "encrypted": console(work, cluster, "encrypted")}
-        encrypt_default_target(envs["encrypted"], public.strip())
+        bench.encrypt_default_target(envs["encrypted"], public.strip())
         print(f"machine: {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}; table fx_ticks {heap / MB:.0f} MB "
               f"heap, database {dbsize / MB:.0f} MB, {rows:,} rows; age {_age_version()}")
         args = [sys.executable, str(bench.PROJECT / "manage.py"), "backup", "--type", "manual", "--format", "custom"]

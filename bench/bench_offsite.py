@@ -44,7 +44,18 @@ sys.path.insert(0, str(PROJECT / "bench"))  # bench.py, the module beside this o
 
 from seaweedfs_server import SeaweedS3  # noqa: E402
 
-from bench import DBNAME, MB, TABLE_SQL, at_peak, grow_table, measure, setup_django, sizes_of  # noqa: E402
+from bench import (  # noqa: E402
+    DBNAME,
+    MB,
+    TABLE_SQL,
+    age_key,
+    at_peak,
+    encrypt_default_target,
+    grow_table,
+    measure,
+    setup_django,
+    sizes_of,
+)
 from tests.pgcluster import Cluster  # noqa: E402
 from tests.s3server import RcloneS3, S3Server  # noqa: E402
 from tests.storage_kinds import REMOTES, S3Remote  # noqa: E402
@@ -70,19 +81,9 @@ def console_env(work: Path, name: str, cluster: Cluster, encryption: dict, crede
            "DB_USER": cluster.user, "DB_NAME": DBNAME, "DB_PASSWORD": cluster.password, **credentials, **encryption}
     (work / name).mkdir(parents=True)
     subprocess.run([sys.executable, str(PROJECT / "manage.py"), "migrate", "-v0"], env=env, check=True)
-    if encryption:  # the DB_* target exists once migrated; it encrypts to BACKUP_AGE_RECIPIENTS
-        subprocess.run([sys.executable, str(PROJECT / "manage.py"), "shell", "-c",
-                        "from backups_app.models import DatabaseTarget; "
-                        "DatabaseTarget.objects.filter(name='default').update(encrypt=True)"], env=env, check=True)
+    if encryption:
+        encrypt_default_target(env)
     return env
-
-
-def age_key(work: Path) -> dict:
-    """A key pair for the run: the settings that make a console encrypt to it and read it back."""
-    key = work / "age-key.txt"
-    subprocess.run(["age-keygen", "-o", str(key)], check=True, capture_output=True)
-    public = next(line.split(": ", 1)[1] for line in key.read_text().splitlines() if "public key:" in line)
-    return {"BACKUP_AGE_RECIPIENTS": public, "BACKUP_AGE_IDENTITY_FILE": str(key)}
 
 
 def newest_record(env: dict) -> dict:

@@ -5,7 +5,8 @@ at the step under test, then checks, with the next command, that every kept back
 and that the store holds nothing no backup uses. The steps: pg_dump done and the manifest not yet
 written ("dumped"), the manifest written, halfway through linking, everything linked and the folder not
 yet published; and a prune between removing a folder and sweeping the store. A kill while pg_dump itself
-runs is tests/test_backup_faults.py's (its directory backups are deduplicated too).
+runs is tests/test_backup_faults.py's (its directory backups are deduplicated too). tests/test_sealed_kill.py
+does the same for encrypted directory backups with the helpers here.
 """
 
 import subprocess
@@ -66,18 +67,24 @@ SOURCE = "pagila_kill"
 
 @pytest.fixture
 def console(tmp_path, pg_cluster, pagila):
+    yield prepared_console(tmp_path, pg_cluster, pagila)
+    pg_cluster.dropdb(SOURCE)
+
+
+def prepared_console(tmp_path, pg_cluster, pagila, *, setup=None, **extra) -> dict:
     """Two good backups (the second shares every data file with the first), then a change: the next backup
-    has new content for the store (a table's file, and toc.dat)."""
+    has new content for the store (a table's file, and toc.dat). setup(env) runs after migrate."""
     pg_cluster.dropdb(SOURCE)
     pg_cluster.createdb(SOURCE, template=pagila)
-    env = console_process.console_env(tmp_path, pg_cluster, SOURCE)
+    env = console_process.console_env(tmp_path, pg_cluster, SOURCE, **extra)
     assert console_process.manage("migrate", "-v0", env=env).returncode == 0
+    if setup:
+        setup(env)
     for _ in range(2):
         made = console_process.manage("backup", "--format", "directory", env=env)
         assert made.returncode == 0, made.stderr
     pg_cluster.sql("INSERT INTO language (name) VALUES ('Esperanto')", dbname=SOURCE)
-    yield env
-    pg_cluster.dropdb(SOURCE)
+    return env
 
 
 def root(env):
@@ -86,6 +93,11 @@ def root(env):
 
 def store_files(env):
     return sorted(p for p in (root(env) / ".store").rglob("*") if p.is_file())
+
+
+def content(store_file: Path) -> str:
+    """The sha256 a manifest lists for a store file: its name, or in the keyed part its name's last part."""
+    return store_file.name.rpartition(".")[2]
 
 
 def killed(env, script):
@@ -121,17 +133,20 @@ def assert_whole_and_tidy(env, pg_cluster, pagila, kept: int):
             assert row_counts(pg_cluster, into) == rows["before" if pk <= 2 else "after"]
         finally:
             pg_cluster.dropdb(into)
-    assert {p.name for p in store_files(env)} == used
+    assert {content(p) for p in store_files(env)} == used
+
+
+def partial_leftovers(env) -> list[Path]:
+    """Store files whose other link is only in a partial folder (counted before that folder goes)."""
+    partial = {(st.st_dev, st.st_ino) for p in root(env).glob("database/*/.*/*") if (st := p.stat())}
+    return [p for p in store_files(env) if p.stat().st_nlink == 2 and (p.stat().st_dev, p.stat().st_ino) in partial]
 
 
 @pytest.mark.parametrize("step", list(STEPS))
 def test_a_backup_killed_at_each_step_leaves_every_kept_backup_whole_and_the_next_command_tidies(
         console, pg_cluster, pagila, step):
     killed(console, STEPS[step])
-    # Counted before the partial folder goes: store files whose other link is only in it.
-    partial = {(st.st_dev, st.st_ino) for p in root(console).glob("database/*/.*/*") if (st := p.stat())}
-    leftovers = [p for p in store_files(console) if p.stat().st_nlink == 2
-                 and (p.stat().st_dev, p.stat().st_ino) in partial]
+    leftovers = partial_leftovers(console)
     nxt = console_process.manage("backup", "--list", env=console)
     assert nxt.returncode == 0, nxt.stderr
     assert "ended failed: job lost" in nxt.stderr
@@ -151,13 +166,18 @@ def test_a_backup_killed_at_each_step_leaves_every_kept_backup_whole_and_the_nex
 
 def test_a_prune_killed_between_removing_the_folder_and_sweeping_the_store_is_finished_by_the_next_command(
         console, pg_cluster, pagila):
+    prune_killed_then_finished(console, pg_cluster, pagila)
+
+
+def prune_killed_then_finished(console, pg_cluster, pagila) -> str:
+    """The first backup's prune killed before the sweep; the next command's stderr."""
     (first, first_path), _second = kept_backups(console)
     only_first = set(manifest.listed(root(console) / first_path).values()) - {
-        p.name for p in store_files(console) if p.stat().st_nlink > 2}
+        content(p) for p in store_files(console) if p.stat().st_nlink > 2}
     killed(console, PRUNE)
     assert not (root(console) / first_path).exists()
     lonely = [p for p in store_files(console) if p.stat().st_nlink == 1]
-    assert {p.name for p in lonely} == only_first and lonely, "the first backup's own toc.dat"
+    assert {content(p) for p in lonely} == only_first and lonely, "the first backup's own toc.dat"
     nxt = console_process.manage("backup", "--list", env=console)
     assert nxt.returncode == 0, nxt.stderr
     assert nxt.stderr.count("removed store file") == len(lonely)
@@ -169,3 +189,4 @@ def test_a_prune_killed_between_removing_the_folder_and_sweeping_the_store_is_fi
     assert console_process.console_rows(console, "SELECT status FROM backups_app_backuprecord WHERE id = ?",
                                         (first,)) == [("pruned",)]
     assert_whole_and_tidy(console, pg_cluster, pagila, kept=1)
+    return nxt.stderr
