@@ -140,17 +140,18 @@ def test_without_dedup_each_encrypted_backup_has_files_of_its_own(sealed_target,
     assert keyed_files() == [] and second.bytes_added == second.size_bytes
 
 
-def test_no_plaintext_ever_lands_in_the_backup_folder_and_the_scratch_copy_goes(sealed_target, backup_root, monkeypatch):
+def test_no_plaintext_ever_lands_in_the_backup_folder_and_the_scratch_copy_goes(
+        sealed_target, backup_root, monkeypatch):
     seen = []
     real = sealing.seal
 
-    def watched(plain, out, recipients, *, share):
+    def watched(plain, out, recipients, **options):
         seen.append((plain.parent.parent, sorted(os.listdir(plain))))
         assert stat.S_IMODE(plain.parent.stat().st_mode) == 0o700
-        return real(plain, out, recipients, share=share)
+        return real(plain, out, recipients, **options)
 
     monkeypatch.setattr(sealing, "seal", watched)
-    backup = make_backup(sealed_target, "directory")
+    make_backup(sealed_target, "directory")
     (scratch, plain_names), = seen
     assert scratch == age.scratch_dir() and "toc.dat" in plain_names
     assert not str(scratch).startswith(str(backup_root / "pagila"))

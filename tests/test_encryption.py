@@ -76,8 +76,8 @@ def test_a_parallel_restore_reads_a_private_decrypted_copy_that_is_removed_after
     seen = []
     real_copy = age.decrypted_copy
 
-    def watched(path):
-        cm = real_copy(path)
+    def watched(path, **options):
+        cm = real_copy(path, **options)
         copy = cm.__enter__()
         seen.append((copy, stat.S_IMODE(os.stat(copy).st_mode), stat.S_IMODE(os.stat(copy.parent).st_mode)))
         return _Exiting(cm, copy)

@@ -88,9 +88,7 @@ def _examine(remote, storage, key: str, relative: str, keys: set[str], target, d
     if record.format == BackupFormat.DIRECTORY:
         record.size_bytes = record.bytes_written = None  # the folder's total, once it is fetched below
     record.local_removed = True
-    roles_key = remote.key_for(adopt.roles_path(record))
     record.offsite_storage, record.offsite_key = storage, key
-    record.offsite_globals_key = roles_key if roles_key in keys else ""
     record.offsite_status, record.offsite_at = OffsiteStatus.UPLOADED, timezone.now()
     record.offsite_detail = f"adopted from {remote.url(key)}"
     try:
@@ -101,6 +99,9 @@ def _examine(remote, storage, key: str, relative: str, keys: set[str], target, d
             notes = adopt.checked(record, record.absolute_path)
     except offsite.FetchFailed as exc:
         raise AdoptRefused(f"it cannot be fetched: {exc}") from None
+    # Named only now: whether a folder is encrypted (and so its roles file too) is known once it is fetched.
+    roles_key = remote.key_for(adopt.roles_path(record))
+    record.offsite_globals_key = roles_key if roles_key in keys else ""
     if record.offsite_globals_key:
         record.globals_path = adopt.roles_path(record)
         notes.append("with its roles file")

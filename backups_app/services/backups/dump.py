@@ -305,11 +305,15 @@ def _dump_sealed_directory(record, conn, tool, partial: Path, snapshot, recipien
         if not listed.ok:
             raise BackupFailed("the new archive does not read back: " + one_line(listed.stderr))
         partial.mkdir(mode=0o700)
-        sealed = sealing.seal(plain, partial, recipients, share=settings.BACKUP_DEDUP)
+        with offsite.keyed_lookup(record.target, share=settings.BACKUP_DEDUP) as bucket:
+            sealed = sealing.seal(plain, partial, recipients, share=settings.BACKUP_DEDUP, bucket=bucket)
     sha, size = manifest.write(partial)
     sealed.added_bytes += (partial / manifest.NAME).stat().st_size
     if sealed.plain:
         log.warning("backup #%s: %s", record.pk, sealed.note())
+    if sealed.fetched:
+        log.info("backup #%s: %s encrypted files taken from object storage, %s linked here, %s encrypted now",
+                 record.pk, sealed.fetched, sealed.linked, sealed.added)
     return sha, size, _compression_label(compression), sealed
 
 

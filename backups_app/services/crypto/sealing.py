@@ -14,9 +14,11 @@ SECRET_KEY, and from the backup's public keys (other keys: other names, so a
 file is never shared with a backup encrypted to other keys). When the store
 holds an encrypted copy under that name (storage/local_store.py, keyed part)
 the backup links it instead of encrypting again; object storage then finds
-the same encrypted bytes by their sha256 and uploads nothing. Without the
-key, the names tell nothing about the content: no one can check whether a
-backup holds a file they can guess.
+the same encrypted bytes by their sha256 and uploads nothing. When this
+host's copy is gone (a storage that keeps no local copy), the one in object
+storage is fetched instead (storage/keyed_index.py). Without the key, the
+names tell nothing about the content: no one can check whether a backup
+holds a file they can guess.
 """
 
 import hashlib
@@ -25,30 +27,19 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.conf import settings
-
 from backups_app.services.crypto import age
-from backups_app.services.storage import files, local_store
+from backups_app.services.storage import files, keyed_index, local_store
 
 CHUNK = 1024 * 1024
 
 
-class WeakKey(Exception):
-    pass
-
-
-MIN_KEY_CHARS = 32
+WeakKey = keyed_index.WeakKey
 
 
 def dedup_key(recipients: list[str]) -> bytes:
     """The HMAC key for files encrypted to these recipients; WeakKey for a configured key too short."""
-    name = settings.BACKUP_DEDUP_KEY_ENV
-    secret = os.environ.get(name, "") if name else ""
-    if secret and len(secret) < MIN_KEY_CHARS:
-        raise WeakKey(f"the deduplication key in {name} is shorter than {MIN_KEY_CHARS} characters")
-    base = (secret or settings.SECRET_KEY).encode()
     label = "backup-console dedup\n" + "\n".join(sorted(recipients))
-    return hmac.new(base, label.encode(), hashlib.sha256).digest()
+    return hmac.new(keyed_index.secret(), label.encode(), hashlib.sha256).digest()
 
 
 def keyed_hash(key: bytes, path: Path) -> str:
@@ -62,6 +53,7 @@ def keyed_hash(key: bytes, path: Path) -> str:
 @dataclass
 class Sealed:
     linked: int = 0  # files whose encrypted copy the store had
+    fetched: int = 0  # files whose encrypted copy was fetched from object storage (storage/keyed_index.py)
     added: int = 0  # files encrypted now
     added_bytes: int = 0  # bytes new to BACKUP_ROOT (the manifest is the caller's)
     plain: list[str] = None  # files kept out of the store, and why
@@ -73,10 +65,11 @@ class Sealed:
         return f"{len(self.plain)} files kept unshared: {'; '.join(self.plain[:3])}" if self.plain else ""
 
 
-def seal(plain: Path, out: Path, recipients: list[str], *, share: bool) -> Sealed:
+def seal(plain: Path, out: Path, recipients: list[str], *, share: bool, bucket=None) -> Sealed:
     """Each file of `plain` into `out` as `<name>.age` (out exists, private and empty); plaintext removed as it goes.
 
     share: look the content up in the store and add new encrypted files to it (BACKUP_DEDUP).
+    bucket: a keyed_index.Lookup of the object storage the backup goes to, asked when the store has no copy.
     """
     key = dedup_key(recipients) if share else None
     sealed = Sealed()
@@ -85,15 +78,21 @@ def seal(plain: Path, out: Path, recipients: list[str], *, share: bool) -> Seale
         keyed = keyed_hash(key, source) if key else ""
         if keyed and local_store.keyed_take(keyed, dest):
             sealed.linked += 1
+        elif keyed and bucket is not None and (sha := bucket.take(keyed, dest)):
+            sealed.fetched += 1
+            _keep(sealed, name, local_store.keyed_add(keyed, dest, sha))
         else:
             age.encrypt_file(recipients, source, dest)
             files.fsync_file(dest)
             sealed.added += 1
             sealed.added_bytes += dest.stat().st_size
             if keyed:
-                outcome = local_store.keyed_add(keyed, dest, files.sha256_of(dest)[0])
-                if outcome != "added":
-                    sealed.plain.append(f"{name}: {outcome}")
+                _keep(sealed, name, local_store.keyed_add(keyed, dest, files.sha256_of(dest)[0]))
         os.unlink(source)
     files.fsync_dir(out)
     return sealed
+
+
+def _keep(sealed: Sealed, name: str, outcome: str) -> None:
+    if outcome != "added":
+        sealed.plain.append(f"{name}: {outcome}")

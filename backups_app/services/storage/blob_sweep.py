@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from django.conf import settings
 
 from backups_app.models import BackupRecord, OffsiteStatus
-from backups_app.services.storage import blobs, layout
+from backups_app.services.storage import blobs, keyed_index, layout
 from backups_app.services.storage.objects import StorageError, Store
 
 log = logging.getLogger(__name__)
@@ -190,11 +190,18 @@ def _delete_unreferenced(remote: Store, lease: _Lease) -> list[str]:
             lease.keep()
             remote.delete(key)
             gone += 1
-    if not gone:
-        return []
-    line = f"deleted {gone} blob{'s' if gone > 1 else ''} no backup names from {remote.url(remote.key_for(STORE_TOP))}"
-    log.info(line)
-    return [line]
+    # The keyed index's names of those blobs go after them (a name without its blob is only a failed look-up).
+    names = keyed_index.delete_unreferenced(remote, referenced, lease.keep)
+    lines = []
+    if gone:
+        lines.append(f"deleted {gone} blob{'s' if gone > 1 else ''} no backup names from "
+                     f"{remote.url(remote.key_for(STORE_TOP))}")
+    if names:
+        lines.append(f"deleted {names} name{'s' if names > 1 else ''} of blobs no backup names from "
+                     f"{remote.url(remote.key_for(keyed_index.TOP))}")
+    for line in lines:
+        log.info(line)
+    return lines
 
 
 def _require_recorded(remote: Store, manifests: set[str]) -> None:

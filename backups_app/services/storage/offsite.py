@@ -49,7 +49,7 @@ from django.db import connection
 from django.utils import timezone
 
 from backups_app.models import BackupRecord, BackupStorage, OffsiteStatus, StorageKind
-from backups_app.services.storage import blob_sweep, blobs, files, layout, manifest
+from backups_app.services.storage import blob_sweep, blobs, files, keyed_index, layout, manifest
 from backups_app.services.storage.objects import ChecksumMismatch, StorageError, Store
 
 __all__ = ["FetchFailed", "StorageError", "after_backup", "delete_copies", "fail", "fetched", "local_problem",
@@ -100,6 +100,21 @@ def store(storage: BackupStorage) -> Store:
 # Each kind's store, imported when first used: a console without GCS storages never loads Google's client.
 STORES = {StorageKind.S3: ("s3", "S3Store"), StorageKind.GCS: ("gcs", "GcsStore"),
           StorageKind.SFTP: ("sftp", "SftpStore"), StorageKind.FOLDER: ("local", "FolderStore")}
+
+
+@contextlib.contextmanager
+def keyed_lookup(target, *, share: bool):
+    """Where an encrypted directory backup of this target finds the encrypted files of earlier ones that this
+    host no longer has: its object storage's keyed index (None when it has none, or files are not shared)."""
+    storage = storage_for(target) if share else None
+    if storage is None:
+        yield None
+        return
+    remote = store(storage)
+    try:
+        yield keyed_index.Lookup(remote)
+    finally:
+        remote.close()
 
 
 # -- upload ------------------------------------------------------------------------
@@ -229,11 +244,23 @@ def _upload(record: BackupRecord, remote: Store) -> tuple[tuple[str, str], str]:
     """((the dump's key, the roles file's key or ""), what confirmed the dump's upload)."""
     if is_folder(record):
         with blob_sweep.uploading(remote, record.pk):  # no prune deletes a blob before our manifest names it
-            info, added = blobs.upload_folder(remote, layout.absolute(record.path), record.path, record.sha256)
+            folder = layout.absolute(record.path)
+            info, added = blobs.upload_folder(remote, folder, record.path, record.sha256)
+            if record.encrypted:
+                _name_sealed_blobs(record, remote, folder)
             return _upload_roles(record, remote, info.key), f"{info.confirmation}; {added.words()}"
     key = remote.key_for(record.path)
     info = remote.put_file(layout.absolute(record.path), key, sha256=record.sha256)
     return _upload_roles(record, remote, key), info.confirmation
+
+
+def _name_sealed_blobs(record: BackupRecord, remote: Store, folder: Path) -> None:
+    """The next backup finds these encrypted files in the store once this host's copies are gone (keyed_index.py).
+    Only a saving: the copy is complete without it."""
+    try:
+        keyed_index.name_blobs(remote, blobs.local_listing(folder).values())
+    except (StorageError, keyed_index.WeakKey, OSError) as exc:
+        log.warning("backup #%s: its encrypted files are not named in the store's keyed index: %s", record.pk, exc)
 
 
 def _upload_roles(record: BackupRecord, remote: Store, key: str) -> tuple[str, str]:
