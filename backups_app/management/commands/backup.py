@@ -30,7 +30,7 @@ from backups_app.services.monitoring import health
 from backups_app.services.retention import orphans
 from backups_app.services.retention import plan as retention
 from backups_app.services.retention import prune as pruning
-from backups_app.services.storage import layout, local_store, offsite, store_sweep
+from backups_app.services.storage import layout, local_store, offsite_prune, store_sweep
 from backups_app.services.targets import agreement
 from backups_app.services.targets.lookup import UnknownTarget, get_target
 
@@ -351,6 +351,6 @@ def _describe(record, fate, refused, host: str, mood: str) -> str:
     else:
         why = (mood if fate.delete else "") + fate.reason
     deleted = fate is not None and fate.delete and record.pk not in refused and not host
-    objects = offsite.objects_to_delete(record) if deleted else []
+    objects = offsite_prune.objects_to_delete(record) if deleted else []
     files = " ".join([record.path or "-", *objects])
     return f"#{record.pk} {record.target.name} {record.backup_type} {created} {files}: {why}"

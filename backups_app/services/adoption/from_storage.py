@@ -25,7 +25,7 @@ from django.utils import timezone
 from backups_app.models import BackupFormat, BackupRecord, BackupStorage, DatabaseTarget, OffsiteStatus
 from backups_app.services.adoption import adopt
 from backups_app.services.adoption.adopt import AdoptRefused, Found
-from backups_app.services.storage import layout, offsite
+from backups_app.services.storage import layout, offsite, offsite_copies
 from backups_app.services.storage.files import size_of
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def _examine(remote, storage, key: str, relative: str, keys: set[str], target, d
     record.offsite_status, record.offsite_at = OffsiteStatus.UPLOADED, timezone.now()
     record.offsite_detail = f"adopted from {remote.url(key)}"
     try:
-        with offsite.fetched(record):  # into the scratch folder, checked against the sha256 on the way
+        with offsite_copies.fetched(record):  # into the scratch folder, checked against the sha256 on the way
             if record.format == BackupFormat.DIRECTORY:
                 record.size_bytes = record.bytes_written = size_of(record.absolute_path)
                 record.encrypted = adopt.sealed(record.absolute_path)

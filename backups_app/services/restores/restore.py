@@ -30,7 +30,8 @@ from backups_app.services.postgres.toc import ArchiveUnreadable
 from backups_app.services.restores import run as restore_run
 from backups_app.services.restores.checks import Request, RestoreRefused, check
 from backups_app.services.restores.timescale import TimescaleFailed
-from backups_app.services.storage.offsite import FetchFailed, fetched
+from backups_app.services.storage.offsite import FetchFailed
+from backups_app.services.storage.offsite_copies import fetched
 from backups_app.services.targets import agreement
 
 __all__ = ["RestoreFailed", "RestoreRefused", "default_database_name", "restore_create", "restore_execute"]

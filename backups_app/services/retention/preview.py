@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from backups_app.models import BackupRecord, BackupType, DatabaseTarget, RetentionPolicy
 from backups_app.services.retention import prune as pruning
-from backups_app.services.storage import offsite
+from backups_app.services.storage import offsite_prune
 
 SHOWN_PER_TARGET = 200  # rows listed per target and kind; the counts are always complete
 
@@ -160,4 +160,4 @@ def _fill_details(rows: list[Row], *, deleting: set[int]) -> None:
         chunk = stored[start:start + pruning.CHUNK]
         for record in BackupRecord.objects.filter(pk__in=chunk, offsite_storage__isnull=False).select_related(
                 "offsite_storage"):
-            by_id[record.pk].objects = offsite.objects_to_delete(record)
+            by_id[record.pk].objects = offsite_prune.objects_to_delete(record)

@@ -25,7 +25,7 @@ from backups_app.services.jobs import lifecycle as jobs
 from backups_app.services.jobs import origin, placement, progress, queue
 from backups_app.services.retention import reasons
 from backups_app.services.retention.plan import FAILED, SUCCEEDED, Candidate, Fate, Policy, Rules, plan_policies
-from backups_app.services.storage import layout, local_store, manifest, offsite
+from backups_app.services.storage import layout, local_store, manifest, offsite_prune
 from backups_app.services.targets import agreement
 
 log = logging.getLogger(__name__)
@@ -285,7 +285,7 @@ def _prune_backup(record: BackupRecord, *, reason: dict, policy, now) -> bool:
         return False
     # The objects in object storage first (they may be the only copy), then the local files;
     # the roles file saved beside the dump goes with it.
-    if not offsite.delete_copies(record):
+    if not offsite_prune.delete_copies(record):
         return False
     used = _stored_contents(record)
     if not (_remove(record.path) and _remove(record.globals_path)):

@@ -20,16 +20,12 @@ through store() and the one interface of objects.py; nothing here asks which.
   local file when that file is still there and matches its sha256, or marked
   `failed` with why when it is not.
 - A job that needs a file this host does not have (restore, verification,
-  drill) fetches it into BACKUP_SCRATCH_DIR, checked against the sha256 on
-  the way, and removes it at the end: pg_restore needs a seekable file for
-  custom archives (parallel jobs, single tables, the table of contents).
+  drill) fetches it into BACKUP_SCRATCH_DIR (offsite_copies.py).
 - Pruning deletes the objects as well as the local files, and says so on
-  the record.
+  the record (offsite_prune.py).
 - Downloads from the admin are checked on the way out (downloads.py).
 - A verification of a backup that has a local copy reads the objects back
-  too (read_back): the store's bytes hashed against the record. A copy that
-  is not the backup's is marked offsite `failed` (mark_damaged), so that no
-  restore fetches it and the copy action uploads the good local file again.
+  too (offsite_copies.py).
 - Directory-format backups (a folder with a manifest) go to the store file by
   file, each file once by its content, the manifest last (blobs.py); pruning
   deletes the manifest, then the blobs no other manifest names (blob_sweep.py).
@@ -38,8 +34,6 @@ through store() and the one interface of objects.py; nothing here asks which.
 import contextlib
 import importlib
 import logging
-import shutil
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -50,10 +44,10 @@ from django.utils import timezone
 
 from backups_app.models import BackupRecord, BackupStorage, OffsiteStatus, StorageKind
 from backups_app.services.storage import blob_sweep, blobs, files, keyed_index, layout, manifest
-from backups_app.services.storage.objects import ChecksumMismatch, StorageError, Store
+from backups_app.services.storage.objects import StorageError, Store
 
-__all__ = ["FetchFailed", "StorageError", "after_backup", "delete_copies", "fail", "fetched", "local_problem",
-           "resume", "storage_for", "upload_claimed"]
+__all__ = ["FetchFailed", "StorageError", "after_backup", "fail", "local_problem", "resume", "storage_for",
+           "upload_claimed"]
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +140,7 @@ def after_backup(record: BackupRecord) -> None:
     storage = record.offsite_storage if record.offsite_storage_id else storage_for(record.target)
     if storage is None:
         return
-    _set(record, status=OffsiteStatus.UPLOADING, storage=storage, detail=f"uploading to {storage.location}")
+    set_status(record, status=OffsiteStatus.UPLOADING, storage=storage, detail=f"uploading to {storage.location}")
     upload_claimed(record, storage)
 
 
@@ -156,7 +150,7 @@ def upload_claimed(record: BackupRecord, storage: BackupStorage, *, lead: str = 
         with _keeping_claim(record):
             _upload_with_retries(record, storage, lead=lead)
     except BaseException as exc:  # stopped halfway: say so rather than leave "uploading" behind
-        _set(record, status=OffsiteStatus.FAILED,
+        set_status(record, status=OffsiteStatus.FAILED,
              detail=f"{lead}upload interrupted ({type(exc).__name__}); the local copy is kept{AGAIN_HINT}")
         raise
 
@@ -191,7 +185,7 @@ def fail(record: BackupRecord, detail: str, *, only_from) -> bool:
     """End a backup's offsite copy `failed` with why (a copy asked for that cannot be made), if its offsite
     status is still one of only_from; whether it was."""
     if not BackupRecord.objects.filter(pk=record.pk, offsite_status__in=only_from).update(
-            **_ended(OffsiteStatus.FAILED, detail)):
+            **ended_fields(OffsiteStatus.FAILED, detail)):
         return False
     record.offsite_status, record.offsite_detail = OffsiteStatus.FAILED.value, detail
     _tell_failed(record)
@@ -201,8 +195,9 @@ def fail(record: BackupRecord, detail: str, *, only_from) -> bool:
 def fail_if_silent(pk: int, claimed_at, detail: str) -> BackupRecord | None:
     """End an upload `failed` whose uploader has not reported since claimed_at (on another host); the record,
     or None when it reported (or ended) meanwhile."""
+    failed = ended_fields(OffsiteStatus.FAILED, detail)
     if not BackupRecord.objects.filter(pk=pk, offsite_status=OffsiteStatus.UPLOADING,
-                                       offsite_claimed_at=claimed_at).update(**_ended(OffsiteStatus.FAILED, detail)):
+                                       offsite_claimed_at=claimed_at).update(**failed):
         return None
     record = BackupRecord.objects.select_related("target").get(pk=pk)
     _tell_failed(record)
@@ -228,7 +223,7 @@ def _upload_with_retries(record: BackupRecord, storage: BackupStorage, *, attemp
                   f"(attempt {attempt} of {attempts}); {confirmed}")
         # Confirmed (put_file: the store's own SHA-256, or size and label where it keeps none) and
         # recorded before the local copy may go.
-        _set(record, status=OffsiteStatus.UPLOADED, detail=detail, key=keys[0], globals_key=keys[1],
+        set_status(record, status=OffsiteStatus.UPLOADED, detail=detail, key=keys[0], globals_key=keys[1],
              at=timezone.now())
         log.info("backup #%s: %s", record.pk, detail)
         if not storage.keep_local_copy:
@@ -236,7 +231,7 @@ def _upload_with_retries(record: BackupRecord, storage: BackupStorage, *, attemp
         return
     tries = f"{attempts} attempts" if attempts > 1 else "1 attempt"
     detail = f"{lead}upload failed after {tries}; the local copy is kept: {errors[-1]}{AGAIN_HINT}"
-    _set(record, status=OffsiteStatus.FAILED, detail=detail)
+    set_status(record, status=OffsiteStatus.FAILED, detail=detail)
     log.error("backup #%s: %s", record.pk, detail)
 
 
@@ -288,7 +283,7 @@ def resume(record: BackupRecord, why: str) -> list[str]:
     done = _resume(record, why)
     if is_folder(record) and record.offsite_storage_id:
         try:
-            done += _sweep_lines(store(record.offsite_storage))
+            done += sweep_lines(store(record.offsite_storage))
         except StorageError as exc:
             done.append(f"blobs no backup names were left for the next prune: {exc}")
     return done
@@ -298,7 +293,7 @@ def _resume(record: BackupRecord, why: str) -> list[str]:
     lead = f"upload lost ({why}); "
     storage = record.offsite_storage if record.offsite_storage_id else storage_for(record.target)
     if storage is None:
-        _set(record, status=OffsiteStatus.FAILED, detail=f"{lead}its target no longer has an object storage")
+        set_status(record, status=OffsiteStatus.FAILED, detail=f"{lead}its target no longer has an object storage")
         return [record.offsite_detail]
     done = []
     try:
@@ -306,18 +301,18 @@ def _resume(record: BackupRecord, why: str) -> list[str]:
         keys = keys_of(remote, record)
         done += abort_unfinished(remote, unfinished_keys(remote, record))
         if _already_there(record, remote):
-            _set(record, status=OffsiteStatus.UPLOADED, key=keys[0], globals_key=keys[1] if len(keys) > 1 else "",
+            set_status(record, status=OffsiteStatus.UPLOADED, key=keys[0], globals_key=keys[1] if len(keys) > 1 else "",
                  at=timezone.now(), detail=f"{lead}found complete in {remote.url(keys[0])} (sha256 checked)")
             return [*done, record.offsite_detail]
     except StorageError as exc:
-        _set(record, status=OffsiteStatus.FAILED, detail=f"{lead}not resumed; the local copy is kept: {exc}")
+        set_status(record, status=OffsiteStatus.FAILED, detail=f"{lead}not resumed; the local copy is kept: {exc}")
         return [*done, record.offsite_detail]
     problem = local_problem(record)
     if problem:
-        _set(record, status=OffsiteStatus.FAILED, detail=f"{lead}cannot upload it again: {problem}")
+        set_status(record, status=OffsiteStatus.FAILED, detail=f"{lead}cannot upload it again: {problem}")
         log.error("backup #%s: %s", record.pk, record.offsite_detail)
         return [*done, record.offsite_detail]
-    _set(record, status=OffsiteStatus.UPLOADING, detail=f"{lead}uploading again to {storage.location}")
+    set_status(record, status=OffsiteStatus.UPLOADING, detail=f"{lead}uploading again to {storage.location}")
     # One attempt: recovery runs before a command's own work and in the reaper's round; it must end.
     with _keeping_claim(record):  # a long one must not look silent to another host's recovery
         _upload_with_retries(record, storage, attempts=1, lead=f"{lead}resumed: ")
@@ -400,7 +395,7 @@ def _remove_local(record: BackupRecord) -> None:
     record.local_removed = True
 
 
-def _ended(status: str, detail: str) -> dict:
+def ended_fields(status: str, detail: str) -> dict:
     fields = {"offsite_status": status, "offsite_detail": detail}
     if status != OffsiteStatus.UPLOADING:
         fields.update(offsite_pid=None, offsite_pid_namespace="", offsite_boot_id="", offsite_host="",
@@ -408,9 +403,9 @@ def _ended(status: str, detail: str) -> dict:
     return fields
 
 
-def _set(record: BackupRecord, *, status: str, detail: str, storage=None, key=None, globals_key=None,
+def set_status(record: BackupRecord, *, status: str, detail: str, storage=None, key=None, globals_key=None,
          at=None) -> None:
-    fields = _ended(status, detail)
+    fields = ended_fields(status, detail)
     if storage is not None:
         fields["offsite_storage"] = storage
     if key is not None:
@@ -427,7 +422,7 @@ def _tell_failed(record: BackupRecord) -> None:
         listener(record)
 
 
-# -- files a job needs ----------------------------------------------------------------
+# -- where a backup's files are --------------------------------------------------------
 
 def is_local(path: Path | None) -> bool:
     """The backup's file (or, for the directory format, its folder) is on this host."""
@@ -443,199 +438,11 @@ def reachable(backup: BackupRecord) -> bool:
     return is_local(backup.absolute_path) or available_offsite(backup)
 
 
-_active = threading.local()
-
-
-@contextlib.contextmanager
-def fetched(backup: BackupRecord, *, with_globals: bool = False):
-    """While inside, backup.absolute_path (and globals_absolute_path) name readable local files.
-
-    Files missing on this host are fetched from object storage into the
-    scratch folder and removed at the end; a nested call for the same backup
-    (a drill's restore inside its verification) uses the same copy.
-    """
-    held = getattr(_active, "copies", {}).get(backup.pk)
-    if held is not None:
-        backup.local_stand_in, backup.globals_stand_in = held
-        try:
-            yield backup
-        finally:
-            backup.local_stand_in = backup.globals_stand_in = None
-        return
-    need_dump = not is_local(backup.absolute_path) and available_offsite(backup)
-    need_globals = (with_globals and backup.offsite_globals_key and not is_local(backup.globals_absolute_path)
-                    and available_offsite(backup))
-    if not (need_dump or need_globals):
-        yield backup
-        return
-    folder = Path(tempfile.mkdtemp(prefix=f"backup-{backup.pk}-", dir=scratch_dir()))
-    copies = getattr(_active, "copies", None) or {}
-    _active.copies = copies
-    try:
-        remote = store(backup.offsite_storage)
-        if need_dump and is_folder(backup):
-            backup.local_stand_in = _fetch_folder(remote, backup, folder / Path(backup.path).name)
-        elif need_dump:
-            backup.local_stand_in = _fetch(remote, backup.offsite_key, folder / Path(backup.path).name, backup.sha256)
-        if need_globals:
-            backup.globals_stand_in = _fetch(remote, backup.offsite_globals_key,
-                                             folder / Path(backup.globals_path).name)
-        copies[backup.pk] = (backup.local_stand_in, backup.globals_stand_in)
-        yield backup
-    finally:
-        copies.pop(backup.pk, None)
-        backup.local_stand_in = backup.globals_stand_in = None
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _fetch(remote: Store, key: str, dest: Path, sha256: str = "") -> Path:
-    started = time.monotonic()
-    try:
-        size = remote.fetch(key, dest, sha256=sha256)
-    except StorageError as exc:
-        raise FetchFailed(f"the file is not on this host and {exc}") from exc
-    except OSError as exc:
-        raise FetchFailed(f"cannot write {dest.name} into the scratch folder {dest.parent.parent}: "
-                          f"{exc.strerror or exc}") from exc
-    log.info("fetched %s (%s bytes) in %.1f s", remote.url(key), size, time.monotonic() - started)
-    return dest
-
-
-def _fetch_folder(remote: Store, backup: BackupRecord, dest: Path) -> Path:
-    started = time.monotonic()
-    try:
-        size = blobs.fetch_folder(remote, backup.offsite_key, backup.sha256, dest)
-    except StorageError as exc:
-        raise FetchFailed(f"the folder is not on this host and {exc}") from exc
-    except OSError as exc:
-        raise FetchFailed(f"cannot write {dest.name} into the scratch folder {dest.parent.parent}: "
-                          f"{exc.strerror or exc}") from exc
-    log.info("fetched %s and its files (%s bytes) in %.1f s", remote.url(backup.offsite_key), size,
-             time.monotonic() - started)
-    return dest
-
-
 def scratch_dir() -> Path:
     return layout.ensure_dir(Path(settings.BACKUP_SCRATCH_DIR))
 
 
-# -- reading a copy back -------------------------------------------------------------------
-
-def read_back(backup: BackupRecord) -> str:
-    """Read a backup's objects through from the store, hashed; what was checked, in a line.
-
-    The dump against the record's size and sha256, its roles file against
-    its object's label. CopyDamaged when the bytes are not the backup's;
-    StorageError when the store cannot be read (nothing is known then).
-    """
-    remote = store(backup.offsite_storage)
-    if is_folder(backup):
-        return _read_folder_back(remote, backup)
-    _read_through(remote, backup.offsite_key, sha256=backup.sha256, size=backup.size_bytes)
-    if backup.offsite_globals_key:
-        _read_through(remote, backup.offsite_globals_key)
-    return f"read back {remote.url(backup.offsite_key)}: {backup.size_bytes} bytes, sha256 matches the record"
-
-
-def _read_folder_back(remote: Store, backup: BackupRecord) -> str:
-    try:
-        _read_through(remote, backup.offsite_key, sha256=backup.sha256)
-        n = blobs.read_back(remote, backup.offsite_key, backup.sha256)
-        if backup.offsite_globals_key:
-            _read_through(remote, backup.offsite_globals_key)
-    except blobs.BlobMissing as exc:
-        raise CopyDamaged(str(exc)) from exc
-    return (f"read back {remote.url(backup.offsite_key)} and the {n} files it names from the store: "
-            "each sha256 matches the manifest, the manifest the record")
-
-
-def _read_through(remote: Store, key: str, *, sha256: str = "", size: int | None = None) -> None:
-    info = remote.head(key)
-    if info is None:
-        raise CopyDamaged(f"{remote.url(key)} is gone from the store")
-    if size is not None and info.size != size:
-        raise CopyDamaged(f"{remote.url(key)} is {info.size} bytes, the record says {size}")
-    try:
-        with remote.open(key, sha256=sha256) as reader:
-            for _chunk in reader.chunks():
-                pass
-    except ChecksumMismatch as exc:
-        raise CopyDamaged(str(exc)) from exc
-
-
-def mark_damaged(backup: BackupRecord, why: str) -> None:
-    """The uploaded copy is not the backup's: offsite `failed`, saying why, the local copy kept.
-
-    Not told as a failed upload: the verification that found it fails and is told.
-    """
-    detail = f"the copy in object storage is not the backup's: {why}; the local copy is kept{AGAIN_HINT}"
-    fields = _ended(OffsiteStatus.FAILED, detail)
-    if BackupRecord.objects.filter(pk=backup.pk, offsite_status=OffsiteStatus.UPLOADED).update(**fields):
-        for name, value in fields.items():
-            setattr(backup, name, value)
-        log.error("backup #%s: %s", backup.pk, detail)
-
-
-# -- pruning -----------------------------------------------------------------------------
-
-def _prune_keys(record: BackupRecord, remote: Store) -> list[str]:
-    """The objects pruning deletes: those recorded, else where the upload would have put the dump."""
-    if record.offsite_status in (OffsiteStatus.NONE, OffsiteStatus.DELETED) or record.offsite_storage_id is None:
-        return []
-    return [k for k in (record.offsite_key, record.offsite_globals_key) if k] or keys_of(remote, record)[:1]
-
-
-def objects_to_delete(record: BackupRecord) -> list[str]:
-    """What pruning this backup deletes in offsite storage, as addresses (s3://, gs://, sftp://; the prune
-    preview lists them)."""
-    if record.offsite_storage_id is None:
-        return []
-    remote = store(record.offsite_storage)
-    keys = _prune_keys(record, remote)
-    if is_folder(record) and keys and record.offsite_status == OffsiteStatus.UPLOADED:
-        try:  # the blobs only this backup names go with it (the prune's sweep decides again when it runs)
-            keys += blob_sweep.referenced_only_by(remote, keys[0], record.sha256)
-        except StorageError as exc:
-            log.warning("backup #%s: cannot list the blobs only it names: %s", record.pk, exc)
-    return [remote.url(k) for k in keys]
-
-
-def delete_copies(record: BackupRecord) -> bool:
-    """Delete a backup's objects; False (the backup stays) when an uploaded copy cannot be deleted."""
-    if is_folder(record) and record.offsite_status == OffsiteStatus.DELETED and record.offsite_storage_id:
-        # A prune stopped after the manifest went (kill -9): the blobs it was deleting go now.
-        _set(record, status=OffsiteStatus.DELETED, detail=record.offsite_detail + _swept(store(record.offsite_storage)))
-        return True
-    if record.offsite_status in (OffsiteStatus.NONE, OffsiteStatus.DELETED) or record.offsite_storage_id is None:
-        return True
-    remote = store(record.offsite_storage)
-    keys = _prune_keys(record, remote)
-    try:
-        for key in keys:
-            remote.delete(key)
-    except StorageError as exc:
-        log.error("backup #%s: %s", record.pk, exc)
-        if record.offsite_status != OffsiteStatus.UPLOADED:
-            return True  # nothing was confirmed there; a stray object is not worth keeping the backup for
-        BackupRecord.objects.filter(pk=record.pk).update(offsite_detail=f"prune could not delete: {exc}")
-        return False
-    detail = f"deleted {', '.join(remote.url(k) for k in keys)} at {timezone.now():%Y-%m-%d %H:%M:%S %Z}"
-    _set(record, status=OffsiteStatus.DELETED, detail=detail)
-    if is_folder(record):  # once its manifest is recorded gone: the sweep checks every manifest recorded is there
-        _set(record, status=OffsiteStatus.DELETED, detail=detail + _swept(remote))
-    log.info("backup #%s: %s", record.pk, record.offsite_detail)
-    return True
-
-
-def _swept(remote: Store) -> str:
-    """After a folder's manifest is deleted: the blobs no manifest names any more go too; what was done, in words.
-
-    Blobs that cannot be deleted now stay for the next prune (they are no backup's), so this never fails the prune.
-    """
-    return "".join(f"; {line}" for line in _sweep_lines(remote))
-
-
-def _sweep_lines(remote: Store) -> list[str]:
+def sweep_lines(remote: Store) -> list[str]:
     try:
         return blob_sweep.sweep(remote)
     except StorageError as exc:

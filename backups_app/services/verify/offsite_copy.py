@@ -16,7 +16,7 @@ A backup whose file is not on this host was verified from a copy fetched
 from the store, already hashed on the way: nothing more to read.
 """
 
-from backups_app.services.storage import offsite
+from backups_app.services.storage import offsite, offsite_copies
 from backups_app.services.verify.integrity import Finding
 
 
@@ -25,9 +25,9 @@ def check(backup) -> Finding | None:
     if backup.local_stand_in is not None or not offsite.available_offsite(backup):
         return None
     try:
-        return Finding(True, offsite.read_back(backup))
+        return Finding(True, offsite_copies.read_back(backup))
     except offsite.CopyDamaged as exc:
-        offsite.mark_damaged(backup, str(exc))
+        offsite_copies.mark_damaged(backup, str(exc))
         return Finding(False, f"the copy in object storage is not the backup's: {exc}")
     except offsite.StorageError as exc:
         return Finding(False, f"the copy in object storage could not be read back: {exc}")

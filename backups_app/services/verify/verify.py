@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from backups_app.models import BackupRecord, BackupStatus, VerificationRecord
 from backups_app.services.jobs import lifecycle as jobs
 from backups_app.services.jobs import origin, progress, stopping
-from backups_app.services.storage import offsite
+from backups_app.services.storage import offsite, offsite_copies
 from backups_app.services.targets import agreement
 from backups_app.services.verify import drill as drills
 from backups_app.services.verify import integrity, offsite_copy
@@ -73,7 +73,7 @@ def _refuse_drill_elsewhere(backup) -> None:
 
 def _findings(record: VerificationRecord) -> list[Finding]:
     try:
-        with offsite.fetched(record.backup) as backup:
+        with offsite_copies.fetched(record.backup) as backup:
             progress.phase(record, progress.CHECKSUM)
             findings = integrity.check_file(backup)
             if backup.local_stand_in is not None and all(f.ok for f in findings):
