@@ -11,7 +11,8 @@ a folder is not one file to download; `--format directory` asks for it.
 """
 
 from backups_app.models import BackupFormat, BackupRecord, BackupStatus
-from backups_app.services.restores.timescale import EXTENSION as TIMESCALEDB
+
+TIMESCALEDB = "timescaledb"  # as restores/timescale.py names it (targets do not import restores: they import us)
 
 
 def has_timescaledb(target) -> bool:
