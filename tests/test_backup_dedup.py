@@ -35,8 +35,8 @@ def pagila_target(pagila, make_target, backup_root, settings):
     return make_target(pagila)
 
 
-def store_files():
-    top = local_store.root()
+def store_files(kind=local_store.PLAIN):
+    top = local_store.root(kind)
     return sorted(p for p in top.rglob("*") if p.is_file()) if top.exists() else []
 
 

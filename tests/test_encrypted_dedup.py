@@ -21,7 +21,8 @@ from tests.age_fixtures import keygen
 from tests.dbcompare import object_counts, row_counts
 from tests.pgcluster import bin_dir_of
 from tests.restore_helpers import database_names, dropping, flip_byte, make_backup, run_restore, run_verify
-from tests.test_backup_dedup import delete_now, next_second, prune_one, sha256sum_check
+from tests.test_backup_dedup import data_file, delete_now, next_second, prune_one, sha256sum_check, store_files
+from tests.test_backup_dedup import listed_files as sealed_files
 
 pytestmark = pytest.mark.django_db
 pytest_plugins = ["tests.age_fixtures", "tests.admin_fixtures"]
@@ -34,17 +35,7 @@ def sealed_target(encrypted_target, settings):
 
 
 def keyed_files():
-    top = local_store.root(local_store.KEYED)
-    return sorted(p for p in top.rglob("*") if p.is_file()) if top.exists() else []
-
-
-def sealed_files(backup):
-    folder = backup.absolute_path
-    return {name: folder / name for name in manifest.listed(folder)}
-
-
-def data_file(backup):
-    return max(sealed_files(backup).values(), key=lambda p: p.stat().st_size)
+    return store_files(local_store.KEYED)
 
 
 def decrypt(key, path) -> bytes:
