@@ -1,13 +1,13 @@
 """Deduplicated directory backups of a growing TimescaleDB database, measured against the targets of the design.
 
     /work/main/.venv/bin/python bench/bench_dedup.py [--size-mb 60] [--chunks 120] [--days 30] [--repeat 2]
-                                                     [--encrypt]
+                                                     [--encrypt] [--dump-jobs 2]
 
 Builds a throwaway cluster with timescaledb (tests/pgcluster.py, as
 tests/test_timescale_real.py starts one) holding an FX tick hypertable of
 --chunks daily chunks and about --size-mb MB, the older half compressed.
 Two consoles of their own back it up with `manage.py backup --format
-directory --jobs 2`: one with BACKUP_DEDUP (the default), one without. Then:
+directory --jobs 2` (--dump-jobs): one with BACKUP_DEDUP (the default), one without. Then:
 
   second backup   one more day of ticks (a new chunk; the compression policy's
                   day: the oldest uncompressed chunk compressed), backed up:
@@ -109,8 +109,11 @@ def du(path: Path) -> int:
     return int(out.split()[0])
 
 
+DUMP_JOBS = ["2"]  # --dump-jobs
+
+
 def backup(env, label, fmt="directory"):
-    args = console_process.argv("backup", "--format", fmt, *(["--jobs", "2"] if fmt == "directory" else []))
+    args = console_process.argv("backup", "--format", fmt, *(["--jobs", DUMP_JOBS[0]] if fmt == "directory" else []))
     run = main_bench.measure_tree(label, args, env=env)
     return run, newest_record(env)
 
@@ -135,7 +138,9 @@ def main():
     parser.add_argument("--repeat", type=int, default=2, help="restores of each kind")
     parser.add_argument("--append-mb", type=int, default=0, help="size of the append-only table (default: --size-mb)")
     parser.add_argument("--encrypt", action="store_true", help="encrypted directory backups (an age key of the run)")
+    parser.add_argument("--dump-jobs", type=int, default=2, help="tables a directory backup dumps at once")
     opts = parser.parse_args()
+    DUMP_JOBS[0] = str(opts.dump_jobs)
 
     work = Path(tempfile.mkdtemp(prefix="bc-bench-dedup-"))
     cluster = start_cluster()
