@@ -169,8 +169,11 @@ def _share_files(record, partial: Path, size: int) -> local_store.Shared | None:
     """A directory backup's files linked into the store (BACKUP_DEDUP); its bytes_added count the manifest too."""
     if record.format != "directory" or not settings.BACKUP_DEDUP:
         return None
-    listed = manifest.listed(partial)
-    shared = local_store.share_folder(partial, listed)
+    return _counted(record, partial, local_store.share_folder(partial, manifest.listed(partial)))
+
+
+def _counted(record, partial: Path, shared):
+    """What sharing a folder's files did, with its manifest counted as added (each backup has its own)."""
     shared.added_bytes += (partial / manifest.NAME).stat().st_size
     if shared.plain:
         log.warning("backup #%s: %s", record.pk, shared.note())
@@ -308,9 +311,7 @@ def _dump_sealed_directory(record, conn, tool, partial: Path, snapshot, recipien
         with offsite.keyed_lookup(record.target, share=settings.BACKUP_DEDUP) as bucket:
             sealed = sealing.seal(plain, partial, recipients, share=settings.BACKUP_DEDUP, bucket=bucket)
     sha, size = manifest.write(partial)
-    sealed.added_bytes += (partial / manifest.NAME).stat().st_size
-    if sealed.plain:
-        log.warning("backup #%s: %s", record.pk, sealed.note())
+    _counted(record, partial, sealed)
     if sealed.fetched:
         log.info("backup #%s: %s encrypted files taken from object storage, %s linked here, %s encrypted now",
                  record.pk, sealed.fetched, sealed.linked, sealed.added)

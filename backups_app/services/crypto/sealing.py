@@ -51,18 +51,12 @@ def keyed_hash(key: bytes, path: Path) -> str:
 
 
 @dataclass
-class Sealed:
-    linked: int = 0  # files whose encrypted copy the store had
-    fetched: int = 0  # files whose encrypted copy was fetched from object storage (storage/keyed_index.py)
-    added: int = 0  # files encrypted now
-    added_bytes: int = 0  # bytes new to BACKUP_ROOT (the manifest is the caller's)
-    plain: list[str] = None  # files kept out of the store, and why
+class Sealed(local_store.Shared):
+    """What sealing one backup folder did: the store's counts (linked, added, added_bytes, plain), and the
+    files whose encrypted copy was fetched from object storage (storage/keyed_index.py). Those are new on
+    this host's disk but not to the stores, so they are not in added_bytes."""
 
-    def __post_init__(self):
-        self.plain = self.plain or []
-
-    def note(self) -> str:
-        return f"{len(self.plain)} files kept unshared: {'; '.join(self.plain[:3])}" if self.plain else ""
+    fetched: int = 0
 
 
 def seal(plain: Path, out: Path, recipients: list[str], *, share: bool, bucket=None) -> Sealed:
