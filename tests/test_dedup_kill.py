@@ -10,6 +10,7 @@ does the same for encrypted directory backups with the helpers here.
 """
 
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -80,7 +81,9 @@ def prepared_console(tmp_path, pg_cluster, pagila, *, setup=None, **extra) -> di
     assert console_process.manage("migrate", "-v0", env=env).returncode == 0
     if setup:
         setup(env)
-    for _ in range(2):
+    for second in range(2):
+        if second:
+            time.sleep(1.1)  # toc.dat holds pg_dump's start time in seconds: the two must differ
         made = console_process.manage("backup", "--format", "directory", env=env)
         assert made.returncode == 0, made.stderr
     pg_cluster.sql("INSERT INTO language (name) VALUES ('Esperanto')", dbname=SOURCE)
