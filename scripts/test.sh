@@ -113,11 +113,21 @@ ensure_venv() {
   .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
 }
 
+# What ../shared/tools/container-base.sh leaves on a machine it prepared, and prints as exports.
+PREPARED_CONF=/var/lib/container-base/containers.conf
+PREPARED_IMAGE=localhost/bookworm-base
+
 ensure_containers() {  # podman and a bookworm base image, for tests/test_image.py and tests/test_compose.py
   local tool=../shared/tools/container-base.sh exports
   if [ -f "$tool" ] && [ "$(id -u)" -eq 0 ]; then
     exports=$(bash "$tool") || die "$tool failed (above); the image and compose tests need it"
     eval "$exports"
+  elif [ -z "${CONTAINERS_CONF:-}" ] && [ -f "$PREPARED_CONF" ] &&
+       CONTAINERS_CONF="$PREPARED_CONF" podman image exists "$PREPARED_IMAGE" 2>/dev/null; then
+    # A clone with no shared/tools beside it, on a machine where the tool already ran: its setup is still here.
+    say "Using the podman setup already on this machine ($PREPARED_CONF, $PREPARED_IMAGE)"
+    export CONTAINERS_CONF="$PREPARED_CONF" CONTAINER_BASE_IMAGE="$PREPARED_IMAGE"
+    export CONTAINER_BUILD_CA=/etc/ssl/certs/ca-certificates.crt
   elif [ -z "${CONTAINERS_CONF:-}" ]; then
     say "No podman prepared (needs root and $tool): the image and compose tests will fail saying how to get it"
   fi

@@ -6,7 +6,8 @@ run exactly that block (with the variables the block names set by the
 test), so a command the docs give is a command CI runs.
 
 podman must be ready first: `eval "$(../shared/tools/container-base.sh)"`
-(scripts/test.sh does it as root when ../shared/tools is beside the checkout).
+(scripts/test.sh does it as root when ../shared/tools is beside the checkout, and otherwise uses the setup
+that tool left on the machine, if any).
 Without it every test here fails at once with one line saying so.
 
 `image` (a session fixture) builds the image once per run from what git
@@ -43,7 +44,8 @@ def ready_or_fail() -> None:
         problems.append(f"no image {os.environ['CONTAINER_BASE_IMAGE']}")
     if problems:
         pytest.fail(f"{'; '.join(problems)}: run  eval \"$(../shared/tools/container-base.sh)\"  as root first "
-                    "(scripts/test.sh does when ../shared/tools is beside the checkout)", pytrace=False)
+                    "(scripts/test.sh does when ../shared/tools is beside the checkout or the machine was prepared)",
+                    pytrace=False)
 
 
 def podman(*args, check=True, timeout=300, **kw) -> subprocess.CompletedProcess:
