@@ -19,6 +19,7 @@ from tests.console_process import ROOT
 from tests.pgcluster import free_port
 
 LOCAL = ROOT / "docker" / "compose.local.yml"
+TSDB_IMAGE = "localhost/backup-console-timescaledb:2.28.3-pg15"
 EXAMPLE = ROOT / "docker-compose.example.yml"
 COMPOSE = [str(ROOT / ".venv" / "bin" / "podman-compose"), "--env-file", "var/compose.env", "-f",
            "docker/compose.local.yml"]
@@ -66,6 +67,10 @@ def compose(*args, timeout=300, check=True):
 @pytest.mark.slow
 def test_the_local_stack_backs_up_a_hypertable_and_restores_it():
     containers.build_image()
+    if not (ROOT.parent / "shared" / "vendor").is_dir() and \
+            containers.podman("image", "exists", TSDB_IMAGE, check=False).returncode:
+        pytest.fail(f"no image {TSDB_IMAGE}, and no ../shared beside the checkout to build it from: run the tests "
+                    "once from a checkout beside shared/ (docs/docker.md, The compose stack here)", pytrace=False)
     port = free_port()
     if (ROOT / "var" / "compose.env").exists():
         compose("down", "-v", check=False)
